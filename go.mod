@@ -1,0 +1,3 @@
+module github.com/catmark/catmark
+
+go 1.26.8

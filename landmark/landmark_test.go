@@ -1,0 +1,86 @@
+package landmark
+
+import "testing"
+
+func TestMirrorIsInvolution(t *testing.T) {
+	for i, j := range Mirror {
+		if Mirror[j] != i {
+			t.Errorf("Mirror[Mirror[%d]] = %d, want %d", i, Mirror[j], i)
+		}
+	}
+	// 1-based pairs from the dataset's README: 1↔2, 3↔3, 4↔9, 5↔8, 6↔7.
+	pairs := [][2]int{{1, 2}, {3, 3}, {4, 9}, {5, 8}, {6, 7}}
+	for _, p := range pairs {
+		if Mirror[p[0]-1] != p[1]-1 {
+			t.Errorf("point %d mirrors to %d, want %d", p[0], Mirror[p[0]-1]+1, p[1])
+		}
+	}
+}
+
+func TestFlipTwiceIsIdentity(t *testing.T) {
+	var p Points
+	for i := range p {
+		p[i] = Point{float64(i) / 16, 1 - float64(i)/32} // dyadic: exact in float64
+	}
+	if q := p.FlipNormalized().FlipNormalized(); q != p {
+		t.Errorf("flip twice = %v, want %v", q, p)
+	}
+	if q := p.FlipPixels(1).FlipPixels(1); q != p {
+		t.Errorf("pixel flip twice = %v, want %v", q, p)
+	}
+}
+
+func TestFlipKeepsLeftEyeLeft(t *testing.T) {
+	p := Points{{0.3, 0.4}, {0.6, 0.4}}
+	q := p.FlipNormalized()
+	if !(q[0].X < q[1].X) {
+		t.Errorf("after flip left eye x=%v, right eye x=%v; left eye must stay left", q[0].X, q[1].X)
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	tests := []struct {
+		in   Point
+		w, h int
+		want Point
+	}{
+		{Point{160, 120}, 320, 240, Point{0.5, 0.5}},
+		{Point{-10, 250}, 320, 240, Point{0, 1}},
+		{Point{320, 0}, 320, 240, Point{1, 0}},
+	}
+	for _, tc := range tests {
+		var p Points
+		p[0] = tc.in
+		if got := p.Normalize(tc.w, tc.h)[0]; got != tc.want {
+			t.Errorf("Normalize(%v in %dx%d) = %v, want %v", tc.in, tc.w, tc.h, got, tc.want)
+		}
+	}
+	var p Points
+	p[2] = Point{80, 60}
+	if got := p.Normalize(320, 240).Denormalize(320, 240)[2]; got != p[2] {
+		t.Errorf("Denormalize(Normalize(%v)) = %v", p[2], got)
+	}
+}
+
+func TestFromFlat(t *testing.T) {
+	if _, err := FromFlat(make([]float64, 17)); err == nil {
+		t.Error("FromFlat accepted 17 values")
+	}
+	v := make([]float64, Dim)
+	for i := range v {
+		v[i] = float64(i)
+	}
+	p, err := FromFlat(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p[4] != (Point{8, 9}) {
+		t.Errorf("point 4 = %v, want {8 9}", p[4])
+	}
+	got := p.Flat()
+	for i := range v {
+		if got[i] != v[i] {
+			t.Fatalf("Flat()[%d] = %v, want %v", i, got[i], v[i])
+		}
+	}
+}
