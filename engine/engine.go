@@ -162,3 +162,54 @@ func SameShape(op string, a, b []int) {
 		}
 	}
 }
+
+var registry = map[string]func() (Backend, error){}
+
+// preference lists backends from fastest to simplest; Open("") takes the first registered.
+var preference = []string{"dnnl", "ref"}
+
+// Register makes a backend available to Open by name. Backends call it from init; import
+// engine/backends to register every backend this build has.
+func Register(name string, open func() (Backend, error)) {
+	if _, dup := registry[name]; dup {
+		panic("engine: backend registered twice: " + name)
+	}
+	registry[name] = open
+}
+
+// Open returns the named backend, or with name "" the fastest one this build has.
+func Open(name string) (Backend, error) {
+	if name == "" {
+		for _, n := range preference {
+			if open, ok := registry[n]; ok {
+				return open()
+			}
+		}
+		return nil, fmt.Errorf("engine: no backend registered (import github.com/catmark/catmark/engine/backends)")
+	}
+	open, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("engine: unknown backend %q (this build has %v)", name, Available())
+	}
+	return open()
+}
+
+// Available lists the registered backends' names in order of preference.
+func Available() []string {
+	var names []string
+	for _, n := range preference {
+		if _, ok := registry[n]; ok {
+			names = append(names, n)
+		}
+	}
+	for n := range registry {
+		known := false
+		for _, p := range preference {
+			known = known || p == n
+		}
+		if !known {
+			names = append(names, n)
+		}
+	}
+	return names
+}

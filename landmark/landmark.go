@@ -149,3 +149,19 @@ func clip01(v float64) float64 {
 	}
 	return v
 }
+
+// Named is one landmark with its name, as catmark's JSON output writes it.
+type Named struct {
+	Name string  `json:"name"`
+	X    float64 `json:"x"`
+	Y    float64 `json:"y"`
+}
+
+// Named returns the points with their names, in annotation order.
+func (p Points) Named() []Named {
+	out := make([]Named, N)
+	for i, q := range p {
+		out[i] = Named{Names[i], q.X, q.Y}
+	}
+	return out
+}
