@@ -1,0 +1,110 @@
+// Package facecrop cuts square face crops out of photos and maps landmarks between a photo and
+// a crop: the geometry of catmark's two-stage detector (a coarse model finds the face on the whole
+// photo; a refine model places the points on a crop around it).
+//
+// Coordinates: a photo is W×H pixels with the origin at its top-left corner. A Box is a square in
+// those pixels; inside a crop, points are normalised so the box's top-left is (0,0) and its
+// bottom-right (1,1).
+package facecrop
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
+)
+
+// Box is a square region of a photo in pixels: its centre and side.
+type Box struct{ CX, CY, Side float64 }
+
+// FromPoints returns the square around the points' bounding box, its side the box's longer side
+// times 1+2·margin (margin is the share of that side added on each side), at least minSide.
+func FromPoints(p landmark.Points, margin, minSide float64) Box {
+	x0, y0 := math.Inf(1), math.Inf(1)
+	x1, y1 := math.Inf(-1), math.Inf(-1)
+	for _, q := range p {
+		x0, x1 = math.Min(x0, q.X), math.Max(x1, q.X)
+		y0, y1 = math.Min(y0, q.Y), math.Max(y1, q.Y)
+	}
+	side := math.Max(x1-x0, y1-y0) * (1 + 2*margin)
+	return Box{CX: (x0 + x1) / 2, CY: (y0 + y1) / 2, Side: math.Max(side, minSide)}
+}
+
+// Jitter returns b scaled by a factor drawn log-uniformly from [1/(1+scale), 1+scale] and its
+// centre moved by up to shift·side in each axis (uniform); it mimics a coarse model's errors.
+func (b Box) Jitter(rng *rand.Rand, scale, shift float64) Box {
+	f := math.Exp((2*rng.Float64() - 1) * math.Log1p(scale))
+	return Box{
+		CX:   b.CX + (2*rng.Float64()-1)*shift*b.Side,
+		CY:   b.CY + (2*rng.Float64()-1)*shift*b.Side,
+		Side: b.Side * f,
+	}
+}
+
+// ToBox maps photo pixels to the box's normalised coordinates.
+func (b Box) ToBox(p landmark.Points) landmark.Points {
+	var q landmark.Points
+	x0, y0 := b.CX-b.Side/2, b.CY-b.Side/2
+	for i, pt := range p {
+		q[i] = landmark.Point{X: (pt.X - x0) / b.Side, Y: (pt.Y - y0) / b.Side}
+	}
+	return q
+}
+
+// FromBox maps the box's normalised coordinates back to photo pixels.
+func (b Box) FromBox(p landmark.Points) landmark.Points {
+	var q landmark.Points
+	x0, y0 := b.CX-b.Side/2, b.CY-b.Side/2
+	for i, pt := range p {
+		q[i] = landmark.Point{X: x0 + pt.X*b.Side, Y: y0 + pt.Y*b.Side}
+	}
+	return q
+}
+
+// Crop samples box b of a photo into a size×size image, bilinear. src shows the whole photo,
+// which is photoW×photoH pixels (src may be a resized copy, even with another aspect ratio, as in
+// catmark's cache). Parts of the box outside the photo repeat its edge pixels.
+func Crop(src *imgproc.RGB, photoW, photoH int, b Box, size int) *imgproc.RGB {
+	out := imgproc.New(size, size)
+	// Output pixel centre u+0.5 ↦ photo x0 + (u+0.5)·step ↦ source (x·sx) − 0.5.
+	step := b.Side / float64(size)
+	sx := float64(src.W) / float64(photoW)
+	sy := float64(src.H) / float64(photoH)
+	x0, y0 := b.CX-b.Side/2, b.CY-b.Side/2
+	xs := make([]sample, size)
+	for u := range xs {
+		xs[u] = newSample((x0+(float64(u)+0.5)*step)*sx-0.5, src.W)
+	}
+	for v := 0; v < size; v++ {
+		ys := newSample((y0+(float64(v)+0.5)*step)*sy-0.5, src.H)
+		r0 := src.Pix[ys.i0*src.W*3:]
+		r1 := src.Pix[ys.i1*src.W*3:]
+		o := out.Pix[v*size*3:]
+		for u, xsu := range xs {
+			for c := 0; c < 3; c++ {
+				top := float64(r0[xsu.i0*3+c])*(1-xsu.f) + float64(r0[xsu.i1*3+c])*xsu.f
+				bot := float64(r1[xsu.i0*3+c])*(1-xsu.f) + float64(r1[xsu.i1*3+c])*xsu.f
+				o[u*3+c] = uint8(top*(1-ys.f) + bot*ys.f + 0.5)
+			}
+		}
+	}
+	return out
+}
+
+// sample is one bilinear tap pair along an axis: indices i0, i1 and the weight f of i1.
+type sample struct {
+	i0, i1 int
+	f      float64
+}
+
+func newSample(pos float64, n int) sample {
+	if pos <= 0 {
+		return sample{0, 0, 0}
+	}
+	if pos >= float64(n-1) {
+		return sample{n - 1, n - 1, 0}
+	}
+	i := int(pos)
+	return sample{i, i + 1, pos - float64(i)}
+}

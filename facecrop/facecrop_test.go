@@ -1,0 +1,84 @@
+package facecrop
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
+)
+
+func TestFromPoints(t *testing.T) {
+	var p landmark.Points
+	for i := range p {
+		p[i] = landmark.Point{X: 100 + float64(i%3)*20, Y: 50 + float64(i/3)*10} // bbox 100..140 × 50..70
+	}
+	b := FromPoints(p, 0.25, 0)
+	if b.CX != 120 || b.CY != 60 || b.Side != 60 {
+		t.Errorf("FromPoints = %+v, want centre (120,60), side 40·1.5 = 60", b)
+	}
+	if b := FromPoints(p, 0, 100); b.Side != 100 {
+		t.Errorf("minSide ignored: side %v, want 100", b.Side)
+	}
+}
+
+func TestBoxRoundTrip(t *testing.T) {
+	b := Box{CX: 80, CY: 90, Side: 64}
+	var p landmark.Points
+	for i := range p {
+		p[i] = landmark.Point{X: 50 + float64(i)*7, Y: 120 - float64(i)*5}
+	}
+	q := b.FromBox(b.ToBox(p))
+	for i := range p {
+		if math.Abs(q[i].X-p[i].X) > 1e-9 || math.Abs(q[i].Y-p[i].Y) > 1e-9 {
+			t.Fatalf("point %d: %v → %v", i, p[i], q[i])
+		}
+	}
+	if c := b.ToBox(landmark.Points{{X: 48, Y: 58}})[0]; c != (landmark.Point{}) {
+		t.Errorf("box corner maps to %v, want (0,0)", c)
+	}
+}
+
+func TestJitterBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	b := Box{CX: 100, CY: 100, Side: 50}
+	for i := 0; i < 1000; i++ {
+		j := b.Jitter(rng, 0.2, 0.1)
+		if j.Side < 50/1.2-1e-9 || j.Side > 50*1.2+1e-9 {
+			t.Fatalf("side %v outside [%v, %v]", j.Side, 50/1.2, 60.0)
+		}
+		if math.Abs(j.CX-100) > 5+1e-9 || math.Abs(j.CY-100) > 5+1e-9 {
+			t.Fatalf("centre (%v,%v) moved more than 5", j.CX, j.CY)
+		}
+	}
+}
+
+// A bright dot in a photo stored squashed (as in the cache) must land in the crop where the box
+// mapping puts its photo coordinates.
+func TestCropFollowsPoints(t *testing.T) {
+	const photoW, photoH = 320, 200
+	src := imgproc.New(160, 160) // the photo squashed to 160×160
+	dot := landmark.Point{X: 200, Y: 60}
+	sx, sy := int(dot.X*160/photoW), int(dot.Y*160/photoH)
+	for dy := -1; dy <= 1; dy++ {
+		for dx := -1; dx <= 1; dx++ {
+			src.Set(sx+dx, sy+dy, 255, 255, 255)
+		}
+	}
+	b := Box{CX: 190, CY: 70, Side: 80}
+	out := Crop(src, photoW, photoH, b, 64)
+	want := b.ToBox(landmark.Points{dot})[0]
+	bx, by, best := 0, 0, -1
+	for y := 0; y < 64; y++ {
+		for x := 0; x < 64; x++ {
+			if r, _, _ := out.At(x, y); int(r) > best {
+				bx, by, best = x, y, int(r)
+			}
+		}
+	}
+	gx, gy := (float64(bx)+0.5)/64, (float64(by)+0.5)/64
+	if math.Abs(gx-want.X) > 3.0/64 || math.Abs(gy-want.Y) > 3.0/64 {
+		t.Errorf("dot at crop (%.3f,%.3f), box mapping says (%.3f,%.3f)", gx, gy, want.X, want.Y)
+	}
+}
