@@ -1,7 +1,6 @@
 package imgproc
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -34,26 +33,35 @@ func Sniff(head []byte) string {
 }
 
 // DecodeImage decodes a JPEG or PNG image from r without converting it, and returns it with
-// its format, "jpeg" or "png". Errors wrap ErrUnknownFormat, ErrTruncated or ErrCorrupt and
-// describe the problem; a read error from r is returned wrapped as it is.
+// its format, "jpeg" or "png". It reads r to the end. Errors wrap ErrUnknownFormat, ErrTruncated
+// or ErrCorrupt and describe the problem; a read error from r is returned wrapped as it is.
+//
+// A file that fails to decode counts as truncated when the decoder ran out of data, or when the
+// data lacks the format's end marker (JPEG's EOI, PNG's IEND chunk): Go's JPEG decoder reports
+// a cut file as "unexpected EOF" or as "short Huffman data", depending on where the cut falls.
 func DecodeImage(r io.Reader) (image.Image, string, error) {
-	br := bufio.NewReader(r)
-	head, err := br.Peek(8)
-	if err != nil && err != io.EOF {
+	data, err := io.ReadAll(r)
+	if err != nil {
 		return nil, "", fmt.Errorf("reading image: %w", err)
 	}
-	format := Sniff(head)
+	return DecodeBytes(data)
+}
+
+// DecodeBytes is DecodeImage on data in memory.
+func DecodeBytes(data []byte) (image.Image, string, error) {
+	format := Sniff(data)
 	if format == "" {
-		return nil, "", fmt.Errorf("%w (starts with %s)", ErrUnknownFormat, describeHead(head))
+		return nil, "", fmt.Errorf("%w (starts with %s)", ErrUnknownFormat, describeHead(data[:min(len(data), 8)]))
 	}
 	var img image.Image
+	var err error
 	if format == "jpeg" {
-		img, err = jpeg.Decode(br)
+		img, err = jpeg.Decode(bytes.NewReader(data))
 	} else {
-		img, err = png.Decode(br)
+		img, err = png.Decode(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, format, classify(format, err)
+		return nil, format, classify(format, data, err)
 	}
 	if b := img.Bounds(); b.Empty() {
 		return nil, format, fmt.Errorf("%w: %s image is empty (%d×%d)", ErrCorrupt, format, b.Dx(), b.Dy())
@@ -71,21 +79,28 @@ func Decode(r io.Reader) (*RGB, string, error) {
 	return FromImage(img), format, nil
 }
 
-func classify(format string, err error) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %s data ends early (%v)", ErrTruncated, format, err)
+// hasEnd reports whether data ends with the format's end marker, allowing trailing padding.
+func hasEnd(format string, data []byte) bool {
+	if format == "png" {
+		// The IEND chunk: length 0, type, CRC; some writers append junk, so search the tail.
+		tail := data[max(0, len(data)-64):]
+		return bytes.Contains(tail, []byte("IEND"))
+	}
+	trimmed := bytes.TrimRight(data, "\x00\r\n\t ")
+	return bytes.HasSuffix(trimmed, []byte{0xff, 0xd9})
+}
+
+func classify(format string, data []byte, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || !hasEnd(format, data) {
+		return fmt.Errorf("%w: %s data ends early after %d bytes (%v)", ErrTruncated, format, len(data), err)
 	}
 	var fe jpeg.FormatError
 	var ue jpeg.UnsupportedError
-	switch {
-	case errors.As(err, &fe), errors.As(err, &ue):
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, format, err)
-	}
 	var pfe png.FormatError
 	var pue png.UnsupportedError
 	switch {
-	case errors.As(err, &pfe), errors.As(err, &pue):
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, format, err)
+	case errors.As(err, &fe), errors.As(err, &ue), errors.As(err, &pfe), errors.As(err, &pue):
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return fmt.Errorf("decoding %s: %w", format, err)
 }

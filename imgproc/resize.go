@@ -106,9 +106,9 @@ func resizeH(m *RGB, w int) *RGB {
 		row := m.Pix[y*m.W*3 : (y+1)*m.W*3]
 		o := out.Pix[y*w*3 : (y+1)*w*3]
 		for x := 0; x < w; x++ {
-			n := k.n[x]
-			ws := k.w[x*k.size : x*k.size+n]
-			in := row[k.start[x]*3 : (k.start[x]+n)*3]
+			ws := k.w[x*k.size : x*k.size+k.n[x]]
+			in := row[k.start[x]*3:]
+			in = in[:3*len(ws)]
 			r, g, b := int32(half), int32(half), int32(half)
 			for j, c := range ws {
 				p := in[3*j : 3*j+3 : 3*j+3]
@@ -116,7 +116,8 @@ func resizeH(m *RGB, w int) *RGB {
 				g += int32(p[1]) * c
 				b += int32(p[2]) * c
 			}
-			o[3*x], o[3*x+1], o[3*x+2] = clip8(r), clip8(g), clip8(b)
+			q := o[3*x : 3*x+3 : 3*x+3]
+			q[0], q[1], q[2] = clip8(r), clip8(g), clip8(b)
 		}
 	}
 	return out
@@ -129,15 +130,35 @@ func resizeV(m *RGB, h int) *RGB {
 	acc := make([]int32, stride)
 	const half = 1 << (precisionBits - 1)
 	for y := 0; y < h; y++ {
-		for i := range acc {
-			acc[i] = half
+		ws := k.w[y*k.size : y*k.size+k.n[y]]
+		rows := m.Pix[k.start[y]*stride : (k.start[y]+len(ws))*stride]
+		j := 0
+		// The first one or two taps initialise the sums; the rest add, two rows at a time.
+		if len(ws) >= 2 {
+			c0, c1 := ws[0], ws[1]
+			r0, r1 := rows[:stride], rows[stride:2*stride]
+			for i := range acc {
+				acc[i] = half + int32(r0[i])*c0 + int32(r1[i])*c1
+			}
+			j = 2
+		} else {
+			c0, r0 := ws[0], rows[:stride]
+			for i := range acc {
+				acc[i] = half + int32(r0[i])*c0
+			}
+			j = 1
 		}
-		n := k.n[y]
-		for j, c := range k.w[y*k.size : y*k.size+n] {
-			row := m.Pix[(k.start[y]+j)*stride : (k.start[y]+j+1)*stride]
-			acc := acc[:len(row)]
-			for i, v := range row {
-				acc[i] += int32(v) * c
+		for ; j+1 < len(ws); j += 2 {
+			c0, c1 := ws[j], ws[j+1]
+			r0, r1 := rows[j*stride:(j+1)*stride], rows[(j+1)*stride:(j+2)*stride]
+			for i := range acc {
+				acc[i] += int32(r0[i])*c0 + int32(r1[i])*c1
+			}
+		}
+		if j < len(ws) {
+			c0, r0 := ws[j], rows[j*stride:(j+1)*stride]
+			for i := range acc {
+				acc[i] += int32(r0[i]) * c0
 			}
 		}
 		o := out.Pix[y*stride : (y+1)*stride]

@@ -100,25 +100,56 @@ func FromImage(img image.Image) *RGB {
 	return out
 }
 
-// fromYCbCr converts with the same integer arithmetic as color.YCbCrToRGB, inlined.
+// fromYCbCr converts with the same integer arithmetic as color.YCbCrToRGB, inlined, walking
+// the chroma planes with shifts where the bounds are non-negative (always, for decoded JPEGs).
 func fromYCbCr(out *RGB, src *image.YCbCr) {
 	b := src.Bounds()
 	w := b.Dx()
-	p := out.Pix
+	var xs, ys int // chroma subsampling shifts
+	switch src.SubsampleRatio {
+	case image.YCbCrSubsampleRatio444:
+	case image.YCbCrSubsampleRatio422:
+		xs = 1
+	case image.YCbCrSubsampleRatio420:
+		xs, ys = 1, 1
+	case image.YCbCrSubsampleRatio440:
+		ys = 1
+	case image.YCbCrSubsampleRatio411:
+		xs = 2
+	case image.YCbCrSubsampleRatio410:
+		xs, ys = 2, 1
+	default:
+		xs = -1
+	}
+	if xs < 0 || b.Min.X < 0 || b.Min.Y < 0 || src.Rect.Min.X < 0 || src.Rect.Min.Y < 0 {
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			o := out.Pix[(y-b.Min.Y)*w*3:]
+			for x := b.Min.X; x < b.Max.X; x++ {
+				yi, ci := src.YOffset(x, y), src.COffset(x, y)
+				o[0], o[1], o[2] = color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
+				o = o[3:]
+			}
+		}
+		return
+	}
+	cx0 := src.Rect.Min.X >> xs
 	for y := b.Min.Y; y < b.Max.Y; y++ {
-		yi := src.YOffset(b.Min.X, y)
-		o := p[(y-b.Min.Y)*w*3 : (y-b.Min.Y+1)*w*3]
-		for x := b.Min.X; x < b.Max.X; x++ {
-			ci := src.COffset(x, y)
-			yy1 := int32(src.Y[yi]) * 0x10101
-			cb1 := int32(src.Cb[ci]) - 128
-			cr1 := int32(src.Cr[ci]) - 128
+		yrow := src.Y[src.YOffset(b.Min.X, y):]
+		yrow = yrow[:w]
+		crow := ((y >> ys) - (src.Rect.Min.Y >> ys)) * src.CStride
+		cend := crow + ((b.Max.X - 1) >> xs) - cx0 + 1
+		cbs, crs := src.Cb[crow:cend], src.Cr[crow:cend]
+		o := out.Pix[(y-b.Min.Y)*w*3 : (y-b.Min.Y+1)*w*3]
+		for i, yv := range yrow {
+			ci := ((b.Min.X + i) >> xs) - cx0
+			yy1 := int32(yv) * 0x10101
+			cb1 := int32(cbs[ci]) - 128
+			cr1 := int32(crs[ci]) - 128
 			r := yy1 + 91881*cr1
 			g := yy1 - 22554*cb1 - 46802*cr1
 			bb := yy1 + 116130*cb1
-			o[0], o[1], o[2] = clampShift(r), clampShift(g), clampShift(bb)
-			o = o[3:]
-			yi++
+			p := o[3*i : 3*i+3 : 3*i+3]
+			p[0], p[1], p[2] = clampShift(r), clampShift(g), clampShift(bb)
 		}
 	}
 }
