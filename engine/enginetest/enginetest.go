@@ -119,6 +119,16 @@ func (c *comparer) cmp(what string, f, r engine.Tensor, tol float64) {
 	check(c.t, what, c.fast.ToHost(f), c.ref.ToHost(r), tol)
 }
 
+// accumulate checks the way layers hand gradients to optimisers: a gradient f is added with
+// AddInto to a plain tensor made by Zeros, whose Data must then equal the reference gradient.
+func (c *comparer) accumulate(what string, f, r engine.Tensor) {
+	c.t.Helper()
+	acc := c.fast.Zeros(f.Shape()...)
+	c.fast.AddInto(acc, f)
+	check(c.t, what+" added into a Zeros tensor, read through Data", c.fast.Data(acc), c.ref.ToHost(r), Tolerance)
+	c.fast.Release(acc)
+}
+
 func (c *comparer) release(ts ...pair) {
 	for _, p := range ts {
 		if p.f != nil {
@@ -184,6 +194,9 @@ func CompareBackends(t *testing.T, fast, ref engine.Backend) {
 				c.cmp(fmt.Sprintf("dx %+v", g), dxf, dxr, Tolerance)
 				c.cmp(fmt.Sprintf("dw %+v", g), dwf, dwr, Tolerance)
 				c.cmp(fmt.Sprintf("db %+v", g), dbf, dbr, Tolerance)
+				if dwf != nil {
+					c.accumulate("dw", dwf, dwr)
+				}
 				c.release(pair{dxf, dxr}, pair{dwf, dwr}, pair{dbf, dbr})
 			}
 			c.release(x, w, b, y, dy)
@@ -246,6 +259,10 @@ func CompareBackends(t *testing.T, fast, ref engine.Backend) {
 				c.cmp(fmt.Sprintf("dx %+v", g), dxf, dxr, Tolerance)
 				c.cmp(fmt.Sprintf("dw %+v", g), dwf, dwr, Tolerance)
 				c.cmp(fmt.Sprintf("db %+v", g), dbf, dbr, Tolerance)
+				if dwf != nil {
+					c.accumulate("dw", dwf, dwr)
+					c.accumulate("db", dbf, dbr)
+				}
 				c.release(pair{dxf, dxr}, pair{dwf, dwr}, pair{dbf, dbr})
 			}
 			c.release(x, w, b, y, dy)
@@ -329,8 +346,13 @@ func compareBN(c *comparer, shape []int, p engine.BNParams) {
 		}
 		c.cmp(fmt.Sprintf("dgamma %+v", g), dgf, dgr, Tolerance)
 		c.cmp(fmt.Sprintf("dbeta %+v", g), dbf, dbr, Tolerance)
+		if dgf != nil {
+			c.accumulate("dgamma", dgf, dgr)
+		}
 		c.release(pair{dxf, dxr}, pair{dgf, dgr}, pair{dbf, dbr})
 	}
+	// As package nn does: the saved Y is the forward output, released by its owner below.
+	sf.Y, sr.Y = nil, nil
 	c.fast.ReleaseBN(sf)
 	c.ref.ReleaseBN(sr)
 	c.release(x, gamma, beta, rmp, rvp, dy, pair{yf, yr})
@@ -492,6 +514,7 @@ func (n *chainNet) run(xh, dyh []float32, xShape []int, mode engine.BNMode) map[
 		out[name] = b.ToHost(t)
 	}
 	for _, s := range []engine.BNSaved{sv0, sv1, sv2, svd} {
+		s.Y = nil // the forward output, released with the others below
 		b.ReleaseBN(s)
 	}
 	for _, t := range []engine.Tensor{x, c0, a0, p0, ws, c1, a1, c2, a2, cd, ad, r, g, f, y, dy, df, dg, dfcw, dfcb,
