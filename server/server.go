@@ -1,0 +1,562 @@
+// Package server serves a cat-face landmark detector over HTTP, with a web page to try it.
+//
+// Routes:
+//
+//	POST /v1/landmarks  one photo in, one Result (JSON) out
+//	GET  /healthz       {"status":"ok", …} and the detector's Info, where it has one
+//	GET  /              a small web page: drop a photo, see the nine points drawn on it
+//
+// The photo is the raw request body (Content-Type image/jpeg, image/png, any other image/*,
+// application/octet-stream, or none) or the file field "photo" (also "file" or "image") of a
+// multipart/form-data body. JPEG and PNG are accepted; the bytes decide the format, not the
+// Content-Type. The name reported in Result.Path is the multipart file name, else the query
+// parameter "name", else the filename of a Content-Disposition header, else "upload".
+//
+// Every error is JSON, {"error": "…"}, with these statuses:
+//
+//	400  empty body, not an image, corrupt or truncated JPEG/PNG, multipart form without a photo
+//	404  unknown path
+//	405  wrong method (the Allow header lists the right one)
+//	413  body larger than Options.MaxBodyBytes
+//	415  Content-Type that cannot carry a photo (text/plain, application/json, …) or an image
+//	     format other than JPEG and PNG (GIF, WebP, BMP, TIFF)
+//	422  image larger than Options.MaxSide pixels a side or Options.MaxPixels in all; this is
+//	     checked from the header, before any pixel is decoded
+//	500  the detector failed (the reason goes to the log, not to the client)
+//	503  the queue is full, no worker was free within Options.QueueTimeout, the request took
+//	     longer than Options.RequestTimeout, or the server is closed (with Retry-After)
+//
+// Photos wait in a bounded queue for one of Options.Workers workers; a worker decodes the photo
+// and runs the detector, so at most Workers photos are decoded at a time (MaxBatch times that
+// when batching). EXIF orientation is ignored: points are in the stored pixel grid, as the
+// training data's annotations are.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/catmark/catmark/landmark"
+)
+
+// Detector finds the nine landmarks on one decoded photo; points in the photo's pixel coordinates.
+// Detect may be called from several goroutines at once (up to Options.Workers).
+type Detector interface {
+	Detect(ctx context.Context, img image.Image) (landmark.Points, error)
+}
+
+// BatchDetector is a Detector that can also process several photos in one call, which a model
+// usually does faster per photo than one at a time. The server finds it by type assertion and
+// then gathers concurrent requests into batches (see Options.MaxBatch and Options.BatchWindow).
+// DetectBatch returns one Points per image, in order.
+type BatchDetector interface {
+	Detector
+	DetectBatch(ctx context.Context, imgs []image.Image) ([]landmark.Points, error)
+}
+
+// Informer is implemented by a detector that describes itself (model name, input size, …);
+// GET /healthz reports the map under "model".
+type Informer interface {
+	Info() map[string]string
+}
+
+// Result is the landmarks found on one photo, as the API returns them and as
+// "catmark predict --json" prints them.
+type Result struct {
+	Path   string           `json:"path"`   // the photo's file name (or path, for catmark predict)
+	Width  int              `json:"width"`  // image width in pixels
+	Height int              `json:"height"` // image height in pixels
+	Points []landmark.Named `json:"points"` // the nine points in annotation order, pixel coordinates
+}
+
+// NewResult builds the Result for points p found on a w×h photo called path.
+func NewResult(path string, w, h int, p landmark.Points) Result {
+	return Result{Path: path, Width: w, Height: h, Points: p.Named()}
+}
+
+// Options configures a Server. Zero fields take the defaults given.
+type Options struct {
+	MaxBodyBytes int64 // largest request body; default 20 MiB
+	MaxSide      int   // largest width or height in pixels; default 8000
+	MaxPixels    int64 // largest width×height; default 40,000,000
+
+	Workers     int           // photos decoded and detected at once; default GOMAXPROCS
+	QueueSize   int           // photos waiting for a worker beyond which requests get 503; default 64
+	MaxBatch    int           // largest batch for a BatchDetector; default 8 (1 turns batching off)
+	BatchWindow time.Duration // how long a worker waits to fill a batch; default 2ms
+
+	QueueTimeout   time.Duration // longest wait for a worker before 503; default 10s
+	RequestTimeout time.Duration // longest time for a whole request (queue, decode, detect); default 30s
+
+	Logger *slog.Logger // request log; default slog.Default()
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 20 << 20
+	}
+	if o.MaxSide <= 0 {
+		o.MaxSide = 8000
+	}
+	if o.MaxPixels <= 0 {
+		o.MaxPixels = 40_000_000
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 64
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 8
+	}
+	if o.BatchWindow <= 0 {
+		o.BatchWindow = 2 * time.Millisecond
+	}
+	if o.QueueTimeout <= 0 {
+		o.QueueTimeout = 10 * time.Second
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Server is the HTTP handler of the landmark service. Make one with New; it starts its workers at
+// once, and Close stops them.
+type Server struct {
+	det   Detector
+	batch BatchDetector // det as a BatchDetector, nil when it is not one or MaxBatch is 1
+	opt   Options
+	log   *slog.Logger
+
+	jobs      chan *job
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// New returns a Server that finds landmarks with det. Batching is used when det implements
+// BatchDetector and opt.MaxBatch is not 1.
+func New(det Detector, opt Options) *Server {
+	opt = opt.withDefaults()
+	s := &Server{
+		det:  det,
+		opt:  opt,
+		log:  opt.Logger,
+		jobs: make(chan *job, opt.QueueSize),
+		done: make(chan struct{}),
+	}
+	if bd, ok := det.(BatchDetector); ok && opt.MaxBatch > 1 {
+		s.batch = bd
+	}
+	s.wg.Add(opt.Workers)
+	for range opt.Workers {
+		go s.worker()
+	}
+	return s
+}
+
+// Options returns the options in effect, defaults filled in.
+func (s *Server) Options() Options { return s.opt }
+
+// Close stops the workers; requests still queued and those that arrive later get 503. It waits
+// for the photos being processed to finish. Close is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.done) })
+	s.wg.Wait()
+	return nil
+}
+
+// ServeHTTP routes a request; see the package documentation for the routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusWriter{ResponseWriter: w}
+	switch r.URL.Path {
+	case "/v1/landmarks":
+		if r.Method != http.MethodPost {
+			methodNotAllowed(rec, r, "POST")
+			break
+		}
+		s.landmarks(rec, r)
+	case "/healthz":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(rec, r, "GET, HEAD")
+			break
+		}
+		s.health(rec)
+	case "/":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(rec, r, "GET, HEAD")
+			break
+		}
+		servePage(rec)
+	default:
+		writeError(rec, http.StatusNotFound, fmt.Sprintf("no such path %q; the API is POST /v1/landmarks, GET /healthz and the page at /", r.URL.Path))
+	}
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
+		slog.Int64("bytes_in", r.ContentLength), slog.String("remote", r.RemoteAddr),
+	}
+	if rec.errMsg != "" {
+		attrs = append(attrs, slog.String("error", rec.errMsg))
+	}
+	if rec.cause != nil {
+		attrs = append(attrs, slog.String("cause", rec.cause.Error()))
+	}
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+func (s *Server) health(w *statusWriter) {
+	h := struct {
+		Status   string            `json:"status"`
+		Workers  int               `json:"workers"`
+		Queued   int               `json:"queued"`
+		MaxBatch int               `json:"max_batch"`
+		Model    map[string]string `json:"model,omitempty"`
+	}{Status: "ok", Workers: s.opt.Workers, Queued: len(s.jobs), MaxBatch: 1}
+	if s.batch != nil {
+		h.MaxBatch = s.opt.MaxBatch
+	}
+	if in, ok := s.det.(Informer); ok {
+		h.Model = in.Info()
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+// landmarks handles POST /v1/landmarks.
+func (s *Server) landmarks(w *statusWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opt.RequestTimeout)
+	defer cancel()
+
+	up, herr := s.readPhoto(w, r)
+	if herr != nil {
+		writeHTTPError(w, herr)
+		return
+	}
+	j := &job{ctx: ctx, data: up.data, format: up.format, name: up.name, done: make(chan outcome, 1)}
+	select {
+	case <-s.done:
+		writeHTTPError(w, unavailable("the server is shutting down"))
+		return
+	default:
+	}
+	select {
+	case s.jobs <- j:
+	default:
+		writeHTTPError(w, unavailable(fmt.Sprintf("server busy: %d photos already wait for %d workers; try again shortly", cap(s.jobs), s.opt.Workers)))
+		return
+	}
+
+	queueTimer := time.NewTimer(s.opt.QueueTimeout)
+	defer queueTimer.Stop()
+	var out outcome
+	for waiting := true; waiting; {
+		select {
+		case out = <-j.done:
+			waiting = false
+		case <-queueTimer.C:
+			if j.abandon() {
+				writeHTTPError(w, unavailable(fmt.Sprintf("server busy: no worker was free within %v; try again shortly", s.opt.QueueTimeout)))
+				return
+			}
+			// A worker took the photo just now; wait for it.
+		case <-ctx.Done():
+			j.abandon()
+			writeHTTPError(w, timeoutError(ctx, s.opt.RequestTimeout))
+			return
+		}
+	}
+	if out.err != nil {
+		writeHTTPError(w, out.err)
+		return
+	}
+	writeJSON(w, http.StatusOK, NewResult(up.name, up.w, up.h, out.points))
+}
+
+// timeoutError says why ctx ended: the request timeout, or the client going away.
+func timeoutError(ctx context.Context, limit time.Duration) *httpError {
+	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return unavailable(fmt.Sprintf("the request took longer than the %v limit", limit))
+	}
+	return &httpError{status: 499, msg: "client closed the request"}
+}
+
+// job is one photo waiting for, or held by, a worker.
+type job struct {
+	ctx    context.Context
+	data   []byte
+	format string // "jpeg" or "png"
+	name   string
+	done   chan outcome // buffered: the worker never blocks on it
+
+	state sync.Mutex
+	taken bool // a worker took it
+	gone  bool // the handler gave up on it
+}
+
+type outcome struct {
+	points landmark.Points
+	err    *httpError
+}
+
+// take marks j as taken by a worker; false if the handler already gave up on it.
+func (j *job) take() bool {
+	j.state.Lock()
+	defer j.state.Unlock()
+	if j.gone || j.ctx.Err() != nil {
+		j.gone = true
+		return false
+	}
+	j.taken = true
+	return true
+}
+
+// abandon marks j as given up by its handler; false if a worker already took it.
+func (j *job) abandon() bool {
+	j.state.Lock()
+	defer j.state.Unlock()
+	if j.taken {
+		return false
+	}
+	j.gone = true
+	return true
+}
+
+func (s *Server) worker() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			s.drain()
+			return
+		case j := <-s.jobs:
+			if !j.take() {
+				continue
+			}
+			batch := []*job{j}
+			if s.batch != nil {
+				batch = s.fill(batch)
+			}
+			s.process(batch)
+		}
+	}
+}
+
+// fill adds queued jobs to batch until it holds MaxBatch or BatchWindow has passed.
+func (s *Server) fill(batch []*job) []*job {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for len(batch) < s.opt.MaxBatch {
+		select { // take what is queued already without waiting
+		case j := <-s.jobs:
+			if j.take() {
+				batch = append(batch, j)
+			}
+			continue
+		default:
+		}
+		if timer == nil {
+			timer = time.NewTimer(s.opt.BatchWindow)
+		}
+		select {
+		case j := <-s.jobs:
+			if j.take() {
+				batch = append(batch, j)
+			}
+		case <-timer.C:
+			return batch
+		case <-s.done:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain answers the jobs still queued once the server is closed.
+func (s *Server) drain() {
+	for {
+		select {
+		case j := <-s.jobs:
+			if j.take() {
+				j.done <- outcome{err: unavailable("the server is shutting down")}
+			}
+		default:
+			return
+		}
+	}
+}
+
+// process decodes the batch's photos and runs the detector on them, answering every job.
+func (s *Server) process(batch []*job) {
+	imgs := make([]image.Image, 0, len(batch))
+	live := batch[:0:0]
+	for _, j := range batch {
+		img, err := decode(j.data, j.format, j.name)
+		if err != nil {
+			j.done <- outcome{err: err}
+			continue
+		}
+		imgs = append(imgs, img)
+		live = append(live, j)
+	}
+	if len(live) == 0 {
+		return
+	}
+	pts, err := s.detect(live, imgs)
+	for i, j := range live {
+		if err != nil {
+			j.done <- outcome{err: err}
+		} else {
+			j.done <- outcome{points: pts[i]}
+		}
+	}
+}
+
+// detect runs the detector on imgs, one call per image or one batch call, turning a panic or an
+// error into a 500 (or a 503 when the request's time ran out).
+func (s *Server) detect(jobs []*job, imgs []image.Image) (pts []landmark.Points, herr *httpError) {
+	defer func() {
+		if p := recover(); p != nil {
+			pts, herr = nil, detectorFailed(fmt.Errorf("detector panicked: %v", p))
+		}
+	}()
+	if s.batch != nil && len(imgs) > 1 {
+		ctx, cancel := batchContext(jobs)
+		defer cancel()
+		pts, err := s.batch.DetectBatch(ctx, imgs)
+		if err != nil {
+			return nil, detectError(ctx, err, s.opt.RequestTimeout)
+		}
+		if len(pts) != len(imgs) {
+			return nil, detectorFailed(fmt.Errorf("DetectBatch returned %d results for %d images", len(pts), len(imgs)))
+		}
+		return pts, nil
+	}
+	pts = make([]landmark.Points, len(imgs))
+	for i, img := range imgs {
+		p, err := s.det.Detect(jobs[i].ctx, img)
+		if err != nil {
+			return nil, detectError(jobs[i].ctx, err, s.opt.RequestTimeout)
+		}
+		pts[i] = p
+	}
+	return pts, nil
+}
+
+// batchContext is a context for a batch call: it ends at the latest deadline of the batch's
+// requests, so that one impatient request does not cancel the others' work.
+func batchContext(jobs []*job) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, j := range jobs {
+		if d, ok := j.ctx.Deadline(); ok && d.After(latest) {
+			latest = d
+		}
+	}
+	if latest.IsZero() {
+		return context.WithCancel(context.Background())
+	}
+	return context.WithDeadline(context.Background(), latest)
+}
+
+func detectError(ctx context.Context, err error, limit time.Duration) *httpError {
+	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return timeoutError(ctx, limit)
+	}
+	return detectorFailed(err)
+}
+
+func detectorFailed(cause error) *httpError {
+	return &httpError{status: http.StatusInternalServerError, msg: "the landmark detector failed on this photo", cause: cause}
+}
+
+// httpError is an error response: its status, the message the client sees, and an internal cause
+// that only the log sees.
+type httpError struct {
+	status int
+	msg    string
+	cause  error
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, a ...any) *httpError {
+	return &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, a...)}
+}
+
+func unavailable(msg string) *httpError {
+	return &httpError{status: http.StatusServiceUnavailable, msg: msg}
+}
+
+// statusWriter remembers the status and error of a response for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	errMsg string
+	cause  error
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // cannot happen for the types written here
+		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w *statusWriter, status int, msg string) {
+	w.errMsg = msg
+	writeJSON(w, status, struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+func writeHTTPError(w *statusWriter, e *httpError) {
+	w.cause = e.cause
+	if e.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeError(w, e.status, e.msg)
+}
+
+func methodNotAllowed(w *statusWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
+}
