@@ -2,8 +2,9 @@
 // both with PyTorch's semantics, and the learning-rate schedules that drive them.
 //
 // An optimiser works on the live plain float32 storage of each parameter (engine.Backend.Data of
-// nn.Param.Value and nn.Param.Grad), in place, in a tight loop that allocates nothing once its
-// state exists. The learning rate is not part of an optimiser: the caller passes the value of a
+// nn.Param.Value and nn.Param.Grad), in place, in tight float32 loops; once its state exists a
+// step allocates nothing (a step big enough to be split over two goroutines allocates one small
+// closure). The learning rate is not part of an optimiser: the caller passes the value of a
 // Schedule for the current step to every Step.
 //
 // State is keyed by parameter name, so a checkpoint stays valid when parameters are reordered, and
