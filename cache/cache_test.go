@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"archive/zip"
 	"bytes"
 	"image/jpeg"
 	"math"
@@ -49,6 +50,39 @@ func subset(t testing.TB, n int) string {
 	return dir
 }
 
+// zipFolder packs the files of the flat folder dir into a zip archive at zpath.
+func zipFolder(t testing.TB, dir, zpath string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(zpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := zw.Create(e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func prepare(t testing.TB, data, dir string, opt Options) *Summary {
 	t.Helper()
 	src, err := catdata.Scan(data)
@@ -78,6 +112,18 @@ func TestPrepareDeterministic(t *testing.T) {
 		y, erry := os.ReadFile(filepath.Join(b, f))
 		if errx != nil || erry != nil || !bytes.Equal(x, y) {
 			t.Errorf("%s differs between 1 and 7 workers (%v, %v)", f, errx, erry)
+		}
+	}
+	// The same photos in a zip archive make the same cache.
+	z := filepath.Join(t.TempDir(), "cats.zip")
+	zipFolder(t, data, z)
+	c := t.TempDir()
+	prepare(t, z, c, opt)
+	for _, f := range []string{ManifestFile, PixelsFile} {
+		x, _ := os.ReadFile(filepath.Join(a, f))
+		y, err := os.ReadFile(filepath.Join(c, f))
+		if err != nil || !bytes.Equal(x, y) {
+			t.Errorf("%s differs between the folder and its zip (%v)", f, err)
 		}
 	}
 	first, _ := os.ReadFile(filepath.Join(a, PixelsFile))

@@ -214,6 +214,9 @@ func Prepare(src *catdata.Source, dir string, opt Options) (*Summary, error) {
 	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("cache: writing %s: %w", tmp.Name(), err)
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
 	m.Count = len(m.Items)
 	m.PixelsCRC32C = crc.Sum32()
 	sort.SliceStable(m.Skipped, func(i, j int) bool { return m.Skipped[i].Name < m.Skipped[j].Name })
