@@ -77,6 +77,11 @@ type Config struct {
 	OutSize  int            // side of the output images; 0 means the source's size
 	Workers  int            // goroutines preparing samples; 0 means GOMAXPROCS
 	Seed     int64
+	// Frame, when set, replaces each cached photo by a region of it before augmentation: given
+	// the sample's random generator, the photo's index and the cached photo, it returns the image
+	// to use (any size; it is resized to the output size) and the landmarks normalised to that
+	// image. catmark's crop stage cuts jittered face crops with it.
+	Frame func(rng *rand.Rand, i int, photo *imgproc.RGB) (*imgproc.RGB, landmark.Points)
 }
 
 // Validate reports an impossible setting.
@@ -357,12 +362,18 @@ func ySample(y []float32, pts landmark.Points) {
 func (l *Loader) render(x []float32, i int, rng *rand.Rand, src *imgproc.RGB, warped *imgproc.RGB) landmark.Points {
 	*src = imgproc.RGB{W: l.in, H: l.in, Pix: l.src.Pixels(i)}
 	img := src
-	if l.out != l.in {
-		img = src.Resize(l.out, l.out)
+	var pts landmark.Points
+	if l.cfg.Frame != nil {
+		img, pts = l.cfg.Frame(rng, i, src)
+	} else {
+		it := l.src.Item(i)
+		pts = it.Points.NormalizeUnclipped(it.Width, it.Height)
+	}
+	if img.W != l.out || img.H != l.out {
+		img = img.Resize(l.out, l.out)
 	}
 	plan := l.cfg.Augment.Draw(rng, img)
-	it := l.src.Item(i)
-	pts := plan.Points(it.Points.NormalizeUnclipped(it.Width, it.Height))
+	pts = plan.Points(pts)
 	flip := plan.Flip
 	if plan.Warped {
 		augment.Warp(warped, img, plan.Geometry())
