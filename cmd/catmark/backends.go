@@ -1,0 +1,3 @@
+package main
+
+import _ "github.com/catmark/catmark/engine/backends" // every engine backend this build has

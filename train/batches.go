@@ -1,0 +1,87 @@
+package train
+
+import (
+	"iter"
+	"math/rand/v2"
+
+	"github.com/catmark/catmark/augment"
+	"github.com/catmark/catmark/cache"
+	"github.com/catmark/catmark/facecrop"
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/loader"
+	"github.com/catmark/catmark/metrics"
+)
+
+// batcher makes a run's training and validation batches from its cache: whole photos or face
+// crops, as the run's stage says.
+type batcher struct {
+	data  *cache.Cache
+	cfg   Config
+	train loader.Config
+	val   loader.Config
+}
+
+func newBatcher(data *cache.Cache, cfg Config) *batcher {
+	norm := loader.ImageNet
+	if cfg.Norm == "unit" {
+		norm = loader.Unit
+	}
+	aug := augment.Config{Flip: cfg.Flip, PCA: cfg.PCA}
+	var frame, valFrame func(*rand.Rand, int, *imgproc.RGB) (*imgproc.RGB, landmark.Points)
+	if cfg.Stage == Crop {
+		frame = cropFrame(data, cfg, true)
+		valFrame = cropFrame(data, cfg, false)
+	} else if cfg.Scale != 0 || cfg.Shift != 0 || cfg.Rotate != 0 {
+		aug.Scale = [2]float64{1 / (1 + cfg.Scale), 1 + cfg.Scale}
+		aug.Shift, aug.Rotate = cfg.Shift, cfg.Rotate
+	}
+	return &batcher{
+		data: data, cfg: cfg,
+		train: loader.Config{Batch: cfg.Batch, Shuffle: true, DropLast: true, Augment: aug, Norm: norm, OutSize: cfg.Size, Seed: cfg.Seed, Frame: frame},
+		val:   loader.Config{Batch: cfg.Batch, Norm: norm, OutSize: cfg.Size, Seed: cfg.Seed, Frame: valFrame},
+	}
+}
+
+// cropFrame returns the loader hook that cuts the face crop of photo i: the square around its
+// true landmarks with the run's margin, jittered in training to mimic a coarse model's errors.
+func cropFrame(data *cache.Cache, cfg Config, jitter bool) func(*rand.Rand, int, *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
+	return func(rng *rand.Rand, i int, photo *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
+		it := data.Item(i)
+		box := FaceBox(it.Points, cfg.Margin)
+		if jitter {
+			box = box.Jitter(rng, cfg.Scale, cfg.Shift)
+		}
+		return facecrop.Crop(photo, it.Width, it.Height, box, cfg.Size), box.ToBox(it.Points)
+	}
+}
+
+// FaceBox is the crop stage's box around a face's landmarks (in photo pixels).
+func FaceBox(p landmark.Points, margin float64) facecrop.Box {
+	return facecrop.FromPoints(p, margin, 8)
+}
+
+// Epoch yields the batches of idx: shuffled and augmented for training, in order and plain for
+// validation.
+func (b *batcher) Epoch(idx []int, epoch int, training bool) iter.Seq[*loader.Batch] {
+	if training {
+		return loader.New(b.data, idx, b.train).Epoch(epoch)
+	}
+	return loader.New(b.data, idx, b.val).Epoch(0)
+}
+
+// Sample turns sample k of a validation batch and its prediction (18 normalised values) into
+// original-pixel landmarks for the metrics.
+func (b *batcher) Sample(batch *loader.Batch, k int, pred []float32) metrics.Sample {
+	it := b.data.Item(batch.Index[k])
+	var p landmark.Points
+	for j := range p {
+		p[j] = landmark.Point{X: float64(pred[2*j]), Y: float64(pred[2*j+1])}
+	}
+	if b.cfg.Stage == Crop {
+		p = FaceBox(it.Points, b.cfg.Margin).FromBox(p)
+	} else {
+		p = p.Denormalize(it.Width, it.Height)
+	}
+	return metrics.Sample{Pred: p, Truth: it.Points, Width: it.Width, Height: it.Height}
+}

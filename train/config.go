@@ -1,0 +1,169 @@
+// Package train trains catmark's landmark regressors: the loop, its checkpoints, its metrics log
+// and resuming after an interruption.
+//
+// A run lives in one folder:
+//
+//	config.json       the Config the run started with
+//	last.safetensors  the model and optimiser after the last finished epoch (atomic)
+//	best.safetensors  the model with the best validation NME so far (atomic)
+//	metrics.jsonl     one JSON object per finished epoch
+//
+// Killed at any moment, a run resumes from last.safetensors and repeats at most one epoch.
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Stage is what a model sees: the whole photo, or a square crop around the face.
+type Stage string
+
+const (
+	// Whole regresses the points from the whole photo resized to Size×Size (aspect not kept).
+	Whole Stage = "whole"
+	// Crop regresses the points from a square crop around the face (facecrop), jittered in
+	// training to mimic the coarse model's errors.
+	Crop Stage = "crop"
+)
+
+// Config is everything that defines a training run. Its zero values are filled by Defaults.
+type Config struct {
+	Data string `json:"data"` // a prepared cache folder (catmark prepare) or a photo folder
+	Out  string `json:"out"`  // the run folder
+
+	Stage     Stage    `json:"stage"`
+	Depth     int      `json:"depth"` // ResNet depth: 18, 34 or 50
+	Width     int      `json:"width"` // base width (64 = torchvision's)
+	Size      int      `json:"size"`  // network input side in pixels
+	Freeze    []string `json:"freeze,omitempty"`
+	Init      string   `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
+	Norm      string   `json:"norm"`           // "imagenet" or "unit" (/255)
+	Backend   string   `json:"backend,omitempty"`
+	Loss      string   `json:"loss"`
+	Flip      bool     `json:"flip"`
+	PCA       bool     `json:"pca"`
+	Scale     float64  `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
+	Shift     float64  `json:"shift"`  // similarity jitter: shift as a share of the side
+	Rotate    float64  `json:"rotate"` // similarity jitter: rotation in degrees (whole stage)
+	Margin    float64  `json:"margin"` // crop stage: share of the face box added on each side
+	Optimizer string   `json:"optimizer"`
+	LR        float64  `json:"lr"`
+	Momentum  float64  `json:"momentum"`
+	Decay     float64  `json:"weight_decay"`
+	Schedule  string   `json:"schedule"` // "constant", "step", "cosine"
+	Warmup    float64  `json:"warmup"`   // share of the run spent warming up (cosine)
+	Batch     int      `json:"batch"`
+	Epochs    int      `json:"epochs"`
+	// Budget bounds the wall-clock training time; the schedule follows whichever of epochs and
+	// budget runs out first.
+	Budget Duration `json:"budget,omitempty"`
+	Seed   int64    `json:"seed"`
+	// Split names the cache's split used for training; validation uses "val".
+	Split string `json:"split"`
+	Quiet bool   `json:"-"`
+}
+
+// Defaults returns the CPU recipe: the best NME this project measured within an hour on a
+// 2-core machine (README, docs/study.md).
+func Defaults() Config {
+	return Config{
+		Stage: Whole, Depth: 18, Width: 32, Size: 128, Norm: "imagenet",
+		Loss: "mse+ddmse:1-8+area", Flip: true, Scale: 0.15, Shift: 0.08, Rotate: 10, Margin: 0.3,
+		Optimizer: "adamw", LR: 2e-3, Momentum: 0.9, Decay: 1e-4, Schedule: "cosine", Warmup: 0.03,
+		Batch: 32, Epochs: 200, Budget: Duration(time.Hour), Seed: 1, Split: "train",
+	}
+}
+
+// Validate reports the first setting that cannot work, naming it.
+func (c *Config) Validate() error {
+	switch {
+	case c.Data == "":
+		return fmt.Errorf("train: no data folder (--data)")
+	case c.Out == "":
+		return fmt.Errorf("train: no run folder (--out)")
+	case c.Stage != Whole && c.Stage != Crop:
+		return fmt.Errorf("train: stage %q: want %q or %q", c.Stage, Whole, Crop)
+	case c.Depth != 18 && c.Depth != 34 && c.Depth != 50:
+		return fmt.Errorf("train: depth %d: want 18, 34 or 50", c.Depth)
+	case c.Width < 1:
+		return fmt.Errorf("train: width %d must be positive", c.Width)
+	case c.Size < 32:
+		return fmt.Errorf("train: input size %d is below 32", c.Size)
+	case c.Batch < 1:
+		return fmt.Errorf("train: batch %d must be positive", c.Batch)
+	case c.Epochs < 1:
+		return fmt.Errorf("train: epochs %d must be positive", c.Epochs)
+	case c.LR <= 0:
+		return fmt.Errorf("train: learning rate %g must be positive", c.LR)
+	case c.Norm != "imagenet" && c.Norm != "unit":
+		return fmt.Errorf("train: normalisation %q: want imagenet or unit", c.Norm)
+	case c.Optimizer != "sgd" && c.Optimizer != "adamw":
+		return fmt.Errorf("train: optimiser %q: want sgd or adamw", c.Optimizer)
+	case c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "cosine":
+		return fmt.Errorf("train: schedule %q: want constant, step or cosine", c.Schedule)
+	}
+	return nil
+}
+
+// Duration is a time.Duration that reads and writes JSON as "45m".
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+func writeConfig(c Config) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(c.Out, "config.json"), append(b, '\n'))
+}
+
+// ReadConfig reads a run folder's config.json.
+func ReadConfig(dir string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return c, fmt.Errorf("train: %s is not a run folder: %w", dir, err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("train: %s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	c.Out = dir
+	return c, nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,115 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/loss"
+	"github.com/catmark/catmark/models/resnet"
+	"github.com/catmark/catmark/nn"
+	"github.com/catmark/catmark/weights"
+)
+
+// ModelSpec is what a checkpoint must record to rebuild and feed its network.
+type ModelSpec struct {
+	Depth  int     `json:"depth"`
+	Width  int     `json:"width"`
+	Size   int     `json:"size"`   // input side in pixels
+	Stage  Stage   `json:"stage"`  // whole photo or face crop
+	Norm   string  `json:"norm"`   // "imagenet" or "unit"
+	Margin float64 `json:"margin"` // crop stage: share of the face box added on each side
+}
+
+// Model is a ResNet landmark regressor with the facts needed to feed it: 18 sigmoid outputs,
+// (x0, y0, …, x8, y8) normalised to the input (the whole photo, or the face box).
+type Model struct {
+	Spec ModelSpec
+	B    engine.Backend
+	Net  *resnet.Model
+}
+
+// NewModel builds a freshly initialised model on backend b.
+func NewModel(b engine.Backend, spec ModelSpec, seed int64) (*Model, error) {
+	net, err := resnet.New(b, resnet.Config{Depth: spec.Depth, Width: spec.Width, Outputs: 18, InputSize: spec.Size}, seed)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Spec: spec, B: b, Net: net}, nil
+}
+
+// LoadModel rebuilds a model from a catmark checkpoint (best.safetensors or last.safetensors).
+func LoadModel(b engine.Backend, path string) (*Model, error) {
+	_, meta, err := weights.Inspect(path)
+	if err != nil {
+		return nil, err
+	}
+	var spec ModelSpec
+	if err := json.Unmarshal([]byte(meta["model_spec"]), &spec); err != nil {
+		return nil, fmt.Errorf("train: %s is not a catmark model checkpoint (no model_spec metadata): %v", path, err)
+	}
+	m, err := NewModel(b, spec, 0)
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	if _, err := weights.Load(path, b, m.Params(), nil); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Params returns the network's parameters with torchvision's names.
+func (m *Model) Params() []*nn.Param { return m.Net.Params() }
+
+// Freeze stops training the named parts (e.g. "stem", "layer1").
+func (m *Model) Freeze(prefixes ...string) error { return m.Net.Freeze(prefixes...) }
+
+// LoadInit loads initial weights: a catmark checkpoint with the same architecture, or ImageNet
+// weights with torchvision's names (the head, fc, is skipped when its shape differs).
+func (m *Model) LoadInit(path string) error {
+	return weights.ImportTorch(path, m.B, m.Params(), weights.ImportOptions{SkipPrefixes: []string{"fc."}})
+}
+
+// Meta is the checkpoint metadata of a run: the model spec, the run's config and its state.
+func (m *Model) Meta(cfg Config, st state) (map[string]string, error) {
+	spec, err := json.Marshal(m.Spec)
+	if err != nil {
+		return nil, err
+	}
+	c, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"format": "catmark-model-v1", "model_spec": string(spec), "config": string(c), "train_state": string(s)}, nil
+}
+
+// TrainStep runs forward and backward on one batch (x: n×3×S×S, y: n×18) and leaves the
+// gradients in the parameters; it returns the batch's loss. grad is scratch of n×18.
+func (m *Model) TrainStep(x, y []float32, n int, l *loss.Loss, grad []float32) float64 {
+	s := m.Spec.Size
+	xt := m.B.FromHost(x, n, 3, s, s)
+	out := m.Net.Forward(xt, true)
+	pred := m.B.ToHost(out)
+	v := l.Eval(pred, y, grad)
+	dy := m.B.FromHost(grad, n, 18)
+	m.Net.Backward(dy)
+	m.B.Release(xt)
+	m.B.Release(out)
+	m.B.Release(dy)
+	return v
+}
+
+// Predict returns the n×18 outputs for the inputs x (n×3×S×S), in inference mode.
+func (m *Model) Predict(x []float32, n int) []float32 {
+	s := m.Spec.Size
+	xt := m.B.FromHost(x, n, 3, s, s)
+	out := m.Net.Forward(xt, false)
+	pred := m.B.ToHost(out)
+	m.B.Release(xt)
+	m.B.Release(out)
+	return pred
+}
