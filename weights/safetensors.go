@@ -54,7 +54,8 @@ type TensorInfo struct {
 // file is an open safetensors file whose header has been read and checked.
 type file struct {
 	path    string
-	f       *os.File
+	f       io.ReaderAt
+	closer  io.Closer
 	tensors map[string]TensorInfo
 	order   []TensorInfo // by offset
 	meta    map[string]string
@@ -77,12 +78,28 @@ func openFile(path string) (*file, error) {
 		f.Close()
 		return nil, fmt.Errorf("weights: %s: %w", path, err)
 	}
-	sf.path, sf.f = path, f
+	sf.path, sf.f, sf.closer = path, f, f
+	return sf, nil
+}
+
+// openBytes is openFile for a file held in memory (an embedded model); name stands for its path
+// in errors.
+func openBytes(name string, data []byte) (*file, error) {
+	sf, err := parseHeader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("weights: %s: %w", name, err)
+	}
+	sf.path, sf.f = name, bytes.NewReader(data)
 	return sf, nil
 }
 
 // Close closes the file.
-func (sf *file) Close() error { return sf.f.Close() }
+func (sf *file) Close() error {
+	if sf.closer == nil {
+		return nil
+	}
+	return sf.closer.Close()
+}
 
 // parseHeader reads and validates the header of a safetensors file of the given size.
 func parseHeader(r io.ReaderAt, size int64) (*file, error) {

@@ -161,6 +161,21 @@ func Load(path string, b engine.Backend, params []*nn.Param, opt optim.Optimizer
 		return nil, err
 	}
 	defer sf.Close()
+	return load(sf, b, params, opt)
+}
+
+// LoadBytes is Load for a checkpoint held in memory (an embedded model); name stands for its path
+// in errors.
+func LoadBytes(name string, data []byte, b engine.Backend, params []*nn.Param, opt optim.Optimizer) (map[string]string, error) {
+	sf, err := openBytes(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return load(sf, b, params, opt)
+}
+
+func load(sf *file, b engine.Backend, params []*nn.Param, opt optim.Optimizer) (map[string]string, error) {
+	path := sf.path
 	if sf.meta[keyFormat] != formatV1 {
 		return nil, fmt.Errorf("weights: %s is not a catmark checkpoint (no %s=%s metadata); use ImportTorch for weights made elsewhere", path, keyFormat, formatV1)
 	}
@@ -408,5 +423,14 @@ func Inspect(path string) ([]TensorInfo, map[string]string, error) {
 		return nil, nil, err
 	}
 	defer sf.Close()
+	return sf.order, sf.meta, nil
+}
+
+// InspectBytes is Inspect for a file held in memory; name stands for its path in errors.
+func InspectBytes(name string, data []byte) ([]TensorInfo, map[string]string, error) {
+	sf, err := openBytes(name, data)
+	if err != nil {
+		return nil, nil, err
+	}
 	return sf.order, sf.meta, nil
 }

@@ -335,3 +335,31 @@ func TestLoadRejectsForeignFile(t *testing.T) {
 		t.Errorf("Load of a PyTorch file = %v, want a pointer to ImportTorch", err)
 	}
 }
+
+func TestLoadBytesMatchesLoad(t *testing.T) {
+	b := fakeBackend{}
+	ps := model(b, 1)
+	path := filepath.Join(t.TempDir(), "best.safetensors")
+	if err := Save(path, b, ps, nil, map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := model(b, 0)
+	meta, err := LoadBytes("embedded/best.safetensors", data, b, qs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta["k"] != "v" || !equalValues(values(b, qs), values(b, ps)) {
+		t.Errorf("LoadBytes: metadata %v or values differ from what Save wrote", meta)
+	}
+	if _, m, err := InspectBytes("embedded/best.safetensors", data); err != nil || m["k"] != "v" {
+		t.Errorf("InspectBytes: metadata %v, error %v", m, err)
+	}
+	_, err = LoadBytes("embedded/cut.safetensors", data[:len(data)/2], b, model(b, 0), nil)
+	if err == nil || !strings.Contains(err.Error(), "embedded/cut.safetensors") {
+		t.Errorf("LoadBytes of a truncated file: error %v, want one naming embedded/cut.safetensors", err)
+	}
+}
