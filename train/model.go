@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/loss"
@@ -40,19 +41,28 @@ func NewModel(b engine.Backend, spec ModelSpec, seed int64) (*Model, error) {
 
 // LoadModel rebuilds a model from a catmark checkpoint (best.safetensors or last.safetensors).
 func LoadModel(b engine.Backend, path string) (*Model, error) {
-	_, meta, err := weights.Inspect(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: loading a model: %w", err)
+	}
+	return LoadModelBytes(b, path, data)
+}
+
+// LoadModelBytes is LoadModel for a checkpoint held in memory; name stands for its path in errors.
+func LoadModelBytes(b engine.Backend, name string, data []byte) (*Model, error) {
+	_, meta, err := weights.InspectBytes(name, data)
 	if err != nil {
 		return nil, err
 	}
 	var spec ModelSpec
 	if err := json.Unmarshal([]byte(meta["model_spec"]), &spec); err != nil {
-		return nil, fmt.Errorf("train: %s is not a catmark model checkpoint (no model_spec metadata): %v", path, err)
+		return nil, fmt.Errorf("train: %s is not a catmark model checkpoint (no model_spec metadata): %v", name, err)
 	}
 	m, err := NewModel(b, spec, 0)
 	if err != nil {
-		return nil, fmt.Errorf("train: %s: %w", path, err)
+		return nil, fmt.Errorf("train: %s: %w", name, err)
 	}
-	if _, err := weights.Load(path, b, m.Params(), nil); err != nil {
+	if _, err := weights.LoadBytes(name, data, b, m.Params(), nil); err != nil {
 		return nil, err
 	}
 	return m, nil
