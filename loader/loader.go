@@ -80,7 +80,8 @@ type Config struct {
 	// Frame, when set, replaces each cached photo by a region of it before augmentation: given
 	// the sample's random generator, the photo's index and the cached photo, it returns the image
 	// to use (any size; it is resized to the output size) and the landmarks normalised to that
-	// image. catmark's crop stage cuts jittered face crops with it.
+	// image (unclipped). It draws from the generator before the augmentation does, and is called
+	// from several goroutines at once. catmark's crop stage cuts jittered face crops with it.
 	Frame func(rng *rand.Rand, i int, photo *imgproc.RGB) (*imgproc.RGB, landmark.Points)
 }
 
@@ -336,8 +337,8 @@ func (w *worker) sample(b *Batch, s int) {
 }
 
 // SampleRand returns the random generator the loader uses for photo i of the source in epoch e,
-// in its initial state: augment.Config.Apply on the photo with it gives the sample's pixels and
-// points.
+// in its initial state: Frame (if set), then augment.Config.Apply on the sample's picture, both
+// drawing from it, give the sample's pixels and points.
 func (l *Loader) SampleRand(e, i int) *rand.Rand {
 	return rand.New(rand.NewPCG(mix(uint64(l.cfg.Seed)), mix(mix(uint64(e))^uint64(i))))
 }

@@ -394,3 +394,46 @@ func TestValidate(t *testing.T) {
 	}()
 	New(synthetic(2, 4), []int{0, 2}, Config{Batch: 1})
 }
+
+// A Frame hook replaces the photo before augmentation: here a jittered crop of the photo's left
+// half, resized to the output size by the loader.
+func TestFrameHook(t *testing.T) {
+	src := realPhotos(t)
+	frame := func(rng *rand.Rand, i int, photo *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
+		x0 := rng.IntN(8)
+		w := photo.W / 2
+		out := imgproc.New(w, photo.H)
+		for y := 0; y < photo.H; y++ {
+			copy(out.Pix[y*w*3:(y+1)*w*3], photo.Pix[(y*photo.W+x0)*3:])
+		}
+		it := src.items[i]
+		pts := it.Points.NormalizeUnclipped(it.Width, it.Height)
+		for k := range pts {
+			pts[k].X = (pts[k].X*float64(photo.W) - float64(x0)) / float64(w)
+		}
+		return out, pts
+	}
+	aug := augment.Config{Flip: true, PCA: true}
+	l := New(src, seq(src.Len()), Config{Batch: 4, Augment: aug, OutSize: 40, Frame: frame, Seed: 3})
+	per := 3 * 40 * 40
+	for b := range l.Epoch(1) {
+		for k, i := range b.Index {
+			rng := l.SampleRand(1, i)
+			img, pts := frame(rng, i, &imgproc.RGB{W: src.size, H: src.size, Pix: src.pix[i]})
+			want, wantPts := aug.Apply(rng, img.Resize(40, 40), pts)
+			for j := 0; j < 40*40; j++ {
+				for ch := 0; ch < 3; ch++ {
+					if got, v := b.X[k*per+ch*1600+j], float32(float64(want.Pix[3*j+ch])/255); got != v {
+						t.Fatalf("photo %d pixel %d channel %d: %v, want %v", i, j, ch, got, v)
+					}
+				}
+			}
+			for p, q := range wantPts.Clip() {
+				if b.Y[k*18+2*p] != float32(q.X) || b.Y[k*18+2*p+1] != float32(q.Y) {
+					t.Fatalf("photo %d point %d: (%v, %v), want %v", i, p, b.Y[k*18+2*p], b.Y[k*18+2*p+1], q)
+				}
+			}
+		}
+		b.Release()
+	}
+}
