@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/loader"
 	"github.com/catmark/catmark/loss"
 	"github.com/catmark/catmark/models/resnet"
 	"github.com/catmark/catmark/nn"
@@ -122,4 +124,22 @@ func (m *Model) Predict(x []float32, n int) []float32 {
 	m.B.Release(xt)
 	m.B.Release(out)
 	return pred
+}
+
+// Input writes img, resized to the model's input size, into dst (3×S×S, NCHW) with the model's
+// normalisation: the preparation the loader gives validation batches.
+func (s ModelSpec) Input(img *imgproc.RGB, dst []float32) {
+	if img.W != s.Size || img.H != s.Size {
+		img = img.Resize(s.Size, s.Size)
+	}
+	norm := loader.ImageNet
+	if s.Norm == "unit" {
+		norm = loader.Unit
+	}
+	t := norm.Table([3]int{})
+	plane := s.Size * s.Size
+	for i := 0; i < plane; i++ {
+		p := img.Pix[3*i : 3*i+3 : 3*i+3]
+		dst[i], dst[plane+i], dst[2*plane+i] = t[0][p[0]], t[1][p[1]], t[2][p[2]]
+	}
 }
