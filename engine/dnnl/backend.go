@@ -1,0 +1,299 @@
+//go:build cgo && !nodnnl
+
+package dnnl
+
+/*
+#cgo LDFLAGS: -ldnnl -lgomp -lm
+#include <stdlib.h>
+#include <string.h>
+#include "cm.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/catmark/catmark/engine"
+)
+
+func init() {
+	engine.Register("dnnl", func() (engine.Backend, error) { return New() })
+}
+
+var (
+	initOnce sync.Once
+	initErr  error
+)
+
+// Backend runs catmark's operations as oneDNN primitives. Make one with New; all Backends of a
+// process share oneDNN's CPU engine and stream.
+type Backend struct {
+	mu      sync.Mutex
+	pool    pool
+	prims   map[string]*prim
+	layouts map[uint64][]*C.dnnl_memory_desc_t
+	plain   map[string]*C.dnnl_memory_desc_t
+	prof    *profiler
+	// scratch is the scratchpad every primitive shares (operations are serialised).
+	scratch *tensor
+	// auto lets convolutions choose Winograd where oneDNN thinks it faster (CATMARK_DNNL_AUTO=1).
+	auto bool
+}
+
+// New returns a oneDNN backend, or an error if oneDNN cannot make a CPU engine.
+func New() (*Backend, error) {
+	initOnce.Do(func() {
+		if s := C.cm_init(); s != 0 {
+			initErr = fmt.Errorf("dnnl: cannot create the oneDNN CPU engine (status %d)", int(s))
+		}
+	})
+	if initErr != nil {
+		return nil, initErr
+	}
+	b := &Backend{
+		prims:   map[string]*prim{},
+		layouts: map[uint64][]*C.dnnl_memory_desc_t{},
+		plain:   map[string]*C.dnnl_memory_desc_t{},
+		auto:    os.Getenv("CATMARK_DNNL_AUTO") == "1",
+	}
+	b.pool.free = map[uintptr][]unsafe.Pointer{}
+	if os.Getenv("CATMARK_PROFILE") != "" && os.Getenv("CATMARK_PROFILE") != "0" {
+		b.prof = newProfiler()
+	}
+	return b, nil
+}
+
+// Name returns "dnnl".
+func (*Backend) Name() string { return "dnnl" }
+
+// Threads returns the number of OpenMP threads oneDNN's primitives use.
+func Threads() int { return int(C.cm_max_threads()) }
+
+// md is an interned oneDNN memory descriptor: equal layouts share one C copy, so pointer
+// equality is layout equality and the pointer can key caches.
+type md = *C.dnnl_memory_desc_t
+
+// intern returns the canonical C copy of *m.
+func (b *Backend) intern(m *C.dnnl_memory_desc_t) md {
+	h := uint64(C.cm_md_hash(m))
+	for _, c := range b.layouts[h] {
+		if C.dnnl_memory_desc_equal(c, m) != 0 {
+			return c
+		}
+	}
+	c := (*C.dnnl_memory_desc_t)(C.malloc(C.size_t(unsafe.Sizeof(*m))))
+	*c = *m
+	b.layouts[h] = append(b.layouts[h], c)
+	return c
+}
+
+// tagMD returns the interned descriptor of shape in format tag (a oneDNN dnnl_format_tag_t).
+func (b *Backend) tagMD(tag int, shape ...int) md {
+	key := fmt.Sprint(tag, shape)
+	if m, ok := b.plain[key]; ok {
+		return m
+	}
+	var dims [12]C.int64_t
+	for i, d := range shape {
+		dims[i] = C.int64_t(d)
+	}
+	var m C.dnnl_memory_desc_t
+	C.cm_md_tag(&m, C.int(len(shape)), &dims[0], C.int(tag))
+	c := b.intern(&m)
+	b.plain[key] = c
+	return c
+}
+
+// plainTags are oneDNN's row-major tags by number of dimensions (a, ab, abc, abcd).
+var plainTags = [...]int{0, C.dnnl_a, C.dnnl_ab, C.dnnl_abc, C.dnnl_abcd}
+
+// plainMD returns the row-major descriptor of shape.
+func (b *Backend) plainMD(shape []int) md {
+	if len(shape) < 1 || len(shape) > 4 {
+		panic(fmt.Sprintf("dnnl: tensors have 1 to 4 dimensions, not %v", shape))
+	}
+	return b.tagMD(plainTags[len(shape)], shape...)
+}
+
+func mdSize(m md) uintptr { return uintptr(C.dnnl_memory_desc_get_size(m)) }
+
+func describe(m md) string {
+	var buf [256]C.char
+	C.cm_md_describe(m, &buf[0], C.int(len(buf)))
+	return C.GoString(&buf[0])
+}
+
+// pool is a free list of C buffers keyed by size. It has its own lock because garbage-collector
+// cleanups return buffers from another goroutine.
+type pool struct {
+	mu    sync.Mutex
+	free  map[uintptr][]unsafe.Pointer
+	inUse uintptr // bytes handed out
+	held  uintptr // bytes on the free list
+	peak  uintptr // most bytes handed out and held at once
+}
+
+const align = 64
+
+func (p *pool) get(size uintptr) unsafe.Pointer {
+	size = (size + align - 1) &^ (align - 1)
+	if size == 0 {
+		size = align
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inUse += size
+	if l := p.free[size]; len(l) > 0 {
+		ptr := l[len(l)-1]
+		p.free[size] = l[:len(l)-1]
+		p.held -= size
+		return ptr
+	}
+	ptr := C.aligned_alloc(align, C.size_t(size))
+	if ptr == nil {
+		panic(fmt.Sprintf("dnnl: out of memory allocating %d bytes", size))
+	}
+	p.peak = max(p.peak, p.inUse+p.held)
+	return ptr
+}
+
+func (p *pool) put(ptr unsafe.Pointer, size uintptr) {
+	size = (size + align - 1) &^ (align - 1)
+	if size == 0 {
+		size = align
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inUse -= size
+	p.held += size
+	p.free[size] = append(p.free[size], ptr)
+}
+
+// trim frees every buffer on the free list.
+func (p *pool) trim() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for size, l := range p.free {
+		for _, ptr := range l {
+			C.free(ptr)
+		}
+		delete(p.free, size)
+	}
+	p.held = 0
+}
+
+// MemStats reports the backend's tensor memory in bytes: in use by live tensors, held on the
+// free list for reuse, and the most of both at once.
+func (b *Backend) MemStats() (inUse, held, peak uintptr) {
+	b.pool.mu.Lock()
+	defer b.pool.mu.Unlock()
+	return b.pool.inUse, b.pool.held, b.pool.peak
+}
+
+// Trim returns the free list's memory to the C allocator.
+func (b *Backend) Trim() { b.pool.trim() }
+
+// buffer is a tensor's storage; a separate object so that a garbage-collector cleanup can return
+// it without keeping the tensor alive.
+type buffer struct {
+	ptr  unsafe.Pointer
+	size uintptr
+}
+
+func (b *Backend) newBuffer(size uintptr) *buffer {
+	return &buffer{ptr: b.pool.get(size), size: size}
+}
+
+// prim is a cached primitive with its descriptor (kept as the hint for backward passes).
+type prim struct {
+	name    string
+	pd      C.dnnl_primitive_desc_t
+	p       C.dnnl_primitive_t
+	mds     map[int]md
+	scratch md // scratchpad layout, nil when none is needed
+}
+
+// primitive returns the cached primitive for key, making it with mk on first use.
+func (b *Backend) primitive(key string, mk func(pd *C.dnnl_primitive_desc_t) C.int) *prim {
+	if p, ok := b.prims[key]; ok {
+		return p
+	}
+	var pd C.dnnl_primitive_desc_t
+	if s := mk(&pd); s != 0 {
+		panic(fmt.Sprintf("dnnl: cannot create primitive %s: oneDNN status %d", key, int(s)))
+	}
+	p := &prim{name: key, pd: pd, mds: map[int]md{}}
+	if s := C.dnnl_primitive_create(&p.p, pd); s != 0 {
+		panic(fmt.Sprintf("dnnl: cannot create primitive %s: oneDNN status %d", key, int(s)))
+	}
+	if sm := C.dnnl_primitive_desc_query_md(pd, C.dnnl_query_scratchpad_md, 0); sm != nil && C.dnnl_memory_desc_get_size(sm) > 0 {
+		p.scratch = b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(sm)))
+		if size := mdSize(p.scratch); b.scratch == nil || b.scratch.buf.size < size {
+			if b.scratch != nil {
+				b.free(b.scratch)
+			}
+			n := int((size + 3) / 4)
+			b.scratch = b.alloc([]int{n}, b.plainMD([]int{n}))
+		}
+	}
+	b.prims[key] = p
+	return p
+}
+
+// md returns the primitive's interned memory descriptor for query q (a dnnl_query_t).
+func (b *Backend) pmd(p *prim, q C.dnnl_query_t) md {
+	if m, ok := p.mds[int(q)]; ok {
+		return m
+	}
+	m := C.dnnl_primitive_desc_query_md(p.pd, q, 0)
+	if m == nil {
+		panic(fmt.Sprintf("dnnl: %s has no memory descriptor for query %d", p.name, int(q)))
+	}
+	c := b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m)))
+	p.mds[int(q)] = c
+	return c
+}
+
+// Impl returns the oneDNN implementation each cached primitive uses, keyed by primitive key.
+func (b *Backend) Impl() map[string]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := map[string]string{}
+	for k, p := range b.prims {
+		m[k] = C.GoString(C.cm_impl(p.pd))
+	}
+	return m
+}
+
+// arg is one execution argument.
+type arg struct {
+	kind C.int
+	t    *tensor
+}
+
+// exec runs p on args (nil tensors are skipped).
+func (b *Backend) exec(p *prim, args ...arg) {
+	var ca [12]C.cm_arg
+	n := 0
+	for _, a := range args {
+		if a.t == nil {
+			continue
+		}
+		ca[n] = C.cm_arg{arg: a.kind, md: a.t.md, ptr: a.t.buf.ptr}
+		n++
+	}
+	if p.scratch != nil {
+		ca[n] = C.cm_arg{arg: C.DNNL_ARG_SCRATCHPAD, md: p.scratch, ptr: b.scratch.buf.ptr}
+		n++
+	}
+	if s := C.cm_exec(p.p, C.int(n), &ca[0]); s != 0 {
+		panic(fmt.Sprintf("dnnl: executing %s: oneDNN status %d", p.name, int(s)))
+	}
+}
+
+// keepAlive is runtime.KeepAlive, named for the tensors an exec reads.
+var keepAlive = runtime.KeepAlive

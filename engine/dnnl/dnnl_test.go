@@ -1,0 +1,185 @@
+//go:build cgo && !nodnnl
+
+package dnnl
+
+import (
+	"math"
+	"testing"
+
+	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/enginetest"
+	"github.com/catmark/catmark/engine/ref"
+)
+
+func newBackend(t *testing.T) *Backend {
+	t.Helper()
+	b, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestAgainstRef(t *testing.T) {
+	enginetest.CompareBackends(t, newBackend(t), ref.New())
+}
+
+func TestRegistered(t *testing.T) {
+	b, err := engine.Open("dnnl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Name() != "dnnl" {
+		t.Errorf("Name() = %q", b.Name())
+	}
+}
+
+// TestLayoutRoundTrip checks that data survive a trip through blocked layouts: a 1×1 identity
+// convolution produces its input in the convolution's preferred (blocked) layout, and ToHost,
+// Data and a further op must all see the plain values.
+func TestLayoutRoundTrip(t *testing.T) {
+	b := newBackend(t)
+	rng := enginetest.NewRand(1)
+	for _, c := range []int{3, 16, 20, 64} {
+		shape := []int{2, c, 5, 7}
+		xh := enginetest.Rand(rng, engine.Numel(shape), 1)
+		x := b.FromHost(xh, shape...)
+		eye := make([]float32, c*c)
+		for i := 0; i < c; i++ {
+			eye[i*c+i] = 1
+		}
+		w := b.FromHost(eye, c, c, 1, 1)
+		y := b.Conv2D(x, w, nil, engine.ConvParams{Stride: 1})
+		if got := b.ToHost(y); !equal(got, xh) {
+			t.Errorf("C=%d: identity convolution then ToHost differs from the input", c)
+		}
+		yt := y.(*tensor)
+		t.Logf("C=%d: convolution output layout %s", c, describe(yt.md))
+		// ReLU in the blocked layout, then Data (plain, in place).
+		r := b.ReLU(y)
+		want := make([]float32, len(xh))
+		for i, v := range xh {
+			want[i] = float32(math.Max(float64(v), 0))
+		}
+		if got := b.Data(r); !equal(got, want) {
+			t.Errorf("C=%d: ReLU of blocked data read through Data differs", c)
+		}
+		if r.(*tensor).md != b.plainMD(shape) {
+			t.Errorf("C=%d: Data left the tensor in layout %s, want plain", c, describe(r.(*tensor).md))
+		}
+		// Data writes reach the next convolution (weights cache invalidated by the version).
+		b.Data(w)[0] = 2
+		y2 := b.ToHost(b.Conv2D(x, w, nil, engine.ConvParams{Stride: 1}))
+		// Output channel 0 doubles; channel 1 (from offset H·W) is unchanged.
+		if y2[0] != 2*xh[0] || y2[1] != 2*xh[1] || y2[35] != xh[35] {
+			t.Errorf("C=%d: after writing w[0]=2 through Data, y[0], y[1], y[35] = %v %v %v, want %v %v %v",
+				c, y2[0], y2[1], y2[35], 2*xh[0], 2*xh[1], xh[35])
+		}
+		for _, tt := range []engine.Tensor{x, w, y, r} {
+			b.Release(tt)
+		}
+	}
+}
+
+func equal(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestReleaseReuse checks that released storage is reused: a second identical step allocates no
+// new memory.
+func TestReleaseReuse(t *testing.T) {
+	b := newBackend(t)
+	rng := enginetest.NewRand(2)
+	x := enginetest.RandTensor(b, rng, 1, 2, 16, 12, 12)
+	w := enginetest.RandTensor(b, rng, 0.1, 32, 16, 3, 3)
+	bn := engine.BN{Gamma: b.FromHost(enginetest.Uniform(rng, 32, 0.5, 1.5), 32), Beta: b.Zeros(32), RunMean: b.Zeros(32), RunVar: enginetest.RandTensor(b, rng, 0, 32)}
+	b.Data(bn.RunVar)[0] = 1
+	p := engine.BNParams{Mode: engine.BNTrain, Eps: 1e-5, Momentum: 0.1, ReLU: true}
+	cp := engine.ConvParams{Stride: 1, Pad: 1}
+	step := func() {
+		y := b.Conv2D(x, w, nil, cp)
+		a, saved := b.BatchNorm(y, bn, p)
+		dy := b.Zeros(a.Shape()...)
+		da, dg, dbeta := b.BatchNormBackward(y, dy, bn, saved, p, engine.Grads{Input: true, Params: true})
+		dx, dw, _ := b.Conv2DBackward(x, w, da, cp, false, engine.Grads{Input: true, Params: true})
+		saved.Y = nil
+		b.ReleaseBN(saved)
+		for _, t := range []engine.Tensor{y, a, dy, da, dg, dbeta, dx, dw} {
+			b.Release(t)
+		}
+	}
+	step()
+	_, held1, peak1 := b.MemStats()
+	step()
+	inUse, held2, peak2 := b.MemStats()
+	if peak2 != peak1 {
+		t.Errorf("second step raised peak memory from %d to %d bytes: released buffers not reused", peak1, peak2)
+	}
+	if held2 != held1 {
+		t.Errorf("free list holds %d bytes after the second step, %d after the first", held2, held1)
+	}
+	if held1 == 0 {
+		t.Error("nothing on the free list after a step that released its tensors")
+	}
+	b.Trim()
+	if _, held, _ := b.MemStats(); held != 0 {
+		t.Errorf("Trim left %d bytes held", held)
+	}
+	if inUse == 0 {
+		t.Error("in-use bytes zero while parameters are live")
+	}
+	// Use after Release panics.
+	b.Release(x)
+	b.Release(x) // twice is harmless
+	defer func() {
+		if recover() == nil {
+			t.Error("ToHost after Release did not panic")
+		}
+	}()
+	b.ToHost(x)
+}
+
+// TestInferenceFusion checks the lazy conv+BN(+add)(+ReLU) fusion against unfused computation and
+// that a Release of a convolution's input before the convolution runs is deferred.
+func TestInferenceFusion(t *testing.T) {
+	b := newBackend(t)
+	r := ref.New()
+	rng := enginetest.NewRand(3)
+	xs, ws := []int{2, 16, 9, 9}, []int{32, 16, 3, 3}
+	xh, wh := enginetest.Rand(rng, engine.Numel(xs), 1), enginetest.Rand(rng, engine.Numel(ws), 0.1)
+	addh := enginetest.Rand(rng, 2*32*9*9, 1)
+	bnh := [][]float32{enginetest.Uniform(rng, 32, 0.5, 1.5), enginetest.Rand(rng, 32, 0.3), enginetest.Rand(rng, 32, 0.3), enginetest.Uniform(rng, 32, 0.5, 2)}
+	cp := engine.ConvParams{Stride: 1, Pad: 1}
+	for _, relu := range []bool{false, true} {
+		for _, add := range []bool{false, true} {
+			run := func(be engine.Backend, release bool) []float32 {
+				x, w := be.FromHost(xh, xs...), be.FromHost(wh, ws...)
+				bn := engine.BN{Gamma: be.FromHost(bnh[0], 32), Beta: be.FromHost(bnh[1], 32), RunMean: be.FromHost(bnh[2], 32), RunVar: be.FromHost(bnh[3], 32)}
+				y := be.Conv2D(x, w, nil, cp)
+				if release {
+					be.Release(x)
+				}
+				z, _ := be.BatchNorm(y, bn, engine.BNParams{Mode: engine.BNInfer, Eps: 1e-5, ReLU: relu && !add})
+				if add {
+					z = be.Add(z, be.FromHost(addh, 2, 32, 9, 9), relu)
+				}
+				return be.ToHost(z)
+			}
+			got, want := run(b, true), run(r, false)
+			if e, err := enginetest.MaxRelErr(got, want); err != nil || e > enginetest.Tolerance {
+				t.Errorf("relu=%v add=%v: error %v %v", relu, add, e, err)
+			}
+		}
+	}
+	for k, v := range b.Impl() {
+		t.Logf("%s: %s", k, v)
+	}
+}

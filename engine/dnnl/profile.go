@@ -1,0 +1,117 @@
+//go:build cgo && !nodnnl
+
+package dnnl
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// profiler accumulates the time spent per operation and per operation and shape.
+type profiler struct {
+	byOp    map[string]*stat
+	byShape map[string]*stat
+	depth   int
+}
+
+type stat struct {
+	n     int
+	total time.Duration
+}
+
+func newProfiler() *profiler {
+	return &profiler{byOp: map[string]*stat{}, byShape: map[string]*stat{}}
+}
+
+func (p *profiler) add(m map[string]*stat, key string, d time.Duration) {
+	s := m[key]
+	if s == nil {
+		s = &stat{}
+		m[key] = s
+	}
+	s.n++
+	s.total += d
+}
+
+func noop() {}
+
+// timed starts timing op when profiling is on and returns the function that stops it. Nested
+// operations (a reorder inside a convolution) are counted under their own name too, marked as
+// nested, and are included in the outer operation's time.
+func (b *Backend) timed(op string, detail func() string) func() {
+	p := b.prof
+	if p == nil {
+		return noop
+	}
+	nested := p.depth > 0
+	p.depth++
+	t0 := time.Now()
+	return func() {
+		d := time.Since(t0)
+		p.depth--
+		name := op
+		if nested {
+			name = "  (in) " + op
+		}
+		p.add(p.byOp, name, d)
+		p.add(p.byShape, name+" "+detail(), d)
+	}
+}
+
+// Profiling reports whether the backend times its operations (CATMARK_PROFILE=1).
+func (b *Backend) Profiling() bool { return b.prof != nil }
+
+// ResetProfile clears the accumulated times (for example after warm-up).
+func (b *Backend) ResetProfile() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.prof != nil {
+		b.prof.byOp, b.prof.byShape = map[string]*stat{}, map[string]*stat{}
+	}
+}
+
+// ProfileReport returns the accumulated times as text: per operation, then the top entries
+// per operation and shape, each with calls, total and share. steps divides totals into per-step
+// figures (pass 1 for totals).
+func (b *Backend) ProfileReport(steps int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.prof == nil {
+		return "dnnl: profiling is off (set CATMARK_PROFILE=1)\n"
+	}
+	if steps < 1 {
+		steps = 1
+	}
+	var sb strings.Builder
+	var top time.Duration
+	for k, s := range b.prof.byOp {
+		if !strings.HasPrefix(k, " ") {
+			top += s.total
+		}
+	}
+	write := func(title string, m map[string]*stat, limit int) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return m[keys[i]].total > m[keys[j]].total })
+		fmt.Fprintf(&sb, "%s (ms per step; %% of all top-level operations)\n", title)
+		for i, k := range keys {
+			if i == limit {
+				fmt.Fprintf(&sb, "  … %d more\n", len(keys)-limit)
+				break
+			}
+			s := m[k]
+			fmt.Fprintf(&sb, "  %9.2f ms %5.1f%% %6d calls  %s\n", ms(s.total)/float64(steps),
+				100*float64(s.total)/float64(max(top, 1)), s.n/steps, k)
+		}
+	}
+	fmt.Fprintf(&sb, "dnnl profile: %.1f ms per step in operations\n", ms(top)/float64(steps))
+	write("by operation", b.prof.byOp, 50)
+	write("by operation and shape", b.prof.byShape, 40)
+	return sb.String()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
