@@ -435,6 +435,40 @@ func TestClosedServer(t *testing.T) {
 	}
 }
 
+// A photo queued when the server closes gets 503 at once, while the one being processed finishes.
+func TestCloseWithQueue(t *testing.T) {
+	det := newBlocking()
+	s := newServer(t, det, Options{Workers: 1})
+	png64 := makePNG(t, 64, 48)
+	running := make(chan int, 1)
+	go func() {
+		code, _, _ := do(t, s, post(png64, "image/png"))
+		running <- code
+	}()
+	<-det.started
+	queued := make(chan int, 1)
+	go func() {
+		code, _, _ := do(t, s, post(png64, "image/png"))
+		queued <- code
+	}()
+	waitFor(t, func() bool { return len(s.jobs) == 1 })
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case code := <-queued:
+		if code != http.StatusServiceUnavailable {
+			t.Errorf("queued photo after Close: status %d, want 503", code)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("queued photo not answered within 2 s of Close")
+	}
+	close(det.release)
+	if code := <-running; code != http.StatusOK {
+		t.Errorf("photo being processed at Close: status %d, want 200", code)
+	}
+	<-closed
+}
+
 func TestBatching(t *testing.T) {
 	det := &batchTemplate{}
 	s := newServer(t, det, Options{Workers: 1, MaxBatch: 4, BatchWindow: 200 * time.Millisecond})
