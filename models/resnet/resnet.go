@@ -1,0 +1,225 @@
+// Package resnet builds the ResNet family (He et al., "Deep Residual Learning for Image
+// Recognition", 2015) in torchvision's layout and parameter names, on any engine.Backend, with a
+// landmark head: global average pooling, a fully connected layer to Config.Outputs values and a
+// sigmoid, so the outputs are normalised coordinates in [0, 1].
+//
+// The network, for an input N×3×H×W and base width w (64 in the paper):
+//
+//	name     output size  layers (ResNet-18/34: BasicBlock; ResNet-50/101/152: Bottleneck)
+//	conv1    H/2          7×7, w, stride 2, padding 3; bn1; ReLU
+//	maxpool  H/4          3×3 max pool, stride 2, padding 1
+//	layer1   H/4          blocks of width w       (18: 2, 34: 3, 50: 3, 101: 3, 152: 3)
+//	layer2   H/8          blocks of width 2w      (18: 2, 34: 4, 50: 4, 101: 4, 152: 8)
+//	layer3   H/16         blocks of width 4w      (18: 2, 34: 6, 50: 6, 101: 23, 152: 36)
+//	layer4   H/32         blocks of width 8w      (18: 2, 34: 3, 50: 3, 101: 3, 152: 3)
+//	fc                    global average pool, Linear(8w·expansion → Outputs), sigmoid
+//
+// A BasicBlock is 3×3 conv, BN, ReLU, 3×3 conv, BN; a Bottleneck is 1×1 conv (width), BN, ReLU,
+// 3×3 conv (width, carrying the block's stride, as torchvision's "v1.5"), BN, ReLU, 1×1 conv
+// (4·width), BN. The first block of a stage whose stride is 2 or whose channels change has a
+// downsample shortcut, a 1×1 convolution with the block's stride and a BN; the shortcut is added
+// to the block's output before the final ReLU. Convolutions have no bias.
+//
+// Parameter names are torchvision's state_dict keys ("conv1.weight", "bn1.running_var",
+// "layer3.0.downsample.1.weight", "fc.bias"), in the same order; BN's num_batches_tracked
+// counters are not kept.
+package resnet
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/nn"
+)
+
+// Config selects a network.
+type Config struct {
+	Depth     int // 18, 34, 50, 101 or 152
+	Width     int // base width: channels of conv1 and layer1 (64 in the paper and torchvision)
+	Outputs   int // size of the head's output (18: nine landmarks' x and y)
+	InputSize int // input side in pixels; informational (the network takes any size ≥ 32)
+}
+
+// stages returns the block kind and the number of blocks per stage for a depth.
+func stages(depth int) (bottleneck bool, blocks [4]int, err error) {
+	switch depth {
+	case 18:
+		return false, [4]int{2, 2, 2, 2}, nil
+	case 34:
+		return false, [4]int{3, 4, 6, 3}, nil
+	case 50:
+		return true, [4]int{3, 4, 6, 3}, nil
+	case 101:
+		return true, [4]int{3, 4, 23, 3}, nil
+	case 152:
+		return true, [4]int{3, 8, 36, 3}, nil
+	}
+	return false, blocks, fmt.Errorf("resnet: depth %d not supported (want 18, 34, 50, 101 or 152)", depth)
+}
+
+// Model is a ResNet with a sigmoid regression head.
+type Model struct {
+	Config Config
+	b      engine.Backend
+	net    *nn.Sequential
+	params []*nn.Param
+	byName map[string]*nn.Param
+}
+
+// New builds the network of cfg on b, initialised as torchvision does, from seed: convolutions
+// N(0, 2/fan_out) (Kaiming normal, fan-out mode), batch norm γ = 1, β = 0, running mean 0 and
+// variance 1, and the fully connected layer U(±1/√fan_in) (PyTorch's Linear default).
+func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
+	bottleneck, blocks, err := stages(cfg.Depth)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Width < 1 || cfg.Outputs < 1 {
+		return nil, fmt.Errorf("resnet: width %d and outputs %d must be positive", cfg.Width, cfg.Outputs)
+	}
+	expansion := 1
+	if bottleneck {
+		expansion = 4
+	}
+	w := cfg.Width
+	layers := newStem(b, w).Layers
+	in := w
+	for s := range 4 {
+		planes := w << s
+		for i := range blocks[s] {
+			stride := 1
+			if s > 0 && i == 0 {
+				stride = 2
+			}
+			name := fmt.Sprintf("layer%d.%d", s+1, i)
+			if bottleneck {
+				layers = append(layers, newBottleneck(b, name, in, planes, stride))
+			} else {
+				layers = append(layers, newBasicBlock(b, name, in, planes, stride))
+			}
+			in = planes * expansion
+		}
+	}
+	fc := nn.NewLinear(b, "fc", in, cfg.Outputs)
+	layers = append(layers, nn.NewGlobalAvgPool(b), fc, nn.NewSigmoid(b))
+	m := &Model{Config: cfg, b: b, net: nn.NewSequential(b, layers...), byName: map[string]*nn.Param{}}
+	m.params = m.net.Params()
+	for _, p := range m.params {
+		if _, dup := m.byName[p.Name]; dup {
+			panic("resnet: duplicate parameter name " + p.Name)
+		}
+		m.byName[p.Name] = p
+	}
+	initialise(b, m.params, in, seed)
+	return m, nil
+}
+
+// newStem returns conv1, bn1 (with ReLU) and the 3×3 max pool.
+func newStem(b engine.Backend, width int) *nn.Sequential {
+	return nn.NewSequential(b,
+		nn.NewConv2d(b, "conv1", 3, width, 7, 2, 3, false),
+		nn.NewBatchNorm2d(b, "bn1", width, true),
+		nn.NewMaxPool2d(b, 3, 2, 1))
+}
+
+// Params returns the parameters and buffers in torchvision's state_dict order.
+func (m *Model) Params() []*nn.Param { return m.params }
+
+// Param returns the parameter or buffer with the given torchvision name, or nil.
+func (m *Model) Param(name string) *nn.Param { return m.byName[name] }
+
+// Backend returns the backend the model lives on.
+func (m *Model) Backend() engine.Backend { return m.b }
+
+// NumParams returns the number of trainable values (parameters, not buffers), frozen or not:
+// the figure torchvision users quote.
+func (m *Model) NumParams() int {
+	n := 0
+	for _, p := range m.params {
+		if !p.Buffer {
+			n += engine.Numel(p.Value.Shape())
+		}
+	}
+	return n
+}
+
+// Freeze freezes the parameters under each prefix: a name equal to the prefix or beginning with
+// it and a dot ("layer1" freezes "layer1.0.conv1.weight"; "layer1.0" one block). "stem" stands
+// for conv1 and bn1. Frozen parameters get no gradient (their Grad is released and set to nil),
+// frozen batch norms use their running statistics also in training, and the backward pass stops
+// below the lowest trainable layer. The seed froze "stem", "layer1" and "layer2". Freeze adds to
+// what is frozen; Unfreeze clears it. A prefix that matches nothing is an error.
+func (m *Model) Freeze(prefixes ...string) error {
+	var expanded []string
+	for _, p := range prefixes {
+		if p == "stem" {
+			expanded = append(expanded, "conv1", "bn1")
+		} else {
+			expanded = append(expanded, p)
+		}
+	}
+	for _, pre := range expanded {
+		found := false
+		for _, p := range m.params {
+			if p.Name == pre || strings.HasPrefix(p.Name, pre+".") {
+				found = true
+				p.Frozen = true
+				if p.Grad != nil {
+					m.b.Release(p.Grad)
+					p.Grad = nil
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("resnet: Freeze: no parameter named %q or under it", pre)
+		}
+	}
+	return nil
+}
+
+// Unfreeze makes every parameter trainable again.
+func (m *Model) Unfreeze() {
+	for _, p := range m.params {
+		p.Frozen = false
+	}
+}
+
+// Forward runs the network on x (N×3×H×W) and returns the sigmoid outputs, N×Outputs, which
+// the caller owns. With train, batch norms that are not frozen use and update batch statistics,
+// and the activations the backward pass needs are kept: x and the returned tensor must then stay
+// alive until Backward (or Free). Without train every intermediate is released as soon as it has
+// been read.
+func (m *Model) Forward(x engine.Tensor, train bool) engine.Tensor {
+	s := x.Shape()
+	if len(s) != 4 || s[1] != 3 {
+		panic(fmt.Sprintf("resnet: Forward: input shape %v, want N×3×H×W", s))
+	}
+	return m.net.Forward(x, train)
+}
+
+// Backward propagates dy (N×Outputs, the loss gradient at the sigmoid outputs) back through the
+// network of the last training Forward, overwrites each trainable parameter's Grad with its
+// gradient, and releases the activations the forward pass kept (not x, the output or dy, which
+// belong to the caller). No input gradient is computed; frozen layers below the lowest
+// trainable one are not run backwards.
+func (m *Model) Backward(dy engine.Tensor) {
+	m.net.Backward(dy, false)
+}
+
+// Free drops what a training Forward kept, when no Backward will follow.
+func (m *Model) Free() { m.net.Free() }
+
+// Predict runs inference on n images of h×w pixels given as plain N×3×H×W values and returns
+// the N×Outputs sigmoid outputs.
+func (m *Model) Predict(x []float32, n, h, w int) ([]float32, error) {
+	if len(x) != n*3*h*w {
+		return nil, fmt.Errorf("resnet: Predict: %d values for %d×3×%d×%d images", len(x), n, h, w)
+	}
+	xt := m.b.FromHost(x, n, 3, h, w)
+	y := m.Forward(xt, false)
+	out := m.b.ToHost(y)
+	m.b.Release(xt)
+	m.b.Release(y)
+	return out, nil
+}
