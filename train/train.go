@@ -60,12 +60,14 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	return run(ctx, cfg, false, log)
 }
 
-// Resume continues the run in dir from its last checkpoint (or starts it if none was written).
-func Resume(ctx context.Context, dir string, log io.Writer) (*Result, error) {
+// Resume continues the run in dir from its last checkpoint (or starts it if none was written);
+// quiet turns off the progress bar and the per-epoch lines.
+func Resume(ctx context.Context, dir string, quiet bool, log io.Writer) (*Result, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
+	cfg.Quiet = quiet
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -237,17 +239,18 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 		if err != nil {
 			return res, err
 		}
-		// Best first, then last, then the log line: a crash between them repeats this epoch.
+		// Best, then the log line, then last: a crash between them repeats this epoch, and
+		// resuming drops log lines after last's epoch.
 		if entry.Best {
 			if err := weights.Save(filepath.Join(cfg.Out, "best.safetensors"), b, net.Params(), nil, meta); err != nil {
 				return res, err
 			}
 			res.Best = entry
 		}
-		if err := weights.Save(last, b, net.Params(), opt, meta); err != nil {
+		if err := appendLog(cfg.Out, entry); err != nil {
 			return res, err
 		}
-		if err := appendLog(cfg.Out, entry); err != nil {
+		if err := weights.Save(last, b, net.Params(), opt, meta); err != nil {
 			return res, err
 		}
 		res.Last, res.Epochs = entry, epoch

@@ -73,7 +73,7 @@ func runTrain(args []string) error {
 	var res *train.Result
 	var err error
 	if *resume != "" {
-		res, err = train.Resume(ctx, *resume, os.Stderr)
+		res, err = train.Resume(ctx, *resume, cfg.Quiet, os.Stderr)
 	} else {
 		res, err = train.Run(ctx, cfg, os.Stderr)
 	}

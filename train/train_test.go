@@ -1,0 +1,266 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/catmark/catmark/cache"
+	"github.com/catmark/catmark/catdata"
+	"github.com/catmark/catmark/engine"
+	_ "github.com/catmark/catmark/engine/ref"
+	"github.com/catmark/catmark/internal/testenv"
+)
+
+// testCache prepares a small cache (size 32) from the first n real photos.
+func testCache(t *testing.T, n int) string {
+	t.Helper()
+	cats := testenv.CatsDir(t)
+	names, err := filepath.Glob(filepath.Join(cats, "*.jpg"))
+	if err != nil || len(names) < n {
+		t.Fatalf("want %d photos in %s, found %d (%v)", n, cats, len(names), err)
+	}
+	sort.Strings(names)
+	photos := t.TempDir()
+	for _, name := range names[:n] {
+		for _, p := range []string{name, name + ".cat"} {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(photos, filepath.Base(p)), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	src, err := catdata.Scan(photos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dir := filepath.Join(t.TempDir(), "cache")
+	if _, err := cache.Prepare(src, dir, cache.Options{Size: 32, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// tinyConfig is a run small enough for a test on the reference backend.
+func tinyConfig(data, out string) Config {
+	c := Defaults()
+	c.Data, c.Out, c.Backend = data, out, "ref"
+	c.Width, c.Size, c.Batch, c.Epochs, c.Budget = 4, 32, 8, 3, 0
+	c.Quiet = true
+	return c
+}
+
+func TestRunWritesRun(t *testing.T) {
+	data := testCache(t, 40)
+	for _, stage := range []Stage{Whole, Crop} {
+		t.Run(string(stage), func(t *testing.T) {
+			cfg := tinyConfig(data, filepath.Join(t.TempDir(), "run"))
+			cfg.Stage, cfg.Epochs = stage, 2
+			res, err := Run(context.Background(), cfg, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Epochs != 2 {
+				t.Errorf("trained %d epochs, want 2", res.Epochs)
+			}
+			log, err := ReadLog(cfg.Out)
+			if err != nil || len(log) != 2 || log[0].Epoch != 1 || log[1].Epoch != 2 {
+				t.Fatalf("metrics log = %+v (%v), want epochs 1 and 2", log, err)
+			}
+			for _, e := range log {
+				if !(e.ValNME > 0) || math.IsInf(e.ValNME, 0) || !(e.TrainLoss > 0) {
+					t.Errorf("epoch %d: NME %v, train loss %v; want finite positive figures", e.Epoch, e.ValNME, e.TrainLoss)
+				}
+			}
+			m, err := LoadModel(refBackend(t), filepath.Join(cfg.Out, "best.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Spec.Stage != stage || m.Spec.Size != 32 || m.Spec.Width != 4 {
+				t.Errorf("best checkpoint's spec = %+v", m.Spec)
+			}
+			if _, err := Run(context.Background(), cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "--resume") {
+				t.Errorf("a second Run into the same folder: error %v, want one pointing to --resume", err)
+			}
+		})
+	}
+}
+
+// TestKillAndResume kills a training process with SIGKILL after its first checkpoint, resumes it,
+// and checks that the run completes with one log line per epoch and the weights of a run that
+// was never interrupted.
+func TestKillAndResume(t *testing.T) {
+	if os.Getenv("CATMARK_TRAIN_CHILD") != "" {
+		var cfg Config
+		if err := json.Unmarshal([]byte(os.Getenv("CATMARK_TRAIN_CHILD")), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Quiet = true
+		Run(context.Background(), cfg, io.Discard)
+		return
+	}
+	data := testCache(t, 40)
+	cfg := tinyConfig(data, filepath.Join(t.TempDir(), "killed"))
+	cfg.Epochs = 4
+	b, _ := json.Marshal(cfg)
+	child := exec.Command(os.Args[0], "-test.run=^TestKillAndResume$")
+	child.Env = append(os.Environ(), "CATMARK_TRAIN_CHILD="+string(b))
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	last := filepath.Join(cfg.Out, "last.safetensors")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := os.Stat(last); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			child.Process.Kill()
+			t.Fatal("the child wrote no checkpoint within 2 minutes")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	child.Process.Kill() // SIGKILL: no chance to clean up
+	child.Wait()
+
+	res, err := Resume(context.Background(), cfg.Out, true, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Epochs != 4 {
+		t.Errorf("resumed run ended after epoch %d, want 4", res.Epochs)
+	}
+	log, err := ReadLog(cfg.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range log {
+		if e.Epoch != i+1 {
+			t.Fatalf("metrics log epochs %v: want 1, 2, 3, 4 once each", epochs(log))
+		}
+	}
+	if len(log) != 4 {
+		t.Fatalf("metrics log epochs %v: want 1, 2, 3, 4", epochs(log))
+	}
+
+	straight := cfg
+	straight.Out = filepath.Join(t.TempDir(), "straight")
+	if _, err := Run(context.Background(), straight, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b1, b2 := weightsOf(t, last), weightsOf(t, filepath.Join(straight.Out, "last.safetensors"))
+	if len(b1) != len(b2) {
+		t.Fatalf("parameter counts differ: %d and %d", len(b1), len(b2))
+	}
+	var worst float64
+	for i := range b1 {
+		worst = math.Max(worst, math.Abs(float64(b1[i]-b2[i])))
+	}
+	if worst > 1e-4 {
+		t.Errorf("resumed run's weights differ from an uninterrupted run's by up to %g", worst)
+	}
+}
+
+func epochs(log []EpochLog) []int {
+	var out []int
+	for _, e := range log {
+		out = append(out, e.Epoch)
+	}
+	return out
+}
+
+func weightsOf(t *testing.T, path string) []float32 {
+	t.Helper()
+	m, err := LoadModel(refBackend(t), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float32
+	for _, p := range m.Params() {
+		out = append(out, m.B.ToHost(p.Value)...)
+	}
+	return out
+}
+
+// TestDivergenceKeepsCheckpoint resumes a run with an absurd learning rate: training must stop
+// with ErrDiverged and leave the last good checkpoint byte for byte as it was.
+func TestDivergenceKeepsCheckpoint(t *testing.T) {
+	data := testCache(t, 40)
+	cfg := tinyConfig(data, filepath.Join(t.TempDir(), "run"))
+	cfg.Epochs, cfg.Optimizer, cfg.Schedule = 1, "sgd", "constant"
+	if _, err := Run(context.Background(), cfg, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	last := filepath.Join(cfg.Out, "last.safetensors")
+	before, err := os.ReadFile(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Epochs, cfg.LR = 3, 1e38
+	if err := writeConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Resume(context.Background(), cfg.Out, true, io.Discard)
+	if !errors.Is(err, ErrDiverged) {
+		t.Fatalf("Resume with lr 1e38: error %v, want ErrDiverged", err)
+	}
+	if !strings.Contains(err.Error(), "last.safetensors") {
+		t.Errorf("error %q does not name the intact checkpoint", err)
+	}
+	after, err := os.ReadFile(last)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("last checkpoint changed after divergence (read error %v)", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	base := tinyConfig("data", "out")
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"no data", func(c *Config) { c.Data = "" }, "--data"},
+		{"depth", func(c *Config) { c.Depth = 20 }, "depth 20"},
+		{"stage", func(c *Config) { c.Stage = "face" }, `stage "face"`},
+		{"optimizer", func(c *Config) { c.Optimizer = "lion" }, `optimiser "lion"`},
+		{"lr", func(c *Config) { c.LR = 0 }, "learning rate"},
+	}
+	for _, tc := range tests {
+		c := base
+		tc.edit(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate() = %v, want an error mentioning %q", tc.name, err, tc.want)
+		}
+	}
+	if err := base.Validate(); err != nil {
+		t.Errorf("valid config rejected: %v", err)
+	}
+	if _, err := Run(context.Background(), Config{Data: t.TempDir(), Out: t.TempDir() + "/x", Stage: Whole, Depth: 18, Width: 4, Size: 32, Batch: 1, Epochs: 1, LR: 1, Norm: "unit", Optimizer: "sgd", Schedule: "constant", Backend: "ref"}, io.Discard); err == nil || !strings.Contains(err.Error(), "not a prepared cache") {
+		t.Errorf("Run on a folder without a cache: %v", err)
+	}
+}
+
+// refBackend opens the reference backend.
+func refBackend(t *testing.T) engine.Backend {
+	t.Helper()
+	b, err := engine.Open("ref")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
