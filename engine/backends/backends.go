@@ -4,10 +4,11 @@
 //
 // and then pick one with engine.Open (by name, or "" for the fastest).
 //
-// engine/dnnl (oneDNN through cgo) is imported here once it exists; it guards itself with build
-// tags, so the import needs none.
+// engine/dnnl (oneDNN through cgo) guards itself with build tags: built with cgo and without the
+// tag "nodnnl" it registers "dnnl"; otherwise it is an empty package and only "ref" is present.
 package backends
 
 import (
-	_ "github.com/catmark/catmark/engine/ref" // pure Go, always present
+	_ "github.com/catmark/catmark/engine/dnnl" // oneDNN, when this build has it
+	_ "github.com/catmark/catmark/engine/ref"  // pure Go, always present
 )
