@@ -108,13 +108,33 @@ func resizeH(m *RGB, w int) *RGB {
 		for x := 0; x < w; x++ {
 			ws := k.w[x*k.size : x*k.size+k.n[x]]
 			in := row[k.start[x]*3:]
-			in = in[:3*len(ws)]
 			r, g, b := int32(half), int32(half), int32(half)
-			for j, c := range ws {
-				p := in[3*j : 3*j+3 : 3*j+3]
-				r += int32(p[0]) * c
-				g += int32(p[1]) * c
-				b += int32(p[2]) * c
+			// Unrolled for the tap counts of common scales (2: enlarging, 3–4: shrinking by
+			// up to 1.5); the loop handles the rest.
+			switch len(ws) {
+			case 2:
+				p, c0, c1 := in[:6:6], ws[0], ws[1]
+				r += int32(p[0])*c0 + int32(p[3])*c1
+				g += int32(p[1])*c0 + int32(p[4])*c1
+				b += int32(p[2])*c0 + int32(p[5])*c1
+			case 3:
+				p, c0, c1, c2 := in[:9:9], ws[0], ws[1], ws[2]
+				r += int32(p[0])*c0 + int32(p[3])*c1 + int32(p[6])*c2
+				g += int32(p[1])*c0 + int32(p[4])*c1 + int32(p[7])*c2
+				b += int32(p[2])*c0 + int32(p[5])*c1 + int32(p[8])*c2
+			case 4:
+				p, c0, c1, c2, c3 := in[:12:12], ws[0], ws[1], ws[2], ws[3]
+				r += int32(p[0])*c0 + int32(p[3])*c1 + int32(p[6])*c2 + int32(p[9])*c3
+				g += int32(p[1])*c0 + int32(p[4])*c1 + int32(p[7])*c2 + int32(p[10])*c3
+				b += int32(p[2])*c0 + int32(p[5])*c1 + int32(p[8])*c2 + int32(p[11])*c3
+			default:
+				in = in[:3*len(ws)]
+				for j, c := range ws {
+					p := in[3*j : 3*j+3 : 3*j+3]
+					r += int32(p[0]) * c
+					g += int32(p[1]) * c
+					b += int32(p[2]) * c
+				}
 			}
 			q := o[3*x : 3*x+3 : 3*x+3]
 			q[0], q[1], q[2] = clip8(r), clip8(g), clip8(b)
@@ -136,13 +156,13 @@ func resizeV(m *RGB, h int) *RGB {
 		// The first one or two taps initialise the sums; the rest add, two rows at a time.
 		if len(ws) >= 2 {
 			c0, c1 := ws[0], ws[1]
-			r0, r1 := rows[:stride], rows[stride:2*stride]
+			r0, r1 := rows[:len(acc)], rows[stride:stride+len(acc)]
 			for i := range acc {
 				acc[i] = half + int32(r0[i])*c0 + int32(r1[i])*c1
 			}
 			j = 2
 		} else {
-			c0, r0 := ws[0], rows[:stride]
+			c0, r0 := ws[0], rows[:len(acc)]
 			for i := range acc {
 				acc[i] = half + int32(r0[i])*c0
 			}
@@ -150,18 +170,21 @@ func resizeV(m *RGB, h int) *RGB {
 		}
 		for ; j+1 < len(ws); j += 2 {
 			c0, c1 := ws[j], ws[j+1]
-			r0, r1 := rows[j*stride:(j+1)*stride], rows[(j+1)*stride:(j+2)*stride]
+			r0, r1 := rows[j*stride:], rows[(j+1)*stride:]
+			r0, r1 = r0[:len(acc)], r1[:len(acc)]
 			for i := range acc {
 				acc[i] += int32(r0[i])*c0 + int32(r1[i])*c1
 			}
 		}
 		if j < len(ws) {
-			c0, r0 := ws[j], rows[j*stride:(j+1)*stride]
+			c0, r0 := ws[j], rows[j*stride:]
+			r0 = r0[:len(acc)]
 			for i := range acc {
 				acc[i] += int32(r0[i]) * c0
 			}
 		}
-		o := out.Pix[y*stride : (y+1)*stride]
+		o := out.Pix[y*stride:]
+		o = o[:len(acc)]
 		for i, v := range acc {
 			o[i] = clip8(v)
 		}
