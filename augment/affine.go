@@ -112,28 +112,34 @@ func Warp(dst, src *imgproc.RGB, a Affine) {
 	const one = 1 << fracBits
 	const half = 1 << (2*fracBits - 1)
 	sPix, stride := src.Pix, src.W*3
+	lastX, lastY := src.W-1, src.H-1
 	for j := 0; j < dst.H; j++ {
 		row := dst.Pix[j*dst.W*3 : (j+1)*dst.W*3]
 		fj := float64(j)
 		for i := 0; i < dst.W; i++ {
 			fi := float64(i)
-			u := ux*fi + uy*fj + u0
-			v := vx*fi + vy*fj + v0
-			u = min(max(u, 0), maxU)
-			v = min(max(v, 0), maxV)
+			u := min(max(ux*fi+uy*fj+u0, 0), maxU)
+			v := min(max(vx*fi+vy*fj+v0, 0), maxV)
 			x0, y0 := int(u), int(v)
 			fx := int((u-float64(x0))*one + 0.5)
 			fy := int((v-float64(y0))*one + 0.5)
-			x1, y1 := min(x0+1, src.W-1), min(y0+1, src.H-1)
-			w00, w01 := (one-fx)*(one-fy), fx*(one-fy)
-			w10, w11 := (one-fx)*fy, fx*fy
-			p00 := sPix[y0*stride+3*x0 : y0*stride+3*x0+3 : y0*stride+3*x0+3]
-			p01 := sPix[y0*stride+3*x1 : y0*stride+3*x1+3 : y0*stride+3*x1+3]
-			p10 := sPix[y1*stride+3*x0 : y1*stride+3*x0+3 : y1*stride+3*x0+3]
-			p11 := sPix[y1*stride+3*x1 : y1*stride+3*x1+3 : y1*stride+3*x1+3]
+			dx, dy := 3, stride // offsets to the right and lower neighbours, 0 at the last column or row
+			if x0 >= lastX {
+				dx = 0
+			}
+			if y0 >= lastY {
+				dy = 0
+			}
+			o00 := y0*stride + 3*x0
+			a := sPix[o00 : o00+3 : o00+3]
+			b := sPix[o00+dx : o00+dx+3 : o00+dx+3]
+			c := sPix[o00+dy : o00+dy+3 : o00+dy+3]
+			d := sPix[o00+dy+dx : o00+dy+dx+3 : o00+dy+dx+3]
 			o := row[3*i : 3*i+3 : 3*i+3]
-			for c := 0; c < 3; c++ {
-				o[c] = uint8((int(p00[c])*w00 + int(p01[c])*w01 + int(p10[c])*w10 + int(p11[c])*w11 + half) >> (2 * fracBits))
+			for k := 0; k < 3; k++ {
+				top := int(a[k])<<fracBits + (int(b[k])-int(a[k]))*fx
+				bot := int(c[k])<<fracBits + (int(d[k])-int(c[k]))*fx
+				o[k] = uint8((top<<fracBits + (bot-top)*fy + half) >> (2 * fracBits))
 			}
 		}
 	}
