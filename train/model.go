@@ -83,7 +83,7 @@ func (m *Model) LoadInit(path string) error {
 }
 
 // Meta is the checkpoint metadata of a run: the model spec, the run's config and its state.
-func (m *Model) Meta(cfg Config, st state) (map[string]string, error) {
+func (m *Model) Meta(cfg Config, st State) (map[string]string, error) {
 	spec, err := json.Marshal(m.Spec)
 	if err != nil {
 		return nil, err

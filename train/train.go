@@ -74,8 +74,8 @@ func Resume(ctx context.Context, dir string, quiet bool, log io.Writer) (*Result
 	return run(ctx, cfg, true, log)
 }
 
-// state is the part of a run that a checkpoint's metadata carries.
-type state struct {
+// State is the part of a run that a checkpoint's metadata carries.
+type State struct {
 	Epoch   int     `json:"epoch"` // finished epochs
 	Elapsed float64 `json:"elapsed_s"`
 	BestNME float64 `json:"best_nme"`
@@ -128,7 +128,7 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 			return nil, err
 		}
 	}
-	st := state{BestNME: math.Inf(1)}
+	st := State{BestNME: math.Inf(1)}
 	last := filepath.Join(cfg.Out, "last.safetensors")
 	if _, err := os.Stat(last); resume && err == nil {
 		meta, err := weights.Load(last, b, net.Params(), opt)

@@ -1,0 +1,102 @@
+package catmark
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/catmark/catmark/augment"
+	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/train"
+	"github.com/catmark/catmark/weights"
+)
+
+// saveRandomModel writes a randomly initialised model of the given stage as a checkpoint.
+func saveRandomModel(t *testing.T, path string, stage train.Stage, seed int64) {
+	t.Helper()
+	b, err := engine.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := train.ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: stage, Norm: "imagenet", Margin: 0.3}
+	m, err := train.NewModel(b, spec, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := m.Meta(train.Defaults(), train.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := weights.Save(path, b, m.Params(), nil, meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func realPhoto(t *testing.T) *imgproc.RGB {
+	t.Helper()
+	f, err := os.Open(filepath.Join(testenv.CatsDir(t), "00000001_000.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, _, err := imgproc.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// The detector with flip averaging is mirror-equivariant whatever its weights: the points found
+// on a mirrored photo are the mirrored points of the photo.
+func TestDetectorIsMirrorEquivariant(t *testing.T) {
+	dir := t.TempDir()
+	saveRandomModel(t, filepath.Join(dir, CoarseFile), train.Whole, 1)
+	saveRandomModel(t, filepath.Join(dir, RefineFile), train.Crop, 2)
+	det, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if det.Refine == nil {
+		t.Fatal("the refine model was not loaded")
+	}
+	photo := realPhoto(t)
+	mirrored := photo.Clone()
+	augment.FlipImage(mirrored)
+	p := det.DetectRGB(photo)
+	q := det.DetectRGB(mirrored).FlipPixels(photo.W)
+	for i := range p {
+		if math.IsNaN(p[i].X) || math.Abs(p[i].X-q[i].X) > 0.5 || math.Abs(p[i].Y-q[i].Y) > 0.5 {
+			t.Errorf("point %s: %v on the photo, %v from the mirrored photo", landmark.Names[i], p[i], q[i])
+		}
+	}
+	// Each stage runs: the two-stage result differs from the coarse model alone.
+	coarseOnly := &Detector{Coarse: det.Coarse, Flip: true}
+	if c := coarseOnly.DetectRGB(photo); c == p {
+		t.Error("the refine stage changed nothing")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), CoarseFile) {
+		t.Errorf("Load(empty folder) = %v, want an error naming %s", err, CoarseFile)
+	}
+	crop := filepath.Join(dir, "crop.safetensors")
+	saveRandomModel(t, crop, train.Crop, 1)
+	if _, err := Load(crop); err == nil || !strings.Contains(err.Error(), "face-crop model") {
+		t.Errorf("Load(a crop model) = %v, want a face-crop error", err)
+	}
+	junk := filepath.Join(dir, "junk.safetensors")
+	os.WriteFile(junk, []byte("not a model"), 0o644)
+	if _, err := Load(junk); err == nil || !strings.Contains(err.Error(), "junk.safetensors") {
+		t.Errorf("Load(junk) = %v, want an error naming the file", err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
+		t.Error("Load(missing path) succeeded")
+	}
+}
