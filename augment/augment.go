@@ -69,8 +69,10 @@ type Plan struct {
 	Color  [3]int // then add this to every pixel's R, G, B and clip to 0…255 (PCA colour noise)
 }
 
-// Draw takes the random decisions of c for img (the PCA colour noise depends on the image's
-// colours; the image is only read). It panics if c is invalid (see Validate).
+// Draw takes the random decisions of c for img; the image is only read. The PCA colour noise
+// depends on img's colours: they are analysed as img is given, before the flip (which does not
+// change them) and the warp (which would, slightly, at the borders). Draw panics if c is invalid
+// (see Validate).
 func (c Config) Draw(rng *rand.Rand, img *imgproc.RGB) Plan {
 	if err := c.Validate(); err != nil {
 		panic(err)
