@@ -89,29 +89,34 @@ func (t *Tracker) drop(op string, x engine.Tensor) {
 	t.elems -= engine.Numel(x.Shape())
 }
 
+// Zeros calls the wrapped backend's Zeros and records what it makes.
 func (t *Tracker) Zeros(shape ...int) engine.Tensor {
 	y := t.Backend.Zeros(shape...)
 	t.add("Zeros", y)
 	return y
 }
 
+// FromHost calls the wrapped backend's FromHost and records what it makes.
 func (t *Tracker) FromHost(data []float32, shape ...int) engine.Tensor {
 	y := t.Backend.FromHost(data, shape...)
 	t.add("FromHost", y)
 	return y
 }
 
+// Release records the release (panicking on a tensor that is not live) and passes it on.
 func (t *Tracker) Release(x engine.Tensor) {
 	t.drop("Release", x)
 	t.Backend.Release(x)
 }
 
+// Conv2D calls the wrapped backend's Conv2D and records what it makes.
 func (t *Tracker) Conv2D(x, w, b engine.Tensor, p engine.ConvParams) engine.Tensor {
 	y := t.Backend.Conv2D(x, w, b, p)
 	t.add("Conv2D", y)
 	return y
 }
 
+// Conv2DBackward calls the wrapped backend's Conv2DBackward and records what it makes.
 func (t *Tracker) Conv2DBackward(x, w, dy engine.Tensor, p engine.ConvParams, hasBias bool, g engine.Grads) (dx, dw, db engine.Tensor) {
 	dx, dw, db = t.Backend.Conv2DBackward(x, w, dy, p, hasBias, g)
 	t.add("Conv2DBackward", dx, dw, db)
@@ -121,12 +126,14 @@ func (t *Tracker) Conv2DBackward(x, w, dy engine.Tensor, p engine.ConvParams, ha
 	return dx, dw, db
 }
 
+// BatchNorm calls the wrapped backend's BatchNorm and records what it makes.
 func (t *Tracker) BatchNorm(x engine.Tensor, bn engine.BN, p engine.BNParams) (engine.Tensor, engine.BNSaved) {
 	y, s := t.Backend.BatchNorm(x, bn, p)
 	t.add("BatchNorm", y, s.Y, s.Mean, s.Var)
 	return y, s
 }
 
+// BatchNormBackward calls the wrapped backend's BatchNormBackward and records what it makes.
 func (t *Tracker) BatchNormBackward(x, dy engine.Tensor, bn engine.BN, s engine.BNSaved, p engine.BNParams, g engine.Grads) (dx, dgamma, dbeta engine.Tensor) {
 	dx, dgamma, dbeta = t.Backend.BatchNormBackward(x, dy, bn, s, p, g)
 	t.add("BatchNormBackward", dx, dgamma, dbeta)
@@ -141,66 +148,77 @@ func (t *Tracker) ReleaseBN(s engine.BNSaved) {
 	t.Backend.ReleaseBN(s)
 }
 
+// ReLU calls the wrapped backend's ReLU and records what it makes.
 func (t *Tracker) ReLU(x engine.Tensor) engine.Tensor {
 	y := t.Backend.ReLU(x)
 	t.add("ReLU", y)
 	return y
 }
 
+// ReLUBackward calls the wrapped backend's ReLUBackward and records what it makes.
 func (t *Tracker) ReLUBackward(y, dy engine.Tensor) engine.Tensor {
 	dx := t.Backend.ReLUBackward(y, dy)
 	t.add("ReLUBackward", dx)
 	return dx
 }
 
+// MaxPool calls the wrapped backend's MaxPool and records what it makes.
 func (t *Tracker) MaxPool(x engine.Tensor, p engine.PoolParams) (engine.Tensor, engine.Tensor) {
 	y, ws := t.Backend.MaxPool(x, p)
 	t.add("MaxPool", y, ws)
 	return y, ws
 }
 
+// MaxPoolBackward calls the wrapped backend's MaxPoolBackward and records what it makes.
 func (t *Tracker) MaxPoolBackward(x, dy, ws engine.Tensor, p engine.PoolParams) engine.Tensor {
 	dx := t.Backend.MaxPoolBackward(x, dy, ws, p)
 	t.add("MaxPoolBackward", dx)
 	return dx
 }
 
+// GlobalAvgPool calls the wrapped backend's GlobalAvgPool and records what it makes.
 func (t *Tracker) GlobalAvgPool(x engine.Tensor) engine.Tensor {
 	y := t.Backend.GlobalAvgPool(x)
 	t.add("GlobalAvgPool", y)
 	return y
 }
 
+// GlobalAvgPoolBackward calls the wrapped backend's GlobalAvgPoolBackward and records what it makes.
 func (t *Tracker) GlobalAvgPoolBackward(dy engine.Tensor, inShape []int) engine.Tensor {
 	dx := t.Backend.GlobalAvgPoolBackward(dy, inShape)
 	t.add("GlobalAvgPoolBackward", dx)
 	return dx
 }
 
+// Linear calls the wrapped backend's Linear and records what it makes.
 func (t *Tracker) Linear(x, w, b engine.Tensor) engine.Tensor {
 	y := t.Backend.Linear(x, w, b)
 	t.add("Linear", y)
 	return y
 }
 
+// LinearBackward calls the wrapped backend's LinearBackward and records what it makes.
 func (t *Tracker) LinearBackward(x, w, dy engine.Tensor, g engine.Grads) (dx, dw, db engine.Tensor) {
 	dx, dw, db = t.Backend.LinearBackward(x, w, dy, g)
 	t.add("LinearBackward", dx, dw, db)
 	return dx, dw, db
 }
 
+// Sigmoid calls the wrapped backend's Sigmoid and records what it makes.
 func (t *Tracker) Sigmoid(x engine.Tensor) engine.Tensor {
 	y := t.Backend.Sigmoid(x)
 	t.add("Sigmoid", y)
 	return y
 }
 
+// SigmoidBackward calls the wrapped backend's SigmoidBackward and records what it makes.
 func (t *Tracker) SigmoidBackward(y, dy engine.Tensor) engine.Tensor {
 	dx := t.Backend.SigmoidBackward(y, dy)
 	t.add("SigmoidBackward", dx)
 	return dx
 }
 
+// Add calls the wrapped backend's Add and records what it makes.
 func (t *Tracker) Add(a, b engine.Tensor, relu bool) engine.Tensor {
 	y := t.Backend.Add(a, b, relu)
 	t.add("Add", y)
