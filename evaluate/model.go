@@ -1,0 +1,164 @@
+package evaluate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/facecrop"
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/loader"
+	"github.com/catmark/catmark/train"
+)
+
+// Norm returns the pixel normalisation a model expects: loader.ImageNet for "imagenet",
+// loader.Unit (v/255) otherwise.
+func Norm(spec train.ModelSpec) loader.Norm {
+	if spec.Norm == "imagenet" {
+		return loader.ImageNet
+	}
+	return loader.Unit
+}
+
+// Input prepares an image for a model with spec: img resized to spec.Size×spec.Size (Pillow's
+// bilinear filter, aspect not kept; not resized when it has that size already), each 8-bit value
+// v mapped to (v/255 − mean[c]) / std[c] of Norm(spec), as 3×S×S float32 planes (R, G, B; rows
+// top to bottom). It is the preparation of the loader's validation batches (no augmentation):
+// for a whole-stage model img is the whole photo; for a crop-stage model, its face crop.
+func Input(img *imgproc.RGB, spec train.ModelSpec) []float32 {
+	return AppendInput(nil, img, spec)
+}
+
+// AppendInput appends Input(img, spec) to dst and returns the extended slice.
+func AppendInput(dst []float32, img *imgproc.RGB, spec train.ModelSpec) []float32 {
+	s := spec.Size
+	if img.W != s || img.H != s {
+		img = img.Resize(s, s)
+	}
+	t := Norm(spec).Table([3]int{})
+	plane := s * s
+	off := len(dst)
+	dst = append(dst, make([]float32, 3*plane)...)
+	r, g, b := dst[off:off+plane], dst[off+plane:off+2*plane], dst[off+2*plane:off+3*plane]
+	for i := range plane {
+		p := img.Pix[3*i : 3*i+3 : 3*i+3]
+		r[i], g[i], b[i] = t[0][p[0]], t[1][p[1]], t[2][p[2]]
+	}
+	return dst
+}
+
+// Model is a Predictor made of one catmark checkpoint. A whole-stage model predicts from any
+// photo; a crop-stage model needs the face box (it is a CropPredictor, and PredictBatch fails).
+// A Model is not safe for concurrent use.
+type Model struct {
+	*train.Model
+	// Path is the checkpoint the model was loaded from ("" when built in memory).
+	Path string
+	// Batch bounds the photos per forward pass; 0 means 32.
+	Batch int
+}
+
+// Load reads a catmark checkpoint (best.safetensors or last.safetensors of a run) onto the named
+// engine backend ("" for the fastest this build has). Errors name the file.
+func Load(path, backend string) (*Model, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("evaluate: model file %s does not exist", path)
+		}
+		return nil, fmt.Errorf("evaluate: model file %s: %w", path, err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("evaluate: model file %s is a folder (give a checkpoint such as %s/best.safetensors)", path, path)
+	}
+	b, err := engine.Open(backend)
+	if err != nil {
+		return nil, err
+	}
+	m, err := train.LoadModel(b, path)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: model file %s is not a catmark checkpoint: %w", path, err)
+	}
+	return &Model{Model: m, Path: path}, nil
+}
+
+// Squashes reports whether the model sees the whole photo squashed to a square (a whole-stage
+// model).
+func (m *Model) Squashes() bool { return m.Spec.Stage != train.Crop }
+
+// FaceMargin reports whether the model needs a face box (a crop-stage model), and its margin.
+func (m *Model) FaceMargin() (float64, bool) { return m.Spec.Margin, m.Spec.Stage == train.Crop }
+
+// PredictBatch predicts the points of whole photos, in each photo's pixels. It fails for a
+// crop-stage model, which needs PredictCrops.
+func (m *Model) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
+	if m.Spec.Stage == train.Crop {
+		return nil, fmt.Errorf("%s is a crop-stage model: it needs a face box for each photo (PredictCrops)", m.name())
+	}
+	out := make([]landmark.Points, 0, len(imgs))
+	for lo := 0; lo < len(imgs); lo += m.batch() {
+		part := imgs[lo:min(lo+m.batch(), len(imgs))]
+		var x []float32
+		for _, img := range part {
+			x = AppendInput(x, img, m.Spec)
+		}
+		pred := m.Predict(x, len(part))
+		for k, img := range part {
+			out = append(out, points(pred[k*landmark.Dim:]).Denormalize(img.W, img.H))
+		}
+	}
+	return out, nil
+}
+
+// PredictCrops predicts each photo's points from the face box given in its original pixels: the
+// box is cut out of the photo (facecrop.Crop, which also reads a cache's squashed squares) at the
+// model's input size, and the points are mapped back to the original pixels.
+func (m *Model) PredictCrops(photos []Photo, boxes []facecrop.Box) ([]landmark.Points, error) {
+	if len(boxes) != len(photos) {
+		return nil, fmt.Errorf("evaluate: %d face boxes for %d photos", len(boxes), len(photos))
+	}
+	out := make([]landmark.Points, 0, len(photos))
+	s := m.Spec.Size
+	for lo := 0; lo < len(photos); lo += m.batch() {
+		hi := min(lo+m.batch(), len(photos))
+		var x []float32
+		for k := lo; k < hi; k++ {
+			x = AppendInput(x, facecrop.Crop(photos[k].Img, photos[k].W, photos[k].H, boxes[k], s), m.Spec)
+		}
+		pred := m.Predict(x, hi-lo)
+		for k := lo; k < hi; k++ {
+			out = append(out, boxes[k].FromBox(points(pred[(k-lo)*landmark.Dim:])))
+		}
+	}
+	return out, nil
+}
+
+// Describe says what the model is, e.g. "whole-stage ResNet-18, width 8, 64 px input".
+func (m *Model) Describe() string {
+	return fmt.Sprintf("%s-stage ResNet-%d, width %d, %d px input, %s normalisation", m.Spec.Stage, m.Spec.Depth, m.Spec.Width, m.Spec.Size, m.Spec.Norm)
+}
+
+func (m *Model) batch() int {
+	if m.Batch > 0 {
+		return m.Batch
+	}
+	return 32
+}
+
+func (m *Model) name() string {
+	if m.Path != "" {
+		return m.Path
+	}
+	return "the model"
+}
+
+// points reads the first 18 outputs (x0, y0, …, x8, y8).
+func points(v []float32) landmark.Points {
+	var p landmark.Points
+	for j := range p {
+		p[j] = landmark.Point{X: float64(v[2*j]), Y: float64(v[2*j+1])}
+	}
+	return p
+}
