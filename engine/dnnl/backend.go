@@ -42,6 +42,10 @@ type Backend struct {
 	scratch *tensor
 	// auto lets convolutions choose Winograd where oneDNN thinks it faster (CATMARK_DNNL_AUTO=1).
 	auto bool
+	// layout is the activation layout convolutions are asked for (CATMARK_DNNL_LAYOUT).
+	layout int
+	// convAlgo chooses between direct and Winograd convolutions (CATMARK_DNNL_CONV).
+	convAlgo int
 }
 
 // New returns a oneDNN backend, or an error if oneDNN cannot make a CPU engine.
@@ -61,6 +65,26 @@ func New() (*Backend, error) {
 		auto:    os.Getenv("CATMARK_DNNL_AUTO") == "1",
 	}
 	b.pool.free = map[uintptr][]unsafe.Pointer{}
+	switch l := os.Getenv("CATMARK_DNNL_LAYOUT"); l {
+	case "", "any":
+		b.layout = layoutAny
+	case "blocked":
+		b.layout = layoutBlocked
+	case "nhwc":
+		b.layout = layoutNHWC
+	default:
+		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_LAYOUT=%q: want any, blocked or nhwc", l)
+	}
+	switch a := os.Getenv("CATMARK_DNNL_CONV"); a {
+	case "", "tune":
+		b.convAlgo = convTune
+	case "direct":
+		b.convAlgo = convDirect
+	case "winograd":
+		b.convAlgo = convWinograd
+	default:
+		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_CONV=%q: want tune, direct or winograd", a)
+	}
 	if os.Getenv("CATMARK_PROFILE") != "" && os.Getenv("CATMARK_PROFILE") != "0" {
 		b.prof = newProfiler()
 	}
@@ -219,16 +243,26 @@ type prim struct {
 
 // primitive returns the cached primitive for key, making it with mk on first use.
 func (b *Backend) primitive(key string, mk func(pd *C.dnnl_primitive_desc_t) C.int) *prim {
+	p, err := b.tryPrimitive(key, mk)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// tryPrimitive is primitive returning an error where oneDNN has no implementation.
+func (b *Backend) tryPrimitive(key string, mk func(pd *C.dnnl_primitive_desc_t) C.int) (*prim, error) {
 	if p, ok := b.prims[key]; ok {
-		return p
+		return p, nil
 	}
 	var pd C.dnnl_primitive_desc_t
 	if s := mk(&pd); s != 0 {
-		panic(fmt.Sprintf("dnnl: cannot create primitive %s: oneDNN status %d", key, int(s)))
+		return nil, fmt.Errorf("dnnl: cannot create primitive %s: oneDNN status %d", key, int(s))
 	}
 	p := &prim{name: key, pd: pd, mds: map[int]md{}}
 	if s := C.dnnl_primitive_create(&p.p, pd); s != 0 {
-		panic(fmt.Sprintf("dnnl: cannot create primitive %s: oneDNN status %d", key, int(s)))
+		C.dnnl_primitive_desc_destroy(pd)
+		return nil, fmt.Errorf("dnnl: cannot create primitive %s: oneDNN status %d", key, int(s))
 	}
 	if sm := C.dnnl_primitive_desc_query_md(pd, C.dnnl_query_scratchpad_md, 0); sm != nil && C.dnnl_memory_desc_get_size(sm) > 0 {
 		p.scratch = b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(sm)))
@@ -241,7 +275,7 @@ func (b *Backend) primitive(key string, mk func(pd *C.dnnl_primitive_desc_t) C.i
 		}
 	}
 	b.prims[key] = p
-	return p
+	return p, nil
 }
 
 // md returns the primitive's interned memory descriptor for query q (a dnnl_query_t).
@@ -297,3 +331,6 @@ func (b *Backend) exec(p *prim, args ...arg) {
 
 // keepAlive is runtime.KeepAlive, named for the tensors an exec reads.
 var keepAlive = runtime.KeepAlive
+
+// Threads returns the number of OpenMP threads oneDNN's primitives use.
+func (*Backend) Threads() int { return Threads() }

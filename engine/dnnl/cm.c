@@ -68,7 +68,11 @@ int cm_md_is_blocked_plain(const dnnl_memory_desc_t *md) {
 }
 
 void cm_md_describe(const dnnl_memory_desc_t *md, char *buf, int n) {
-	int k = snprintf(buf, n, "nd=%d kind=%d", md->ndims, (int)md->format_kind);
+	int k = snprintf(buf, n, "nd=%d kind=%d off=%lld extra=%llx", md->ndims, (int)md->format_kind, (long long)md->offset0, (unsigned long long)md->extra.flags);
+	k += snprintf(buf + k, n - k, " pdims=");
+	for (int i = 0; i < md->ndims && k < n; i++) k += snprintf(buf + k, n - k, "%lld,", (long long)md->padded_dims[i]);
+	k += snprintf(buf + k, n - k, " poff=");
+	for (int i = 0; i < md->ndims && k < n; i++) k += snprintf(buf + k, n - k, "%lld,", (long long)md->padded_offsets[i]);
 	if (md->format_kind == dnnl_blocked && k < n) {
 		const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
 		k += snprintf(buf + k, n - k, " strides=");
@@ -126,8 +130,8 @@ static int create_pd(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d, dnnl_pri
 static void dims4(int64_t *d, const int64_t *s) { for (int i = 0; i < 4; i++) d[i] = s[i]; }
 
 int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, const int64_t *x, const int64_t *w,
-	const int64_t *y, int has_bias, int stride, int pad, const dnnl_memory_desc_t *src_md,
-	int post_sum, int post_relu, const dnnl_memory_desc_t *binary_md, dnnl_primitive_desc_t hint) {
+	const int64_t *y, int has_bias, int stride, int pad, int src_tag, int dst_tag,
+	int post_sum, int post_relu, dnnl_primitive_desc_t hint) {
 	dnnl_dims_t xd, wd, yd, bd, st, pl, pr;
 	dims4(xd, x); dims4(wd, w); dims4(yd, y);
 	bd[0] = w[0];
@@ -137,11 +141,11 @@ int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, const int64_t *x, 
 	pr[0] = (y[2] - 1) * stride + w[2] - x[2] - pad;
 	pr[1] = (y[3] - 1) * stride + w[3] - x[3] - pad;
 	dnnl_memory_desc_t xm, wm, ym, bm;
-	if (src_md) xm = *src_md; else dnnl_memory_desc_init_by_tag(&xm, 4, xd, dnnl_f32, dnnl_format_tag_any);
+	dnnl_memory_desc_init_by_tag(&xm, 4, xd, dnnl_f32, (dnnl_format_tag_t)src_tag);
 	dnnl_memory_desc_init_by_tag(&wm, 4, wd, dnnl_f32, dnnl_format_tag_any);
-	dnnl_memory_desc_init_by_tag(&ym, 4, yd, dnnl_f32, dnnl_format_tag_any);
+	dnnl_memory_desc_init_by_tag(&ym, 4, yd, dnnl_f32, (dnnl_format_tag_t)dst_tag);
 	dnnl_memory_desc_init_by_tag(&bm, 1, bd, dnnl_f32, dnnl_a);
-	dnnl_alg_kind_t alg = algo ? dnnl_convolution_auto : dnnl_convolution_direct;
+	dnnl_alg_kind_t alg = algo == 2 ? dnnl_convolution_winograd : algo ? dnnl_convolution_auto : dnnl_convolution_direct;
 	dnnl_convolution_desc_t d;
 	dnnl_status_t s;
 	switch (kind) {
@@ -157,7 +161,7 @@ int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, const int64_t *x, 
 		s = dnnl_convolution_backward_weights_desc_init(&d, alg, &xm, &wm, has_bias ? &bm : NULL, &ym, st, pl, pr);
 	}
 	if (s != dnnl_success) return (int)s;
-	dnnl_primitive_attr_t attr = make_attr(post_sum, post_relu, binary_md);
+	dnnl_primitive_attr_t attr = make_attr(post_sum, post_relu, NULL);
 	s = dnnl_primitive_desc_create(pd, &d, attr, g_eng, hint);
 	dnnl_primitive_attr_destroy(attr);
 	return (int)s;

@@ -3,12 +3,15 @@
 package dnnl
 
 /*
+#include <string.h>
 #include "cm.h"
 */
 import "C"
 
 import (
 	"fmt"
+	"time"
+	"unsafe"
 
 	"github.com/catmark/catmark/engine"
 )
@@ -41,42 +44,144 @@ func dims(s []int) [4]C.int64_t {
 
 // convFused describes the post-ops of a forward convolution.
 type convFused struct {
-	infer  bool // prop forward_inference (a folded batch norm)
-	bias   bool
-	relu   bool
-	addend md // binary-add post-op operand layout, or nil
+	infer bool // prop forward_inference (a folded batch norm)
+	bias  bool
+	relu  bool
+	sum   bool // sum post-op: dst = conv + dst (a residual addend copied or moved into dst)
 }
 
-// convPrim returns the convolution primitive of kind (CM_FWD_*, CM_BWD_*) for the shapes.
+// Activation layouts a convolution may be asked for (CATMARK_DNNL_LAYOUT).
+const (
+	layoutAny     = iota // let oneDNN choose (format_tag_any)
+	layoutBlocked        // nChw16c where channels are a multiple of 16
+	layoutNHWC           // nhwc
+)
+
+// actTag returns the format tag for a convolution's activation with c channels.
+func (b *Backend) actTag(c int) C.int {
+	switch {
+	case b.layout == layoutBlocked && c%16 == 0:
+		return C.dnnl_aBcd16b
+	case b.layout == layoutNHWC:
+		return C.dnnl_acdb
+	}
+	return C.dnnl_format_tag_any
+}
+
+// Convolution algorithm choices (CATMARK_DNNL_CONV).
+const (
+	convTune     = iota // time direct and Winograd where both apply, keep the faster (default)
+	convDirect          // direct only (what PyTorch uses)
+	convWinograd        // Winograd F(4×4, 3×3) wherever oneDNN has it (3×3, stride 1)
+)
+
+// convPrim returns the convolution primitive of kind (CM_FWD_*, CM_BWD_*) for the shapes. For
+// 3×3 stride-1 convolutions it chooses between oneDNN's direct and Winograd algorithms by
+// timing both on first use (see Backend.convAlgo).
 func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f convFused) *prim {
-	key := fmt.Sprintf("conv%d %v %v s%d p%d bias=%v infer=%v relu=%v add=%p auto=%v", kind, xs, ws, p.Stride, p.Pad, f.bias, f.infer, f.relu, f.addend, b.auto)
+	key := fmt.Sprintf("conv%d %v %v s%d p%d %+v", kind, xs, ws, p.Stride, p.Pad, f)
+	if pr, ok := b.prims[key]; ok {
+		return pr
+	}
 	var hint *prim
 	if kind == C.CM_BWD_DATA || kind == C.CM_BWD_WEIGHTS {
 		hint = b.convPrim(C.CM_FWD_TRAIN, xs, ws, ys, p, convFused{bias: f.bias})
 	}
-	return b.primitive(key, func(pd *C.dnnl_primitive_desc_t) C.int {
-		x, w, y := dims(xs), dims(ws), dims(ys)
-		var h C.dnnl_primitive_desc_t
-		if hint != nil {
-			h = hint.pd
+	mk := func(algo int) func(pd *C.dnnl_primitive_desc_t) C.int {
+		return func(pd *C.dnnl_primitive_desc_t) C.int {
+			x, w, y := dims(xs), dims(ws), dims(ys)
+			var h C.dnnl_primitive_desc_t
+			if hint != nil {
+				h = hint.pd
+			}
+			k := kind
+			if f.infer {
+				k = C.CM_FWD_INFER
+			}
+			return C.cm_conv_pd(pd, C.int(k), C.int(algo), &x[0], &w[0], &y[0], cbool(f.bias), C.int(p.Stride), C.int(p.Pad),
+				b.actTag(xs[1]), b.actTag(ys[1]), cbool(f.sum), cbool(f.relu), h)
 		}
-		algo, bias, relu := 0, 0, 0
-		if b.auto {
-			algo = 1
+	}
+	direct := 0
+	if b.auto {
+		direct = 1
+	}
+	var chosen *prim
+	if b.convAlgo != convDirect && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
+		if wino, err := b.tryPrimitive(key+" winograd", mk(2)); err == nil {
+			chosen = wino
+			if b.convAlgo == convTune {
+				d := b.primitive(key+" direct", mk(direct))
+				if b.timeConv(kind, d) <= b.timeConv(kind, wino) {
+					chosen = d
+				}
+			}
 		}
-		if f.bias {
-			bias = 1
+	}
+	if chosen == nil {
+		chosen = b.primitive(key+" direct", mk(direct))
+	}
+	b.prims[key] = chosen
+	return chosen
+}
+
+// timeConv returns the shortest of a few runs of the convolution primitive p of kind on
+// scratch tensors.
+func (b *Backend) timeConv(kind int, p *prim) time.Duration {
+	var queries []struct {
+		arg C.int
+		q   C.dnnl_query_t
+	}
+	add := func(arg C.int, q C.dnnl_query_t) {
+		queries = append(queries, struct {
+			arg C.int
+			q   C.dnnl_query_t
+		}{arg, q})
+	}
+	switch kind {
+	case C.CM_BWD_DATA:
+		add(C.DNNL_ARG_DIFF_DST, C.dnnl_query_diff_dst_md)
+		add(C.DNNL_ARG_WEIGHTS, C.dnnl_query_weights_md)
+		add(C.DNNL_ARG_DIFF_SRC, C.dnnl_query_diff_src_md)
+	case C.CM_BWD_WEIGHTS:
+		add(C.DNNL_ARG_SRC, C.dnnl_query_src_md)
+		add(C.DNNL_ARG_DIFF_DST, C.dnnl_query_diff_dst_md)
+		add(C.DNNL_ARG_DIFF_WEIGHTS, C.dnnl_query_diff_weights_md)
+	default:
+		add(C.DNNL_ARG_SRC, C.dnnl_query_src_md)
+		add(C.DNNL_ARG_WEIGHTS, C.dnnl_query_weights_md)
+		add(C.DNNL_ARG_DST, C.dnnl_query_dst_md)
+	}
+	var args []arg
+	for _, q := range queries {
+		m := b.pmd(p, q.q)
+		t := b.alloc([]int{int(mdSize(m))}, m)
+		C.memset(t.buf.ptr, 0, C.size_t(t.buf.size))
+		args = append(args, arg{q.arg, t})
+	}
+	if kind == C.CM_BWD_WEIGHTS && C.dnnl_primitive_desc_query_md(p.pd, C.dnnl_query_diff_weights_md, 1) != nil {
+		if m := C.dnnl_primitive_desc_query_md(p.pd, C.dnnl_query_diff_weights_md, 1); C.dnnl_memory_desc_get_size(m) > 0 {
+			bm := b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m)))
+			args = append(args, arg{C.DNNL_ARG_DIFF_BIAS, b.alloc([]int{int(mdSize(bm))}, bm)})
 		}
-		if f.relu {
-			relu = 1
+	} else if kind != C.CM_BWD_DATA && kind != C.CM_BWD_WEIGHTS {
+		if m := C.dnnl_primitive_desc_query_md(p.pd, C.dnnl_query_weights_md, 1); m != nil && C.dnnl_memory_desc_get_size(m) > 0 {
+			bm := b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m)))
+			t := b.alloc([]int{int(mdSize(bm))}, bm)
+			C.memset(t.buf.ptr, 0, C.size_t(t.buf.size))
+			args = append(args, arg{C.DNNL_ARG_BIAS, t})
 		}
-		k := kind
-		if f.infer {
-			k = C.CM_FWD_INFER
-		}
-		return C.cm_conv_pd(pd, C.int(k), C.int(algo), &x[0], &w[0], &y[0], C.int(bias), C.int(p.Stride), C.int(p.Pad),
-			nil, 0, C.int(relu), f.addend, h)
-	})
+	}
+	best := time.Duration(1 << 62)
+	for range 3 {
+		t0 := time.Now()
+		b.exec(p, args...)
+		best = min(best, time.Since(t0))
+	}
+	for _, a := range args {
+		b.free(a.t)
+	}
+	return best
 }
 
 // Conv2D computes y = conv(x, w) + b. The result is lazy: it is computed when first needed, so
@@ -136,4 +241,11 @@ func (b *Backend) Conv2DBackward(x, w, dy engine.Tensor, p engine.ConvParams, ha
 
 func convDetail(xs, ws []int, p engine.ConvParams) string {
 	return fmt.Sprintf("x%v w%v s%d p%d", xs, ws, p.Stride, p.Pad)
+}
+
+func cbool(v bool) C.int {
+	if v {
+		return 1
+	}
+	return 0
 }

@@ -86,7 +86,7 @@ func (b *Backend) SigmoidBackward(y, dy engine.Tensor) engine.Tensor {
 }
 
 // Add returns a + b, with relu max(a+b, 0). When a (or b) is a lazy convolution the other operand
-// is fused into it as a binary-add post-op.
+// is fused into it as a sum post-op.
 func (b *Backend) Add(x, y engine.Tensor, relu bool) engine.Tensor {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -105,24 +105,40 @@ func (b *Backend) Add(x, y engine.Tensor, relu bool) engine.Tensor {
 	xt, yt := b.get("Add", x), b.get("Add", y)
 	defer b.timed("add", func() string { return fmt.Sprintf("%v relu=%v", xt.shape, relu) })()
 	b.relayout(yt, xt.md)
-	r := 0
-	if relu {
-		r = 1
-	}
-	key := fmt.Sprintf("add %v %p relu=%d", xt.shape, xt.md, r)
-	p := b.primitive(key, func(pd *C.dnnl_primitive_desc_t) C.int { return C.cm_binary_pd(pd, xt.md, xt.md, C.int(r)) })
+	p := b.binaryPrim(xt.md, xt.shape, relu)
 	out := b.alloc(xt.shape, xt.md)
 	b.exec(p, arg{C.DNNL_ARG_SRC_0, xt}, arg{C.DNNL_ARG_SRC_1, yt}, arg{C.DNNL_ARG_DST, out})
 	return out
 }
 
-// AddInto accumulates src into dst in dst's layout.
+// AddInto accumulates src into dst in dst's layout: a binary add in place when the layouts
+// agree, a reorder with a sum post-op otherwise.
 func (b *Backend) AddInto(dst, src engine.Tensor) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	d, s := b.get("AddInto", dst), b.get("AddInto", src)
 	engine.SameShape("AddInto", d.shape, s.shape)
 	defer b.timed("add_into", func() string { return fmt.Sprint(d.shape) })()
-	b.reorder(s, d, true)
 	d.version = nextVersion()
+	if d.md != s.md {
+		b.reorder(s, d, true)
+		return
+	}
+	if n := engine.Numel(d.shape); n <= smallAdd && d.md == b.plainMD(d.shape) {
+		dd, sd := d.data(), s.data()
+		for i := range dd {
+			dd[i] += sd[i]
+		}
+		return
+	}
+	p := b.binaryPrim(d.md, d.shape, false)
+	b.exec(p, arg{C.DNNL_ARG_SRC_0, d}, arg{C.DNNL_ARG_SRC_1, s}, arg{C.DNNL_ARG_DST, d})
+}
+
+// smallAdd is the size below which AddInto adds in Go: starting OpenMP threads costs more.
+const smallAdd = 1 << 14
+
+func (b *Backend) binaryPrim(m md, shape []int, relu bool) *prim {
+	key := fmt.Sprintf("add %v %p relu=%v", shape, m, relu)
+	return b.primitive(key, func(pd *C.dnnl_primitive_desc_t) C.int { return C.cm_binary_pd(pd, m, m, cbool(relu)) })
 }

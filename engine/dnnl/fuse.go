@@ -14,8 +14,8 @@ import (
 )
 
 // lazyConv is a convolution not yet computed, with the operations fused into it so far: an
-// inference batch norm folded into its weights and bias, a residual addend (a binary-add post-op)
-// and a ReLU (an eltwise post-op), applied in that order.
+// inference batch norm folded into its weights and bias, a residual addend (a sum post-op) and a
+// ReLU (an eltwise post-op), applied in that order.
 type lazyConv struct {
 	x, w, bias *tensor
 	p          engine.ConvParams
@@ -71,22 +71,8 @@ func (b *Backend) force(t *tensor) {
 		op = "conv_fwd_fused"
 	}
 	defer b.timed(op, func() string { return convDetail(xs, ws, l.p) })()
-	kind := C.CM_FWD_TRAIN
-	var pf *prim
-	if l.addend != nil {
-		b.forceIn(l.addend)
-		for range 2 {
-			f.addend = l.addend.md
-			pf = b.convPrim(kind, xs, ws, t.shape, l.p, f)
-			dm := b.pmd(pf, C.dnnl_query_dst_md)
-			if dm == l.addend.md {
-				break
-			}
-			b.relayout(l.addend, dm)
-		}
-	} else {
-		pf = b.convPrim(kind, xs, ws, t.shape, l.p, f)
-	}
+	f.sum = l.addend != nil
+	pf := b.convPrim(C.CM_FWD_TRAIN, xs, ws, t.shape, l.p, f)
 	b.relayout(l.x, b.pmd(pf, C.dnnl_query_src_md))
 	wm := b.pmd(pf, C.dnnl_query_weights_md)
 	w, bias := l.w, l.bias
@@ -95,9 +81,25 @@ func (b *Backend) force(t *tensor) {
 	} else {
 		w = b.weights(w, wm)
 	}
-	b.setStorage(t, b.pmd(pf, C.dnnl_query_dst_md))
-	b.exec(pf, arg{C.DNNL_ARG_SRC, l.x}, arg{C.DNNL_ARG_WEIGHTS, w}, arg{C.DNNL_ARG_BIAS, bias}, arg{C.DNNL_ARG_DST, t},
-		arg{C.DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | C.DNNL_ARG_SRC_1, l.addend})
+	dm := b.pmd(pf, C.dnnl_query_dst_md)
+	if a := l.addend; a != nil {
+		// The sum post-op adds the convolution to what dst holds: the addend, moved into dst
+		// when nothing else will read it (it was released and only this convolution holds it),
+		// copied otherwise.
+		b.forceIn(a)
+		if a.released && a.refs == 1 {
+			b.relayout(a, dm)
+			t.md = dm
+			t.buf.ptr, t.buf.size = a.buf.ptr, a.buf.size
+			a.buf.ptr = nil
+		} else {
+			b.setStorage(t, dm)
+			b.reorder(a, t, false)
+		}
+	} else {
+		b.setStorage(t, dm)
+	}
+	b.exec(pf, arg{C.DNNL_ARG_SRC, l.x}, arg{C.DNNL_ARG_WEIGHTS, w}, arg{C.DNNL_ARG_BIAS, bias}, arg{C.DNNL_ARG_DST, t})
 	t.lazy = nil
 	b.dropLazy(l)
 }

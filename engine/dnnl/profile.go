@@ -4,7 +4,9 @@ package dnnl
 
 import (
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -110,8 +112,16 @@ func (b *Backend) ProfileReport(steps int) string {
 	}
 	fmt.Fprintf(&sb, "dnnl profile: %.1f ms per step in operations\n", ms(top)/float64(steps))
 	write("by operation", b.prof.byOp, 50)
-	write("by operation and shape", b.prof.byShape, 40)
+	write("by operation and shape", b.prof.byShape, profileTop)
 	return sb.String()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// profileTop is how many operation-and-shape entries ProfileReport lists (CATMARK_PROFILE_TOP).
+var profileTop = func() int {
+	if n, err := strconv.Atoi(os.Getenv("CATMARK_PROFILE_TOP")); err == nil && n > 0 {
+		return n
+	}
+	return 40
+}()
