@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/facecrop"
@@ -13,13 +14,13 @@ import (
 	"github.com/catmark/catmark/train"
 )
 
-// Norm returns the pixel normalisation a model expects: loader.ImageNet for "imagenet",
-// loader.Unit (v/255) otherwise.
+// Norm returns the pixel normalisation a model expects, as train.ModelSpec.Input applies it:
+// loader.Unit (v/255) for "unit", loader.ImageNet otherwise.
 func Norm(spec train.ModelSpec) loader.Norm {
-	if spec.Norm == "imagenet" {
-		return loader.ImageNet
+	if spec.Norm == "unit" {
+		return loader.Unit
 	}
-	return loader.Unit
+	return loader.ImageNet
 }
 
 // Input prepares an image for a model with spec: img resized to spec.Size×spec.Size (Pillow's
@@ -31,21 +32,12 @@ func Input(img *imgproc.RGB, spec train.ModelSpec) []float32 {
 	return AppendInput(nil, img, spec)
 }
 
-// AppendInput appends Input(img, spec) to dst and returns the extended slice.
+// AppendInput appends Input(img, spec) to dst and returns the extended slice. It is
+// train.ModelSpec.Input, the preparation the training loop validates with.
 func AppendInput(dst []float32, img *imgproc.RGB, spec train.ModelSpec) []float32 {
-	s := spec.Size
-	if img.W != s || img.H != s {
-		img = img.Resize(s, s)
-	}
-	t := Norm(spec).Table([3]int{})
-	plane := s * s
 	off := len(dst)
-	dst = append(dst, make([]float32, 3*plane)...)
-	r, g, b := dst[off:off+plane], dst[off+plane:off+2*plane], dst[off+2*plane:off+3*plane]
-	for i := range plane {
-		p := img.Pix[3*i : 3*i+3 : 3*i+3]
-		r[i], g[i], b[i] = t[0][p[0]], t[1][p[1]], t[2][p[2]]
-	}
+	dst = slices.Grow(dst, 3*spec.Size*spec.Size)[:off+3*spec.Size*spec.Size]
+	spec.Input(img, dst[off:])
 	return dst
 }
 

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/catmark/catmark"
+	"github.com/catmark/catmark/evaluate"
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/metrics"
+	"github.com/catmark/catmark/train"
+)
+
+func init() {
+	register("eval", "measure a model on a cache split or a photo folder (NME, PCK, the seed's MSE)", runEval)
+}
+
+// evalPredictor opens what "catmark eval --model" names and says what it is: a folder is a
+// detector (catmark.Load: coarse.safetensors and perhaps refine.safetensors), a file one
+// checkpoint, measured as training validates it (a crop-stage one on true face crops).
+func evalPredictor(path, backend string, batch int) (evaluate.Predictor, string, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		d, err := catmark.Load(path)
+		if err != nil {
+			return nil, "", err
+		}
+		desc := "detector: whole-photo " + evalSpec(d.Coarse.Spec)
+		if d.Refine != nil {
+			desc = fmt.Sprintf("two-stage detector: whole-photo %s, then face-crop %s (%d passes)", evalSpec(d.Coarse.Spec), evalSpec(d.Refine.Spec), max(d.Passes, 1))
+		}
+		if d.Flip {
+			desc += ", averaged with the mirrored photo"
+		}
+		return evalDetector{d}, desc + " on " + d.Coarse.B.Name(), nil
+	}
+	m, err := evaluate.Load(path, backend)
+	if err != nil {
+		return nil, "", err
+	}
+	m.Batch = batch
+	return m, m.Describe() + " on " + m.B.Name(), nil
+}
+
+func evalSpec(s train.ModelSpec) string {
+	return fmt.Sprintf("ResNet-%d (width %d, %d px)", s.Depth, s.Width, s.Size)
+}
+
+// evalDetector measures a catmark.Detector: photos in, points in the photos' pixels out.
+type evalDetector struct{ d *catmark.Detector }
+
+func (e evalDetector) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
+	out := make([]landmark.Points, len(imgs))
+	for i, img := range imgs {
+		out[i] = e.d.DetectRGB(img)
+	}
+	return out, nil
+}
+
+func runEval(args []string) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: catmark eval --model FILE --data CACHE|DIR [flags]
+
+Predicts every photo of a prepared cache's split (default val) or of a folder of photos with .cat
+annotations, and measures the predictions against the truth in the photos' original pixels: the
+seed's MSE (normalised, clipped coordinates), NME (mean point error over the true eye distance),
+failure rate (share of photos with NME > 0.10), PCK@0.05 and @0.1, and each point's error.
+A crop-stage checkpoint on its own is given the true face crop of every photo; a detector folder
+(coarse.safetensors and refine.safetensors, as catmark predict loads it) finds the faces itself.
+Flags:`)
+		fs.PrintDefaults()
+	}
+	model := fs.String("model", "", "a checkpoint (RUN/best.safetensors), or a detector folder (coarse.safetensors, refine.safetensors)")
+	data := fs.String("data", "", "prepared cache folder, or folder or zip of photos with .cat files")
+	split := fs.String("split", "", `for a cache: the split to measure, train, val or all (default val); a folder is measured whole`)
+	asJSON := fs.Bool("json", false, "print the figures as one JSON object")
+	out := fs.String("out", "", "folder for pictures: worst.png (the 12 worst photos by NME), random.png (12 random ones), eval.json")
+	backend := fs.String("backend", "", "engine backend for a checkpoint (dnnl, ref; empty: fastest available)")
+	batch := fs.Int("batch", 32, "photos per forward pass")
+	seed := fs.Int64("seed", 1, "seed of the random photos in random.png")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *model == "" || *data == "" {
+		fs.Usage()
+		return errors.New("--model and --data are required")
+	}
+	if *batch < 1 {
+		return fmt.Errorf("--batch %d must be positive", *batch)
+	}
+	pred, desc, err := evalPredictor(*model, *backend, *batch)
+	if err != nil {
+		return err
+	}
+	d, err := evaluate.OpenData(*data, *split)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for _, p := range d.Problems {
+		fmt.Fprintf(os.Stderr, "catmark eval: skipping %s\n", p)
+	}
+
+	opt := evaluate.Options{Batch: *batch}
+	var bar *progressbar.ProgressBar
+	if !*quiet {
+		bar = progressbar.NewOptions(d.Len(), progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription("predicting"), progressbar.OptionShowCount(),
+			progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(200*time.Millisecond))
+		opt.Progress = func(done, _ int) { bar.Set(done) }
+	}
+	start := time.Now()
+	res, err := evaluate.Run(pred, d, opt)
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	res.Model, res.Data, res.Split = *model, *data, d.Split
+	for _, b := range res.BadPhotos {
+		fmt.Fprintf(os.Stderr, "catmark eval: skipped %s\n", b)
+	}
+	if res.N == 0 {
+		return fmt.Errorf("no photo of %s could be measured (%d unreadable, %d without a measurable eye distance)", *data, len(res.BadPhotos), res.Skipped)
+	}
+
+	// With --json, stdout holds the JSON object alone; other messages go to stderr.
+	msg := io.Writer(os.Stdout)
+	if *asJSON {
+		msg = os.Stderr
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printEval(os.Stdout, res, desc, d, elapsed)
+	}
+	if *out != "" {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return err
+		}
+		files, err := evaluate.WritePictures(res, d, *out, evaluate.PictureOptions{Seed: *seed})
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		jsonPath := filepath.Join(*out, "eval.json")
+		if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(msg, "wrote %s, %s (truth green, prediction magenta) and %s\n", files[0], files[1], jsonPath)
+	}
+	return nil
+}
+
+// printEval writes the readable report.
+func printEval(w io.Writer, res *evaluate.Result, desc string, d *evaluate.Data, elapsed time.Duration) {
+	fmt.Fprintf(w, "model  %s\n       %s\n", res.Model, desc)
+	what := d.Kind
+	if d.Kind == "cache" {
+		what += ", " + d.Split + " split"
+	}
+	fmt.Fprintf(w, "data   %s (%s)\n", res.Data, what)
+	fmt.Fprintf(w, "       %d photos measured in %s", res.N, elapsed.Round(time.Millisecond))
+	if res.Skipped > 0 {
+		fmt.Fprintf(w, ", %d left out (true eyes coincide)", res.Skipped)
+	}
+	if n := len(res.BadPhotos) + len(d.Problems); n > 0 {
+		fmt.Fprintf(w, ", %d unreadable", n)
+	}
+	fmt.Fprintln(w)
+	if res.TrueFaceCrops {
+		fmt.Fprintln(w, "       given true face crops: a crop-stage model sees the box around the true points,\n       so these are not the figures of a detector that finds the face itself")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "MSE (the seed's metric)     %.5f\n", res.MSE)
+	fmt.Fprintf(w, "NME                         %.4f\n", res.NME)
+	fmt.Fprintf(w, "failure rate (NME > %.2f)   %.1f %%\n", metrics.FailureThreshold, 100*res.FailureRate)
+	fmt.Fprintf(w, "PCK@0.05                    %.1f %%\n", 100*res.PCK005)
+	fmt.Fprintf(w, "PCK@0.1                     %.1f %%\n", 100*res.PCK01)
+	fmt.Fprintln(w, "\nper point: mean error / true eye distance")
+	for i, v := range res.PerPoint {
+		fmt.Fprintf(w, "  %d %-22s %.4f\n", i+1, landmark.Names[i], v)
+	}
+}

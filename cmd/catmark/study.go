@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/catmark/catmark/study"
+	"github.com/catmark/catmark/train"
+)
+
+func init() {
+	register("study", "run the seed's loss study (seven cases, everything else equal) and compare them", runStudy)
+}
+
+func runStudy(args []string) error {
+	fs := flag.NewFlagSet("study", flag.ContinueOnError)
+	fs.Usage = func() {
+		var scales strings.Builder
+		for _, s := range study.Scales {
+			fmt.Fprintf(&scales, "  %-7s ResNet-%d, width %d, %d px, batch %d, %d epochs: %s\n", s.Name, s.Depth, s.Width, s.Size, s.Batch, s.Epochs, s.About)
+		}
+		fmt.Fprintf(fs.Output(), `usage: catmark study --data CACHE --out DIR [--scale NAME] [flags]
+
+Trains the seed's seven cases with everything else equal (model, input size, data, seed,
+schedule; case 2 gets twice the epochs), each in DIR/caseN, then writes DIR/study.md (a table),
+DIR/study.json and DIR/study.png (validation MSE and NME per epoch of every case). Rerunning the
+same command skips finished cases and resumes unfinished ones.
+
+  case 1  MSE                       case 5  case 4 + triangle term
+  case 2  MSE, twice the epochs     case 6  case 4 + ear-area term
+  case 3  MSE + DDMSE(1)            case 7  case 6 + PCA colour augmentation
+  case 4  MSE + DDMSE(1…8)          all with flip; SGD, momentum 0.9, lr 1e-3 as in the seed
+
+Scales (--epochs, --depth, --width, --size and --batch override them):
+%s
+Flags:
+`, scales.String())
+		fs.PrintDefaults()
+	}
+	data := fs.String("data", "", "prepared cache folder (catmark prepare)")
+	out := fs.String("out", "", "study folder")
+	scaleName := fs.String("scale", "small", "preset size of the study (see above)")
+	epochs := fs.Int("epochs", 0, "epochs per case (case 2: twice as many)")
+	depth := fs.Int("depth", 0, "ResNet depth: 18, 34 or 50")
+	width := fs.Int("width", 0, "ResNet base width")
+	size := fs.Int("size", 0, "input side in pixels")
+	batchSize := fs.Int("batch", 0, "batch size")
+	optimizer := fs.String("optimizer", "sgd", "sgd (the seed's) or adamw")
+	lr := fs.Float64("lr", 1e-3, "learning rate")
+	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
+	decay := fs.Float64("weight-decay", 0, "weight decay (default 0 for sgd, as in the seed; 1e-4 for adamw)")
+	schedule := fs.String("schedule", "constant", "learning-rate schedule: constant (the seed's), step or cosine")
+	norm := fs.String("norm", "imagenet", "input normalisation: imagenet or unit (/255, the seed's mistake)")
+	cases := fs.String("cases", "", "comma-separated cases to train, e.g. 1,6,7 (default all)")
+	seed := fs.Int64("seed", 1, "random seed, the same for every case")
+	initW := fs.String("init", "", "initial weights: torchvision ImageNet safetensors (required by --scale seed)")
+	freeze := fs.String("freeze", "", `comma-separated parts to freeze (--scale seed: "stem,layer1,layer2")`)
+	backend := fs.String("backend", "", "engine backend (dnnl, ref; empty: fastest available)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *data == "" || *out == "" {
+		fs.Usage()
+		return errors.New("--data and --out are required")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	scale, err := study.ScaleByName(*scaleName)
+	if err != nil {
+		return err
+	}
+	for _, o := range []struct {
+		name string
+		v    int
+		dst  *int
+	}{{"epochs", *epochs, &scale.Epochs}, {"depth", *depth, &scale.Depth}, {"width", *width, &scale.Width}, {"size", *size, &scale.Size}, {"batch", *batchSize, &scale.Batch}} {
+		if set[o.name] {
+			*o.dst = o.v
+		}
+	}
+	if set["freeze"] {
+		scale.Freeze = nil
+		if *freeze != "" {
+			scale.Freeze = strings.Split(*freeze, ",")
+		}
+	}
+	if len(scale.Freeze) > 0 && *initW == "" {
+		return fmt.Errorf("scale %s freezes %s, which only makes sense with pretrained weights: give --init (torchvision ImageNet safetensors) or --freeze \"\"", scale.Name, strings.Join(scale.Freeze, ","))
+	}
+	base := study.Base(*data, scale)
+	base.Optimizer, base.LR, base.Momentum, base.Schedule, base.Norm = *optimizer, *lr, *momentum, *schedule, *norm
+	base.Decay = *decay
+	if *optimizer == "adamw" && !set["weight-decay"] {
+		base.Decay = train.Defaults().Decay
+	}
+	base.Seed, base.Init, base.Backend = *seed, *initW, *backend
+	var which []int
+	if *cases != "" {
+		for _, f := range strings.Split(*cases, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return fmt.Errorf("--cases %q: %q is not a case number", *cases, f)
+			}
+			if _, err := study.CaseByNumber(n); err != nil {
+				return err
+			}
+			which = append(which, n)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(*data, "manifest.json")); err != nil {
+		return fmt.Errorf("%s is not a prepared cache (run: catmark prepare --data PHOTOS --out %s)", *data, *data)
+	}
+
+	fmt.Printf("study in %s: ResNet-%d, width %d, %d px, batch %d, %d epochs per case (case 2: %d), %s lr %g, %s schedule\n",
+		*out, base.Depth, base.Width, base.Size, base.Batch, base.Epochs, 2*base.Epochs, base.Optimizer, base.LR, base.Schedule)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := study.Run(ctx, study.Options{Dir: *out, Base: base, Cases: which, Log: os.Stdout})
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted; the finished epochs are kept: rerun the same command to resume")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%s\nwrote %s, %s and %s\n", rep.Markdown(),
+		filepath.Join(*out, study.TableFile), filepath.Join(*out, study.JSONFile), filepath.Join(*out, study.ChartFile))
+	return nil
+}

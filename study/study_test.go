@@ -1,0 +1,269 @@
+package study
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/catmark/catmark/cache"
+	"github.com/catmark/catmark/catdata"
+	_ "github.com/catmark/catmark/engine/backends"
+	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/train"
+)
+
+// tinyCache prepares n real photos, spread over the collection, as a 48-pixel cache split 7:3 by
+// ID prefix.
+func tinyCache(t testing.TB, n int) string {
+	t.Helper()
+	cats := testenv.CatsDir(t)
+	entries, err := os.ReadDir(cats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var photos []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".jpg") {
+			photos = append(photos, e.Name())
+		}
+	}
+	sort.Strings(photos)
+	if len(photos) < n {
+		t.Skipf("%s has %d photos, the test needs %d", cats, len(photos), n)
+	}
+	dir := t.TempDir()
+	for i := range n {
+		p := photos[i*(len(photos)/n)]
+		for _, f := range []string{p, p + ".cat"} {
+			if err := os.Symlink(filepath.Join(cats, f), filepath.Join(dir, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	src, err := catdata.Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	out := t.TempDir()
+	if _, err := cache.Prepare(src, out, cache.Options{Size: 48, GroupByPrefix: true, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func decodePNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
+}
+
+func TestStudyRunAndResume(t *testing.T) {
+	data := tinyCache(t, 40)
+	base := Base(data, Scale{Depth: 18, Width: 4, Size: 32, Batch: 8, Epochs: 1})
+	base.Backend = "ref"
+	dir := filepath.Join(t.TempDir(), "study")
+	opt := Options{Dir: dir, Base: base, Cases: []int{2, 1}, ChartWidth: 640, ChartHeight: 300}
+
+	// Interrupted before the first step: the case folders exist, nothing is trained.
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	var log bytes.Buffer
+	opt.Log = &log
+	if _, err := Run(cancelled, opt); !errors.Is(err, context.Canceled) {
+		t.Fatalf("an interrupted study returned %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "case1", "config.json")); err != nil {
+		t.Fatalf("the interrupted study left no run in case1: %v", err)
+	}
+
+	// Resumed: case 1 continues its run, case 2 starts.
+	log.Reset()
+	rep, err := Run(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "case 1 (mse): resuming after epoch 0 of 1") || !strings.Contains(log.String(), "case 2 (mse): training 2 epochs") {
+		t.Errorf("log:\n%s", log.String())
+	}
+	if len(rep.Rows) != 2 || rep.Rows[0].Case != 1 || rep.Rows[1].Case != 2 {
+		t.Fatalf("report rows %+v, want cases 1 and 2", rep.Rows)
+	}
+	for _, r := range rep.Rows {
+		want := map[int]int{1: 1, 2: 2}[r.Case]
+		if r.Status != "finished" || r.Trained != want || r.Epochs != want {
+			t.Errorf("case %d: status %q, %d of %d epochs; want finished, %d", r.Case, r.Status, r.Trained, r.Epochs, want)
+		}
+		entries, err := train.ReadLog(r.Dir)
+		if err != nil || len(entries) != want {
+			t.Fatalf("case %d: log %v, %v", r.Case, entries, err)
+		}
+		minMSE, minNME := math.Inf(1), math.Inf(1)
+		for _, e := range entries {
+			minMSE, minNME = math.Min(minMSE, e.ValMSE), math.Min(minNME, e.ValNME)
+		}
+		if r.BestMSE != minMSE || r.BestNME != minNME || !(r.BestMSE > 0) {
+			t.Errorf("case %d: best MSE %g, NME %g; the log's lowest are %g, %g", r.Case, r.BestMSE, r.BestNME, minMSE, minNME)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(dir, TableFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| case | loss | epochs | best val MSE | best val NME | PCK@0.1 | best epoch | train time |", "\n| 1 | mse | 1 |", "\n| 2 | mse | 2 |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("%s lacks %q:\n%s", TableFile, want, md)
+		}
+	}
+	var fromJSON Report
+	if b, err := os.ReadFile(filepath.Join(dir, JSONFile)); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &fromJSON); err != nil {
+		t.Fatalf("%s: %v", JSONFile, err)
+	}
+	if len(fromJSON.Rows) != 2 || fromJSON.Rows[1].BestNME != rep.Rows[1].BestNME || fromJSON.Settings.Width != 4 {
+		t.Errorf("%s holds %+v", JSONFile, fromJSON)
+	}
+	if b := decodePNG(t, filepath.Join(dir, ChartFile)).Bounds(); b.Dx() != 640 || b.Dy() != 300 {
+		t.Errorf("%s is %v, want 640×300", ChartFile, b)
+	}
+
+	// Run again: both cases are finished and left alone.
+	last := filepath.Join(dir, "case1", "last.safetensors")
+	before, err := os.Stat(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	log.Reset()
+	if _, err := Run(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.Stat(last); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("rerunning the study rewrote %s", last)
+	}
+	if strings.Count(log.String(), "finished earlier; skipped") != 2 {
+		t.Errorf("rerun log:\n%s", log.String())
+	}
+
+	// Other settings in the same folder: refused, naming the folder and the setting.
+	opt.Base.Epochs = 3
+	if _, err := Run(context.Background(), opt); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "case1")) || !strings.Contains(err.Error(), "epochs") {
+		t.Errorf("a study with other epochs in the same folder: error %v", err)
+	}
+	if after, err := os.Stat(last); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("a refused study rewrote %s", last)
+	}
+}
+
+func TestCases(t *testing.T) {
+	base := Base("data", Scale{Depth: 18, Width: 8, Size: 64, Batch: 16, Epochs: 5})
+	seen := map[string]bool{}
+	for i, c := range Cases {
+		if c.N != i+1 {
+			t.Errorf("Cases[%d] is case %d", i, c.N)
+		}
+		cfg := c.Config(base, "s")
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("case %d: %v", c.N, err)
+		}
+		want := 5
+		if c.N == 2 {
+			want = 10
+		}
+		if cfg.Epochs != want || !cfg.Flip || cfg.PCA != (c.N == 7) || cfg.Optimizer != "sgd" || cfg.LR != 1e-3 || cfg.Momentum != 0.9 || cfg.Budget != 0 {
+			t.Errorf("case %d: %d epochs, flip %v, pca %v, %s lr %g momentum %g budget %v", c.N, cfg.Epochs, cfg.Flip, cfg.PCA, cfg.Optimizer, cfg.LR, cfg.Momentum, cfg.Budget)
+		}
+		if cfg.Out != filepath.Join("s", "case"+string(rune('0'+c.N))) {
+			t.Errorf("case %d runs in %s", c.N, cfg.Out)
+		}
+		key := c.Describe()
+		if c.N == 2 {
+			key += " long"
+		}
+		if seen[key] {
+			t.Errorf("case %d repeats %s", c.N, key)
+		}
+		seen[key] = true
+	}
+	for _, n := range []int{0, 8} {
+		if _, err := CaseByNumber(n); err == nil {
+			t.Errorf("CaseByNumber(%d) succeeded", n)
+		}
+	}
+	if _, err := ScaleByName("huge"); err == nil {
+		t.Error("ScaleByName(huge) succeeded")
+	}
+	for _, s := range Scales {
+		cfg := Base("data", s)
+		cfg.Out = "x"
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("scale %s: %v", s.Name, err)
+		}
+	}
+}
+
+func TestPlotTraining(t *testing.T) {
+	log := []train.EpochLog{
+		{Epoch: 1, TrainLoss: 0.4, ValLoss: 0.3, ValMSE: 0.02, ValNME: 1.2},
+		{Epoch: 2, TrainLoss: 0.1, ValLoss: 0.12, ValMSE: 0.01, ValNME: 0.8},
+		{Epoch: 3, TrainLoss: 0.02, ValLoss: 0, ValMSE: 0.005, ValNME: 0.5}, // a zero loss is left off the log axis
+	}
+	out := filepath.Join(t.TempDir(), "curves.png")
+	for _, runs := range [][]Curve{{{"a", log}}, {{"a", log}, {"b", log[:1]}}} {
+		if err := PlotTraining(out, runs, 900, 400); err != nil {
+			t.Fatal(err)
+		}
+		if b := decodePNG(t, out).Bounds(); b.Dx() != 900 || b.Dy() != 400 {
+			t.Errorf("%d runs: picture is %v, want 900×400", len(runs), b)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		runs []Curve
+		w, h int
+	}{
+		{"no runs", nil, 900, 400},
+		{"an empty log", []Curve{{"empty", nil}}, 900, 400},
+		{"a tiny picture", []Curve{{"a", log}}, 20, 20},
+	} {
+		if err := PlotTraining(filepath.Join(t.TempDir(), "x.png"), c.runs, c.w, c.h); err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+}
+
+func TestLogTicks(t *testing.T) {
+	for _, r := range [][2]float64{{0.0031, 0.45}, {0.31, 0.39}, {1e-5, 20}, {0.9, 1.1}, {2, 2.0001}} {
+		ticks := logTicks{}.Ticks(r[0], r[1])
+		labelled := 0
+		for _, tk := range ticks {
+			if tk.Value < r[0]*(1-1e-9) || tk.Value > r[1]*(1+1e-9) {
+				t.Errorf("range %v: tick at %g outside it", r, tk.Value)
+			}
+			if tk.Label != "" {
+				labelled++
+			}
+		}
+		if labelled < 2 {
+			t.Errorf("range %v: %d labelled ticks, want at least 2", r, labelled)
+		}
+	}
+}
