@@ -237,8 +237,9 @@ func (epochTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// logTicks marks a logarithmic axis: every decade labelled, and 2 and 5 times it as well when the
-// range spans fewer than three decades; the other whole multiples as unlabelled minor ticks. A
+// logTicks marks a logarithmic axis at the whole multiples of the powers of ten: every decade
+// labelled, 2 and 5 times it as well when the range spans fewer than three decades, every tick
+// when it spans less than one; the others are unlabelled minor ticks. A
 // range too narrow for two labels has every tick labelled, and its ends.
 type logTicks struct{}
 
@@ -246,7 +247,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(lo > 0) || !(hi > lo) {
 		return nil
 	}
-	dense := math.Log10(hi/lo) < 3
+	span := math.Log10(hi / lo)
 	var ticks []plot.Tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		d := math.Pow(10, e)
@@ -256,7 +257,7 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 				continue
 			}
 			t := plot.Tick{Value: v}
-			if m == 1 || (dense && (m == 2 || m == 5)) {
+			if m == 1 || span < 1 || (span < 3 && (m == 2 || m == 5)) {
 				t.Label = strconv.FormatFloat(v, 'g', 3, 64)
 			}
 			ticks = append(ticks, t)

@@ -96,9 +96,9 @@ type Scale struct {
 // Scales are the preset sizes, smallest first. Each study trains 8 × Epochs epochs in all (case 2
 // twice as long).
 var Scales = []Scale{
-	{Name: "tiny", Depth: 18, Width: 8, Size: 64, Batch: 16, Epochs: 10, About: "a smoke test: minutes"},
-	{Name: "small", Depth: 18, Width: 16, Size: 96, Batch: 32, Epochs: 30, About: "an afternoon on 2 CPU cores"},
-	{Name: "medium", Depth: 18, Width: 32, Size: 128, Batch: 32, Epochs: 60, About: "a night or more on 2 CPU cores"},
+	{Name: "tiny", Depth: 18, Width: 8, Size: 64, Batch: 16, Epochs: 10, About: "a smoke test"},
+	{Name: "small", Depth: 18, Width: 16, Size: 96, Batch: 32, Epochs: 30, About: "a first comparison"},
+	{Name: "medium", Depth: 18, Width: 32, Size: 128, Batch: 32, Epochs: 60, About: "the CPU recipe's model"},
 	{Name: "large", Depth: 34, Width: 64, Size: 160, Batch: 32, Epochs: 100, About: "for bigger machines"},
 	{Name: "seed", Depth: 50, Width: 64, Size: 224, Batch: 32, Epochs: 200, Freeze: []string{"stem", "layer1", "layer2"},
 		About: "the seed's setup: ResNet-50 fine-tuned from ImageNet weights (--init), layers up to layer2 frozen"},

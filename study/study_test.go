@@ -267,3 +267,42 @@ func TestLogTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestStudyDiverged checks that a case marked as diverged is reported as such and not trained
+// again. (A diverging run is hard to make on purpose: the sigmoid head keeps the loss finite.)
+func TestStudyDiverged(t *testing.T) {
+	data := tinyCache(t, 40)
+	base := Base(data, Scale{Depth: 18, Width: 4, Size: 32, Batch: 8, Epochs: 2})
+	base.Backend = "ref"
+	dir := t.TempDir()
+	opt := Options{Dir: dir, Base: base, Cases: []int{1}}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(cancelled, opt); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted study: %v", err)
+	}
+	msg := "train: loss diverged at epoch 1, step 3"
+	if err := os.WriteFile(filepath.Join(dir, "case1", divergedFile), []byte(msg+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	opt.Log = &log
+	rep, err := Run(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 1 || rep.Rows[0].Status != "diverged: "+msg || rep.Rows[0].Trained != 0 {
+		t.Fatalf("rows %+v, want case 1 diverged with no epoch", rep.Rows)
+	}
+	if !strings.Contains(log.String(), "skipped") {
+		t.Errorf("the study trained the diverged case again:\n%s", log.String())
+	}
+	md, err := os.ReadFile(filepath.Join(dir, TableFile))
+	if err != nil || !strings.Contains(string(md), "| 1 | mse | 0 of 2 (diverged) | – |") {
+		t.Errorf("%s does not say the case diverged (%v):\n%s", TableFile, err, md)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, JSONFile))
+	if err != nil || !strings.Contains(string(b), `"best_val_mse": null`) {
+		t.Errorf("%s does not give a diverged case's figures as null (%v):\n%s", JSONFile, err, b)
+	}
+}
