@@ -5,6 +5,7 @@ package dnnl
 /*
 #cgo LDFLAGS: -ldnnl -lgomp -lm
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 #include "cm.h"
 */
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"unsafe"
 
@@ -46,6 +48,10 @@ type Backend struct {
 	layout int
 	// convAlgo chooses between direct and Winograd convolutions (CATMARK_DNNL_CONV).
 	convAlgo int
+	// winoMax is the largest scratchpad a Winograd convolution may ask for
+	// (CATMARK_DNNL_WINO_MAX_MIB, default 48): the scratchpad is shared, so the largest one
+	// counts against peak memory.
+	winoMax uintptr
 }
 
 // New returns a oneDNN backend, or an error if oneDNN cannot make a CPU engine.
@@ -65,6 +71,11 @@ func New() (*Backend, error) {
 		auto:    os.Getenv("CATMARK_DNNL_AUTO") == "1",
 	}
 	b.pool.free = map[uintptr][]unsafe.Pointer{}
+	if os.Getenv("CATMARK_DNNL_POOL") == "malloc" {
+		b.pool.direct = true
+		C.mallopt(C.M_MMAP_THRESHOLD, 1<<30)
+		C.mallopt(C.M_TRIM_THRESHOLD, 1<<30)
+	}
 	switch l := os.Getenv("CATMARK_DNNL_LAYOUT"); l {
 	case "", "any":
 		b.layout = layoutAny
@@ -84,6 +95,14 @@ func New() (*Backend, error) {
 		b.convAlgo = convWinograd
 	default:
 		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_CONV=%q: want tune, direct or winograd", a)
+	}
+	b.winoMax = 48 << 20
+	if v := os.Getenv("CATMARK_DNNL_WINO_MAX_MIB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("dnnl: CATMARK_DNNL_WINO_MAX_MIB=%q: want a number of MiB", v)
+		}
+		b.winoMax = uintptr(n) << 20
 	}
 	if os.Getenv("CATMARK_PROFILE") != "" && os.Getenv("CATMARK_PROFILE") != "0" {
 		b.prof = newProfiler()
@@ -154,11 +173,13 @@ func describe(m md) string {
 // pool is a free list of C buffers keyed by size. It has its own lock because garbage-collector
 // cleanups return buffers from another goroutine.
 type pool struct {
-	mu    sync.Mutex
-	free  map[uintptr][]unsafe.Pointer
-	inUse uintptr // bytes handed out
-	held  uintptr // bytes on the free list
-	peak  uintptr // most bytes handed out and held at once
+	mu        sync.Mutex
+	free      map[uintptr][]unsafe.Pointer
+	inUse     uintptr // bytes handed out
+	held      uintptr // bytes on the free list
+	peak      uintptr // most bytes handed out and held at once
+	peakInUse uintptr // most bytes handed out at once
+	direct    bool    // no free list: malloc and free (CATMARK_DNNL_POOL=malloc)
 }
 
 const align = 64
@@ -171,7 +192,8 @@ func (p *pool) get(size uintptr) unsafe.Pointer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inUse += size
-	if l := p.free[size]; len(l) > 0 {
+	p.peakInUse = max(p.peakInUse, p.inUse)
+	if l := p.free[size]; len(l) > 0 && !p.direct {
 		ptr := l[len(l)-1]
 		p.free[size] = l[:len(l)-1]
 		p.held -= size
@@ -193,6 +215,10 @@ func (p *pool) put(ptr unsafe.Pointer, size uintptr) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inUse -= size
+	if p.direct {
+		C.free(ptr)
+		return
+	}
 	p.held += size
 	p.free[size] = append(p.free[size], ptr)
 }
@@ -266,13 +292,6 @@ func (b *Backend) tryPrimitive(key string, mk func(pd *C.dnnl_primitive_desc_t) 
 	}
 	if sm := C.dnnl_primitive_desc_query_md(pd, C.dnnl_query_scratchpad_md, 0); sm != nil && C.dnnl_memory_desc_get_size(sm) > 0 {
 		p.scratch = b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(sm)))
-		if size := mdSize(p.scratch); b.scratch == nil || b.scratch.buf.size < size {
-			if b.scratch != nil {
-				b.free(b.scratch)
-			}
-			n := int((size + 3) / 4)
-			b.scratch = b.alloc([]int{n}, b.plainMD([]int{n}))
-		}
 	}
 	b.prims[key] = p
 	return p, nil
@@ -321,6 +340,13 @@ func (b *Backend) exec(p *prim, args ...arg) {
 		n++
 	}
 	if p.scratch != nil {
+		if size := mdSize(p.scratch); b.scratch == nil || b.scratch.buf.size < size {
+			if b.scratch != nil {
+				b.free(b.scratch)
+			}
+			words := int((size + 3) / 4)
+			b.scratch = b.alloc([]int{words}, b.plainMD([]int{words}))
+		}
 		ca[n] = C.cm_arg{arg: C.DNNL_ARG_SCRATCHPAD, md: p.scratch, ptr: b.scratch.buf.ptr}
 		n++
 	}

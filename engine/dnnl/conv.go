@@ -55,6 +55,7 @@ const (
 	layoutAny     = iota // let oneDNN choose (format_tag_any)
 	layoutBlocked        // nChw16c where channels are a multiple of 16
 	layoutNHWC           // nhwc
+	layoutPlain          // nchw
 )
 
 // actTag returns the format tag for a convolution's activation with c channels.
@@ -64,6 +65,8 @@ func (b *Backend) actTag(c int) C.int {
 		return C.dnnl_aBcd16b
 	case b.layout == layoutNHWC:
 		return C.dnnl_acdb
+	case b.layout == layoutPlain:
+		return C.dnnl_abcd
 	}
 	return C.dnnl_format_tag_any
 }
@@ -108,7 +111,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	}
 	var chosen *prim
 	if b.convAlgo != convDirect && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
-		if wino, err := b.tryPrimitive(key+" winograd", mk(2)); err == nil {
+		if wino, err := b.tryPrimitive(key+" winograd", mk(2)); err == nil && (wino.scratch == nil || mdSize(wino.scratch) <= b.winoMax) {
 			chosen = wino
 			if b.convAlgo == convTune {
 				d := b.primitive(key+" direct", mk(direct))
@@ -209,9 +212,12 @@ func (b *Backend) Conv2DBackward(x, w, dy engine.Tensor, p engine.ConvParams, ha
 		done := b.timed("conv_bwd_data", func() string { return convDetail(xt.shape, wt.shape, p) })
 		pb := b.convPrim(C.CM_BWD_DATA, xt.shape, wt.shape, ys, p, convFused{bias: hasBias})
 		b.relayout(dyt, b.pmd(pb, C.dnnl_query_diff_dst_md))
-		wr := b.weights(wt, b.pmd(pb, C.dnnl_query_weights_md))
+		wr, temp := b.weights(wt, b.pmd(pb, C.dnnl_query_weights_md))
 		dxt := b.alloc(xt.shape, b.pmd(pb, C.dnnl_query_diff_src_md))
 		b.exec(pb, arg{C.DNNL_ARG_DIFF_DST, dyt}, arg{C.DNNL_ARG_WEIGHTS, wr}, arg{C.DNNL_ARG_DIFF_SRC, dxt})
+		if temp {
+			b.free(wr)
+		}
 		dx = dxt
 		done()
 	}

@@ -75,11 +75,11 @@ func (b *Backend) force(t *tensor) {
 	pf := b.convPrim(C.CM_FWD_TRAIN, xs, ws, t.shape, l.p, f)
 	b.relayout(l.x, b.pmd(pf, C.dnnl_query_src_md))
 	wm := b.pmd(pf, C.dnnl_query_weights_md)
-	w, bias := l.w, l.bias
+	w, bias, temp := l.w, l.bias, false
 	if l.bn != nil {
 		w, bias = b.folded(l.w, l.bias, l.bn, wm)
 	} else {
-		w = b.weights(w, wm)
+		w, temp = b.weights(w, wm)
 	}
 	dm := b.pmd(pf, C.dnnl_query_dst_md)
 	if a := l.addend; a != nil {
@@ -100,6 +100,9 @@ func (b *Backend) force(t *tensor) {
 		b.setStorage(t, dm)
 	}
 	b.exec(pf, arg{C.DNNL_ARG_SRC, l.x}, arg{C.DNNL_ARG_WEIGHTS, w}, arg{C.DNNL_ARG_BIAS, bias}, arg{C.DNNL_ARG_DST, t})
+	if temp {
+		b.free(w)
+	}
 	t.lazy = nil
 	b.dropLazy(l)
 }
@@ -123,7 +126,7 @@ func (b *Backend) folded(w, bias *tensor, bn *bnFold, m md) (*tensor, *tensor) {
 	for i := range w.derived {
 		if w.derived[i].key == key {
 			d = &w.derived[i]
-			if d.sig == sig {
+			if d.sig == sig && d.w != nil {
 				return d.w, d.b
 			}
 		}
@@ -138,8 +141,11 @@ func (b *Backend) folded(w, bias *tensor, bn *bnFold, m md) (*tensor, *tensor) {
 	b.relayout(w, b.plainMD(w.shape))
 	plain := b.alloc(w.shape, b.plainMD(w.shape))
 	if d == nil {
-		w.derived = append(w.derived, derived{key: key, w: b.alloc(w.shape, m), b: b.alloc([]int{o}, b.plainMD([]int{o}))})
+		w.derived = append(w.derived, derived{key: key})
 		d = &w.derived[len(w.derived)-1]
+	}
+	if d.w == nil {
+		d.w, d.b = b.alloc(w.shape, m), b.alloc([]int{o}, b.plainMD([]int{o}))
 	}
 	var bp *C.float
 	if bias != nil {

@@ -111,6 +111,28 @@ func (b *Backend) ProfileReport(steps int) string {
 		}
 	}
 	fmt.Fprintf(&sb, "dnnl profile: %.1f ms per step in operations\n", ms(top)/float64(steps))
+	var scratch uintptr
+	if b.scratch != nil {
+		scratch = b.scratch.buf.size
+	}
+	b.pool.mu.Lock()
+	fmt.Fprintf(&sb, "memory: %.1f MiB in tensors, %.1f MiB on the free list, peak %.1f MiB (in use %.1f), scratchpad %.1f MiB, %d primitives\n",
+		mib(b.pool.inUse), mib(b.pool.held), mib(b.pool.peak), mib(b.pool.peakInUse), mib(scratch), len(b.prims))
+	b.pool.mu.Unlock()
+	type sp struct {
+		name string
+		size uintptr
+	}
+	var sps []sp
+	for k, p := range b.prims {
+		if p.scratch != nil && k == p.name {
+			sps = append(sps, sp{k, mdSize(p.scratch)})
+		}
+	}
+	sort.Slice(sps, func(i, j int) bool { return sps[i].size > sps[j].size })
+	for i := 0; i < len(sps) && i < 5; i++ {
+		fmt.Fprintf(&sb, "  scratchpad %.1f MiB: %s\n", mib(sps[i].size), sps[i].name)
+	}
 	write("by operation", b.prof.byOp, 50)
 	write("by operation and shape", b.prof.byShape, profileTop)
 	return sb.String()
@@ -125,3 +147,5 @@ var profileTop = func() int {
 	}
 	return 40
 }()
+
+func mib(n uintptr) float64 { return float64(n) / (1 << 20) }

@@ -25,6 +25,9 @@ func TestConvLayoutSpeed(t *testing.T) {
 		p    engine.ConvParams
 	}
 	n := 8
+	if os.Getenv("CATMARK_DNNL_SPEED_R18") == "1" {
+		n = 32
+	}
 	shapes := []shape{
 		{[]int{n, 3, 224, 224}, []int{64, 3, 7, 7}, engine.ConvParams{Stride: 2, Pad: 3}},
 		{[]int{n, 64, 56, 56}, []int{64, 64, 1, 1}, engine.ConvParams{Stride: 1}},
@@ -44,17 +47,28 @@ func TestConvLayoutSpeed(t *testing.T) {
 		{[]int{n, 512, 7, 7}, []int{2048, 512, 1, 1}, engine.ConvParams{Stride: 1}},
 		{[]int{n, 2048, 7, 7}, []int{512, 2048, 1, 1}, engine.ConvParams{Stride: 1}},
 	}
-	layouts := []string{"any", "blocked", "nhwc"}
+	if n == 32 {
+		shapes = []shape{
+			{[]int{n, 3, 112, 112}, []int{64, 3, 7, 7}, engine.ConvParams{Stride: 2, Pad: 3}},
+			{[]int{n, 64, 28, 28}, []int{64, 64, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+			{[]int{n, 128, 14, 14}, []int{128, 128, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+			{[]int{n, 256, 7, 7}, []int{256, 256, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+			{[]int{n, 512, 4, 4}, []int{512, 512, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+			{[]int{n, 256, 7, 7}, []int{512, 256, 3, 3}, engine.ConvParams{Stride: 2, Pad: 1}},
+		}
+	}
+	layouts := []string{"any", "blocked", "nhwc", "plain"}
 	var bs []*Backend
 	for i := range layouts {
 		b := newBackend(t)
 		b.layout = i
+		b.convAlgo = convDirect
 		bs = append(bs, b)
 	}
 	rng := enginetest.NewRand(9)
 	const reps = 5
 	g := engine.Grads{Input: true, Params: true}
-	fmt.Printf("%-40s %s\n", "shape", "GFLOP/s fwd/bwd_data/bwd_weights per layout (any, blocked, nhwc)")
+	fmt.Printf("%-40s %s\n", "shape", "GFLOP/s fwd/bwd_data/bwd_weights per layout (any, blocked, nhwc, plain)")
 	for _, s := range shapes {
 		ys := convShape("speed", s.x, s.w, nil, s.p)
 		flop := 2 * float64(engine.Numel(ys)) * float64(s.w[1]*s.w[2]*s.w[3])

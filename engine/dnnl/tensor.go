@@ -148,6 +148,7 @@ func (b *Backend) Data(x engine.Tensor) []float32 {
 	t := b.get("Data", x)
 	b.relayout(t, b.plainMD(t.shape))
 	t.version = nextVersion()
+	b.freeDerived(t, false)
 	return t.data()
 }
 
@@ -185,13 +186,24 @@ func (b *Backend) free(t *tensor) {
 		t.buf.ptr = nil
 	}
 	t.cleanup.Stop()
-	for _, d := range t.derived {
-		b.free(d.w)
-		if d.b != nil {
-			b.free(d.b)
+	b.freeDerived(t, true)
+}
+
+// freeDerived frees the copies derived from t; with forget it also forgets which layouts t was
+// used in.
+func (b *Backend) freeDerived(t *tensor, forget bool) {
+	for i := range t.derived {
+		d := &t.derived[i]
+		for _, c := range []*tensor{d.w, d.b} {
+			if c != nil {
+				b.free(c)
+			}
 		}
+		d.w, d.b = nil, nil
 	}
-	t.derived = nil
+	if forget {
+		t.derived = nil
+	}
 }
 
 // retain notes that a pending convolution reads t.
@@ -240,25 +252,39 @@ func (b *Backend) relayout(t *tensor, m md) {
 	b.free(tmp)
 }
 
-// weights returns w in layout m: w itself, or a cached reordered copy made at w's current version.
-func (b *Backend) weights(w *tensor, m md) *tensor {
+// weights returns w in layout m: w itself, a cached reordered copy, or a temporary copy the
+// caller must free (temp is true). A copy is cached once w has been used in layout m twice at
+// the same version (inference, frozen layers); a tensor whose version changes between uses (an
+// optimiser updates it) gets a temporary copy per use, so trained weights cost no memory
+// beyond the operation that reads them.
+func (b *Backend) weights(w *tensor, m md) (c *tensor, temp bool) {
 	if w.md == m {
-		return w
+		return w, false
 	}
 	key := fmt.Sprintf("%p", m)
 	sig := [5]uint64{w.version}
+	var d *derived
 	for i := range w.derived {
-		d := &w.derived[i]
-		if d.key == key {
-			if d.sig != sig {
-				b.reorder(w, d.w, false)
-				d.sig = sig
-			}
-			return d.w
+		if w.derived[i].key == key {
+			d = &w.derived[i]
 		}
 	}
-	c := b.alloc(w.shape, m)
+	if d == nil {
+		w.derived = append(w.derived, derived{key: key})
+		d = &w.derived[len(w.derived)-1]
+	} else if d.sig == sig {
+		if d.w == nil {
+			d.w = b.alloc(w.shape, m)
+			b.reorder(w, d.w, false)
+		}
+		return d.w, false
+	}
+	if d.w != nil {
+		b.free(d.w)
+		d.w = nil
+	}
+	d.sig = sig
+	c = b.alloc(w.shape, m)
 	b.reorder(w, c, false)
-	w.derived = append(w.derived, derived{key: key, sig: sig, w: c})
-	return c
+	return c, true
 }
