@@ -325,9 +325,10 @@ type record struct {
 	name  string
 	shape []int
 	data  []float32
+	half  bool // write as F16 instead of F32
 }
 
-// writeSafetensors writes records (F32) and metadata in the safetensors format, the records'
+// writeSafetensors writes records (F32, or F16 where half) and metadata in the safetensors format, the records'
 // data in their order.
 func writeSafetensors(w io.Writer, records []record, meta map[string]string) error {
 	type entry struct {
@@ -344,8 +345,11 @@ func writeSafetensors(w io.Writer, records []record, meta map[string]string) err
 		if len(r.data) != numel(r.shape) {
 			return fmt.Errorf("tensor %q has %d values but shape %v", r.name, len(r.data), r.shape)
 		}
-		n := 4 * int64(len(r.data))
-		header[r.name] = entry{"F32", append([]int{}, r.shape...), [2]int64{off, off + n}}
+		dtype, n := "F32", 4*int64(len(r.data))
+		if r.half {
+			dtype, n = "F16", 2*int64(len(r.data))
+		}
+		header[r.name] = entry{dtype, append([]int{}, r.shape...), [2]int64{off, off + n}}
 		off += n
 	}
 	if len(meta) > 0 {
@@ -366,6 +370,16 @@ func writeSafetensors(w io.Writer, records []record, meta map[string]string) err
 	var buf [4096]byte
 	for _, r := range records {
 		d := r.data
+		for r.half && len(d) > 0 {
+			k := min(len(d), len(buf)/2)
+			for i, v := range d[:k] {
+				binary.LittleEndian.PutUint16(buf[2*i:], float32ToHalf(v))
+			}
+			if _, err := bw.Write(buf[:2*k]); err != nil {
+				return err
+			}
+			d = d[k:]
+		}
 		for len(d) > 0 {
 			k := min(len(d), len(buf)/4)
 			for i, v := range d[:k] {
@@ -387,4 +401,38 @@ func numel(shape []int) int {
 		n *= d
 	}
 	return n
+}
+
+// float32ToHalf rounds f to the nearest IEEE 754 half-precision value (ties to even); values
+// beyond the half range become ±Inf, NaN stays NaN.
+func float32ToHalf(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23&0xff) - 127 + 15
+	mant := b & 0x7fffff
+	switch {
+	case b&0x7fffffff > 0x7f800000: // NaN
+		return sign | 0x7e00
+	case exp >= 0x1f: // overflow or Inf
+		return sign | 0x7c00
+	case exp <= 0: // subnormal half, or zero
+		if exp < -10 {
+			return sign
+		}
+		mant |= 0x800000
+		shift := uint32(14 - exp)
+		h := mant >> shift
+		rem := mant & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rem > half || rem == half && h&1 == 1 {
+			h++
+		}
+		return sign | uint16(h)
+	}
+	h := uint32(exp)<<10 | mant>>13
+	rem := mant & 0x1fff
+	if rem > 0x1000 || rem == 0x1000 && h&1 == 1 {
+		h++ // may carry into the exponent, which is right (up to Inf)
+	}
+	return sign | uint16(h)
 }

@@ -80,8 +80,29 @@ func Save(path string, b engine.Backend, params []*nn.Param, opt optim.Optimizer
 			if _, ok := byName[name]; !ok {
 				return fmt.Errorf("weights: saving %s: optimiser state %q is for no parameter of the model", path, k)
 			}
-			records = append(records, record{optimPrefix + kind + "." + name, []int{len(state[k])}, state[k]})
+			records = append(records, record{optimPrefix + kind + "." + name, []int{len(state[k])}, state[k], false})
 		}
+	}
+	return writeAtomic(path, func(w io.Writer) error { return writeSafetensors(w, records, all) })
+}
+
+// SaveHalf writes params for inference only, like Save without an optimiser, but stores trained
+// tensors as F16 (half the size; about three significant digits), buffers such as batch-norm
+// running statistics as F32. Load reads the file back into float32 parameters.
+func SaveHalf(path string, b engine.Backend, params []*nn.Param, meta map[string]string) error {
+	records, _, err := modelRecords(b, params)
+	if err != nil {
+		return fmt.Errorf("weights: saving %s: %w", path, err)
+	}
+	for i, p := range params {
+		records[i].half = !p.Buffer
+	}
+	all := map[string]string{keyFormat: formatV1}
+	for k, v := range meta {
+		if strings.HasPrefix(k, reserved) {
+			return fmt.Errorf("weights: saving %s: metadata key %q is reserved (prefix %q)", path, k, reserved)
+		}
+		all[k] = v
 	}
 	return writeAtomic(path, func(w io.Writer) error { return writeSafetensors(w, records, all) })
 }
@@ -100,7 +121,7 @@ func modelRecords(b engine.Backend, params []*nn.Param) ([]record, map[string]*n
 			return nil, nil, fmt.Errorf("parameter %q has no value", p.Name)
 		}
 		byName[p.Name] = p
-		records = append(records, record{p.Name, p.Value.Shape(), b.Data(p.Value)})
+		records = append(records, record{p.Name, p.Value.Shape(), b.Data(p.Value), false})
 	}
 	return records, byName, nil
 }

@@ -363,3 +363,78 @@ func TestLoadBytesMatchesLoad(t *testing.T) {
 		t.Errorf("LoadBytes of a truncated file: error %v, want one naming embedded/cut.safetensors", err)
 	}
 }
+
+func TestFloat32ToHalf(t *testing.T) {
+	tests := []struct {
+		in   float32
+		want uint16
+	}{
+		{0, 0x0000},
+		{float32(math.Copysign(0, -1)), 0x8000},
+		{1, 0x3c00},
+		{-2, 0xc000},
+		{65504, 0x7bff},                       // largest half
+		{65520, 0x7c00},                       // rounds up to Inf
+		{float32(math.Inf(1)), 0x7c00},        // Inf
+		{float32(math.Ldexp(1, -24)), 0x0001}, // smallest subnormal
+		{float32(math.Ldexp(1, -14)), 0x0400}, // smallest normal
+		{1 + 1.0/2048, 0x3c00},                // a tie rounds to even (down)
+		{1 + 3.0/2048, 0x3c02},                // a tie rounds to even (up)
+		{0.1, 0x2e66},
+	}
+	for _, tc := range tests {
+		if got := float32ToHalf(tc.in); got != tc.want {
+			t.Errorf("float32ToHalf(%v) = %#04x, want %#04x", tc.in, got, tc.want)
+		}
+	}
+	if h := float32ToHalf(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
+		t.Errorf("NaN became %#04x", h)
+	}
+	// Every half value survives half → float32 → half.
+	for h := 0; h < 1<<16; h++ {
+		if h&0x7c00 == 0x7c00 && h&0x3ff != 0 {
+			continue // NaN payloads
+		}
+		if got := float32ToHalf(halfToFloat32(uint16(h))); got != uint16(h) {
+			t.Fatalf("half %#04x → %v → %#04x", h, halfToFloat32(uint16(h)), got)
+		}
+	}
+}
+
+func TestSaveHalf(t *testing.T) {
+	b := fakeBackend{}
+	ps := model(b, 1)
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := SaveHalf(path, b, ps, map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	infos, _, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*nn.Param{}
+	for _, p := range ps {
+		byName[p.Name] = p
+	}
+	for _, ti := range infos {
+		want := "F16"
+		if byName[ti.Name].Buffer {
+			want = "F32"
+		}
+		if ti.DType != want {
+			t.Errorf("%s stored as %s, want %s", ti.Name, ti.DType, want)
+		}
+	}
+	qs := model(b, 0)
+	if _, err := Load(path, b, qs, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, got := values(b, ps), values(b, qs)
+	for name, w := range want {
+		for i := range w {
+			if d := math.Abs(float64(got[name][i] - w[i])); d > math.Abs(float64(w[i]))/1024+1e-7 {
+				t.Fatalf("%s[%d]: %v read back as %v", name, i, w[i], got[name][i])
+			}
+		}
+	}
+}
