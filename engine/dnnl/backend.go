@@ -77,14 +77,16 @@ func New() (*Backend, error) {
 		C.mallopt(C.M_TRIM_THRESHOLD, 1<<30)
 	}
 	switch l := os.Getenv("CATMARK_DNNL_LAYOUT"); l {
-	case "", "any":
+	case "any":
 		b.layout = layoutAny
-	case "blocked":
+	case "", "blocked":
 		b.layout = layoutBlocked
 	case "nhwc":
 		b.layout = layoutNHWC
+	case "plain":
+		b.layout = layoutPlain
 	default:
-		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_LAYOUT=%q: want any, blocked or nhwc", l)
+		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_LAYOUT=%q: want blocked, any, nhwc or plain", l)
 	}
 	switch a := os.Getenv("CATMARK_DNNL_CONV"); a {
 	case "", "tune":
