@@ -115,7 +115,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			chosen = wino
 			if b.convAlgo == convTune {
 				d := b.primitive(key+" direct", mk(direct))
-				if b.timeConv(kind, d) <= b.timeConv(kind, wino) {
+				if t := b.timeConv(kind, d, wino); t[0] <= t[1] {
 					chosen = d
 				}
 			}
@@ -128,61 +128,56 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	return chosen
 }
 
-// timeConv returns the shortest of a few runs of the convolution primitive p of kind on
-// scratch tensors.
-func (b *Backend) timeConv(kind int, p *prim) time.Duration {
-	var queries []struct {
+// timeConv returns, for each convolution primitive of kind, the shortest of a few runs on
+// scratch tensors, the primitives taking turns so that machine load affects them alike.
+func (b *Backend) timeConv(kind int, ps ...*prim) []time.Duration {
+	type q struct {
 		arg C.int
 		q   C.dnnl_query_t
+		i   C.int
 	}
-	add := func(arg C.int, q C.dnnl_query_t) {
-		queries = append(queries, struct {
-			arg C.int
-			q   C.dnnl_query_t
-		}{arg, q})
-	}
+	var queries []q
 	switch kind {
 	case C.CM_BWD_DATA:
-		add(C.DNNL_ARG_DIFF_DST, C.dnnl_query_diff_dst_md)
-		add(C.DNNL_ARG_WEIGHTS, C.dnnl_query_weights_md)
-		add(C.DNNL_ARG_DIFF_SRC, C.dnnl_query_diff_src_md)
+		queries = []q{{C.DNNL_ARG_DIFF_DST, C.dnnl_query_diff_dst_md, 0}, {C.DNNL_ARG_WEIGHTS, C.dnnl_query_weights_md, 0},
+			{C.DNNL_ARG_DIFF_SRC, C.dnnl_query_diff_src_md, 0}}
 	case C.CM_BWD_WEIGHTS:
-		add(C.DNNL_ARG_SRC, C.dnnl_query_src_md)
-		add(C.DNNL_ARG_DIFF_DST, C.dnnl_query_diff_dst_md)
-		add(C.DNNL_ARG_DIFF_WEIGHTS, C.dnnl_query_diff_weights_md)
+		queries = []q{{C.DNNL_ARG_SRC, C.dnnl_query_src_md, 0}, {C.DNNL_ARG_DIFF_DST, C.dnnl_query_diff_dst_md, 0},
+			{C.DNNL_ARG_DIFF_WEIGHTS, C.dnnl_query_diff_weights_md, 0}, {C.DNNL_ARG_DIFF_BIAS, C.dnnl_query_diff_weights_md, 1}}
 	default:
-		add(C.DNNL_ARG_SRC, C.dnnl_query_src_md)
-		add(C.DNNL_ARG_WEIGHTS, C.dnnl_query_weights_md)
-		add(C.DNNL_ARG_DST, C.dnnl_query_dst_md)
+		queries = []q{{C.DNNL_ARG_SRC, C.dnnl_query_src_md, 0}, {C.DNNL_ARG_WEIGHTS, C.dnnl_query_weights_md, 0},
+			{C.DNNL_ARG_BIAS, C.dnnl_query_weights_md, 1}, {C.DNNL_ARG_DST, C.dnnl_query_dst_md, 0}}
 	}
-	var args []arg
-	for _, q := range queries {
-		m := b.pmd(p, q.q)
-		t := b.alloc([]int{int(mdSize(m))}, m)
-		C.memset(t.buf.ptr, 0, C.size_t(t.buf.size))
-		args = append(args, arg{q.arg, t})
-	}
-	if kind == C.CM_BWD_WEIGHTS && C.dnnl_primitive_desc_query_md(p.pd, C.dnnl_query_diff_weights_md, 1) != nil {
-		if m := C.dnnl_primitive_desc_query_md(p.pd, C.dnnl_query_diff_weights_md, 1); C.dnnl_memory_desc_get_size(m) > 0 {
-			bm := b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m)))
-			args = append(args, arg{C.DNNL_ARG_DIFF_BIAS, b.alloc([]int{int(mdSize(bm))}, bm)})
-		}
-	} else if kind != C.CM_BWD_DATA && kind != C.CM_BWD_WEIGHTS {
-		if m := C.dnnl_primitive_desc_query_md(p.pd, C.dnnl_query_weights_md, 1); m != nil && C.dnnl_memory_desc_get_size(m) > 0 {
-			bm := b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m)))
-			t := b.alloc([]int{int(mdSize(bm))}, bm)
+	args := make([][]arg, len(ps))
+	for i, p := range ps {
+		for _, q := range queries {
+			m := C.dnnl_primitive_desc_query_md(p.pd, q.q, q.i)
+			if m == nil || C.dnnl_memory_desc_get_size(m) == 0 {
+				continue
+			}
+			im := b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m)))
+			t := b.alloc([]int{int(mdSize(im))}, im)
 			C.memset(t.buf.ptr, 0, C.size_t(t.buf.size))
-			args = append(args, arg{C.DNNL_ARG_BIAS, t})
+			args[i] = append(args[i], arg{q.arg, t})
 		}
 	}
-	best := time.Duration(1 << 62)
-	for range 3 {
-		t0 := time.Now()
-		b.exec(p, args...)
-		best = min(best, time.Since(t0))
+	best := make([]time.Duration, len(ps))
+	for i := range best {
+		best[i] = time.Hour
 	}
-	for _, a := range args {
-		b.free(a.t)
+	for r := range 4 { // the first round warms up
+		for i, p := range ps {
+			t0 := time.Now()
+			b.exec(p, args[i]...)
+			if d := time.Since(t0); r > 0 && d < best[i] {
+				best[i] = d
+			}
+		}
+	}
+	for _, as := range args {
+		for _, a := range as {
+			b.free(a.t)
+		}
 	}
 	return best
 }
