@@ -186,27 +186,44 @@ type pool struct {
 
 const align = 64
 
-func (p *pool) get(size uintptr) unsafe.Pointer {
+// get returns a buffer of at least size bytes and its capacity: a free one of exactly that size,
+// else the smallest free one up to a quarter larger (so that buffers of nearby sizes serve each
+// other and the free list holds less), else a new one.
+func (p *pool) get(size uintptr) (unsafe.Pointer, uintptr) {
 	size = (size + align - 1) &^ (align - 1)
 	if size == 0 {
 		size = align
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.inUse += size
-	p.peakInUse = max(p.peakInUse, p.inUse)
-	if l := p.free[size]; len(l) > 0 && !p.direct {
-		ptr := l[len(l)-1]
-		p.free[size] = l[:len(l)-1]
-		p.held -= size
-		return ptr
+	if !p.direct {
+		best := size
+		if len(p.free[size]) == 0 {
+			best = 0
+			for s, l := range p.free {
+				if len(l) > 0 && s > size && s <= size+size/4 && (best == 0 || s < best) {
+					best = s
+				}
+			}
+		}
+		if best != 0 {
+			l := p.free[best]
+			ptr := l[len(l)-1]
+			p.free[best] = l[:len(l)-1]
+			p.held -= best
+			p.inUse += best
+			p.peakInUse = max(p.peakInUse, p.inUse)
+			return ptr, best
+		}
 	}
 	ptr := C.aligned_alloc(align, C.size_t(size))
 	if ptr == nil {
 		panic(fmt.Sprintf("dnnl: out of memory allocating %d bytes", size))
 	}
+	p.inUse += size
+	p.peakInUse = max(p.peakInUse, p.inUse)
 	p.peak = max(p.peak, p.inUse+p.held)
-	return ptr
+	return ptr, size
 }
 
 func (p *pool) put(ptr unsafe.Pointer, size uintptr) {
@@ -254,10 +271,6 @@ func (b *Backend) Trim() { b.pool.trim() }
 type buffer struct {
 	ptr  unsafe.Pointer
 	size uintptr
-}
-
-func (b *Backend) newBuffer(size uintptr) *buffer {
-	return &buffer{ptr: b.pool.get(size), size: size}
 }
 
 // prim is a cached primitive with its descriptor (kept as the hint for backward passes).

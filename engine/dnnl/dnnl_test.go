@@ -4,6 +4,7 @@ package dnnl
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/catmark/catmark/engine"
@@ -22,6 +23,35 @@ func newBackend(t *testing.T) *Backend {
 
 func TestAgainstRef(t *testing.T) {
 	enginetest.CompareBackends(t, newBackend(t), ref.New())
+}
+
+// TestAgainstRefVariants runs the comparison with the other convolution algorithms and
+// activation layouts the backend can be switched to (CATMARK_DNNL_CONV, CATMARK_DNNL_LAYOUT),
+// which select different oneDNN kernels (Winograd, brgconv on nhwc, gemm on nchw).
+func TestAgainstRefVariants(t *testing.T) {
+	for _, v := range []struct {
+		name         string
+		algo, layout int
+		impl         string // an implementation some convolution must have used
+	}{
+		{"winograd", convWinograd, layoutBlocked, "wino"},
+		{"direct-any", convDirect, layoutAny, "jit"},
+		{"direct-nhwc", convDirect, layoutNHWC, "brg"},
+		{"tune-plain", convTune, layoutPlain, "gemm"},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			b := newBackend(t)
+			b.convAlgo, b.layout = v.algo, v.layout
+			enginetest.CompareBackends(t, b, ref.New())
+			used := false
+			for key, impl := range b.Impl() {
+				used = used || strings.HasPrefix(key, "conv") && strings.Contains(impl, v.impl)
+			}
+			if !used {
+				t.Errorf("no convolution used an implementation named %q*: %v", v.impl, b.Impl())
+			}
+		})
+	}
 }
 
 func TestRegistered(t *testing.T) {

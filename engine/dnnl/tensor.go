@@ -52,7 +52,7 @@ func nextVersion() uint64 { versions++; return versions }
 func (b *Backend) newTensor(shape []int, m md, lazy *lazyConv) *tensor {
 	t := &tensor{shape: append([]int(nil), shape...), md: m, buf: &buffer{}, lazy: lazy, version: nextVersion()}
 	if lazy == nil {
-		t.buf.ptr, t.buf.size = b.pool.get(mdSize(m)), mdSize(m)
+		t.buf.ptr, t.buf.size = b.pool.get(mdSize(m))
 	}
 	p := &b.pool
 	t.cleanup = runtime.AddCleanup(t, func(buf *buffer) {
@@ -70,7 +70,7 @@ func (b *Backend) alloc(shape []int, m md) *tensor { return b.newTensor(shape, m
 // setStorage gives a lazy tensor its storage.
 func (b *Backend) setStorage(t *tensor, m md) {
 	t.md = m
-	t.buf.ptr, t.buf.size = b.pool.get(mdSize(m)), mdSize(m)
+	t.buf.ptr, t.buf.size = b.pool.get(mdSize(m))
 }
 
 // peek returns x as the backend's tensor without computing it if it is lazy.
