@@ -3,32 +3,55 @@
 // it is built only with cgo and without the build tag "nodnnl", so CGO_ENABLED=0 builds simply
 // lack it.
 //
-// Layouts. Activations stay in the blocked layouts oneDNN's convolutions prefer (nChw16c on
-// AVX-512) from one layer to the next; a tensor carries its memory descriptor, and an operation
-// that needs another layout reorders its input once, in place (the tensor keeps the new layout).
-// FromHost, Zeros and Data give plain row-major tensors, and ToHost always returns plain data.
+// Primitives. Every primitive is made once per operation, shapes, parameters and input layout
+// and cached; so are the reorders between layouts. A training step after the first makes none.
 //
-// Parameters stay plain. A convolution reorders its weights into the layout it wants and keeps
-// that copy beside the weight tensor, tagged with the tensor's version; Data bumps the version,
-// so the rule is: write a parameter only through a slice that Data returned after the tensor's
-// last use by an operation (optimisers call Data at every step, which is what they do anyway).
+// Layouts. Activations stay in the blocked layout oneDNN's AVX-512 convolutions use (nChw16c)
+// from one layer to the next; a tensor carries its memory descriptor, and an operation that needs
+// another layout reorders its input once, in place (the tensor keeps the new layout). FromHost,
+// Zeros and Data give plain row-major tensors, and ToHost always returns plain data.
 //
-// Memory. Tensor storage is C memory from a free list keyed by size: Release returns a buffer to
-// it, so a training step that releases what it no longer needs allocates nothing once warm.
+// Parameters stay plain. A convolution reorders its weights into the layout it wants. The rule
+// for when that copy is kept: a copy is cached beside the weight tensor, tagged with the
+// tensor's version, once the tensor has been used twice in that layout at the same version
+// (inference, frozen layers); a tensor whose version changed between two uses gets a temporary
+// copy per use, freed after it (trained weights: no memory held between steps). Data bumps the
+// version and drops the cached copies, so: write a parameter only through a slice that Data
+// returned after the tensor's last use by an operation (optimisers call Data at every step).
+//
+// Memory. Tensor storage is C memory from a free list keyed by size (a request takes a free
+// buffer of its size, else the smallest free one at most a quarter larger): Release returns a
+// buffer, so a training step that releases what it no longer needs allocates nothing once warm.
 // Tensors dropped without Release are returned by a cleanup when the garbage collector finds
-// them. Go pointers are never handed to oneDNN objects that outlive a call.
+// them. Primitives share one user-managed scratchpad, the largest any needs. Go pointers are never
+// handed to oneDNN objects that outlive a call.
 //
-// Inference fusion. When batch normalisation runs with fixed statistics (engine.BNInfer) on the
-// output of a convolution, the backend folds it into the convolution's weights and bias; a ReLU
-// and a residual Add that follow are fused as post-ops. To do so a Conv2D's result is computed
-// lazily, when something other than a fusible operation first needs it; the inputs it needs are
-// kept alive until then, even if Released. Training (engine.BNTrain) uses the fused
-// batch-norm+ReLU primitive with a workspace.
+// Fusion. Training uses oneDNN's batch norm with fused ReLU (a bit-mask workspace in
+// BNSaved.Internal), gradients of γ and β from the same pass, and an in-place binary add for
+// AddInto. With fixed statistics (engine.BNInfer: inference and frozen layers) a batch norm that
+// reads a convolution's output is folded into the convolution's weights and bias, and a ReLU and
+// a residual Add that follow become post-ops (eltwise, and sum into the addend's storage, which
+// is taken over when the caller has released the addend). To do so a Conv2D's result is
+// computed lazily, when something other than a fusible operation first needs it; the inputs it
+// needs are kept alive until then, even if released meanwhile.
+//
+// Convolution algorithms. For 3×3 stride-1 convolutions the backend times oneDNN's direct and
+// Winograd F(4×4, 3×3) implementations on first use of each shape and pass (forward, backward
+// data, backward weights) and keeps the faster, unless Winograd needs a scratchpad over 48 MiB.
 //
 // Threads. oneDNN runs its primitives on OpenMP threads: OMP_NUM_THREADS sets how many (default:
-// all cores); GOMAXPROCS does not matter. A Backend is safe for concurrent use; operations are
-// serialised.
+// all cores); GOMAXPROCS does not matter. OpenMP starts a thread team per calling OS thread, so a
+// program that runs the backend from one goroutine may call runtime.LockOSThread to keep one
+// team. A Backend is safe for concurrent use; its operations are serialised.
 //
-// Profiling. With CATMARK_PROFILE=1 in the environment the backend times every operation; see
-// Backend.ProfileReport.
+// Environment (mainly for experiments and benchmarks):
+//
+//	CATMARK_PROFILE=1            time every operation (Backend.ProfileReport; catmark bench --profile)
+//	CATMARK_PROFILE_TOP=N        list N operation-and-shape entries in the report (default 40)
+//	CATMARK_DNNL_CONV=tune       direct | winograd | tune (default): convolution algorithm choice
+//	CATMARK_DNNL_WINO_MAX_MIB=48 the largest scratchpad a Winograd convolution may use
+//	CATMARK_DNNL_LAYOUT=blocked  blocked (nChw16c) | any (oneDNN's choice) | nhwc | plain (nchw)
+//	CATMARK_DNNL_AUTO=1          let oneDNN choose the algorithm (convolution_auto) for direct ones
+//	CATMARK_DNNL_POOL=malloc     no free list: malloc and free each buffer
+//	ONEDNN_VERBOSE=1             oneDNN's own log of every primitive and its time
 package dnnl
