@@ -27,12 +27,13 @@ func init() {
 // evalPredictor opens what "catmark eval --model" names and says what it is: a folder is a
 // detector (catmark.Load: coarse.safetensors and perhaps refine.safetensors), a file one
 // checkpoint, measured as training validates it (a crop-stage one on true face crops).
-func evalPredictor(path, backend string, batch int) (evaluate.Predictor, string, error) {
+func evalPredictor(path, backend string, batch int, tune detectorFlags) (evaluate.Predictor, string, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		d, err := catmark.Load(path)
 		if err != nil {
 			return nil, "", err
 		}
+		tune.apply(d)
 		desc := "detector: whole-photo " + evalSpec(d.Coarse.Spec)
 		if d.Refine != nil {
 			desc = fmt.Sprintf("two-stage detector: whole-photo %s, then face-crop %s (%d passes)", evalSpec(d.Coarse.Spec), evalSpec(d.Refine.Spec), max(d.Passes, 1))
@@ -88,6 +89,7 @@ Flags:`)
 	batch := fs.Int("batch", 32, "photos per forward pass")
 	seed := fs.Int64("seed", 1, "seed of the random photos in random.png")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	tune := addDetectorFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ Flags:`)
 	if *batch < 1 {
 		return fmt.Errorf("--batch %d must be positive", *batch)
 	}
-	pred, desc, err := evalPredictor(*model, *backend, *batch)
+	pred, desc, err := evalPredictor(*model, *backend, *batch, tune)
 	if err != nil {
 		return err
 	}

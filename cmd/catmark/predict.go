@@ -30,6 +30,7 @@ func runPredict(args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object per photo (JSON lines)")
 	draw := fs.String("draw", "", "write each photo with its landmarks drawn to this folder (PNG)")
 	model := fs.String("model", "", "model folder or checkpoint (default: the shipped model)")
+	tune := addDetectorFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,6 +42,7 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
+	tune.apply(det)
 	if *draw != "" {
 		if err := os.MkdirAll(*draw, 0o755); err != nil {
 			return err

@@ -38,6 +38,7 @@ func runServe(args []string) error {
 	maxBody := fs.Int64("max-body", 20<<20, "largest request body in bytes")
 	maxSide := fs.Int("max-side", 8000, "largest image width or height in pixels")
 	workers := fs.Int("workers", 0, "photos processed at once (0: one per core)")
+	tune := addDetectorFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +46,7 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	tune.apply(det)
 	info := map[string]string{"model": firstNonEmpty(*model, "shipped"), "stages": "1"}
 	if det.Refine != nil {
 		info["stages"] = "2"
@@ -55,4 +57,21 @@ func runServe(args []string) error {
 	defer stop()
 	slog.Info("catmark serving", "url", fmt.Sprintf("http://%s/", *addr))
 	return server.Serve(ctx, *addr, srv)
+}
+
+// detectorFlags are the detector's inference settings, shared by predict, serve and eval.
+type detectorFlags struct {
+	passes *int
+	flip   *bool
+}
+
+func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
+	return detectorFlags{
+		passes: fs.Int("passes", 2, "detector: refine passes, each on a crop around the previous points"),
+		flip:   fs.Bool("flip", true, "detector: average each prediction with the mirrored photo's"),
+	}
+}
+
+func (f detectorFlags) apply(d *catmark.Detector) {
+	d.Passes, d.Flip = *f.passes, *f.flip
 }
