@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -58,14 +59,14 @@ const (
 	layoutPlain          // nchw
 )
 
-// actTag returns the format tag for a convolution's activation with c channels.
-func (b *Backend) actTag(c int) C.int {
+// layoutTag returns the format tag for a convolution's activation with c channels in layout.
+func layoutTag(layout, c int) C.int {
 	switch {
-	case b.layout == layoutBlocked && c%16 == 0:
+	case layout == layoutBlocked && c%16 == 0:
 		return C.dnnl_aBcd16b
-	case b.layout == layoutNHWC:
+	case layout == layoutNHWC:
 		return C.dnnl_acdb
-	case b.layout == layoutPlain:
+	case layout == layoutPlain:
 		return C.dnnl_abcd
 	}
 	return C.dnnl_format_tag_any
@@ -78,9 +79,11 @@ const (
 	convWinograd        // Winograd F(4×4, 3×3) wherever oneDNN has it (3×3, stride 1)
 )
 
-// convPrim returns the convolution primitive of kind (CM_FWD_*, CM_BWD_*) for the shapes. For
-// 3×3 stride-1 convolutions it chooses between oneDNN's direct and Winograd algorithms by
-// timing both on first use (see Backend.convAlgo).
+// convPrim returns the convolution primitive of kind (CM_FWD_*, CM_BWD_*) for the shapes. With
+// Backend.convAlgo convTune it chooses among candidate implementations by timing them on first
+// use: for 3×3 stride-1 convolutions oneDNN's direct and Winograd algorithms; for fused inference
+// convolutions also other activation layouts (nhwc, and nchw for 1×1), charged with the reorders
+// from and to the blocked layout, which pays at batch 1 where activations are small.
 func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f convFused) *prim {
 	key := fmt.Sprintf("conv%d %v %v s%d p%d %+v", kind, xs, ws, p.Stride, p.Pad, f)
 	if pr, ok := b.prims[key]; ok {
@@ -90,7 +93,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	if kind == C.CM_BWD_DATA || kind == C.CM_BWD_WEIGHTS {
 		hint = b.convPrim(C.CM_FWD_TRAIN, xs, ws, ys, p, convFused{bias: f.bias})
 	}
-	mk := func(algo int) func(pd *C.dnnl_primitive_desc_t) C.int {
+	mk := func(algo, layout int) func(pd *C.dnnl_primitive_desc_t) C.int {
 		return func(pd *C.dnnl_primitive_desc_t) C.int {
 			x, w, y := dims(xs), dims(ws), dims(ys)
 			var h C.dnnl_primitive_desc_t
@@ -102,30 +105,80 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 				k = C.CM_FWD_INFER
 			}
 			return C.cm_conv_pd(pd, C.int(k), C.int(algo), &x[0], &w[0], &y[0], cbool(f.bias), C.int(p.Stride), C.int(p.Pad),
-				b.actTag(xs[1]), b.actTag(ys[1]), cbool(f.sum), cbool(f.relu), h)
+				layoutTag(layout, xs[1]), layoutTag(layout, ys[1]), cbool(f.sum), cbool(f.relu), h)
 		}
 	}
 	direct := 0
 	if b.auto {
 		direct = 1
 	}
-	var chosen *prim
+	base := b.primitive(key+" direct", mk(direct, b.layout))
+	cands := []*prim{base}
 	if b.convAlgo != convDirect && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
-		if wino, err := b.tryPrimitive(key+" winograd", mk(2)); err == nil && (wino.scratch == nil || mdSize(wino.scratch) <= b.winoMax) {
-			chosen = wino
-			if b.convAlgo == convTune {
-				d := b.primitive(key+" direct", mk(direct))
-				if t := b.timeConv(kind, d, wino); t[0] <= t[1] {
-					chosen = d
-				}
+		if wino, err := b.tryPrimitive(key+" winograd", mk(2, b.layout)); err == nil && (wino.scratch == nil || mdSize(wino.scratch) <= b.winoMax) {
+			cands = append(cands, wino)
+		}
+	}
+	if b.convAlgo == convWinograd && len(cands) > 1 {
+		b.prims[key] = cands[1]
+		return cands[1]
+	}
+	if b.convAlgo == convTune && f.infer && b.layout == layoutBlocked {
+		others := []struct {
+			name   string
+			layout int
+		}{{"nhwc", layoutNHWC}}
+		if ws[2] == 1 && ws[3] == 1 {
+			others = append(others, struct {
+				name   string
+				layout int
+			}{"nchw", layoutPlain})
+		}
+		for _, o := range others {
+			if c, err := b.tryPrimitive(key+" direct "+o.name, mk(direct, o.layout)); err == nil {
+				cands = append(cands, c)
 			}
 		}
 	}
-	if chosen == nil {
-		chosen = b.primitive(key+" direct", mk(direct))
+	chosen := base
+	if len(cands) > 1 && b.convAlgo == convTune {
+		times := b.timeConv(kind, cands...)
+		// Layouts other than the base's cost a reorder of the input and of the output.
+		var srcQ, dstQ C.dnnl_query_t = C.dnnl_query_src_md, C.dnnl_query_dst_md
+		switch kind {
+		case C.CM_BWD_DATA:
+			srcQ, dstQ = C.dnnl_query_diff_dst_md, C.dnnl_query_diff_src_md
+		case C.CM_BWD_WEIGHTS:
+			srcQ, dstQ = C.dnnl_query_src_md, C.dnnl_query_diff_dst_md
+		}
+		for i, c := range cands {
+			times[i] += b.timeReorder(b.pmd(base, srcQ), b.pmd(c, srcQ)) + b.timeReorder(b.pmd(c, dstQ), b.pmd(base, dstQ))
+		}
+		chosen = cands[slices.Index(times, slices.Min(times))]
 	}
 	b.prims[key] = chosen
 	return chosen
+}
+
+// timeReorder returns the shortest of a few reorders from layout a to layout b (0 when equal).
+func (b *Backend) timeReorder(from, to md) time.Duration {
+	if from == to {
+		return 0
+	}
+	src := b.alloc([]int{int(mdSize(from))}, from)
+	dst := b.alloc([]int{int(mdSize(to))}, to)
+	C.memset(src.buf.ptr, 0, C.size_t(src.buf.size))
+	best := time.Hour
+	for r := range 3 {
+		t0 := time.Now()
+		b.reorder(src, dst, false)
+		if d := time.Since(t0); r > 0 && d < best {
+			best = d
+		}
+	}
+	b.free(src)
+	b.free(dst)
+	return best
 }
 
 // timeConv returns, for each convolution primitive of kind, the shortest of a few runs on
