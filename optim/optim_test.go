@@ -10,11 +10,17 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/ref"
 	"github.com/catmark/catmark/nn"
 )
 
 // near reports whether got is within tol of want.
 func near(got float32, want, tol float64) bool { return math.Abs(float64(got)-want) <= tol }
+
+// param makes a trainable parameter holding value with a zero gradient.
+func param(b engine.Backend, name string, value ...float32) *nn.Param {
+	return &nn.Param{Name: name, Value: b.FromHost(value, len(value)), Grad: b.Zeros(len(value))}
+}
 
 // TestSGDByHand checks three steps of one value against updates worked out by hand:
 // p0 = 1, gradients 0.5, −0.25, 1, lr 0.1, momentum 0.9, weight decay 0.1.
@@ -40,7 +46,7 @@ func TestSGDByHand(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := fakeBackend{}
+			b := ref.New()
 			p := param(b, "w", 1)
 			opt := &SGD{Momentum: 0.9, WeightDecay: 0.1, Nesterov: c.nesterov}
 			for i, g := range []float32{0.5, -0.25, 1} {
@@ -89,7 +95,7 @@ func TestAdamWByHand(t *testing.T) {
 		t.Fatalf("the test's own rule is off: step 1 of value 1 = %v, want about %v", want[0][1], -2-lr)
 	}
 
-	b := fakeBackend{}
+	b := ref.New()
 	w := param(b, "w", float32(p0[0]))
 	nd := param(b, "bias", float32(p0[1]))
 	nd.NoDecay = true
@@ -146,15 +152,15 @@ func TestMatchesPyTorch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ref reference
-	if err := json.Unmarshal(raw, &ref); err != nil {
+	var torch reference
+	if err := json.Unmarshal(raw, &torch); err != nil {
 		t.Fatalf("reference.json: %v", err)
 	}
-	if len(ref.Cases) < 4 {
-		t.Fatalf("reference.json has %d cases, want at least 4", len(ref.Cases))
+	if len(torch.Cases) < 4 {
+		t.Fatalf("reference.json has %d cases, want at least 4", len(torch.Cases))
 	}
 	stateName := map[string]string{"momentum_buffer": "momentum", "exp_avg": "exp_avg", "exp_avg_sq": "exp_avg_sq"}
-	for _, c := range ref.Cases {
+	for _, c := range torch.Cases {
 		t.Run(c.Name, func(t *testing.T) {
 			var opt Optimizer
 			switch c.Optimizer {
@@ -165,7 +171,7 @@ func TestMatchesPyTorch(t *testing.T) {
 			default:
 				t.Fatalf("unknown optimizer %q", c.Optimizer)
 			}
-			b := fakeBackend{}
+			b := ref.New()
 			names := []string{"w", "b"}
 			params := make([]*nn.Param, len(names))
 			for i, n := range names {
@@ -212,7 +218,7 @@ func TestSkipsAndDecay(t *testing.T) {
 		&AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.1},
 	} {
 		t.Run(opt.Name(), func(t *testing.T) {
-			b := fakeBackend{}
+			b := ref.New()
 			frozen := param(b, "frozen", 1, 2)
 			frozen.Frozen = true
 			buf := param(b, "bn.running_mean", 1, 2)
@@ -248,7 +254,7 @@ func TestSkipsAndDecay(t *testing.T) {
 // TestAdamWCountsPerParameter checks that a parameter unfrozen later gets its own bias
 // correction: its first update moves it by about lr, as every parameter's first update does.
 func TestAdamWCountsPerParameter(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	early, late := param(b, "early", 0), param(b, "late", 0)
 	late.Frozen = true
 	opt := &AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
@@ -279,7 +285,7 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	for name, mk := range makers {
 		t.Run(name, func(t *testing.T) {
-			b := fakeBackend{}
+			b := ref.New()
 			mkParams := func() []*nn.Param {
 				return []*nn.Param{param(b, "a", 1, -1, 0.5), param(b, "b", 3)}
 			}
@@ -329,7 +335,7 @@ func TestStateRoundTrip(t *testing.T) {
 // TestStateIsACopy checks that State and SetState copy, so a saved state cannot change under
 // training and vice versa.
 func TestStateIsACopy(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	p := param(b, "w", 1)
 	b.Data(p.Grad)[0] = 1
 	opt := &SGD{Momentum: 0.9}
@@ -376,7 +382,7 @@ func TestSetStateErrors(t *testing.T) {
 // TestRestoredLengthMismatchPanics checks that a restored buffer of the wrong length is caught
 // at the next step instead of corrupting memory or silently restarting.
 func TestRestoredLengthMismatchPanics(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	p := param(b, "w", 1, 2)
 	opt := &SGD{Momentum: 0.9}
 	if err := opt.SetState(map[string][]float32{"momentum/w": {1, 2, 3}}); err != nil {
@@ -395,7 +401,7 @@ func TestRestoredLengthMismatchPanics(t *testing.T) {
 // tensors whose boundaries fall anywhere, and checks every element was updated exactly once.
 func TestParallelCoversEveryElement(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	b := fakeBackend{}
+	b := ref.New()
 	sizes := []int{parallelMin/2 + 3, 1, parallelMin + 17, 5}
 	var params []*nn.Param
 	for i, n := range sizes {
@@ -423,7 +429,7 @@ func TestParallelCoversEveryElement(t *testing.T) {
 // TestStepAllocatesNothing checks the steady state: once buffers exist, a step of a small model
 // allocates nothing.
 func TestStepAllocatesNothing(t *testing.T) {
-	var b engine.Backend = fakeBackend{} // converted once, outside the measured calls
+	var b engine.Backend = ref.New() // converted once, outside the measured calls
 	params := []*nn.Param{param(b, "a", 1, 2, 3), param(b, "b", 4)}
 	for _, opt := range []Optimizer{&SGD{Momentum: 0.9, WeightDecay: 1e-4}, &AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}} {
 		opt.Step(b, params, 0.1)
@@ -448,7 +454,7 @@ func TestNew(t *testing.T) {
 }
 
 func benchmarkStep(bn *testing.B, opt Optimizer) {
-	b := fakeBackend{}
+	b := ref.New()
 	const n = 4 << 20
 	params := []*nn.Param{{Name: "w", Value: b.Zeros(n), Grad: b.Zeros(n)}}
 	for k := range b.Data(params[0].Grad) {

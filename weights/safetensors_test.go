@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/ref"
 	"github.com/catmark/catmark/nn"
 	"github.com/catmark/catmark/optim"
 )
@@ -61,7 +62,7 @@ func TestCorruptFiles(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: Inspect = %v, want an error naming the file and containing %q", c.name, err, c.want)
 		}
-		b := fakeBackend{}
+		b := ref.New()
 		if err2 := ImportTorch(path, b, []*nn.Param{{Name: "a", Value: b.Zeros(2)}}, ImportOptions{}); err2 == nil {
 			t.Errorf("%s: ImportTorch accepted the file", c.name)
 		}
@@ -113,7 +114,7 @@ func TestImportPyTorchFiles(t *testing.T) {
 			if !ok || len(tensors) != 7 {
 				t.Fatalf("tiny_expected.json has %d tensors for %s, want 7", len(tensors), file)
 			}
-			b := fakeBackend{}
+			b := ref.New()
 			ps := torchModel(b, tensors)
 			if err := ImportTorch(filepath.Join("testdata", file), b, ps, ImportOptions{}); err != nil {
 				t.Fatal(err)
@@ -160,7 +161,7 @@ func TestInspectPyTorchFile(t *testing.T) {
 // names and shapes, that nothing is loaded then, and that skipping the head makes it fit.
 func TestImportMismatch(t *testing.T) {
 	path := filepath.Join("testdata", "tiny_f32.safetensors")
-	b := fakeBackend{}
+	b := ref.New()
 	ps := []*nn.Param{
 		{Name: "conv1.weight", Value: b.Zeros(2, 3, 3, 3)},
 		{Name: "bn1.weight", Value: b.Zeros(2)},
@@ -215,7 +216,7 @@ func TestImportMismatch(t *testing.T) {
 }
 
 func TestImportRejectsIntegerTensor(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	ps := []*nn.Param{{Name: "bn1.num_batches_tracked", Value: b.Zeros()}}
 	// Only this tensor, with everything else skipped; it is I64, so it cannot load.
 	err := ImportTorch(filepath.Join("testdata", "tiny_f32.safetensors"), b, ps, ImportOptions{SkipPrefixes: []string{"conv1.", "fc.", "bn1.w", "bn1.b", "bn1.r"}})
@@ -227,7 +228,7 @@ func TestImportRejectsIntegerTensor(t *testing.T) {
 // TestImportCheckpoint checks that a catmark checkpoint can initialise a model through
 // ImportTorch (its optimiser state is ignored), e.g. a crop model started from a whole-photo one.
 func TestImportCheckpoint(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	ps := model(b, 1)
 	opt := &optim.SGD{Momentum: 0.9}
 	train(b, ps, opt, 1)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/ref"
 	"github.com/catmark/catmark/nn"
 	"github.com/catmark/catmark/optim"
 )
@@ -81,7 +82,7 @@ func TestRoundTrip(t *testing.T) {
 	} {
 		opt := mkOpt()
 		t.Run(opt.Name(), func(t *testing.T) {
-			b := fakeBackend{}
+			b := ref.New()
 			ps := model(b, 1)
 			train(b, ps, opt, 3)
 			path := filepath.Join(t.TempDir(), "last.safetensors")
@@ -124,7 +125,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestLoadOptimizerMismatch(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	ps := model(b, 1)
 	dir := t.TempDir()
 	modelOnly, withSGD := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "s.safetensors")
@@ -154,7 +155,7 @@ func TestLoadOptimizerMismatch(t *testing.T) {
 
 // TestSavedLayout reads a saved file by hand: the format's own layout, F32 little-endian data.
 func TestSavedLayout(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	p := &nn.Param{Name: "w", Value: b.FromHost([]float32{1.5, -2, 0.25}, 3, 1)}
 	path := filepath.Join(t.TempDir(), "x.safetensors")
 	if err := Save(path, b, []*nn.Param{p}, nil, map[string]string{"k": "v"}); err != nil {
@@ -189,7 +190,7 @@ func TestSavedLayout(t *testing.T) {
 }
 
 func TestSaveRejects(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	path := filepath.Join(t.TempDir(), "x.safetensors")
 	twice := model(b, 1)
 	twice[1].Name = twice[2].Name
@@ -234,7 +235,7 @@ func (f *failAfter) Write(p []byte) (int, error) {
 // TestSaveIsAtomic interrupts Save in the middle of writing and at the rename: the old file must
 // stay as it was and no temporary file may remain.
 func TestSaveIsAtomic(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	ps := model(b, 1)
 	failures := map[string]func(){
 		"writer fails": func() {
@@ -294,7 +295,7 @@ func TestSaveIsAtomic(t *testing.T) {
 // TestLoadIsStrict checks that a model that differs from the file fails with every difference
 // listed, and that nothing is loaded.
 func TestLoadIsStrict(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
 	if err := Save(path, b, model(b, 1), nil, nil); err != nil {
 		t.Fatal(err)
@@ -329,7 +330,7 @@ func TestLoadIsStrict(t *testing.T) {
 }
 
 func TestLoadRejectsForeignFile(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	_, err := Load(filepath.Join("testdata", "tiny_f32.safetensors"), b, model(b, 0), nil)
 	if err == nil || !strings.Contains(err.Error(), "not a catmark checkpoint") || !strings.Contains(err.Error(), "ImportTorch") {
 		t.Errorf("Load of a PyTorch file = %v, want a pointer to ImportTorch", err)
@@ -337,7 +338,7 @@ func TestLoadRejectsForeignFile(t *testing.T) {
 }
 
 func TestLoadBytesMatchesLoad(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	ps := model(b, 1)
 	path := filepath.Join(t.TempDir(), "best.safetensors")
 	if err := Save(path, b, ps, nil, map[string]string{"k": "v"}); err != nil {
@@ -402,7 +403,7 @@ func TestFloat32ToHalf(t *testing.T) {
 }
 
 func TestSaveHalf(t *testing.T) {
-	b := fakeBackend{}
+	b := ref.New()
 	ps := model(b, 1)
 	path := filepath.Join(t.TempDir(), "model.safetensors")
 	if err := SaveHalf(path, b, ps, map[string]string{"k": "v"}); err != nil {
