@@ -10,15 +10,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/catmark/catmark/cache"
-	"github.com/catmark/catmark/catdata"
 	_ "github.com/catmark/catmark/engine/backends"
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/testcache"
 	"github.com/catmark/catmark/train"
 )
 
@@ -26,40 +24,7 @@ import (
 // ID prefix.
 func tinyCache(t testing.TB, n int) string {
 	t.Helper()
-	cats := testenv.CatsDir(t)
-	entries, err := os.ReadDir(cats)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var photos []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".jpg") {
-			photos = append(photos, e.Name())
-		}
-	}
-	sort.Strings(photos)
-	if len(photos) < n {
-		t.Skipf("%s has %d photos, the test needs %d", cats, len(photos), n)
-	}
-	dir := t.TempDir()
-	for i := range n {
-		p := photos[i*(len(photos)/n)]
-		for _, f := range []string{p, p + ".cat"} {
-			if err := os.Symlink(filepath.Join(cats, f), filepath.Join(dir, f)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	src, err := catdata.Scan(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	out := t.TempDir()
-	if _, err := cache.Prepare(src, out, cache.Options{Size: 48, GroupByPrefix: true, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testcache.Spread(t, n, cache.Options{Size: 48, GroupByPrefix: true, Seed: 1})
 }
 
 func decodePNG(t *testing.T, path string) image.Image {
