@@ -7,14 +7,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/catmark/catmark/cache"
-	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/engine/ref"
 	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/internal/testcache"
 	"github.com/catmark/catmark/internal/testenv"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/loader"
@@ -22,51 +21,10 @@ import (
 	"github.com/catmark/catmark/weights"
 )
 
-// photoDir links n real photos, spread over the collection, with their annotations into a
-// temporary folder.
-func photoDir(t testing.TB, n int) string {
-	t.Helper()
-	cats := testenv.CatsDir(t)
-	entries, err := os.ReadDir(cats)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var photos []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".jpg") {
-			photos = append(photos, e.Name())
-		}
-	}
-	sort.Strings(photos)
-	if len(photos) < n {
-		t.Skipf("%s has %d photos, the test needs %d", cats, len(photos), n)
-	}
-	dir := t.TempDir()
-	step := len(photos) / n
-	for i := range n {
-		p := photos[i*step]
-		for _, f := range []string{p, p + ".cat"} {
-			if err := os.Symlink(filepath.Join(cats, f), filepath.Join(dir, f)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return dir
-}
-
 // makeCache prepares the photos of dir as a cache of size×size squares, 70 % in train.
 func makeCache(t testing.TB, dir string, size int) *cache.Cache {
 	t.Helper()
-	src, err := catdata.Scan(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	out := t.TempDir()
-	if _, err := cache.Prepare(src, out, cache.Options{Size: size, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.Open(out)
+	c, err := cache.Open(testcache.Prepare(t, dir, cache.Options{Size: size, Seed: 3}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +62,7 @@ func (o *oracle) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
 }
 
 func TestOracle(t *testing.T) {
-	dir := photoDir(t, 8)
+	dir := testenv.Photos(t, 8)
 	c := makeCache(t, dir, 40)
 	folder, err := OpenData(dir, "")
 	if err != nil {
@@ -150,7 +108,7 @@ func TestOracle(t *testing.T) {
 }
 
 func TestWorstAndPictures(t *testing.T) {
-	dir := photoDir(t, 6)
+	dir := testenv.Photos(t, 6)
 	c := makeCache(t, dir, 40)
 	set, err := NewCacheSet(c, "all")
 	if err != nil {
@@ -194,7 +152,7 @@ func TestWorstAndPictures(t *testing.T) {
 // TestInputMatchesLoader checks that Input prepares a cached photo as the loader's validation
 // batches do.
 func TestInputMatchesLoader(t *testing.T) {
-	c := makeCache(t, photoDir(t, 3), 48)
+	c := makeCache(t, testenv.Photos(t, 3), 48)
 	for _, norm := range []string{"imagenet", "unit"} {
 		spec := train.ModelSpec{Size: 32, Norm: norm}
 		l := loader.New(c, []int{0, 1, 2}, loader.Config{Batch: 1, Norm: Norm(spec), OutSize: 32})
@@ -217,7 +175,7 @@ func TestInputMatchesLoader(t *testing.T) {
 // TestFolderAndCacheAgree evaluates a model with random weights on the same photos from a folder
 // and from a cache of the model's input size: the inputs, so the figures, are the same.
 func TestFolderAndCacheAgree(t *testing.T) {
-	dir := photoDir(t, 10)
+	dir := testenv.Photos(t, 10)
 	c := makeCache(t, dir, 32)
 	tm, err := train.NewModel(ref.New(), train.ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: train.Whole, Norm: "imagenet"}, 5)
 	if err != nil {
@@ -274,7 +232,7 @@ func TestFolderAndCacheAgree(t *testing.T) {
 // checks that evaluating their best checkpoints on the validation split reproduces the figures
 // the training loop logged.
 func TestMatchesTrainingValidation(t *testing.T) {
-	c := makeCache(t, photoDir(t, 24), 40)
+	c := makeCache(t, testenv.Photos(t, 24), 40)
 	for _, stage := range []train.Stage{train.Whole, train.Crop} {
 		cfg := train.Defaults()
 		cfg.Data, cfg.Out = c.Dir(), filepath.Join(t.TempDir(), "run")
@@ -379,7 +337,7 @@ func TestOpenDataErrors(t *testing.T) {
 	for _, c := range []struct{ path, split string }{
 		{filepath.Join(empty, "nothing"), ""},
 		{empty, ""},
-		{photoDir(t, 2), "val"},
+		{testenv.Photos(t, 2), "val"},
 	} {
 		if d, err := OpenData(c.path, c.split); err == nil {
 			d.Close()
