@@ -7,60 +7,20 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/catmark/catmark/cache"
-	"github.com/catmark/catmark/catdata"
+	"github.com/catmark/catmark/internal/testcache"
 	"github.com/catmark/catmark/internal/testenv"
 	"github.com/catmark/catmark/train"
 )
 
-// evalTestPhotos links n real photos, spread over the collection, into a temporary folder.
-func evalTestPhotos(t *testing.T, n int) string {
-	t.Helper()
-	cats := testenv.CatsDir(t)
-	entries, err := os.ReadDir(cats)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var photos []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".jpg") {
-			photos = append(photos, e.Name())
-		}
-	}
-	sort.Strings(photos)
-	if len(photos) < n {
-		t.Skipf("%s has %d photos, the test needs %d", cats, len(photos), n)
-	}
-	dir := t.TempDir()
-	for i := range n {
-		p := photos[i*(len(photos)/n)]
-		for _, f := range []string{p, p + ".cat"} {
-			if err := os.Symlink(filepath.Join(cats, f), filepath.Join(dir, f)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return dir
-}
-
 // evalTestCache prepares the photos of dir as a 40-pixel cache, split 7:3.
 func evalTestCache(t *testing.T, dir string) string {
 	t.Helper()
-	src, err := catdata.Scan(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	out := t.TempDir()
-	if _, err := cache.Prepare(src, out, cache.Options{Size: 40, Seed: 2}); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testcache.Prepare(t, dir, cache.Options{Size: 40, Seed: 2})
 }
 
 // evalTestRun trains a tiny model of the stage for the given epochs on the reference backend and
@@ -102,7 +62,7 @@ func evalCapture(t *testing.T, f func() error) (string, error) {
 }
 
 func TestEvalCommand(t *testing.T) {
-	photos := evalTestPhotos(t, 16)
+	photos := testenv.Photos(t, 16)
 	data := evalTestCache(t, photos)
 	run := evalTestRun(t, data, train.Whole, 1)
 	model := filepath.Join(run, "best.safetensors")

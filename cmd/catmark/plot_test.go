@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/catmark/catmark/internal/testenv"
 	"github.com/catmark/catmark/train"
 )
 
 func TestPlotCommand(t *testing.T) {
-	data := evalTestCache(t, evalTestPhotos(t, 12))
+	data := evalTestCache(t, testenv.Photos(t, 12))
 	a, b := evalTestRun(t, data, train.Whole, 2), evalTestRun(t, data, train.Crop, 1)
 	for _, args := range [][]string{
 		{"--run", a},
