@@ -10,49 +10,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/catmark/catmark/cache"
-	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/engine"
 	_ "github.com/catmark/catmark/engine/ref"
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/testcache"
 )
 
-// testCache prepares a small cache (size 32) from the first n real photos.
+// testCache prepares a small cache (size 32) from n real photos spread over the collection.
 func testCache(t *testing.T, n int) string {
 	t.Helper()
-	cats := testenv.CatsDir(t)
-	names, err := filepath.Glob(filepath.Join(cats, "*.jpg"))
-	if err != nil || len(names) < n {
-		t.Fatalf("want %d photos in %s, found %d (%v)", n, cats, len(names), err)
-	}
-	sort.Strings(names)
-	photos := t.TempDir()
-	for _, name := range names[:n] {
-		for _, p := range []string{name, name + ".cat"} {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(photos, filepath.Base(p)), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	src, err := catdata.Scan(photos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dir := filepath.Join(t.TempDir(), "cache")
-	if _, err := cache.Prepare(src, dir, cache.Options{Size: 32, Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return testcache.Spread(t, n, cache.Options{Size: 32, Seed: 1})
 }
 
 // tinyConfig is a run small enough for a test on the reference backend.
