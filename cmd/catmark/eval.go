@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -90,15 +89,8 @@ Flags:`)
 	seed := fs.Int64("seed", 1, "seed of the random photos in random.png")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	tune := addDetectorFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "model", "data"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if *model == "" || *data == "" {
-		fs.Usage()
-		return errors.New("--model and --data are required")
 	}
 	if *batch < 1 {
 		return fmt.Errorf("--batch %d must be positive", *batch)

@@ -30,15 +30,8 @@ Draws training curves from each run's metrics.jsonl: training loss (solid) and v
 	out := fs.String("out", "curves.png", "PNG file to write")
 	width := fs.Int("width", 1200, "picture width in pixels")
 	height := fs.Int("height", 450, "picture height in pixels")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "run"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if *runs == "" {
-		fs.Usage()
-		return errors.New("--run is required")
 	}
 	dirs := strings.Split(*runs, ",")
 	var names []string

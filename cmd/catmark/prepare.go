@@ -33,15 +33,8 @@ func runPrepare(args []string) error {
 	valList := fs.String("val-list", "", "file of photo names for val, one a line (overrides --split)")
 	workers := fs.Int("workers", 0, "decoding goroutines (0: GOMAXPROCS)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "data", "out"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if *data == "" || *out == "" {
-		fs.Usage()
-		return fmt.Errorf("--data and --out are required")
 	}
 	opt := cache.Options{Size: *size, TrainFraction: *split, Seed: *seed, GroupByPrefix: *group, Workers: *workers}
 	if !*quiet {

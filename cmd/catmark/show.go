@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -49,15 +48,8 @@ func runShow(args []string) error {
 	pca := fs.Bool("pca", false, "add PCA colour noise (std 0.1), as in training")
 	jitter := fs.Bool("jitter", false, "apply a random similarity (zoom 0.9–1.1, shift 0.05, rotation 10°)")
 	face := fs.Bool("face", false, "show a square crop around the face (the points' box with a margin) instead of the whole photo")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "data", "out"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if *data == "" || *out == "" {
-		fs.Usage()
-		return errors.New("--data and --out are required")
 	}
 	if *n < 1 || *tile < 16 {
 		return fmt.Errorf("--n %d and --tile %d: want n ≥ 1 and tile ≥ 16", *n, *tile)

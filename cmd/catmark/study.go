@@ -64,15 +64,8 @@ Flags:
 	initW := fs.String("init", "", "initial weights: torchvision ImageNet safetensors (required by --scale seed)")
 	freeze := fs.String("freeze", "", `comma-separated parts to freeze (--scale seed: "stem,layer1,layer2")`)
 	backend := fs.String("backend", "", "engine backend (dnnl, ref; empty: fastest available)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "data", "out"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if *data == "" || *out == "" {
-		fs.Usage()
-		return errors.New("--data and --out are required")
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -56,11 +56,8 @@ func runTrain(args []string) error {
 	fs.Int64Var(&cfg.Seed, "seed", d.Seed, "random seed")
 	fs.StringVar(&cfg.Split, "split", d.Split, "the cache's split to train on")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress bar or per-epoch lines")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg.Stage = train.Stage(*stage)
 	cfg.Budget = train.Duration(*budget)
