@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/catmark/catmark/engine"
@@ -112,7 +113,7 @@ func (c *comparer) cmp(what string, f, r engine.Tensor, tol float64) {
 	if f == nil {
 		return
 	}
-	if !sameShape(f.Shape(), r.Shape()) {
+	if !slices.Equal(f.Shape(), r.Shape()) {
 		c.t.Errorf("%s: shape %v, want %v", what, f.Shape(), r.Shape())
 		return
 	}
@@ -138,18 +139,6 @@ func (c *comparer) release(ts ...pair) {
 			c.ref.Release(p.r)
 		}
 	}
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // grads lists the combinations of Grads each backward pass is run with.
@@ -279,7 +268,7 @@ func CompareBackends(t *testing.T, fast, ref engine.Backend) {
 // compareMemory checks Zeros, FromHost, ToHost and Data on one backend.
 func compareMemory(t *testing.T, b engine.Backend) {
 	z := b.Zeros(2, 3)
-	if got := z.Shape(); !sameShape(got, []int{2, 3}) {
+	if got := z.Shape(); !slices.Equal(got, []int{2, 3}) {
 		t.Errorf("Zeros(2, 3).Shape() = %v", got)
 	}
 	for i, v := range b.ToHost(z) {

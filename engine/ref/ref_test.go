@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func fdCheck(t *testing.T, b *Backend, rng *rand.Rand, loss func() (float64, []f
 			lo := float64(c.in[i])
 			lm, sm := loss()
 			c.in[i] = x0
-			if !equal(sig0, sp) || !equal(sig0, sm) {
+			if !slices.Equal(sig0, sp) || !slices.Equal(sig0, sm) {
 				continue
 			}
 			used++
@@ -76,18 +77,6 @@ func fdCheck(t *testing.T, b *Backend, rng *rand.Rand, loss func() (float64, []f
 			t.Errorf("%s: only %d of %d coordinates usable (kinks too close)", c.name, used, len(idx))
 		}
 	}
-}
-
-func equal(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // dot returns Σ r·y in float64.
@@ -347,11 +336,11 @@ func TestBatchNormInfer(t *testing.T) {
 				want[i] = 0
 			}
 		}
-		if got := b.ToHost(y); !equal(got, want) {
+		if got := b.ToHost(y); !slices.Equal(got, want) {
 			t.Errorf("relu=%v: y = %v, want %v", relu, got, want)
 		}
 	}
-	if got := b.ToHost(bn.RunMean); !equal(got, []float32{1, 2}) {
+	if got := b.ToHost(bn.RunMean); !slices.Equal(got, []float32{1, 2}) {
 		t.Errorf("BNInfer changed the running mean to %v", got)
 	}
 }
@@ -385,14 +374,14 @@ func TestMaxPoolPadding(t *testing.T) {
 		-9, -2, -9, -9}, 1, 1, 4, 4)
 	p := engine.PoolParams{Kernel: 3, Stride: 2, Pad: 1}
 	y, ws := b.MaxPool(x, p)
-	if got, want := b.ToHost(y), []float32{-1, -3, -2, -2}; !equal(got, want) {
+	if got, want := b.ToHost(y), []float32{-1, -3, -2, -2}; !slices.Equal(got, want) {
 		t.Errorf("y = %v, want %v", got, want)
 	}
-	if got, want := b.ToHost(ws), []float32{0, 7, 13, 13}; !equal(got, want) {
+	if got, want := b.ToHost(ws), []float32{0, 7, 13, 13}; !slices.Equal(got, want) {
 		t.Errorf("ws = %v, want %v", got, want)
 	}
 	dx := b.MaxPoolBackward(x, b.FromHost([]float32{1, 2, 3, 4}, 1, 1, 2, 2), ws, p)
-	if got, want := b.ToHost(dx), []float32{1, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 7, 0, 0}; !equal(got, want) {
+	if got, want := b.ToHost(dx), []float32{1, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 7, 0, 0}; !slices.Equal(got, want) {
 		t.Errorf("dx = %v, want %v (overlapping windows add)", got, want)
 	}
 	// Ties: the first position in the window wins, as in PyTorch.
@@ -408,7 +397,7 @@ func TestGlobalAvgPoolGradients(t *testing.T) {
 	shape := []int{2, 3, 4, 5}
 	x := enginetest.RandTensor(b, rng, 1, shape...)
 	y := b.GlobalAvgPool(x)
-	if got := y.Shape(); !equal([]float32{float32(got[0]), float32(got[1])}, []float32{2, 3}) || len(got) != 2 {
+	if got := y.Shape(); !slices.Equal(got, []int{2, 3}) {
 		t.Fatalf("shape %v, want [2 3]", got)
 	}
 	r := enginetest.Rand(rng, 6, 1)
@@ -468,7 +457,7 @@ func TestElementwiseGradients(t *testing.T) {
 	}
 	acc := b.FromHost([]float32{1, 2}, 2)
 	b.AddInto(acc, b.FromHost([]float32{10, 20}, 2))
-	if got := b.ToHost(acc); !equal(got, []float32{11, 22}) {
+	if got := b.ToHost(acc); !slices.Equal(got, []float32{11, 22}) {
 		t.Errorf("AddInto = %v, want [11 22]", got)
 	}
 }
