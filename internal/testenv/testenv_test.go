@@ -62,26 +62,23 @@ func TestPhotosSpreadsOverTheCollection(t *testing.T) {
 	}
 }
 
-func TestPhotosSkipsWhenTooFew(t *testing.T) {
-	fakeCats(t, 2)
-	var sub *testing.T
-	t.Run("three", func(t *testing.T) {
-		sub = t
-		Photos(t, 3)
-	})
-	if !sub.Skipped() {
-		t.Error("Photos(3) of 2 photos did not skip")
-	}
-}
-
-func TestPhotosSkipsWhenAbsent(t *testing.T) {
-	t.Setenv("CATMARK_CATS", filepath.Join(t.TempDir(), "missing"))
-	var sub *testing.T
-	t.Run("one", func(t *testing.T) {
-		sub = t
-		Photos(t, 1)
-	})
-	if !sub.Skipped() {
-		t.Error("Photos(1) without photos did not skip")
+func TestPhotosSkips(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cats func(t *testing.T) // sets CATMARK_CATS
+		n    int
+	}{
+		{"too few", func(t *testing.T) { fakeCats(t, 2) }, 3},
+		{"absent", func(t *testing.T) { t.Setenv("CATMARK_CATS", filepath.Join(t.TempDir(), "missing")) }, 1},
+	} {
+		c.cats(t)
+		var sub *testing.T
+		t.Run(c.name, func(t *testing.T) {
+			sub = t
+			Photos(t, c.n)
+		})
+		if !sub.Skipped() {
+			t.Errorf("%s: Photos(%d) did not skip", c.name, c.n)
+		}
 	}
 }
