@@ -7,6 +7,9 @@
 # Usage: bench/compare.sh            (from anywhere; ROUNDS=3 STEPS=8 WARMUP=3 by default)
 #        ROUNDS=5 bench/compare.sh
 # Both use 2 threads: OMP_NUM_THREADS=2 for catmark's oneDNN, torch.set_num_threads(2).
+# The CPU-time ratio (PyTorch's CPU time per step over catmark's, the least of each) is less
+# disturbed by other programs on the machine; run with OMP_WAIT_POLICY=passive so that waiting
+# OpenMP threads sleep rather than spin and burn CPU time.
 set -eu
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -51,8 +54,8 @@ def load(path):
         runs.setdefault(key, []).append(r)
     return runs
 cm, pt = load(sys.argv[1]), load(sys.argv[2])
-print("| config | catmark img/s | PyTorch img/s | ratio | catmark peak RSS MiB | PyTorch peak RSS MiB |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| config | catmark img/s | PyTorch img/s | ratio | CPU-time ratio | catmark peak RSS MiB | PyTorch peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for key in cm:
     model, mode, batch, size, freeze = key
     name = "%s %s batch %d at %d" % (model, mode, batch, size) + (" frozen " + freeze if freeze else "")
@@ -60,7 +63,9 @@ for key in cm:
     p = max(r["images_per_s"] for r in pt[key])
     crss = max(r["peak_rss_mib"] for r in cm[key])
     prss = max(r["peak_rss_mib"] for r in pt[key])
-    print("| %s | %.2f | %.2f | %.2f | %.0f | %.0f |" % (name, c, p, c / p, crss, prss))
+    ccpu = min(r["cpu_ms_per_step"] for r in cm[key])
+    pcpu = min(r["cpu_ms_per_step"] for r in pt[key])
+    print("| %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f |" % (name, c, p, c / p, pcpu / ccpu, crss, prss))
 print()
 print("Runs (median images/s of each run, catmark / PyTorch):")
 for key in cm:

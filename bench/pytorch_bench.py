@@ -165,6 +165,7 @@ def main():
     for _ in range(a.warmup):
         step()
     times = []
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     if a.profile:
         with torch.autograd.profiler.profile() as prof:
             for _ in range(a.steps):
@@ -177,6 +178,8 @@ def main():
             t0 = time.perf_counter()
             step()
             times.append(time.perf_counter() - t0)
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     med = statistics.median(times)
     out = {
         "images_per_s": a.batch / med,
@@ -190,6 +193,7 @@ def main():
         "threads": torch.get_num_threads(),
         "steps": a.steps,
         "step_ms": [round(t * 1000, 2) for t in times],
+        "cpu_ms_per_step": cpu * 1000 / a.steps,
     }
     print(json.dumps(out))
 

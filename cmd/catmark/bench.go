@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/catmark/catmark/engine"
@@ -35,6 +36,10 @@ type benchResult struct {
 	Threads    int       `json:"threads"`
 	Steps      int       `json:"steps"`
 	StepMS     []float64 `json:"step_ms"`
+	// CPUMSPerStep is the process's CPU time (user + system) per timed step: less disturbed
+	// than wall time when other programs share the cores (with OMP_WAIT_POLICY=passive, so
+	// that waiting threads sleep rather than spin).
+	CPUMSPerStep float64 `json:"cpu_ms_per_step"`
 }
 
 // profiler is what a backend offers when it can time its operations (engine/dnnl does).
@@ -160,11 +165,13 @@ flags:`)
 	}
 	tFwd, tBwd, tOpt = 0, 0, 0
 	times := make([]float64, *steps)
+	cpu0 := cpuTime()
 	for i := range times {
 		t0 := time.Now()
 		step()
 		times[i] = float64(time.Since(t0)) / float64(time.Millisecond)
 	}
+	cpu := cpuTime() - cpu0
 	sorted := slices.Clone(times)
 	slices.Sort(sorted)
 	med := sorted[len(sorted)/2]
@@ -176,6 +183,7 @@ flags:`)
 		PeakRSSMiB: peakRSSMiB(),
 		Model:      *model, Batch: *batch, Size: *size, Mode: *mode, Freeze: *freeze,
 		Backend: b.Name(), Threads: benchThreads(b), Steps: *steps, StepMS: times,
+		CPUMSPerStep: ms(cpu) / float64(*steps),
 	}
 	if *profile || os.Getenv("CATMARK_PROFILE") == "1" {
 		n := float64(*steps)
@@ -204,6 +212,15 @@ func benchThreads(b engine.Backend) int {
 		return n
 	}
 	return runtime.GOMAXPROCS(0)
+}
+
+// cpuTime returns the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSMiB returns the process's peak resident set size (VmHWM in /proc/self/status) in MiB,

@@ -127,9 +127,28 @@ static int create_pd(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d, dnnl_pri
 	return (int)s;
 }
 
+// pd_nth creates the descriptor of oneDNN's nth implementation (in its order of preference) of
+// the operation d: nth 0 is what dnnl_primitive_desc_create gives.
+static dnnl_status_t pd_nth(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d, dnnl_primitive_attr_t attr,
+	dnnl_primitive_desc_t hint, int nth) {
+	if (nth == 0) return dnnl_primitive_desc_create(pd, d, attr, g_eng, hint);
+	dnnl_primitive_desc_iterator_t it;
+	dnnl_status_t s = dnnl_primitive_desc_iterator_create(&it, d, attr, g_eng, hint);
+	if (s != dnnl_success) return s;
+	for (int i = 0; i < nth && s == dnnl_success; i++) s = dnnl_primitive_desc_iterator_next(it);
+	if (s == dnnl_success) {
+		*pd = dnnl_primitive_desc_iterator_fetch(it);
+		if (!*pd) s = dnnl_runtime_error;
+	} else {
+		s = dnnl_unimplemented;
+	}
+	dnnl_primitive_desc_iterator_destroy(it);
+	return s;
+}
+
 static void dims4(int64_t *d, const int64_t *s) { for (int i = 0; i < 4; i++) d[i] = s[i]; }
 
-int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, const int64_t *x, const int64_t *w,
+int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, int nth, const int64_t *x, const int64_t *w,
 	const int64_t *y, int has_bias, int stride, int pad, int src_tag, int dst_tag,
 	int post_sum, int post_relu, dnnl_primitive_desc_t hint) {
 	dnnl_dims_t xd, wd, yd, bd, st, pl, pr;
@@ -162,7 +181,7 @@ int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, const int64_t *x, 
 	}
 	if (s != dnnl_success) return (int)s;
 	dnnl_primitive_attr_t attr = make_attr(post_sum, post_relu, NULL);
-	s = dnnl_primitive_desc_create(pd, &d, attr, g_eng, hint);
+	s = pd_nth(pd, &d, attr, hint, nth);
 	dnnl_primitive_attr_destroy(attr);
 	return (int)s;
 }

@@ -32,7 +32,7 @@ void cm_md_describe(const dnnl_memory_desc_t *md, char *buf, int n);
 
 int cm_exec(dnnl_primitive_t p, int n, const cm_arg *args);
 
-int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, const int64_t *x, const int64_t *w,
+int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, int nth, const int64_t *x, const int64_t *w,
 	const int64_t *y, int has_bias, int stride, int pad, int src_tag, int dst_tag,
 	int post_sum, int post_relu, dnnl_primitive_desc_t hint);
 int cm_bn_pd(dnnl_primitive_desc_t *pd, int kind, const dnnl_memory_desc_t *data, float eps,

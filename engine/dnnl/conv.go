@@ -11,6 +11,7 @@ import "C"
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -93,7 +94,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	if kind == C.CM_BWD_DATA || kind == C.CM_BWD_WEIGHTS {
 		hint = b.convPrim(C.CM_FWD_TRAIN, xs, ws, ys, p, convFused{bias: f.bias})
 	}
-	mk := func(algo, layout int) func(pd *C.dnnl_primitive_desc_t) C.int {
+	mk := func(algo, nth, layout int) func(pd *C.dnnl_primitive_desc_t) C.int {
 		return func(pd *C.dnnl_primitive_desc_t) C.int {
 			x, w, y := dims(xs), dims(ws), dims(ys)
 			var h C.dnnl_primitive_desc_t
@@ -104,7 +105,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			if f.infer {
 				k = C.CM_FWD_INFER
 			}
-			return C.cm_conv_pd(pd, C.int(k), C.int(algo), &x[0], &w[0], &y[0], cbool(f.bias), C.int(p.Stride), C.int(p.Pad),
+			return C.cm_conv_pd(pd, C.int(k), C.int(algo), C.int(nth), &x[0], &w[0], &y[0], cbool(f.bias), C.int(p.Stride), C.int(p.Pad),
 				layoutTag(layout, xs[1]), layoutTag(layout, ys[1]), cbool(f.sum), cbool(f.relu), h)
 		}
 	}
@@ -112,16 +113,36 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	if b.auto {
 		direct = 1
 	}
-	base := b.primitive(key+" direct", mk(direct, b.layout))
+	base := b.primitive(key+" direct", mk(direct, 0, b.layout))
 	cands := []*prim{base}
+	if b.convAlgo == convTune {
+		// oneDNN's further AVX-512 implementations in the same layout (for 1×1 convolutions the
+		// general direct kernel besides the 1×1 one).
+		seen := map[string]bool{C.GoString(C.cm_impl(base.pd)): true}
+		for nth := 1; nth < 8; nth++ {
+			var pd C.dnnl_primitive_desc_t
+			if mk(direct, nth, b.layout)(&pd) != 0 {
+				break
+			}
+			impl := C.GoString(C.cm_impl(pd))
+			C.dnnl_primitive_desc_destroy(pd)
+			if seen[impl] || !strings.Contains(impl, "avx512") {
+				continue
+			}
+			seen[impl] = true
+			if c, err := b.tryPrimitive(fmt.Sprintf("%s direct#%d", key, nth), mk(direct, nth, b.layout)); err == nil {
+				cands = append(cands, c)
+			}
+		}
+	}
 	if b.convAlgo != convDirect && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
-		if wino, err := b.tryPrimitive(key+" winograd", mk(2, b.layout)); err == nil && (wino.scratch == nil || mdSize(wino.scratch) <= b.winoMax) {
+		if wino, err := b.tryPrimitive(key+" winograd", mk(2, 0, b.layout)); err == nil && (wino.scratch == nil || mdSize(wino.scratch) <= b.winoMax) {
 			cands = append(cands, wino)
 		}
 	}
-	if b.convAlgo == convWinograd && len(cands) > 1 {
-		b.prims[key] = cands[1]
-		return cands[1]
+	if last := cands[len(cands)-1]; b.convAlgo == convWinograd && strings.HasSuffix(last.name, " winograd") {
+		b.prims[key] = last
+		return last
 	}
 	if b.convAlgo == convTune && f.infer && b.layout == layoutBlocked {
 		others := []struct {
@@ -135,7 +156,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			}{"nchw", layoutPlain})
 		}
 		for _, o := range others {
-			if c, err := b.tryPrimitive(key+" direct "+o.name, mk(direct, o.layout)); err == nil {
+			if c, err := b.tryPrimitive(key+" direct "+o.name, mk(direct, 0, o.layout)); err == nil {
 				cands = append(cands, c)
 			}
 		}
