@@ -35,9 +35,13 @@
 // computed lazily, when something other than a fusible operation first needs it; the inputs it
 // needs are kept alive until then, even if released meanwhile.
 //
-// Convolution algorithms. For 3×3 stride-1 convolutions the backend times oneDNN's direct and
-// Winograd F(4×4, 3×3) implementations on first use of each shape and pass (forward, backward
-// data, backward weights) and keeps the faster, unless Winograd needs a scratchpad over 48 MiB.
+// Convolution algorithms. On first use of each shape and pass (forward, backward data, backward
+// weights) the backend times the AVX-512 implementations oneDNN offers for it and keeps the
+// fastest: the direct kernels (for 1×1 convolutions both the 1×1 and the general one), Winograd
+// for 3×3 stride-1 convolutions (unless it needs a scratchpad over 48 MiB), and for fused
+// inference convolutions also the nhwc and nchw layouts, charged with their reorders. The choice
+// depends on timings, so two runs may pick different kernels and round differently (within
+// float32 rounding); CATMARK_DNNL_CONV=direct makes the choice fixed.
 //
 // Threads. oneDNN runs its primitives on OpenMP threads: OMP_NUM_THREADS sets how many (default:
 // all cores); GOMAXPROCS does not matter. OpenMP starts a thread team per calling OS thread, so a
