@@ -44,10 +44,14 @@ type Detector struct {
 	Coarse *train.Model // whole photo → landmarks
 	Refine *train.Model // face crop → landmarks; nil for a single-stage detector
 	// Passes is how many times the refine model runs, each on a crop around the previous points
-	// (default 2).
+	// (default 3).
 	Passes int
 	// Flip averages each model's prediction with its prediction on the mirrored input.
 	Flip bool
+	// Grow enlarges the first refine pass's box (1 = the refine model's own margin), so a face
+	// the coarse model placed badly still falls inside the crop; later passes use the refine
+	// model's margin.
+	Grow float64
 	mu   sync.Mutex
 }
 
@@ -74,7 +78,7 @@ func Load(path string) (*Detector, error) {
 		if m.Spec.Stage != train.Whole {
 			return nil, fmt.Errorf("catmark: %s is a face-crop model; a detector needs a whole-photo model first (pass a folder with %s and %s)", path, CoarseFile, RefineFile)
 		}
-		return &Detector{Coarse: m, Passes: 2, Flip: true}, nil
+		return &Detector{Coarse: m, Passes: 3, Flip: true, Grow: 1.4}, nil
 	default:
 		fsys = os.DirFS(path)
 	}
@@ -85,7 +89,7 @@ func Load(path string) (*Detector, error) {
 		}
 		return train.LoadModelBytes(b, filepath.Join(path, name), data)
 	}
-	d := &Detector{Passes: 2, Flip: true}
+	d := &Detector{Passes: 3, Flip: true, Grow: 1.4}
 	if d.Coarse, err = load(CoarseFile); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("catmark: %s holds no %s (train one: see the README)", path, CoarseFile)
 	} else if err != nil {
@@ -122,8 +126,11 @@ func (d *Detector) DetectRGB(photo *imgproc.RGB) landmark.Points {
 		return pts
 	}
 	passes := max(d.Passes, 1)
-	for range passes {
+	for pass := range passes {
 		box := train.FaceBox(pts, d.Refine.Spec.Margin)
+		if pass == 0 && d.Grow > 0 {
+			box.Side *= d.Grow
+		}
 		crop := facecrop.Crop(photo, photo.W, photo.H, box, d.Refine.Spec.Size)
 		pts = box.FromBox(d.predict(d.Refine, crop))
 	}

@@ -63,15 +63,20 @@ func runServe(args []string) error {
 type detectorFlags struct {
 	passes *int
 	flip   *bool
+	grow   *float64
 }
 
 func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
 	return detectorFlags{
-		passes: fs.Int("passes", 2, "detector: refine passes, each on a crop around the previous points"),
+		passes: fs.Int("passes", 3, "detector: refine passes, each on a crop around the previous points"),
 		flip:   fs.Bool("flip", true, "detector: average each prediction with the mirrored photo's"),
+		grow:   fs.Float64("grow", 0, "detector: enlarge the first refine crop by this factor (0: the default, 1.4)"),
 	}
 }
 
 func (f detectorFlags) apply(d *catmark.Detector) {
 	d.Passes, d.Flip = *f.passes, *f.flip
+	if *f.grow > 0 {
+		d.Grow = *f.grow
+	}
 }
