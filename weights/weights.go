@@ -56,12 +56,9 @@ func Save(path string, b engine.Backend, params []*nn.Param, opt optim.Optimizer
 	if err != nil {
 		return fmt.Errorf("weights: saving %s: %w", path, err)
 	}
-	all := map[string]string{keyFormat: formatV1}
-	for k, v := range meta {
-		if strings.HasPrefix(k, reserved) {
-			return fmt.Errorf("weights: saving %s: metadata key %q is reserved (prefix %q)", path, k, reserved)
-		}
-		all[k] = v
+	all, err := fileMeta(path, meta)
+	if err != nil {
+		return err
 	}
 	if opt != nil {
 		all[keyOptimizer] = opt.Name()
@@ -97,14 +94,23 @@ func SaveHalf(path string, b engine.Backend, params []*nn.Param, meta map[string
 	for i, p := range params {
 		records[i].half = !p.Buffer
 	}
+	all, err := fileMeta(path, meta)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, func(w io.Writer) error { return writeSafetensors(w, records, all) })
+}
+
+// fileMeta is the caller's metadata plus the format marker; the caller may not use reserved keys.
+func fileMeta(path string, meta map[string]string) (map[string]string, error) {
 	all := map[string]string{keyFormat: formatV1}
 	for k, v := range meta {
 		if strings.HasPrefix(k, reserved) {
-			return fmt.Errorf("weights: saving %s: metadata key %q is reserved (prefix %q)", path, k, reserved)
+			return nil, fmt.Errorf("weights: saving %s: metadata key %q is reserved (prefix %q)", path, k, reserved)
 		}
 		all[k] = v
 	}
-	return writeAtomic(path, func(w io.Writer) error { return writeSafetensors(w, records, all) })
+	return all, nil
 }
 
 // modelRecords lists params as records and indexes them by name.
