@@ -30,8 +30,10 @@ func newBatcher(data *cache.Cache, cfg Config) *batcher {
 	aug := augment.Config{Flip: cfg.Flip, PCA: cfg.PCA}
 	var frame, valFrame func(*rand.Rand, int, *imgproc.RGB) (*imgproc.RGB, landmark.Points)
 	if cfg.Stage == Crop {
+		// The box jitter does scale and shift; the crop is then rotated about its centre.
 		frame = cropFrame(data, cfg, true)
 		valFrame = cropFrame(data, cfg, false)
+		aug.Rotate = cfg.Rotate
 	} else if cfg.Scale != 0 || cfg.Shift != 0 || cfg.Rotate != 0 {
 		aug.Scale = [2]float64{1 / (1 + cfg.Scale), 1 + cfg.Scale}
 		aug.Shift, aug.Rotate = cfg.Shift, cfg.Rotate

@@ -48,7 +48,7 @@ type Config struct {
 	PCA       bool     `json:"pca"`
 	Scale     float64  `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
 	Shift     float64  `json:"shift"`  // similarity jitter: shift as a share of the side
-	Rotate    float64  `json:"rotate"` // similarity jitter: rotation in degrees (whole stage)
+	Rotate    float64  `json:"rotate"` // similarity jitter: rotation in degrees
 	Margin    float64  `json:"margin"` // crop stage: share of the face box added on each side
 	Optimizer string   `json:"optimizer"`
 	LR        float64  `json:"lr"`

@@ -77,9 +77,17 @@ func (m *Model) Params() []*nn.Param { return m.Net.Params() }
 func (m *Model) Freeze(prefixes ...string) error { return m.Net.Freeze(prefixes...) }
 
 // LoadInit loads initial weights: a catmark checkpoint with the same architecture, or ImageNet
-// weights with torchvision's names (the head, fc, is skipped when its shape differs).
+// weights with torchvision's names (whose 1,000-class head, fc, is skipped).
 func (m *Model) LoadInit(path string) error {
-	return weights.ImportTorch(path, m.B, m.Params(), weights.ImportOptions{SkipPrefixes: []string{"fc."}})
+	_, meta, err := weights.Inspect(path)
+	if err != nil {
+		return err
+	}
+	var skip []string
+	if _, ours := meta["model_spec"]; !ours {
+		skip = []string{"fc."} // an ImageNet head has 1,000 outputs
+	}
+	return weights.ImportTorch(path, m.B, m.Params(), weights.ImportOptions{SkipPrefixes: skip})
 }
 
 // Meta is the checkpoint metadata of a run: the model spec, the run's config and its state.

@@ -235,3 +235,31 @@ func refBackend(t *testing.T) engine.Backend {
 	}
 	return b
 }
+
+// A run initialised from a checkpoint starts from its weights, head included.
+func TestInitFromCheckpoint(t *testing.T) {
+	data := testCache(t, 40)
+	cfg := tinyConfig(data, filepath.Join(t.TempDir(), "first"))
+	cfg.Epochs = 1
+	if _, err := Run(context.Background(), cfg, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	best := filepath.Join(cfg.Out, "best.safetensors")
+	m, err := NewModel(refBackend(t), ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: Whole, Norm: "imagenet"}, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.LoadInit(best); err != nil {
+		t.Fatal(err)
+	}
+	want := weightsOf(t, best)
+	var got []float32
+	for _, p := range m.Params() {
+		got = append(got, m.B.ToHost(p.Value)...)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("value %d: %v after LoadInit, %v in the checkpoint", i, got[i], want[i])
+		}
+	}
+}

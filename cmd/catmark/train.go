@@ -42,7 +42,7 @@ func runTrain(args []string) error {
 	fs.BoolVar(&cfg.PCA, "pca", d.PCA, "PCA colour augmentation")
 	fs.Float64Var(&cfg.Scale, "scale", d.Scale, "scale jitter (±share)")
 	fs.Float64Var(&cfg.Shift, "shift", d.Shift, "shift jitter (share of the side)")
-	fs.Float64Var(&cfg.Rotate, "rotate", d.Rotate, "rotation jitter in degrees (whole stage)")
+	fs.Float64Var(&cfg.Rotate, "rotate", d.Rotate, "rotation jitter in degrees")
 	fs.Float64Var(&cfg.Margin, "margin", d.Margin, "crop stage: share of the face box added on each side")
 	fs.StringVar(&cfg.Optimizer, "optimizer", d.Optimizer, "sgd or adamw")
 	fs.Float64Var(&cfg.LR, "lr", d.LR, "peak learning rate")
