@@ -8,6 +8,7 @@
 #include <string.h>
 #include <omp.h>
 #include <math.h>
+#include <sys/mman.h>
 
 static dnnl_engine_t g_eng;
 static dnnl_stream_t g_stream;
@@ -300,3 +301,10 @@ void cm_running_update(float *rm, float *rv, const float *m, const float *v, int
 		rv[i] = (1 - momentum) * rv[i] + momentum * v[i] * unbias;
 	}
 }
+
+void *cm_map(size_t size) {
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void cm_unmap(void *p, size_t size) { munmap(p, size); }

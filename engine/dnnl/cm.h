@@ -57,4 +57,8 @@ void cm_fold_bn(float *wout, float *bout, const float *w, const float *b, const 
 void cm_running_update(float *rm, float *rv, const float *m, const float *v, int64_t c,
 	float momentum, float unbias);
 
+// Anonymous memory straight from the kernel (zeroed), for short-lived buffers.
+void *cm_map(size_t size);
+void cm_unmap(void *p, size_t size);
+
 #endif

@@ -3,6 +3,7 @@
 package dnnl
 
 /*
+#include <stdlib.h>
 #include <string.h>
 #include "cm.h"
 */
@@ -186,9 +187,7 @@ func (b *Backend) timeReorder(from, to md) time.Duration {
 	if from == to {
 		return 0
 	}
-	src := b.alloc([]int{int(mdSize(from))}, from)
-	dst := b.alloc([]int{int(mdSize(to))}, to)
-	C.memset(src.buf.ptr, 0, C.size_t(src.buf.size))
+	src, dst := tempTensor(from), tempTensor(to)
 	best := time.Hour
 	for r := range 3 {
 		t0 := time.Now()
@@ -197,8 +196,8 @@ func (b *Backend) timeReorder(from, to md) time.Duration {
 			best = d
 		}
 	}
-	b.free(src)
-	b.free(dst)
+	freeTemp(src)
+	freeTemp(dst)
 	return best
 }
 
@@ -229,10 +228,7 @@ func (b *Backend) timeConv(kind int, ps ...*prim) []time.Duration {
 			if m == nil || C.dnnl_memory_desc_get_size(m) == 0 {
 				continue
 			}
-			im := b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m)))
-			t := b.alloc([]int{int(mdSize(im))}, im)
-			C.memset(t.buf.ptr, 0, C.size_t(t.buf.size))
-			args[i] = append(args[i], arg{q.arg, t})
+			args[i] = append(args[i], arg{q.arg, tempTensor(b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m))))})
 		}
 	}
 	best := make([]time.Duration, len(ps))
@@ -250,11 +246,25 @@ func (b *Backend) timeConv(kind int, ps ...*prim) []time.Duration {
 	}
 	for _, as := range args {
 		for _, a := range as {
-			b.free(a.t)
+			freeTemp(a.t)
 		}
 	}
 	return best
 }
+
+// tempTensor returns zeroed storage in layout m mapped from the kernel, outside the free list and
+// the C heap: timing runs need buffers of sizes the network may never use again, and unmapping
+// them returns the memory at once. Free it with freeTemp.
+func tempTensor(m md) *tensor {
+	size := (mdSize(m) + 4095) &^ 4095
+	ptr := C.cm_map(C.size_t(size))
+	if ptr == nil {
+		panic(fmt.Sprintf("dnnl: out of memory mapping %d bytes", size))
+	}
+	return &tensor{shape: []int{int(size / 4)}, md: m, buf: &buffer{ptr: ptr, size: size}}
+}
+
+func freeTemp(t *tensor) { C.cm_unmap(t.buf.ptr, C.size_t(t.buf.size)) }
 
 // Conv2D computes y = conv(x, w) + b. The result is lazy: it is computed when first needed, so
 // that a following inference batch norm, ReLU and residual Add can fuse into it.
