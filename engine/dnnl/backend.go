@@ -187,7 +187,7 @@ type pool struct {
 const align = 64
 
 // get returns a buffer of at least size bytes and its capacity: a free one of exactly that size,
-// else the smallest free one up to a quarter larger (so that buffers of nearby sizes serve each
+// else the smallest free one up to half as large again (tolDiv) (so that buffers of nearby sizes serve each
 // other and the free list holds less), else a new one.
 func (p *pool) get(size uintptr) (unsafe.Pointer, uintptr) {
 	size = (size + align - 1) &^ (align - 1)
@@ -201,7 +201,7 @@ func (p *pool) get(size uintptr) (unsafe.Pointer, uintptr) {
 		if len(p.free[size]) == 0 {
 			best = 0
 			for s, l := range p.free {
-				if len(l) > 0 && s > size && s <= size+size/4 && (best == 0 || s < best) {
+				if len(l) > 0 && s > size && s <= size+size/tolDiv && (best == 0 || s < best) {
 					best = s
 				}
 			}
@@ -343,8 +343,11 @@ type arg struct {
 	t    *tensor
 }
 
-// exec runs p on args (nil tensors are skipped).
-func (b *Backend) exec(p *prim, args ...arg) {
+// exec runs p on args (nil tensors are skipped) with the shared scratchpad.
+func (b *Backend) exec(p *prim, args ...arg) { b.execScratch(p, nil, args...) }
+
+// execScratch runs p on args with scratch as its scratchpad, or the shared one if scratch is nil.
+func (b *Backend) execScratch(p *prim, scratch *tensor, args ...arg) {
 	var ca [12]C.cm_arg
 	n := 0
 	for _, a := range args {
@@ -354,7 +357,10 @@ func (b *Backend) exec(p *prim, args ...arg) {
 		ca[n] = C.cm_arg{arg: a.kind, md: a.t.md, ptr: a.t.buf.ptr}
 		n++
 	}
-	if p.scratch != nil {
+	if p.scratch != nil && scratch != nil {
+		ca[n] = C.cm_arg{arg: C.DNNL_ARG_SCRATCHPAD, md: p.scratch, ptr: scratch.buf.ptr}
+		n++
+	} else if p.scratch != nil {
 		if size := mdSize(p.scratch); b.scratch == nil || b.scratch.buf.size < size {
 			if b.scratch != nil {
 				b.free(b.scratch)
@@ -375,3 +381,13 @@ var keepAlive = runtime.KeepAlive
 
 // Threads returns the number of OpenMP threads oneDNN's primitives use.
 func (*Backend) Threads() int { return Threads() }
+
+// tolDiv sets how much larger a free buffer may be than a request it serves: size/tolDiv
+// (CATMARK_DNNL_TOLDIV, default 2). Larger buffers serve more requests, so the free list holds less,
+// but each wastes more.
+var tolDiv = uintptr(func() int {
+	if n, err := strconv.Atoi(os.Getenv("CATMARK_DNNL_TOLDIV")); err == nil && n > 0 {
+		return n
+	}
+	return 2
+}())

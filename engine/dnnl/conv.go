@@ -231,6 +231,13 @@ func (b *Backend) timeConv(kind int, ps ...*prim) []time.Duration {
 			args[i] = append(args[i], arg{q.arg, tempTensor(b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m))))})
 		}
 	}
+	// Each candidate gets its own scratchpad, so that one not chosen does not grow the shared one.
+	scratch := make([]*tensor, len(ps))
+	for i, p := range ps {
+		if p.scratch != nil {
+			scratch[i] = tempTensor(p.scratch)
+		}
+	}
 	best := make([]time.Duration, len(ps))
 	for i := range best {
 		best[i] = time.Hour
@@ -238,7 +245,7 @@ func (b *Backend) timeConv(kind int, ps ...*prim) []time.Duration {
 	for r := range 4 { // the first round warms up
 		for i, p := range ps {
 			t0 := time.Now()
-			b.exec(p, args[i]...)
+			b.execScratch(p, scratch[i], args[i]...)
 			if d := time.Since(t0); r > 0 && d < best[i] {
 				best[i] = d
 			}
@@ -247,6 +254,11 @@ func (b *Backend) timeConv(kind int, ps ...*prim) []time.Duration {
 	for _, as := range args {
 		for _, a := range as {
 			freeTemp(a.t)
+		}
+	}
+	for _, s := range scratch {
+		if s != nil {
+			freeTemp(s)
 		}
 	}
 	return best
