@@ -13,9 +13,10 @@ import (
 	"github.com/catmark/catmark/engine/enginetest"
 )
 
-// TestConvLayoutSpeed times ResNet-50's convolutions (batch 8, 224 px) forward and backward in
-// each activation layout, interleaved so that machine load affects all alike. It is a
-// measurement, not a check: it runs only with CATMARK_DNNL_SPEED=1.
+// TestConvLayoutSpeed times ResNet-50's convolutions (batch 8, 224 px; with
+// CATMARK_DNNL_SPEED_R18=1 ResNet-18's at batch 32, 112 px) forward and backward in each
+// activation layout with direct kernels, interleaved so that machine load affects all alike. It
+// is a measurement, not a check: it runs only with CATMARK_DNNL_SPEED=1.
 func TestConvLayoutSpeed(t *testing.T) {
 	if os.Getenv("CATMARK_DNNL_SPEED") != "1" {
 		t.Skip("set CATMARK_DNNL_SPEED=1 to time convolutions per layout")
@@ -67,18 +68,11 @@ func TestConvLayoutSpeed(t *testing.T) {
 	}
 	rng := enginetest.NewRand(9)
 	const reps = 5
-	g := engine.Grads{Input: true, Params: true}
 	fmt.Printf("%-40s %s\n", "shape", "GFLOP/s fwd/bwd_data/bwd_weights per layout (any, blocked, nhwc, plain)")
 	for _, s := range shapes {
 		ys := convShape("speed", s.x, s.w, nil, s.p)
 		flop := 2 * float64(engine.Numel(ys)) * float64(s.w[1]*s.w[2]*s.w[3])
 		res := make([][3][]time.Duration, len(bs))
-		for i, b := range bs {
-			xh := enginetest.Rand(rng, engine.Numel(s.x), 1)
-			_ = xh
-			_ = b
-			_ = i
-		}
 		xs := make([]engine.Tensor, len(bs))
 		ws := make([]engine.Tensor, len(bs))
 		dys := make([]engine.Tensor, len(bs))
@@ -112,7 +106,6 @@ func TestConvLayoutSpeed(t *testing.T) {
 				}
 			}
 		}
-		_ = g
 		line := fmt.Sprintf("x%v w%v s%d", s.x[1:], s.w, s.p.Stride)
 		fmt.Printf("%-40s", line)
 		for i := range bs {
