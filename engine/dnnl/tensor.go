@@ -11,6 +11,7 @@ import "C"
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/catmark/catmark/engine"
@@ -43,9 +44,10 @@ type derived struct {
 	w, b *tensor
 }
 
-var versions uint64
+// versions numbers tensor versions across all backends.
+var versions atomic.Uint64
 
-func nextVersion() uint64 { versions++; return versions }
+func nextVersion() uint64 { return versions.Add(1) }
 
 // newTensor returns a tensor of shape in layout m with fresh storage (unless lazy is set, in
 // which case storage comes when it is computed).
