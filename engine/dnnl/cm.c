@@ -151,7 +151,7 @@ static void dims4(int64_t *d, const int64_t *s) { for (int i = 0; i < 4; i++) d[
 
 int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, int nth, const int64_t *x, const int64_t *w,
 	const int64_t *y, int has_bias, int stride, int pad, int src_tag, int dst_tag,
-	int post_sum, int post_relu, dnnl_primitive_desc_t hint) {
+	int post_sum, const dnnl_memory_desc_t *post_binary, int post_relu, dnnl_primitive_desc_t hint) {
 	dnnl_dims_t xd, wd, yd, bd, st, pl, pr;
 	dims4(xd, x); dims4(wd, w); dims4(yd, y);
 	bd[0] = w[0];
@@ -181,7 +181,7 @@ int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, int nth, const int
 		s = dnnl_convolution_backward_weights_desc_init(&d, alg, &xm, &wm, has_bias ? &bm : NULL, &ym, st, pl, pr);
 	}
 	if (s != dnnl_success) return (int)s;
-	dnnl_primitive_attr_t attr = make_attr(post_sum, post_relu, NULL);
+	dnnl_primitive_attr_t attr = make_attr(post_sum, post_relu, post_binary);
 	s = pd_nth(pd, &d, attr, hint, nth);
 	dnnl_primitive_attr_destroy(attr);
 	return (int)s;

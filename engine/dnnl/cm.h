@@ -34,7 +34,7 @@ int cm_exec(dnnl_primitive_t p, int n, const cm_arg *args);
 
 int cm_conv_pd(dnnl_primitive_desc_t *pd, int kind, int algo, int nth, const int64_t *x, const int64_t *w,
 	const int64_t *y, int has_bias, int stride, int pad, int src_tag, int dst_tag,
-	int post_sum, int post_relu, dnnl_primitive_desc_t hint);
+	int post_sum, const dnnl_memory_desc_t *post_binary, int post_relu, dnnl_primitive_desc_t hint);
 int cm_bn_pd(dnnl_primitive_desc_t *pd, int kind, const dnnl_memory_desc_t *data, float eps,
 	unsigned flags, dnnl_primitive_desc_t hint);
 int cm_eltwise_pd(dnnl_primitive_desc_t *pd, int kind, int alg, const dnnl_memory_desc_t *data,

@@ -47,10 +47,11 @@ func dims(s []int) [4]C.int64_t {
 
 // convFused describes the post-ops of a forward convolution.
 type convFused struct {
-	infer bool // prop forward_inference (a folded batch norm)
-	bias  bool
-	relu  bool
-	sum   bool // sum post-op: dst = conv + dst (a residual addend copied or moved into dst)
+	infer  bool // prop forward_inference (a folded batch norm)
+	bias   bool
+	relu   bool
+	sum    bool // sum post-op: dst = conv + dst (a residual addend moved into dst)
+	binary md   // binary-add post-op: dst = conv + src1, src1 (the addend) in this layout
 }
 
 // Activation layouts a convolution may be asked for (CATMARK_DNNL_LAYOUT).
@@ -73,6 +74,10 @@ func layoutTag(layout, c int) C.int {
 	}
 	return C.dnnl_format_tag_any
 }
+
+// argBinary is the execution argument of the first post-op's second input (the residual addend
+// of a binary-add post-op).
+const argBinary = C.DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE | C.DNNL_ARG_SRC_1
 
 // Convolution algorithm choices (CATMARK_DNNL_CONV).
 const (
@@ -107,7 +112,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 				k = C.CM_FWD_INFER
 			}
 			return C.cm_conv_pd(pd, C.int(k), C.int(algo), C.int(nth), &x[0], &w[0], &y[0], cbool(f.bias), C.int(p.Stride), C.int(p.Pad),
-				layoutTag(layout, xs[1]), layoutTag(layout, ys[1]), cbool(f.sum), cbool(f.relu), h)
+				layoutTag(layout, xs[1]), layoutTag(layout, ys[1]), cbool(f.sum), f.binary, cbool(f.relu), h)
 		}
 	}
 	direct := 0
@@ -145,7 +150,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		b.prims[key] = last
 		return last
 	}
-	if b.convAlgo == convTune && f.infer && b.layout == layoutBlocked {
+	if b.convAlgo == convTune && f.infer && f.binary == nil && b.layout == layoutBlocked {
 		others := []struct {
 			name   string
 			layout int
@@ -164,7 +169,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	}
 	chosen := base
 	if len(cands) > 1 && b.convAlgo == convTune {
-		times := b.timeConv(kind, cands...)
+		times := b.timeConv(kind, f.binary, cands...)
 		// Layouts other than the base's cost a reorder of the input and of the output.
 		var srcQ, dstQ C.dnnl_query_t = C.dnnl_query_src_md, C.dnnl_query_dst_md
 		switch kind {
@@ -203,7 +208,7 @@ func (b *Backend) timeReorder(from, to md) time.Duration {
 
 // timeConv returns, for each convolution primitive of kind, the shortest of a few runs on
 // scratch tensors, the primitives taking turns so that machine load affects them alike.
-func (b *Backend) timeConv(kind int, ps ...*prim) []time.Duration {
+func (b *Backend) timeConv(kind int, binary md, ps ...*prim) []time.Duration {
 	type q struct {
 		arg C.int
 		q   C.dnnl_query_t
@@ -229,6 +234,9 @@ func (b *Backend) timeConv(kind int, ps ...*prim) []time.Duration {
 				continue
 			}
 			args[i] = append(args[i], arg{q.arg, tempTensor(b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(m))))})
+		}
+		if binary != nil {
+			args[i] = append(args[i], arg{argBinary, tempTensor(binary)})
 		}
 	}
 	// Each candidate gets its own scratchpad, so that one not chosen does not grow the shared one.

@@ -14,8 +14,8 @@ import (
 )
 
 // lazyConv is a convolution not yet computed, with the operations fused into it so far: an
-// inference batch norm folded into its weights and bias, a residual addend (a sum post-op) and a
-// ReLU (an eltwise post-op), applied in that order.
+// inference batch norm folded into its weights and bias, a residual addend (a sum or binary-add
+// post-op) and a ReLU (an eltwise post-op), applied in that order.
 type lazyConv struct {
 	x, w, bias *tensor
 	p          engine.ConvParams
@@ -71,8 +71,29 @@ func (b *Backend) force(t *tensor) {
 		op = "conv_fwd_fused"
 	}
 	defer b.timed(op, func() string { return convDetail(xs, ws, l.p) })()
-	f.sum = l.addend != nil
+	// A residual addend is added by a post-op: moved into dst and summed there when nothing
+	// else will read it (it was released and only this convolution holds it), read as the
+	// second input of a binary add otherwise (no copy).
+	a := l.addend
+	steal := false
+	if a != nil {
+		b.forceIn(a)
+		steal = a.released && a.refs == 1
+		f.sum = true
+	}
 	pf := b.convPrim(C.CM_FWD_TRAIN, xs, ws, t.shape, l.p, f)
+	dm := b.pmd(pf, C.dnnl_query_dst_md)
+	copyAddend := false
+	if a != nil && !steal {
+		b.relayout(a, dm)
+		fb := f
+		fb.sum, fb.binary = false, dm
+		if pb := b.convPrim(C.CM_FWD_TRAIN, xs, ws, t.shape, l.p, fb); b.pmd(pb, C.dnnl_query_dst_md) == dm {
+			pf = pb
+		} else {
+			copyAddend = true // the binary-add variant wants another layout: copy and sum
+		}
+	}
 	b.relayout(l.x, b.pmd(pf, C.dnnl_query_src_md))
 	wm := b.pmd(pf, C.dnnl_query_weights_md)
 	w, bias, temp := l.w, l.bias, false
@@ -81,25 +102,24 @@ func (b *Backend) force(t *tensor) {
 	} else {
 		w, temp = b.weights(w, wm)
 	}
-	dm := b.pmd(pf, C.dnnl_query_dst_md)
-	if a := l.addend; a != nil {
-		// The sum post-op adds the convolution to what dst holds: the addend, moved into dst
-		// when nothing else will read it (it was released and only this convolution holds it),
-		// copied otherwise.
-		b.forceIn(a)
-		if a.released && a.refs == 1 {
-			b.relayout(a, dm)
-			t.md = dm
-			t.buf.ptr, t.buf.size = a.buf.ptr, a.buf.size
-			a.buf.ptr = nil
-		} else {
-			b.setStorage(t, dm)
-			b.reorder(a, t, false)
-		}
-	} else {
+	var src1 *tensor
+	switch {
+	case steal:
+		b.relayout(a, dm)
+		t.md = dm
+		t.buf.ptr, t.buf.size = a.buf.ptr, a.buf.size
+		a.buf.ptr = nil
+	case copyAddend:
+		b.setStorage(t, dm)
+		b.reorder(a, t, false)
+	case a != nil:
+		b.setStorage(t, dm)
+		src1 = a
+	default:
 		b.setStorage(t, dm)
 	}
-	b.exec(pf, arg{C.DNNL_ARG_SRC, l.x}, arg{C.DNNL_ARG_WEIGHTS, w}, arg{C.DNNL_ARG_BIAS, bias}, arg{C.DNNL_ARG_DST, t})
+	b.exec(pf, arg{C.DNNL_ARG_SRC, l.x}, arg{C.DNNL_ARG_WEIGHTS, w}, arg{C.DNNL_ARG_BIAS, bias}, arg{C.DNNL_ARG_DST, t},
+		arg{argBinary, src1})
 	if temp {
 		b.free(w)
 	}
