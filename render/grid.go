@@ -6,8 +6,9 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
-	"os"
-	"path/filepath"
+	"io"
+
+	"github.com/catmark/catmark/internal/atomicfile"
 )
 
 // Grid layout constants.
@@ -73,33 +74,8 @@ func Grid(tiles []image.Image, cols int, captions []string) *image.RGBA {
 // SavePNG writes img to path as PNG atomically: it writes a temporary file beside path and
 // renames it, so that path never holds a partial picture.
 func SavePNG(path string, img image.Image) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("render: saving %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("render: saving %s: %w", path, err)
-	}
-	if err := png.Encode(f, img); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("render: saving %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("render: saving %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("render: saving %s: %w", path, err)
+	if err := atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+		return fmt.Errorf("render: %w", err)
 	}
 	return nil
 }

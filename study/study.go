@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/catmark/catmark/internal/atomicfile"
 	"github.com/catmark/catmark/train"
 )
 
@@ -394,14 +395,14 @@ func Summarize(dir string, base train.Config, width, height int) (*Report, error
 			curves = append(curves, Curve{Label: fmt.Sprintf("%d: %s", c.N, c.Describe()), Log: log})
 		}
 	}
-	if err := writeAtomic(filepath.Join(dir, TableFile), []byte(rep.Markdown())); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, TableFile), []byte(rep.Markdown())); err != nil {
 		return rep, err
 	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return rep, err
 	}
-	if err := writeAtomic(filepath.Join(dir, JSONFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, JSONFile), append(b, '\n')); err != nil {
 		return rep, err
 	}
 	if len(curves) > 0 {
@@ -480,25 +481,4 @@ func (rep *Report) Markdown() string {
 // seconds formats a duration in seconds to the second, e.g. "1h2m3s".
 func seconds(s float64) string {
 	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("study: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("study: writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("study: writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("study: %w", err)
-	}
-	return os.Rename(tmp.Name(), path)
 }

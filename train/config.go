@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/catmark/catmark/internal/atomicfile"
 )
 
 // Stage is what a model sees: the whole photo, or a square crop around the face.
@@ -130,7 +132,7 @@ func writeConfig(c Config) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(c.Out, "config.json"), append(b, '\n'))
+	return atomicfile.WriteFile(filepath.Join(c.Out, "config.json"), append(b, '\n'))
 }
 
 // ReadConfig reads a run folder's config.json.
@@ -145,26 +147,4 @@ func ReadConfig(dir string) (Config, error) {
 	}
 	c.Out = dir
 	return c, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/internal/atomicfile"
 	"github.com/catmark/catmark/loss"
 	"github.com/catmark/catmark/metrics"
 	"github.com/catmark/catmark/optim"
@@ -335,7 +336,7 @@ func trimLog(dir string, epoch int) error {
 			buf = append(append(buf, b...), '\n')
 		}
 	}
-	return writeAtomic(filepath.Join(dir, "metrics.jsonl"), buf)
+	return atomicfile.WriteFile(filepath.Join(dir, "metrics.jsonl"), buf)
 }
 
 func bestFromLog(dir string) EpochLog {
