@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"image"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 
 	"github.com/catmark/catmark/augment"
@@ -52,7 +54,11 @@ type Detector struct {
 	// the coarse model placed badly still falls inside the crop; later passes use the refine
 	// model's margin.
 	Grow float64
-	mu   sync.Mutex
+	// Search is the face presence below which the first crop counts as a miss and the photo is
+	// searched (default 0.5); it needs a refine model with a presence output
+	// (train.Config.Negatives). 0 turns the search off.
+	Search float64
+	mu     sync.Mutex
 }
 
 // Load loads a detector. path is "" for the shipped model, a folder holding coarse.safetensors
@@ -78,7 +84,7 @@ func Load(path string) (*Detector, error) {
 		if m.Spec.Stage != train.Whole {
 			return nil, fmt.Errorf("catmark: %s is a face-crop model; a detector needs a whole-photo model first (pass a folder with %s and %s)", path, CoarseFile, RefineFile)
 		}
-		return &Detector{Coarse: m, Passes: 3, Flip: true, Grow: 1.4}, nil
+		return &Detector{Coarse: m, Passes: 3, Flip: true, Grow: 1.4, Search: 0.5}, nil
 	default:
 		fsys = os.DirFS(path)
 	}
@@ -89,7 +95,7 @@ func Load(path string) (*Detector, error) {
 		}
 		return train.LoadModelBytes(b, filepath.Join(path, name), data)
 	}
-	d := &Detector{Passes: 3, Flip: true, Grow: 1.4}
+	d := &Detector{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5}
 	if d.Coarse, err = load(CoarseFile); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("catmark: %s holds no %s (train one: see the README)", path, CoarseFile)
 	} else if err != nil {
@@ -118,28 +124,134 @@ func (d *Detector) Detect(img image.Image) (landmark.Points, error) {
 
 // DetectRGB is Detect for an image already in catmark's RGB form.
 func (d *Detector) DetectRGB(photo *imgproc.RGB) landmark.Points {
+	pts, _ := d.DetectFace(photo)
+	return pts
+}
+
+// DetectFace is DetectRGB that also returns the refine model's face presence for the points, in
+// (0, 1), or NaN when the model has no presence output.
+//
+// With a presence output, a first crop whose presence is below d.Search counts as a miss of the
+// coarse model: the detector then scores square windows of six sizes all over the photo, refines
+// the best three and keeps whichever ends with the highest presence.
+func (d *Detector) DetectFace(photo *imgproc.RGB) (landmark.Points, float64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// Stage 1: the whole photo, points normalised to it.
 	pts := d.predict(d.Coarse, photo).Denormalize(photo.W, photo.H)
 	if d.Refine == nil {
-		return pts
+		return pts, math.NaN()
 	}
-	passes := max(d.Passes, 1)
-	for pass := range passes {
-		box := train.FaceBox(pts, d.Refine.Spec.Margin)
-		if pass == 0 && d.Grow > 0 {
-			box.Side *= d.Grow
+	box := train.FaceBox(pts, d.Refine.Spec.Margin)
+	if d.Grow > 0 {
+		box.Side *= d.Grow
+	}
+	pts, face := d.refine(photo, box)
+	if !d.Refine.Spec.Presence || face >= d.Search {
+		return pts, face
+	}
+	for _, box := range d.windows(photo, 3) {
+		if p, f := d.refine(photo, box); f > face {
+			pts, face = p, f
+		}
+	}
+	return pts, face
+}
+
+// refine runs the refine passes from box, each on a crop around the previous points, and returns
+// the last pass's points (photo pixels) and face presence (NaN without a presence output).
+func (d *Detector) refine(photo *imgproc.RGB, box facecrop.Box) (landmark.Points, float64) {
+	var pts landmark.Points
+	face := math.NaN()
+	for pass := range max(d.Passes, 1) {
+		if pass > 0 {
+			box = train.FaceBox(pts, d.Refine.Spec.Margin)
 		}
 		crop := facecrop.Crop(photo, photo.W, photo.H, box, d.Refine.Spec.Size)
-		pts = box.FromBox(d.predict(d.Refine, crop))
+		var p landmark.Points
+		p, face = d.predictFace(d.Refine, crop)
+		pts = box.FromBox(p)
 	}
-	return pts
+	return pts, face
+}
+
+// windowSides are the search windows' sides as shares of the photo's longer side: from a small
+// face's box to the whole photo, each 1.5 times the last.
+var windowSides = []float64{0.15, 0.225, 0.34, 0.5, 0.76, 1.1}
+
+// windows scores square windows over the photo with the refine model's presence output (one
+// mirrored-free pass each, batched) and returns the k best, skipping a window whose centre lies
+// inside a better one's middle half. Windows step by half their side.
+func (d *Detector) windows(photo *imgproc.RGB, k int) []facecrop.Box {
+	long := float64(max(photo.W, photo.H))
+	var boxes []facecrop.Box
+	for _, f := range windowSides {
+		side := f * long
+		for _, cy := range steps(float64(photo.H), side) {
+			for _, cx := range steps(float64(photo.W), side) {
+				boxes = append(boxes, facecrop.Box{CX: cx, CY: cy, Side: side})
+			}
+		}
+	}
+	m := d.Refine
+	s := m.Spec.Size
+	score := make([]float32, 0, len(boxes))
+	const batch = 64
+	x := make([]float32, batch*3*s*s)
+	for lo := 0; lo < len(boxes); lo += batch {
+		n := min(batch, len(boxes)-lo)
+		for i := range n {
+			m.Spec.Input(facecrop.Crop(photo, photo.W, photo.H, boxes[lo+i], s), x[i*3*s*s:])
+		}
+		_, face := m.PredictFace(x[:n*3*s*s], n)
+		score = append(score, face...)
+	}
+	order := make([]int, len(boxes))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return score[order[a]] > score[order[b]] })
+	var best []facecrop.Box
+	for _, i := range order {
+		b := boxes[i]
+		near := false
+		for _, c := range best {
+			near = near || math.Abs(b.CX-c.CX) < c.Side/4 && math.Abs(b.CY-c.CY) < c.Side/4
+		}
+		if !near {
+			best = append(best, b)
+		}
+		if len(best) == k {
+			break
+		}
+	}
+	return best
+}
+
+// steps returns the centres of windows of the given side along an axis of length n, half a side
+// apart and spread evenly from edge to edge (one centred window when the side exceeds n).
+func steps(n, side float64) []float64 {
+	if side >= n {
+		return []float64{n / 2}
+	}
+	k := int(math.Ceil((n-side)/(side/2))) + 1
+	c := make([]float64, k)
+	for i := range c {
+		c[i] = side/2 + (n-side)*float64(i)/float64(k-1)
+	}
+	return c
 }
 
 // predict runs m on img and returns the points normalised to img, averaged with the mirrored
 // input's prediction when d.Flip.
 func (d *Detector) predict(m *train.Model, img *imgproc.RGB) landmark.Points {
+	p, _ := d.predictFace(m, img)
+	return p
+}
+
+// predictFace is predict that also returns the face presence (averaged the same way; NaN when m
+// has no presence output).
+func (d *Detector) predictFace(m *train.Model, img *imgproc.RGB) (landmark.Points, float64) {
 	s := m.Spec.Size
 	n := 1
 	if d.Flip {
@@ -156,7 +268,14 @@ func (d *Detector) predict(m *train.Model, img *imgproc.RGB) landmark.Points {
 		augment.FlipImage(mirrored)
 		m.Spec.Input(mirrored, x[3*s*s:])
 	}
-	y := m.Predict(x, n)
+	y, faces := m.PredictFace(x, n)
+	face := math.NaN()
+	if faces != nil {
+		face = float64(faces[0])
+		if d.Flip {
+			face = (face + float64(faces[1])) / 2
+		}
+	}
 	var p landmark.Points
 	for j := range p {
 		p[j] = landmark.Point{X: float64(y[2*j]), Y: float64(y[2*j+1])}
@@ -171,5 +290,5 @@ func (d *Detector) predict(m *train.Model, img *imgproc.RGB) landmark.Points {
 			p[j] = landmark.Point{X: (p[j].X + q[j].X) / 2, Y: (p[j].Y + q[j].Y) / 2}
 		}
 	}
-	return p
+	return p, face
 }

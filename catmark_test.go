@@ -19,11 +19,16 @@ import (
 // saveRandomModel writes a randomly initialised model of the given stage as a checkpoint.
 func saveRandomModel(t *testing.T, path string, stage train.Stage, seed int64) {
 	t.Helper()
+	saveRandomSpec(t, path, train.ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: stage, Norm: "imagenet", Margin: 0.3}, seed)
+}
+
+// saveRandomSpec writes a randomly initialised model of the given spec as a checkpoint.
+func saveRandomSpec(t *testing.T, path string, spec train.ModelSpec, seed int64) {
+	t.Helper()
 	b, err := engine.Open("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := train.ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: stage, Norm: "imagenet", Margin: 0.3}
 	m, err := train.NewModel(b, spec, seed)
 	if err != nil {
 		t.Fatal(err)
@@ -98,5 +103,55 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
 		t.Error("Load(missing path) succeeded")
+	}
+}
+
+// The search only ever replaces the first crop's result by one the refine model finds likelier.
+func TestSearchKeepsTheLikeliestFace(t *testing.T) {
+	dir := t.TempDir()
+	saveRandomModel(t, filepath.Join(dir, CoarseFile), train.Whole, 1)
+	saveRandomSpec(t, filepath.Join(dir, RefineFile), train.ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: train.Crop, Norm: "imagenet", Margin: 0.3, Presence: true}, 2)
+	det, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo := realPhoto(t)
+	det.Search = 0
+	p0, f0 := det.DetectFace(photo)
+	det.Search = 1 // always search
+	p1, f1 := det.DetectFace(photo)
+	if math.IsNaN(f0) || math.IsNaN(f1) {
+		t.Fatalf("presence %v, %v from a model with a presence output", f0, f1)
+	}
+	if f1 < f0 {
+		t.Errorf("search returned presence %v, below the first crop's %v", f1, f0)
+	}
+	if f1 > f0 && p1 == p0 {
+		t.Error("search found a likelier face but returned the first crop's points")
+	}
+	det.Refine.Spec.Presence = false
+	if _, f := det.DetectFace(photo); !math.IsNaN(f) {
+		t.Errorf("presence %v from a model without a presence output, want NaN", f)
+	}
+}
+
+func TestWindowSteps(t *testing.T) {
+	tests := []struct{ n, side float64 }{{320, 48}, {240, 72}, {320, 160}, {240, 243}, {100, 100}, {333, 50}}
+	for _, tc := range tests {
+		c := steps(tc.n, tc.side)
+		if tc.side >= tc.n {
+			if len(c) != 1 || c[0] != tc.n/2 {
+				t.Errorf("steps(%v, %v) = %v, want one centred window", tc.n, tc.side, c)
+			}
+			continue
+		}
+		if math.Abs(c[0]-tc.side/2) > 1e-9 || math.Abs(c[len(c)-1]-(tc.n-tc.side/2)) > 1e-9 {
+			t.Errorf("steps(%v, %v) = %v: windows do not reach both edges", tc.n, tc.side, c)
+		}
+		for i := 1; i < len(c); i++ {
+			if d := c[i] - c[i-1]; d <= 0 || d > tc.side/2+1e-9 {
+				t.Errorf("steps(%v, %v): windows %d and %d are %v apart, want (0, %v]", tc.n, tc.side, i-1, i, d, tc.side/2)
+			}
+		}
 	}
 }

@@ -108,3 +108,30 @@ func newSample(pos float64, n int) sample {
 	i := int(pos)
 	return sample{i, i + 1, pos - float64(i)}
 }
+
+// Away returns a random box of a w×h photo that does not frame the face in box f: a crop the
+// refine model should call faceless. Its side is f's times 0.5–3 (log-uniform) and its centre
+// anywhere in the photo; it is accepted when f's centre lies outside it, or the face would fill
+// less than a quarter of its side, or the box sits deep inside the face (under 40 % of f's side).
+// After 50 rejected draws it returns a box of f's side beside the face, on the photo's roomier
+// side.
+func Away(rng *rand.Rand, f Box, w, h int) Box {
+	for range 50 {
+		b := Box{
+			CX:   rng.Float64() * float64(w),
+			CY:   rng.Float64() * float64(h),
+			Side: f.Side * math.Exp(math.Log(0.5)+rng.Float64()*math.Log(6)),
+		}
+		outside := math.Abs(f.CX-b.CX) > b.Side/2 || math.Abs(f.CY-b.CY) > b.Side/2
+		if outside || f.Side < b.Side/4 || b.Side < 0.4*f.Side {
+			return b
+		}
+	}
+	b := f
+	if f.CX < float64(w)/2 {
+		b.CX += 1.5 * f.Side
+	} else {
+		b.CX -= 1.5 * f.Side
+	}
+	return b
+}

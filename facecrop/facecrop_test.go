@@ -82,3 +82,29 @@ func TestCropFollowsPoints(t *testing.T) {
 		t.Errorf("dot at crop (%.3f,%.3f), box mapping says (%.3f,%.3f)", gx, gy, want.X, want.Y)
 	}
 }
+
+// Every box Away returns misses the face by one of its three rules.
+func TestAwayMissesTheFace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tests := []struct {
+		name string
+		face Box
+		w, h int
+	}{
+		{"small face", Box{CX: 100, CY: 80, Side: 40}, 320, 240},
+		{"face filling the photo", Box{CX: 160, CY: 120, Side: 300}, 320, 240},
+		{"face at the edge", Box{CX: 10, CY: 230, Side: 60}, 320, 240},
+	}
+	for _, tc := range tests {
+		for range 500 {
+			b := Away(rng, tc.face, tc.w, tc.h)
+			outside := math.Abs(tc.face.CX-b.CX) > b.Side/2 || math.Abs(tc.face.CY-b.CY) > b.Side/2
+			if !outside && tc.face.Side >= b.Side/4 && b.Side >= 0.4*tc.face.Side {
+				t.Fatalf("%s: box %+v frames the face %+v", tc.name, b, tc.face)
+			}
+			if b.Side <= 0 || math.IsNaN(b.CX+b.CY+b.Side) {
+				t.Fatalf("%s: box %+v", tc.name, b)
+			}
+		}
+	}
+}

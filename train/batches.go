@@ -2,6 +2,7 @@ package train
 
 import (
 	"iter"
+	"math"
 	"math/rand/v2"
 
 	"github.com/catmark/catmark/augment"
@@ -46,16 +47,29 @@ func newBatcher(data *cache.Cache, cfg Config) *batcher {
 }
 
 // cropFrame returns the loader hook that cuts the face crop of photo i: the square around its
-// true landmarks with the run's margin, jittered in training to mimic a coarse model's errors.
+// true landmarks with the run's margin, jittered in training to mimic a coarse model's errors;
+// in training, a share cfg.Negatives of the crops are cut away from the face (NoFace truth).
 func cropFrame(data *cache.Cache, cfg Config, jitter bool) func(*rand.Rand, int, *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
 	return func(rng *rand.Rand, i int, photo *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
 		it := data.Item(i)
 		box := FaceBox(it.Points, cfg.Margin)
+		if jitter && cfg.Negatives > 0 && rng.Float64() < cfg.Negatives {
+			return facecrop.Crop(photo, it.Width, it.Height, facecrop.Away(rng, box, it.Width, it.Height), cfg.Size), NoFace()
+		}
 		if jitter {
 			box = box.Jitter(rng, cfg.Scale, cfg.Shift)
 		}
 		return facecrop.Crop(photo, it.Width, it.Height, box, cfg.Size), box.ToBox(it.Points)
 	}
+}
+
+// NoFace is the truth of a crop without a face: every coordinate NaN (loss.EvalPresence).
+func NoFace() landmark.Points {
+	var p landmark.Points
+	for i := range p {
+		p[i] = landmark.Point{X: math.NaN(), Y: math.NaN()}
+	}
+	return p
 }
 
 // FaceBox is the crop stage's box around a face's landmarks (in photo pixels).

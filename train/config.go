@@ -37,29 +37,33 @@ type Config struct {
 	Data string `json:"data"` // a prepared cache folder (catmark prepare) or a photo folder
 	Out  string `json:"out"`  // the run folder
 
-	Stage     Stage    `json:"stage"`
-	Depth     int      `json:"depth"` // ResNet depth: 18, 34 or 50
-	Width     int      `json:"width"` // base width (64 = torchvision's)
-	Size      int      `json:"size"`  // network input side in pixels
-	Freeze    []string `json:"freeze,omitempty"`
-	Init      string   `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
-	Norm      string   `json:"norm"`           // "imagenet" or "unit" (/255)
-	Backend   string   `json:"backend,omitempty"`
-	Loss      string   `json:"loss"`
-	Flip      bool     `json:"flip"`
-	PCA       bool     `json:"pca"`
-	Scale     float64  `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
-	Shift     float64  `json:"shift"`  // similarity jitter: shift as a share of the side
-	Rotate    float64  `json:"rotate"` // similarity jitter: rotation in degrees
-	Margin    float64  `json:"margin"` // crop stage: share of the face box added on each side
-	Optimizer string   `json:"optimizer"`
-	LR        float64  `json:"lr"`
-	Momentum  float64  `json:"momentum"`
-	Decay     float64  `json:"weight_decay"`
-	Schedule  string   `json:"schedule"` // "constant", "step", "cosine"
-	Warmup    float64  `json:"warmup"`   // share of the run spent warming up (cosine)
-	Batch     int      `json:"batch"`
-	Epochs    int      `json:"epochs"`
+	Stage   Stage    `json:"stage"`
+	Depth   int      `json:"depth"` // ResNet depth: 18, 34 or 50
+	Width   int      `json:"width"` // base width (64 = torchvision's)
+	Size    int      `json:"size"`  // network input side in pixels
+	Freeze  []string `json:"freeze,omitempty"`
+	Init    string   `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
+	Norm    string   `json:"norm"`           // "imagenet" or "unit" (/255)
+	Backend string   `json:"backend,omitempty"`
+	Loss    string   `json:"loss"`
+	Flip    bool     `json:"flip"`
+	PCA     bool     `json:"pca"`
+	Scale   float64  `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
+	Shift   float64  `json:"shift"`  // similarity jitter: shift as a share of the side
+	Rotate  float64  `json:"rotate"` // similarity jitter: rotation in degrees
+	Margin  float64  `json:"margin"` // crop stage: share of the face box added on each side
+	// Negatives is the crop stage's share of training crops cut where no face is. When positive,
+	// the model gets a 19th output, the face presence, trained towards 1 on face crops and 0 on
+	// these (loss.EvalPresence); the detector uses it to search a photo when a crop misses.
+	Negatives float64 `json:"negatives,omitempty"`
+	Optimizer string  `json:"optimizer"`
+	LR        float64 `json:"lr"`
+	Momentum  float64 `json:"momentum"`
+	Decay     float64 `json:"weight_decay"`
+	Schedule  string  `json:"schedule"` // "constant", "step", "cosine"
+	Warmup    float64 `json:"warmup"`   // share of the run spent warming up (cosine)
+	Batch     int     `json:"batch"`
+	Epochs    int     `json:"epochs"`
 	// Budget bounds the wall-clock training time; the schedule follows whichever of epochs and
 	// budget runs out first.
 	Budget Duration `json:"budget,omitempty"`
@@ -106,6 +110,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: normalisation %q: want imagenet or unit", c.Norm)
 	case c.Optimizer != "sgd" && c.Optimizer != "adamw":
 		return fmt.Errorf("train: optimiser %q: want sgd or adamw", c.Optimizer)
+	case c.Negatives < 0 || c.Negatives >= 1:
+		return fmt.Errorf("train: negatives %g: want a share in [0, 1)", c.Negatives)
+	case c.Negatives > 0 && c.Stage != Crop:
+		return fmt.Errorf("train: negatives %g: only the crop stage learns face presence", c.Negatives)
 	case c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "cosine":
 		return fmt.Errorf("train: schedule %q: want constant, step or cosine", c.Schedule)
 	}

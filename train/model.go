@@ -7,6 +7,7 @@ import (
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/loader"
 	"github.com/catmark/catmark/loss"
 	"github.com/catmark/catmark/models/resnet"
@@ -22,10 +23,18 @@ type ModelSpec struct {
 	Stage  Stage   `json:"stage"`  // whole photo or face crop
 	Norm   string  `json:"norm"`   // "imagenet" or "unit"
 	Margin float64 `json:"margin"` // crop stage: share of the face box added on each side
+	// Presence adds a 19th output: how sure the model is that its input shows a face
+	// (Config.Negatives).
+	Presence bool `json:"presence,omitempty"`
 }
 
+// presenceWeight is the weight of the face-presence term in the training loss
+// (loss.EvalPresence): large enough to learn it, small beside the landmark terms' gradients.
+const presenceWeight = 0.05
+
 // Model is a ResNet landmark regressor with the facts needed to feed it: 18 sigmoid outputs,
-// (x0, y0, …, x8, y8) normalised to the input (the whole photo, or the face box).
+// (x0, y0, …, x8, y8) normalised to the input (the whole photo, or the face box), and with
+// Spec.Presence a 19th, the face presence.
 type Model struct {
 	Spec ModelSpec
 	B    engine.Backend
@@ -34,7 +43,11 @@ type Model struct {
 
 // NewModel builds a freshly initialised model on backend b.
 func NewModel(b engine.Backend, spec ModelSpec, seed int64) (*Model, error) {
-	net, err := resnet.New(b, resnet.Config{Depth: spec.Depth, Width: spec.Width, Outputs: 18, InputSize: spec.Size}, seed)
+	outputs := landmark.Dim
+	if spec.Presence {
+		outputs++
+	}
+	net, err := resnet.New(b, resnet.Config{Depth: spec.Depth, Width: spec.Width, Outputs: outputs, InputSize: spec.Size}, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -84,10 +97,43 @@ func (m *Model) LoadInit(path string) error {
 		return err
 	}
 	var skip []string
-	if _, ours := meta["model_spec"]; !ours {
+	specJSON, ours := meta["model_spec"]
+	if !ours {
 		skip = []string{"fc."} // an ImageNet head has 1,000 outputs
+	} else {
+		var spec ModelSpec
+		if err := json.Unmarshal([]byte(specJSON), &spec); err == nil && m.Spec.Presence && !spec.Presence {
+			return m.initFromLandmarkModel(path)
+		}
 	}
 	return weights.ImportTorch(path, m.B, m.Params(), weights.ImportOptions{SkipPrefixes: skip})
+}
+
+// initFromLandmarkModel starts a presence model from a catmark checkpoint without presence: every
+// tensor is copied, the head's 18 landmark rows included; the presence row keeps its initial
+// values.
+func (m *Model) initFromLandmarkModel(path string) error {
+	old, err := LoadModel(m.B, path)
+	if err != nil {
+		return err
+	}
+	src := map[string]*nn.Param{}
+	for _, p := range old.Params() {
+		src[p.Name] = p
+	}
+	for _, p := range m.Params() {
+		q, ok := src[p.Name]
+		if !ok {
+			return fmt.Errorf("train: %s has no tensor %s (a different architecture?)", path, p.Name)
+		}
+		dst, from := m.B.Data(p.Value), old.B.Data(q.Value)
+		head := p.Name == "fc.weight" || p.Name == "fc.bias"
+		if len(dst) != len(from) && !(head && len(from)*(landmark.Dim+1) == len(dst)*landmark.Dim) {
+			return fmt.Errorf("train: %s: tensor %s has %d values, want %d", path, p.Name, len(from), len(dst))
+		}
+		copy(dst, from) // fc is row-major outputs×inputs: the landmark rows come first
+	}
+	return nil
 }
 
 // Meta is the checkpoint metadata of a run: the model spec, the run's config and its state.
@@ -107,15 +153,29 @@ func (m *Model) Meta(cfg Config, st State) (map[string]string, error) {
 	return map[string]string{"format": "catmark-model-v1", "model_spec": string(spec), "config": string(c), "train_state": string(s)}, nil
 }
 
-// TrainStep runs forward and backward on one batch (x: n×3×S×S, y: n×18) and leaves the
-// gradients in the parameters; it returns the batch's loss. grad is scratch of n×18.
+// Outputs is the number of values the network gives per input: 18, or 19 with Spec.Presence.
+func (m *Model) Outputs() int {
+	if m.Spec.Presence {
+		return landmark.Dim + 1
+	}
+	return landmark.Dim
+}
+
+// TrainStep runs forward and backward on one batch (x: n×3×S×S, y: n×18, a row of NaN for a
+// crop without a face) and leaves the gradients in the parameters; it returns the batch's loss.
+// grad is scratch of n×Outputs().
 func (m *Model) TrainStep(x, y []float32, n int, l *loss.Loss, grad []float32) float64 {
 	s := m.Spec.Size
 	xt := m.B.FromHost(x, n, 3, s, s)
 	out := m.Net.Forward(xt, true)
 	pred := m.B.ToHost(out)
-	v := l.Eval(pred, y, grad)
-	dy := m.B.FromHost(grad, n, 18)
+	var v float64
+	if m.Spec.Presence {
+		v = l.EvalPresence(pred, y, grad, presenceWeight)
+	} else {
+		v = l.Eval(pred, y, grad)
+	}
+	dy := m.B.FromHost(grad, n, m.Outputs())
 	m.Net.Backward(dy)
 	m.B.Release(xt)
 	m.B.Release(out)
@@ -123,15 +183,31 @@ func (m *Model) TrainStep(x, y []float32, n int, l *loss.Loss, grad []float32) f
 	return v
 }
 
-// Predict returns the n×18 outputs for the inputs x (n×3×S×S), in inference mode.
+// Predict returns the n×18 landmark outputs for the inputs x (n×3×S×S), in inference mode.
 func (m *Model) Predict(x []float32, n int) []float32 {
+	pts, _ := m.PredictFace(x, n)
+	return pts
+}
+
+// PredictFace is Predict that also returns each input's face presence in (0, 1), or nil when the
+// model has no presence output.
+func (m *Model) PredictFace(x []float32, n int) (pts, face []float32) {
 	s := m.Spec.Size
 	xt := m.B.FromHost(x, n, 3, s, s)
 	out := m.Net.Forward(xt, false)
 	pred := m.B.ToHost(out)
 	m.B.Release(xt)
 	m.B.Release(out)
-	return pred
+	if !m.Spec.Presence {
+		return pred, nil
+	}
+	const d = landmark.Dim
+	pts, face = make([]float32, n*d), make([]float32, n)
+	for i := range n {
+		copy(pts[i*d:(i+1)*d], pred[i*(d+1):])
+		face[i] = pred[i*(d+1)+d]
+	}
+	return pts, face
 }
 
 // Input writes img, resized to the model's input size, into dst (3×S×S, NCHW) with the model's

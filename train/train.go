@@ -106,7 +106,7 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 	if len(trainIdx) == 0 {
 		return nil, fmt.Errorf("train: the %q split of %s is empty", cfg.Split, cfg.Data)
 	}
-	net, err := NewModel(b, ModelSpec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin}, cfg.Seed)
+	net, err := NewModel(b, ModelSpec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin, Presence: cfg.Negatives > 0}, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 	}
 
 	res := &Result{}
-	grad := make([]float32, cfg.Batch*18)
+	grad := make([]float32, cfg.Batch*net.Outputs())
 	started := time.Now().Add(-time.Duration(st.Elapsed * float64(time.Second)))
 	step := opt.Steps()
 	for epoch := st.Epoch + 1; epoch <= cfg.Epochs; epoch++ {
@@ -202,7 +202,7 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 				break
 			}
 			lr = sched.LR(progressStep(step, time.Since(started).Seconds()))
-			l := net.TrainStep(batch.X, batch.Y, batch.N, lossFn, grad[:batch.N*18])
+			l := net.TrainStep(batch.X, batch.Y, batch.N, lossFn, grad[:batch.N*net.Outputs()])
 			batch.Release()
 			if math.IsNaN(l) || math.IsInf(l, 0) {
 				return res, fmt.Errorf("%w at epoch %d, step %d (loss %v, learning rate %g): the last good checkpoint %s is intact; lower --lr or check the data", ErrDiverged, epoch, step, l, lr, last)

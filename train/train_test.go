@@ -7,12 +7,15 @@ import (
 	"errors"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/catmark/catmark/imgproc"
 
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/engine"
@@ -262,4 +265,139 @@ func TestInitFromCheckpoint(t *testing.T) {
 			t.Fatalf("value %d: %v after LoadInit, %v in the checkpoint", i, got[i], want[i])
 		}
 	}
+}
+
+// A presence model starts from a landmark checkpoint (head rows copied), trains on face and
+// faceless crops, and predicts a presence in (0, 1) beside its points.
+func TestPresenceModel(t *testing.T) {
+	data := testCache(t, 40)
+	dir := t.TempDir()
+	cfg := tinyConfig(data, filepath.Join(dir, "landmarks"))
+	cfg.Stage, cfg.Epochs = Crop, 1
+	if _, err := Run(context.Background(), cfg, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	init := filepath.Join(cfg.Out, "best.safetensors")
+
+	b := refBackend(t)
+	spec := ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: Crop, Norm: "imagenet", Margin: 0.3, Presence: true}
+	m, err := NewModel(b, spec, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Outputs() != 19 {
+		t.Fatalf("Outputs() = %d, want 19", m.Outputs())
+	}
+	var fcRow18 []float32
+	in := 0 // the head's inputs
+	for _, p := range m.Params() {
+		if p.Name == "fc.weight" {
+			v := b.ToHost(p.Value)
+			in = len(v) / 19
+			fcRow18 = append(fcRow18, v[18*in:]...)
+		}
+	}
+	if err := m.LoadInit(init); err != nil {
+		t.Fatal(err)
+	}
+	want := weightsOf(t, init)
+	var got []float32
+	for _, p := range m.Params() {
+		v := b.ToHost(p.Value)
+		switch p.Name {
+		case "fc.weight":
+			if !slicesEqual(v[18*in:], fcRow18) {
+				t.Error("LoadInit changed the presence row of fc.weight")
+			}
+			v = v[:18*in]
+		case "fc.bias":
+			v = v[:18]
+		}
+		got = append(got, v...)
+	}
+	if !slicesEqual(got, want) {
+		t.Fatalf("LoadInit: %d values, checkpoint %d, or values differ", len(got), len(want))
+	}
+
+	cfg.Out, cfg.Init, cfg.Negatives, cfg.Epochs = filepath.Join(dir, "presence"), init, 0.5, 2
+	res, err := Run(context.Background(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := res.Last; math.IsNaN(l.TrainLoss) || l.TrainLoss <= 0 || math.IsNaN(res.Best.ValNME) {
+		t.Fatalf("last epoch %+v: want a finite positive loss and NME", l)
+	}
+	pm, err := LoadModel(b, filepath.Join(cfg.Out, "best.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pm.Spec.Presence {
+		t.Fatal("a run with negatives saved a model without presence")
+	}
+	x := make([]float32, 2*3*32*32)
+	for i := range x {
+		x[i] = float32(i%7) / 7
+	}
+	pts, face := pm.PredictFace(x, 2)
+	if len(pts) != 36 || len(face) != 2 {
+		t.Fatalf("PredictFace gave %d point values and %d presences, want 36 and 2", len(pts), len(face))
+	}
+	for _, f := range face {
+		if !(f > 0 && f < 1) {
+			t.Errorf("presence %v outside (0, 1)", f)
+		}
+	}
+	if p := pm.Predict(x, 2); !slicesEqual(p, pts) {
+		t.Error("Predict and PredictFace disagree on the points")
+	}
+}
+
+// The crop frame cuts faceless crops (NaN truth) for about the share Negatives of its draws.
+func TestNegativeCrops(t *testing.T) {
+	data, err := cache.Open(testCache(t, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig("", "")
+	cfg.Stage, cfg.Negatives = Crop, 0.3
+	frame := cropFrame(data, cfg, true)
+	rng := rand.New(rand.NewPCG(1, 2))
+	none := 0
+	const draws = 400
+	for k := range draws {
+		i := k % data.Len()
+		img, pts := frame(rng, i, &imgproc.RGB{W: 32, H: 32, Pix: data.Pixels(i)})
+		if img.W != cfg.Size {
+			t.Fatalf("crop %d×%d, want %d", img.W, img.H, cfg.Size)
+		}
+		if math.IsNaN(pts[0].X) {
+			none++
+			for _, p := range pts {
+				if !math.IsNaN(p.X) || !math.IsNaN(p.Y) {
+					t.Fatalf("a faceless crop's truth mixes NaN and numbers: %v", pts)
+				}
+			}
+		}
+	}
+	if share := float64(none) / draws; share < 0.22 || share > 0.38 {
+		t.Errorf("%.2f of crops faceless, want about 0.3", share)
+	}
+	if frame := cropFrame(data, cfg, false); math.IsNaN(func() float64 {
+		_, p := frame(rng, 0, &imgproc.RGB{W: 32, H: 32, Pix: data.Pixels(0)})
+		return p[0].X
+	}()) {
+		t.Error("a validation crop is faceless")
+	}
+}
+
+func slicesEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

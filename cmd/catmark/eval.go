@@ -40,6 +40,9 @@ func evalPredictor(path, backend string, batch int, tune detectorFlags) (evaluat
 		if d.Flip {
 			desc += ", averaged with the mirrored photo"
 		}
+		if d.Refine != nil && d.Refine.Spec.Presence && d.Search > 0 {
+			desc += fmt.Sprintf(", photo searched where the face presence is below %g", d.Search)
+		}
 		return evalDetector{d}, desc + " on " + d.Coarse.B.Name(), nil
 	}
 	m, err := evaluate.Load(path, backend)

@@ -64,6 +64,7 @@ type detectorFlags struct {
 	passes *int
 	flip   *bool
 	grow   *float64
+	search *float64
 }
 
 func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
@@ -71,11 +72,12 @@ func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
 		passes: fs.Int("passes", 3, "detector: refine passes, each on a crop around the previous points"),
 		flip:   fs.Bool("flip", true, "detector: average each prediction with the mirrored photo's"),
 		grow:   fs.Float64("grow", 0, "detector: enlarge the first refine crop by this factor (0: the default, 1.4)"),
+		search: fs.Float64("search", 0.5, "detector: search the whole photo when the first crop's face presence is below this (0: never; needs a refine model with a presence output)"),
 	}
 }
 
 func (f detectorFlags) apply(d *catmark.Detector) {
-	d.Passes, d.Flip = *f.passes, *f.flip
+	d.Passes, d.Flip, d.Search = *f.passes, *f.flip, *f.search
 	if *f.grow > 0 {
 		d.Grow = *f.grow
 	}
