@@ -180,8 +180,8 @@ func (d *Detector) refine(photo *imgproc.RGB, box facecrop.Box) (landmark.Points
 var windowSides = []float64{0.15, 0.225, 0.34, 0.5, 0.76, 1.1}
 
 // windows scores square windows over the photo with the refine model's presence output (one
-// mirrored-free pass each, batched) and returns the k best, skipping a window whose centre lies
-// inside a better one's middle half. Windows step by half their side.
+// unmirrored pass each, in batches of 32) and returns the k best, skipping a window whose centre
+// lies inside a better one's middle half. Windows step by half their side.
 func (d *Detector) windows(photo *imgproc.RGB, k int) []facecrop.Box {
 	long := float64(max(photo.W, photo.H))
 	var boxes []facecrop.Box
@@ -196,15 +196,20 @@ func (d *Detector) windows(photo *imgproc.RGB, k int) []facecrop.Box {
 	m := d.Refine
 	s := m.Spec.Size
 	score := make([]float32, 0, len(boxes))
-	const batch = 64
+	// Every batch is full (the last one padded with copies): a backend prepares its kernels
+	// once per batch size, which would cost more than the padding.
+	const batch = 32
 	x := make([]float32, batch*3*s*s)
 	for lo := 0; lo < len(boxes); lo += batch {
 		n := min(batch, len(boxes)-lo)
 		for i := range n {
 			m.Spec.Input(facecrop.Crop(photo, photo.W, photo.H, boxes[lo+i], s), x[i*3*s*s:])
 		}
-		_, face := m.PredictFace(x[:n*3*s*s], n)
-		score = append(score, face...)
+		for i := n; i < batch; i++ {
+			copy(x[i*3*s*s:(i+1)*3*s*s], x[:3*s*s])
+		}
+		_, face := m.PredictFace(x, batch)
+		score = append(score, face[:n]...)
 	}
 	order := make([]int, len(boxes))
 	for i := range order {
