@@ -115,26 +115,33 @@ func Load(path string) (*Detector, error) {
 // Detect returns the nine landmarks of the cat's face in img, in img's pixel coordinates
 // (relative to img.Bounds().Min). A photo with several cats gets the points of one of them.
 func (d *Detector) Detect(img image.Image) (landmark.Points, error) {
+	p, _, err := d.DetectFace(img)
+	return p, err
+}
+
+// DetectFace is Detect that also returns how sure the refine model is that the points frame a
+// cat's face: its face presence, in (0, 1), or NaN when the model has no presence output.
+func (d *Detector) DetectFace(img image.Image) (landmark.Points, float64, error) {
 	b := img.Bounds()
 	if b.Dx() < 8 || b.Dy() < 8 {
-		return landmark.Points{}, fmt.Errorf("catmark: image of %d×%d pixels is too small to find a face in", b.Dx(), b.Dy())
+		return landmark.Points{}, math.NaN(), fmt.Errorf("catmark: image of %d×%d pixels is too small to find a face in", b.Dx(), b.Dy())
 	}
-	return d.DetectRGB(imgproc.FromImage(img)), nil
+	p, face := d.DetectFaceRGB(imgproc.FromImage(img))
+	return p, face, nil
 }
 
 // DetectRGB is Detect for an image already in catmark's RGB form.
 func (d *Detector) DetectRGB(photo *imgproc.RGB) landmark.Points {
-	pts, _ := d.DetectFace(photo)
+	pts, _ := d.DetectFaceRGB(photo)
 	return pts
 }
 
-// DetectFace is DetectRGB that also returns the refine model's face presence for the points, in
-// (0, 1), or NaN when the model has no presence output.
+// DetectFaceRGB is DetectFace for an image already in catmark's RGB form.
 //
 // With a presence output, a first crop whose presence is below d.Search counts as a miss of the
 // coarse model: the detector then scores square windows of six sizes all over the photo, refines
 // the best three and keeps whichever ends with the highest presence.
-func (d *Detector) DetectFace(photo *imgproc.RGB) (landmark.Points, float64) {
+func (d *Detector) DetectFaceRGB(photo *imgproc.RGB) (landmark.Points, float64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// Stage 1: the whole photo, points normalised to it.

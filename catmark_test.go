@@ -117,9 +117,9 @@ func TestSearchKeepsTheLikeliestFace(t *testing.T) {
 	}
 	photo := realPhoto(t)
 	det.Search = 0
-	p0, f0 := det.DetectFace(photo)
+	p0, f0 := det.DetectFaceRGB(photo)
 	det.Search = 1 // always search
-	p1, f1 := det.DetectFace(photo)
+	p1, f1 := det.DetectFaceRGB(photo)
 	if math.IsNaN(f0) || math.IsNaN(f1) {
 		t.Fatalf("presence %v, %v from a model with a presence output", f0, f1)
 	}
@@ -130,7 +130,7 @@ func TestSearchKeepsTheLikeliestFace(t *testing.T) {
 		t.Error("search found a likelier face but returned the first crop's points")
 	}
 	det.Refine.Spec.Presence = false
-	if _, f := det.DetectFace(photo); !math.IsNaN(f) {
+	if _, f := det.DetectFaceRGB(photo); !math.IsNaN(f) {
 		t.Errorf("presence %v from a model without a presence output, want NaN", f)
 	}
 }

@@ -55,7 +55,7 @@ func TestBrowserPage(t *testing.T) {
 	}
 	photo, _ := catPhoto(t)
 	want := readCatPoints(t, photo) // the detector answers with the photo's own annotation
-	s := newServer(t, fixedDetector{want}, Options{})
+	s := newServer(t, fixedDetector{p: want}, Options{})
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 

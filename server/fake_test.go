@@ -44,13 +44,13 @@ type templateDetector struct {
 	busy bool
 }
 
-func (d templateDetector) Detect(ctx context.Context, img image.Image) (landmark.Points, error) {
+func (d templateDetector) Detect(ctx context.Context, img image.Image) (Detection, error) {
 	spend(d.cost, d.busy)
 	if err := ctx.Err(); err != nil {
-		return landmark.Points{}, err
+		return Detection{}, err
 	}
 	b := img.Bounds()
-	return templatePoints(b.Dx(), b.Dy()), nil
+	return Detection{Points: templatePoints(b.Dx(), b.Dy())}, nil
 }
 
 // spend takes d of time, by burning CPU when busy, else by sleeping.
@@ -85,23 +85,23 @@ type batchTemplate struct {
 	sizes []int
 }
 
-func (d *batchTemplate) Detect(ctx context.Context, img image.Image) (landmark.Points, error) {
+func (d *batchTemplate) Detect(ctx context.Context, img image.Image) (Detection, error) {
 	pts, err := d.DetectBatch(ctx, []image.Image{img})
 	if err != nil {
-		return landmark.Points{}, err
+		return Detection{}, err
 	}
 	return pts[0], nil
 }
 
-func (d *batchTemplate) DetectBatch(ctx context.Context, imgs []image.Image) ([]landmark.Points, error) {
+func (d *batchTemplate) DetectBatch(ctx context.Context, imgs []image.Image) ([]Detection, error) {
 	d.mu.Lock()
 	d.sizes = append(d.sizes, len(imgs))
 	d.mu.Unlock()
 	spend(d.fixed+time.Duration(len(imgs))*d.perImage, d.busy)
-	out := make([]landmark.Points, len(imgs))
+	out := make([]Detection, len(imgs))
 	for i, img := range imgs {
 		b := img.Bounds()
-		out[i] = templatePoints(b.Dx(), b.Dy())
+		out[i] = Detection{Points: templatePoints(b.Dx(), b.Dy())}
 	}
 	if d.wrongCount {
 		out = out[1:]
@@ -116,19 +116,24 @@ func (d *batchTemplate) batchSizes() []int {
 }
 
 // fixedDetector returns the same points for every photo (the annotation of one photo, in the
-// browser test).
-type fixedDetector struct{ p landmark.Points }
+// browser test), with face presence face when it is set.
+type fixedDetector struct {
+	p    landmark.Points
+	face *float64
+}
 
-func (d fixedDetector) Detect(context.Context, image.Image) (landmark.Points, error) { return d.p, nil }
+func (d fixedDetector) Detect(context.Context, image.Image) (Detection, error) {
+	return Detection{Points: d.p, Face: d.face}, nil
+}
 
 func (d fixedDetector) Info() map[string]string {
 	return map[string]string{"name": "fixed-test-points"}
 }
 
 // funcDetector adapts a function to Detector.
-type funcDetector func(ctx context.Context, img image.Image) (landmark.Points, error)
+type funcDetector func(ctx context.Context, img image.Image) (Detection, error)
 
-func (f funcDetector) Detect(ctx context.Context, img image.Image) (landmark.Points, error) {
+func (f funcDetector) Detect(ctx context.Context, img image.Image) (Detection, error) {
 	return f(ctx, img)
 }
 
@@ -142,14 +147,14 @@ func newBlocking() *blockingDetector {
 	return &blockingDetector{started: make(chan struct{}, 16), release: make(chan struct{})}
 }
 
-func (d *blockingDetector) Detect(ctx context.Context, img image.Image) (landmark.Points, error) {
+func (d *blockingDetector) Detect(ctx context.Context, img image.Image) (Detection, error) {
 	d.started <- struct{}{}
 	select {
 	case <-d.release:
 		b := img.Bounds()
-		return templatePoints(b.Dx(), b.Dy()), nil
+		return Detection{Points: templatePoints(b.Dx(), b.Dy())}, nil
 	case <-ctx.Done():
-		return landmark.Points{}, ctx.Err()
+		return Detection{}, ctx.Err()
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/catmark/catmark/landmark"
 )
 
 func TestServeGracefulShutdown(t *testing.T) {
@@ -88,8 +86,8 @@ func TestLoadTest(t *testing.T) {
 		t.Errorf("report %+v: latencies out of order or no throughput", rep)
 	}
 
-	failing := httptest.NewServer(newServer(t, funcDetector(func(context.Context, image.Image) (landmark.Points, error) {
-		return landmark.Points{}, errInternal
+	failing := httptest.NewServer(newServer(t, funcDetector(func(context.Context, image.Image) (Detection, error) {
+		return Detection{}, errInternal
 	}), Options{}))
 	defer failing.Close()
 	rep, err = LoadTest(context.Background(), failing.URL+"/v1/landmarks", 3, 10, png)

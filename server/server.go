@@ -50,13 +50,21 @@ import (
 // Detector finds the nine landmarks on one decoded photo; points in the photo's pixel coordinates.
 // Detect may be called from several goroutines at once (up to Options.Workers).
 type Detector interface {
-	Detect(ctx context.Context, img image.Image) (landmark.Points, error)
+	Detect(ctx context.Context, img image.Image) (Detection, error)
+}
+
+// Detection is what a Detector found on one photo.
+type Detection struct {
+	Points landmark.Points // the nine points in the photo's pixel coordinates
+	// Face is how sure the detector is that the points frame a cat's face, in [0, 1]; nil when it
+	// cannot say.
+	Face *float64
 }
 
 // BatchDetector is a Detector that can also process several photos in one call, which a model
 // usually does faster per photo than one at a time. The server finds it by type assertion and
 // then gathers concurrent requests into batches (see Options.MaxBatch and Options.BatchWindow).
-// DetectBatch returns one Points per image, in order.
+// DetectBatch returns one Detection per image, in order.
 //
 // Batching was measured to pay with a fake model whose batch of n photos burns 0.8 ms + n·1.6 ms
 // of CPU (PyTorch's ResNet-18 inference here, scaled down 10×: its cost per photo shrinks with
@@ -66,7 +74,7 @@ type Detector interface {
 // the gain shrank and once reversed. A lone request waits at most Options.BatchWindow longer.
 type BatchDetector interface {
 	Detector
-	DetectBatch(ctx context.Context, imgs []image.Image) ([]landmark.Points, error)
+	DetectBatch(ctx context.Context, imgs []image.Image) ([]Detection, error)
 }
 
 // Informer is implemented by a detector that describes itself (model name, input size, …);
@@ -82,11 +90,14 @@ type Result struct {
 	Width  int              `json:"width"`  // image width in pixels
 	Height int              `json:"height"` // image height in pixels
 	Points []landmark.Named `json:"points"` // the nine points in annotation order, pixel coordinates
+	// Face is the model's face presence for the points, 0 to 1 (low: probably no cat's face
+	// there); absent when the model has no such output.
+	Face *float64 `json:"face,omitempty"`
 }
 
-// NewResult builds the Result for points p found on a w×h photo called path.
-func NewResult(path string, w, h int, p landmark.Points) Result {
-	return Result{Path: path, Width: w, Height: h, Points: p.Named()}
+// NewResult builds the Result for detection d on a w×h photo called path.
+func NewResult(path string, w, h int, d Detection) Result {
+	return Result{Path: path, Width: w, Height: h, Points: d.Points.Named(), Face: d.Face}
 }
 
 // Options configures a Server. Zero fields take the defaults given.
@@ -301,7 +312,7 @@ func (s *Server) landmarks(w *statusWriter, r *http.Request) {
 		writeHTTPError(w, out.err)
 		return
 	}
-	writeJSON(w, http.StatusOK, NewResult(up.name, up.w, up.h, out.points))
+	writeJSON(w, http.StatusOK, NewResult(up.name, up.w, up.h, out.found))
 }
 
 // timeoutError says why ctx ended: the request timeout, or the client going away.
@@ -326,8 +337,8 @@ type job struct {
 }
 
 type outcome struct {
-	points landmark.Points
-	err    *httpError
+	found Detection
+	err   *httpError
 }
 
 // take marks j as taken by a worker; false if the handler already gave up on it.
@@ -455,14 +466,14 @@ func (s *Server) process(batch []*job) {
 		if err != nil {
 			j.done <- outcome{err: err}
 		} else {
-			j.done <- outcome{points: pts[i]}
+			j.done <- outcome{found: pts[i]}
 		}
 	}
 }
 
 // detect runs the detector on imgs, one call per image or one batch call, turning a panic or an
 // error into a 500 (or a 503 when the request's time ran out).
-func (s *Server) detect(jobs []*job, imgs []image.Image) (pts []landmark.Points, herr *httpError) {
+func (s *Server) detect(jobs []*job, imgs []image.Image) (pts []Detection, herr *httpError) {
 	defer func() {
 		if p := recover(); p != nil {
 			pts, herr = nil, detectorFailed(fmt.Errorf("detector panicked: %v", p))
@@ -480,7 +491,7 @@ func (s *Server) detect(jobs []*job, imgs []image.Image) (pts []landmark.Points,
 		}
 		return pts, nil
 	}
-	pts = make([]landmark.Points, len(imgs))
+	pts = make([]Detection, len(imgs))
 	for i, img := range imgs {
 		p, err := s.det.Detect(jobs[i].ctx, img)
 		if err != nil {

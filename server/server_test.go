@@ -160,6 +160,34 @@ func TestLandmarksPNG(t *testing.T) {
 	}
 }
 
+// The face presence is in the JSON when the detector gives one, and absent when it cannot say.
+func TestLandmarksFace(t *testing.T) {
+	face := 0.25
+	for _, tc := range []struct {
+		name string
+		face *float64
+		want string
+	}{
+		{"with presence", &face, `"face":0.25`},
+		{"without", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServer(t, fixedDetector{p: templatePoints(200, 100), face: tc.face}, Options{})
+			code, body, _ := do(t, s, post(makePNG(t, 200, 100), "image/png"))
+			if code != http.StatusOK {
+				t.Fatalf("status %d: %s", code, body)
+			}
+			has := strings.Contains(string(body), `"face"`)
+			if tc.want == "" && has || tc.want != "" && !strings.Contains(string(body), tc.want) {
+				t.Errorf("body %s; want face %q", body, tc.want)
+			}
+			if r := decodeResult(t, body); (r.Face == nil) != (tc.face == nil) || r.Face != nil && *r.Face != *tc.face {
+				t.Errorf("decoded face %v, want %v", r.Face, tc.face)
+			}
+		})
+	}
+}
+
 func TestLandmarksCatJPEG(t *testing.T) {
 	path, data := catPhoto(t)
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
@@ -296,10 +324,10 @@ func TestDetectorFailure(t *testing.T) {
 		name string
 		det  Detector
 	}{
-		{"error", funcDetector(func(context.Context, image.Image) (landmark.Points, error) {
-			return landmark.Points{}, errInternal
+		{"error", funcDetector(func(context.Context, image.Image) (Detection, error) {
+			return Detection{}, errInternal
 		})},
-		{"panic", funcDetector(func(context.Context, image.Image) (landmark.Points, error) {
+		{"panic", funcDetector(func(context.Context, image.Image) (Detection, error) {
 			panic(errInternal)
 		})},
 		{"batch of the wrong length", &batchTemplate{wrongCount: true}},

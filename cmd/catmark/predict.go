@@ -103,13 +103,18 @@ func predictOne(det *catmark.Detector, path string, asJSON bool, drawDir string,
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	pts := det.DetectRGB(img)
-	res := server.NewResult(path, img.W, img.H, pts)
+	found := detection(det.DetectFaceRGB(img))
+	pts := found.Points
+	res := server.NewResult(path, img.W, img.H, found)
 	if asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(out, "%s\n", b)
 	} else {
-		fmt.Fprintf(out, "%s (%d×%d)\n", path, img.W, img.H)
+		fmt.Fprintf(out, "%s (%d×%d)", path, img.W, img.H)
+		if res.Face != nil {
+			fmt.Fprintf(out, ", face %.2f", *res.Face)
+		}
+		fmt.Fprintln(out)
 		for _, p := range res.Points {
 			fmt.Fprintf(out, "  %-22s %7.1f %7.1f\n", p.Name, p.X, p.Y)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,8 +26,22 @@ type detector struct {
 	info map[string]string
 }
 
-func (d detector) Detect(_ context.Context, img image.Image) (landmark.Points, error) {
-	return d.d.Detect(img)
+func (d detector) Detect(_ context.Context, img image.Image) (server.Detection, error) {
+	p, face, err := d.d.DetectFace(img)
+	if err != nil {
+		return server.Detection{}, err
+	}
+	return detection(p, face), nil
+}
+
+// detection is the server's form of what a catmark.Detector found: the face presence is left out
+// where the model has none (NaN).
+func detection(p landmark.Points, face float64) server.Detection {
+	d := server.Detection{Points: p}
+	if !math.IsNaN(face) {
+		d.Face = &face
+	}
+	return d
 }
 
 func (d detector) Info() map[string]string { return d.info }
