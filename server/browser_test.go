@@ -55,7 +55,8 @@ func TestBrowserPage(t *testing.T) {
 	}
 	photo, _ := catPhoto(t)
 	want := readCatPoints(t, photo) // the detector answers with the photo's own annotation
-	s := newServer(t, fixedDetector{p: want}, Options{})
+	face := 0.93
+	s := newServer(t, fixedDetector{p: want, face: &face}, Options{})
 	ts := httptest.NewServer(s)
 	defer ts.Close()
 
@@ -107,6 +108,9 @@ func TestBrowserPage(t *testing.T) {
 	status, _ := chromedp.Run(stepCtx, chromedp.TextContent(chromedp.ID("status")))
 	if state != "done" {
 		t.Fatalf("page state %q after uploading %s; status: %s", state, photo, status)
+	}
+	if !strings.Contains(status, "face presence 0.93") {
+		t.Errorf("status %q does not give the face presence 0.93", status)
 	}
 
 	// The points as the page received them.
