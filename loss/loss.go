@@ -121,24 +121,32 @@ func (l *Loss) Eval(pred, truth, grad []float32) float64 {
 	}
 	scale := 1 / float64(b)
 	var sum float64
-	var p, t, g Vec
 	for s := 0; s < b; s++ {
-		ps, ts := pred[s*d:(s+1)*d], truth[s*d:(s+1)*d]
-		for i := range d {
-			p[i], t[i] = float64(ps[i]), float64(ts[i])
+		var gs []float32
+		if grad != nil {
+			gs = grad[s*d : (s+1)*d]
 		}
-		if grad == nil {
-			sum += l.Sample(&p, &t, nil, 0)
-			continue
-		}
-		g = Vec{}
-		sum += l.Sample(&p, &t, &g, scale)
-		gs := grad[s*d : (s+1)*d]
-		for i := range d {
-			gs[i] = float32(g[i])
-		}
+		sum += l.sample32(pred[s*d:(s+1)*d], truth[s*d:(s+1)*d], gs, scale)
 	}
 	return sum * scale
+}
+
+// sample32 is Sample for one sample held in float32 (p and t: 18 values each); when g is
+// non-nil, it is overwritten with scale × ∂loss/∂p.
+func (l *Loss) sample32(p32, t32, g32 []float32, scale float64) float64 {
+	var p, t Vec
+	for i := range landmark.Dim {
+		p[i], t[i] = float64(p32[i]), float64(t32[i])
+	}
+	if g32 == nil {
+		return l.Sample(&p, &t, nil, 0)
+	}
+	var g Vec
+	v := l.Sample(&p, &t, &g, scale)
+	for i := range landmark.Dim {
+		g32[i] = float32(g[i])
+	}
+	return v
 }
 
 // Parse builds a loss from its name: terms joined by "+", each one of "mse", "ddmse:K",

@@ -31,7 +31,6 @@ func (l *Loss) EvalPresence(pred, truth, grad []float32, weight float64) float64
 	}
 	scale := 1 / float64(b)
 	var sum float64
-	var p, t, g Vec
 	for i := range b {
 		ps, ts := pred[i*w:(i+1)*w], truth[i*d:(i+1)*d]
 		s := float64(ps[d])
@@ -46,20 +45,11 @@ func (l *Loss) EvalPresence(pred, truth, grad []float32, weight float64) float64
 			clear(gs)
 			gs[d] = float32(2 * weight * (s - target) * scale)
 		}
-		if target == 0 {
-			continue
-		}
-		for k := range d {
-			p[k], t[k] = float64(ps[k]), float64(ts[k])
-		}
-		if gs == nil {
-			sum += l.Sample(&p, &t, nil, 0)
-			continue
-		}
-		g = Vec{}
-		sum += l.Sample(&p, &t, &g, scale)
-		for k := range d {
-			gs[k] = float32(g[k])
+		if target == 1 {
+			if gs != nil {
+				gs = gs[:d]
+			}
+			sum += l.sample32(ps[:d], ts, gs, scale)
 		}
 	}
 	return sum * scale

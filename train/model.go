@@ -43,11 +43,7 @@ type Model struct {
 
 // NewModel builds a freshly initialised model on backend b.
 func NewModel(b engine.Backend, spec ModelSpec, seed int64) (*Model, error) {
-	outputs := landmark.Dim
-	if spec.Presence {
-		outputs++
-	}
-	net, err := resnet.New(b, resnet.Config{Depth: spec.Depth, Width: spec.Width, Outputs: outputs, InputSize: spec.Size}, seed)
+	net, err := resnet.New(b, resnet.Config{Depth: spec.Depth, Width: spec.Width, Outputs: spec.Outputs(), InputSize: spec.Size}, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -153,13 +149,16 @@ func (m *Model) Meta(cfg Config, st State) (map[string]string, error) {
 	return map[string]string{"format": "catmark-model-v1", "model_spec": string(spec), "config": string(c), "train_state": string(s)}, nil
 }
 
-// Outputs is the number of values the network gives per input: 18, or 19 with Spec.Presence.
-func (m *Model) Outputs() int {
-	if m.Spec.Presence {
+// Outputs is the number of values the network gives per input: 18, or 19 with Presence.
+func (s ModelSpec) Outputs() int {
+	if s.Presence {
 		return landmark.Dim + 1
 	}
 	return landmark.Dim
 }
+
+// Outputs is m.Spec.Outputs().
+func (m *Model) Outputs() int { return m.Spec.Outputs() }
 
 // TrainStep runs forward and backward on one batch (x: n×3×S×S, y: n×18, a row of NaN for a
 // crop without a face) and leaves the gradients in the parameters; it returns the batch's loss.

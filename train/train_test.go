@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,7 +307,7 @@ func TestPresenceModel(t *testing.T) {
 		v := b.ToHost(p.Value)
 		switch p.Name {
 		case "fc.weight":
-			if !slicesEqual(v[18*in:], fcRow18) {
+			if !slices.Equal(v[18*in:], fcRow18) {
 				t.Error("LoadInit changed the presence row of fc.weight")
 			}
 			v = v[:18*in]
@@ -315,7 +316,7 @@ func TestPresenceModel(t *testing.T) {
 		}
 		got = append(got, v...)
 	}
-	if !slicesEqual(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("LoadInit: %d values, checkpoint %d, or values differ", len(got), len(want))
 	}
 
@@ -347,7 +348,7 @@ func TestPresenceModel(t *testing.T) {
 			t.Errorf("presence %v outside (0, 1)", f)
 		}
 	}
-	if p := pm.Predict(x, 2); !slicesEqual(p, pts) {
+	if p := pm.Predict(x, 2); !slices.Equal(p, pts) {
 		t.Error("Predict and PredictFace disagree on the points")
 	}
 }
@@ -388,16 +389,4 @@ func TestNegativeCrops(t *testing.T) {
 	}()) {
 		t.Error("a validation crop is faceless")
 	}
-}
-
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
