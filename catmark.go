@@ -11,6 +11,7 @@
 package catmark
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -40,25 +41,48 @@ const (
 	RefineFile = "refine.safetensors"
 )
 
+// Settings are a Detector's inference settings. The zero value is the plainest detector: one
+// refine pass, no mirroring, no enlargement of the first crop, no search.
+type Settings struct {
+	// Passes is how many times the refine model runs, each on a crop around the previous points
+	// (0 counts as 1).
+	Passes int
+	// Flip averages each model's prediction with its prediction on the mirrored input.
+	Flip bool
+	// Grow enlarges the first refine pass's box (0 or 1: the refine model's own margin), so a
+	// face the coarse model placed badly still falls inside the crop; later passes use the
+	// refine model's margin.
+	Grow float64
+	// Search is the face presence below which the first crop counts as a miss and the photo is
+	// searched; it needs a refine model with a presence output (train.Config.Negatives).
+	// 0 turns the search off.
+	Search float64
+}
+
+// Defaults are the settings Load gives a detector, and the defaults of the command line's
+// detector flags.
+var Defaults = Settings{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5}
+
+// Validate reports the first setting outside its range.
+func (s Settings) Validate() error {
+	switch {
+	case s.Passes < 0 || s.Passes > 20:
+		return fmt.Errorf("passes %d out of range [0, 20]", s.Passes)
+	case !(s.Grow >= 0 && s.Grow <= 10):
+		return fmt.Errorf("grow %g out of range [0, 10]", s.Grow)
+	case !(s.Search >= 0 && s.Search <= 1):
+		return fmt.Errorf("search %g out of range [0, 1]", s.Search)
+	}
+	return nil
+}
+
 // Detector finds landmarks with a coarse model and, when it has one, a refine model. Its methods
 // are safe for concurrent use; calls run one at a time (the backend uses every core already).
 type Detector struct {
 	Coarse *train.Model // whole photo → landmarks
 	Refine *train.Model // face crop → landmarks; nil for a single-stage detector
-	// Passes is how many times the refine model runs, each on a crop around the previous points
-	// (default 3).
-	Passes int
-	// Flip averages each model's prediction with its prediction on the mirrored input.
-	Flip bool
-	// Grow enlarges the first refine pass's box (1 = the refine model's own margin), so a face
-	// the coarse model placed badly still falls inside the crop; later passes use the refine
-	// model's margin.
-	Grow float64
-	// Search is the face presence below which the first crop counts as a miss and the photo is
-	// searched (default 0.5); it needs a refine model with a presence output
-	// (train.Config.Negatives). 0 turns the search off.
-	Search float64
-	mu     sync.Mutex
+	Settings
+	mu sync.Mutex
 }
 
 // Load loads a detector. path is "" for the shipped model, a folder holding coarse.safetensors
@@ -84,7 +108,7 @@ func Load(path string) (*Detector, error) {
 		if m.Spec.Stage != train.Whole {
 			return nil, fmt.Errorf("catmark: %s is a face-crop model; a detector needs a whole-photo model first (pass a folder with %s and %s)", path, CoarseFile, RefineFile)
 		}
-		return &Detector{Coarse: m, Passes: 3, Flip: true, Grow: 1.4, Search: 0.5}, nil
+		return &Detector{Coarse: m, Settings: Defaults}, nil
 	default:
 		fsys = os.DirFS(path)
 	}
@@ -95,7 +119,7 @@ func Load(path string) (*Detector, error) {
 		}
 		return train.LoadModelBytes(b, filepath.Join(path, name), data)
 	}
-	d := &Detector{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5}
+	d := &Detector{Settings: Defaults}
 	if d.Coarse, err = load(CoarseFile); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("catmark: %s holds no %s (train one: see the README)", path, CoarseFile)
 	} else if err != nil {
@@ -112,65 +136,97 @@ func Load(path string) (*Detector, error) {
 	return d, nil
 }
 
+// MinSide is the smallest photo width and height, in pixels, a detector accepts.
+const MinSide = 16
+
+// ErrTooSmall is returned (wrapped, naming the size) for a photo under MinSide pixels a side.
+var ErrTooSmall = errors.New("photo too small")
+
 // Detect returns the nine landmarks of the cat's face in img, in img's pixel coordinates
 // (relative to img.Bounds().Min). A photo with several cats gets the points of one of them.
 func (d *Detector) Detect(img image.Image) (landmark.Points, error) {
-	p, _, err := d.DetectFace(img)
+	p, _, err := d.DetectFaceContext(context.Background(), img)
 	return p, err
 }
 
 // DetectFace is Detect that also returns how sure the refine model is that the points frame a
 // cat's face: its face presence, in (0, 1), or NaN when the model has no presence output.
 func (d *Detector) DetectFace(img image.Image) (landmark.Points, float64, error) {
-	b := img.Bounds()
-	if b.Dx() < 8 || b.Dy() < 8 {
-		return landmark.Points{}, math.NaN(), fmt.Errorf("catmark: image of %d×%d pixels is too small to find a face in", b.Dx(), b.Dy())
-	}
-	p, face := d.DetectFaceRGB(imgproc.FromImage(img))
-	return p, face, nil
+	return d.DetectFaceContext(context.Background(), img)
 }
 
-// DetectRGB is Detect for an image already in catmark's RGB form.
+// DetectFaceContext is DetectFace that stops, returning ctx's error, once ctx is done: it checks
+// ctx before every model call, so an abandoned request costs at most one more batch.
+func (d *Detector) DetectFaceContext(ctx context.Context, img image.Image) (landmark.Points, float64, error) {
+	b := img.Bounds()
+	if b.Dx() < MinSide || b.Dy() < MinSide {
+		return landmark.Points{}, math.NaN(), fmt.Errorf("catmark: image of %d×%d pixels: %w (at least %d×%d)", b.Dx(), b.Dy(), ErrTooSmall, MinSide, MinSide)
+	}
+	return d.detect(ctx, imgproc.FromImage(img))
+}
+
+// DetectRGB is Detect for an image already in catmark's RGB form (at least MinSide a side).
 func (d *Detector) DetectRGB(photo *imgproc.RGB) landmark.Points {
 	pts, _ := d.DetectFaceRGB(photo)
 	return pts
 }
 
-// DetectFaceRGB is DetectFace for an image already in catmark's RGB form.
+// DetectFaceRGB is DetectFace for an image already in catmark's RGB form (at least MinSide a
+// side).
 //
 // With a presence output, a first crop whose presence is below d.Search counts as a miss of the
-// coarse model: the detector then scores square windows of six sizes all over the photo, refines
-// the best three and keeps whichever ends with the highest presence.
+// coarse model: the detector then scores square windows of up to six sizes all over the photo,
+// refines the best three and keeps whichever ends with the highest presence.
 func (d *Detector) DetectFaceRGB(photo *imgproc.RGB) (landmark.Points, float64) {
+	pts, face, _ := d.detect(context.Background(), photo)
+	return pts, face
+}
+
+// detect is DetectFaceRGB, stopped when ctx is done.
+func (d *Detector) detect(ctx context.Context, photo *imgproc.RGB) (landmark.Points, float64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return landmark.Points{}, math.NaN(), err
+	}
 	// Stage 1: the whole photo, points normalised to it.
 	pts := d.predict(d.Coarse, photo).Denormalize(photo.W, photo.H)
 	if d.Refine == nil {
-		return pts, math.NaN()
+		return pts, math.NaN(), nil
 	}
 	box := train.FaceBox(pts, d.Refine.Spec.Margin)
 	if d.Grow > 0 {
 		box.Side *= d.Grow
 	}
-	pts, face := d.refine(photo, box)
-	if !d.Refine.Spec.Presence || face >= d.Search {
-		return pts, face
+	pts, face, err := d.refine(ctx, photo, box)
+	if err != nil || !d.Refine.Spec.Presence || face >= d.Search {
+		return pts, face, err
 	}
-	for _, box := range d.windows(photo, 3) {
-		if p, f := d.refine(photo, box); f > face {
+	wins, err := d.windows(ctx, photo, 3)
+	if err != nil {
+		return pts, face, err
+	}
+	for _, box := range wins {
+		p, f, err := d.refine(ctx, photo, box)
+		if err != nil {
+			return pts, face, err
+		}
+		if f > face {
 			pts, face = p, f
 		}
 	}
-	return pts, face
+	return pts, face, nil
 }
 
 // refine runs the refine passes from box, each on a crop around the previous points, and returns
 // the last pass's points (photo pixels) and face presence (NaN without a presence output).
-func (d *Detector) refine(photo *imgproc.RGB, box facecrop.Box) (landmark.Points, float64) {
+func (d *Detector) refine(ctx context.Context, photo *imgproc.RGB, box facecrop.Box) (landmark.Points, float64, error) {
 	var pts landmark.Points
 	face := math.NaN()
 	for pass := range max(d.Passes, 1) {
+		if err := ctx.Err(); err != nil {
+			return pts, face, err
+		}
 		if pass > 0 {
 			box = train.FaceBox(pts, d.Refine.Spec.Margin)
 		}
@@ -179,21 +235,28 @@ func (d *Detector) refine(photo *imgproc.RGB, box facecrop.Box) (landmark.Points
 		p, face = d.predictFace(d.Refine, crop)
 		pts = box.FromBox(p)
 	}
-	return pts, face
+	return pts, face, nil
 }
 
 // windowSides are the search windows' sides as shares of the photo's longer side: from a small
 // face's box to the whole photo, each 1.5 times the last.
 var windowSides = []float64{0.15, 0.225, 0.34, 0.5, 0.76, 1.1}
 
+// minWindow is the smallest search window's side in pixels: smaller faces are not searched for,
+// which bounds a small photo's search (the whole-photo window is always scored).
+const minWindow = 32
+
 // windows scores square windows over the photo with the refine model's presence output (one
 // unmirrored pass each, in batches of 32) and returns the k best, skipping a window whose centre
 // lies inside a better one's middle half. Windows step by half their side.
-func (d *Detector) windows(photo *imgproc.RGB, k int) []facecrop.Box {
+func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int) ([]facecrop.Box, error) {
 	long := float64(max(photo.W, photo.H))
 	var boxes []facecrop.Box
-	for _, f := range windowSides {
+	for i, f := range windowSides {
 		side := f * long
+		if side < minWindow && i < len(windowSides)-1 {
+			continue
+		}
 		for _, cy := range steps(float64(photo.H), side) {
 			for _, cx := range steps(float64(photo.W), side) {
 				boxes = append(boxes, facecrop.Box{CX: cx, CY: cy, Side: side})
@@ -208,6 +271,9 @@ func (d *Detector) windows(photo *imgproc.RGB, k int) []facecrop.Box {
 	const batch = 32
 	x := make([]float32, batch*3*s*s)
 	for lo := 0; lo < len(boxes); lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		n := min(batch, len(boxes)-lo)
 		for i := range n {
 			m.Spec.Input(facecrop.Crop(photo, photo.W, photo.H, boxes[lo+i], s), x[i*3*s*s:])
@@ -237,7 +303,7 @@ func (d *Detector) windows(photo *imgproc.RGB, k int) []facecrop.Box {
 			break
 		}
 	}
-	return best
+	return best, nil
 }
 
 // steps returns the centres of windows of the given side along an axis of length n, half a side

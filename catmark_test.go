@@ -80,7 +80,7 @@ func TestDetectorIsMirrorEquivariant(t *testing.T) {
 		}
 	}
 	// Each stage runs: the two-stage result differs from the coarse model alone.
-	coarseOnly := &Detector{Coarse: det.Coarse, Flip: true}
+	coarseOnly := &Detector{Coarse: det.Coarse, Settings: Settings{Flip: true}}
 	if c := coarseOnly.DetectRGB(photo); c == p {
 		t.Error("the refine stage changed nothing")
 	}

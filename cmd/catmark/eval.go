@@ -32,7 +32,9 @@ func evalPredictor(path, backend string, batch int, tune detectorFlags) (evaluat
 		if err != nil {
 			return nil, "", err
 		}
-		tune.apply(d)
+		if err := tune.apply(d); err != nil {
+			return nil, "", err
+		}
 		desc := "detector: whole-photo " + evalSpec(d.Coarse.Spec)
 		if d.Refine != nil {
 			desc = fmt.Sprintf("two-stage detector: whole-photo %s, then face-crop %s (%d passes)", evalSpec(d.Coarse.Spec), evalSpec(d.Refine.Spec), max(d.Passes, 1))

@@ -42,7 +42,9 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
-	tune.apply(det)
+	if err := tune.apply(det); err != nil {
+		return err
+	}
 	if *draw != "" {
 		if err := os.MkdirAll(*draw, 0o755); err != nil {
 			return err

@@ -26,8 +26,8 @@ type detector struct {
 	info map[string]string
 }
 
-func (d detector) Detect(_ context.Context, img image.Image) (server.Detection, error) {
-	p, face, err := d.d.DetectFace(img)
+func (d detector) Detect(ctx context.Context, img image.Image) (server.Detection, error) {
+	p, face, err := d.d.DetectFaceContext(ctx, img)
 	if err != nil {
 		return server.Detection{}, err
 	}
@@ -61,7 +61,9 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	tune.apply(det)
+	if err := tune.apply(det); err != nil {
+		return err
+	}
 	info := map[string]string{"model": firstNonEmpty(*model, "shipped"), "stages": "1"}
 	if det.Refine != nil {
 		info["stages"] = "2"
@@ -72,28 +74,4 @@ func runServe(args []string) error {
 	defer stop()
 	slog.Info("catmark serving", "url", fmt.Sprintf("http://%s/", *addr))
 	return server.Serve(ctx, *addr, srv)
-}
-
-// detectorFlags are the detector's inference settings, shared by predict, serve and eval.
-type detectorFlags struct {
-	passes *int
-	flip   *bool
-	grow   *float64
-	search *float64
-}
-
-func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
-	return detectorFlags{
-		passes: fs.Int("passes", 3, "detector: refine passes, each on a crop around the previous points"),
-		flip:   fs.Bool("flip", true, "detector: average each prediction with the mirrored photo's"),
-		grow:   fs.Float64("grow", 0, "detector: enlarge the first refine crop by this factor (0: the default, 1.4)"),
-		search: fs.Float64("search", 0.5, "detector: search the whole photo when the first crop's face presence is below this (0: never; needs a refine model with a presence output)"),
-	}
-}
-
-func (f detectorFlags) apply(d *catmark.Detector) {
-	d.Passes, d.Flip, d.Search = *f.passes, *f.flip, *f.search
-	if *f.grow > 0 {
-		d.Grow = *f.grow
-	}
 }

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/catmark/catmark"
+)
+
+// detectorFlags are the detector's inference settings, shared by predict, serve and eval. Their
+// defaults are catmark.Defaults, the same a loaded Detector starts with.
+type detectorFlags struct {
+	passes *int
+	flip   *bool
+	grow   *float64
+	search *float64
+}
+
+func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
+	d := catmark.Defaults
+	return detectorFlags{
+		passes: fs.Int("passes", d.Passes, "detector: refine passes, each on a crop around the previous points (at least 1)"),
+		flip:   fs.Bool("flip", d.Flip, "detector: average each prediction with the mirrored photo's"),
+		grow:   fs.Float64("grow", d.Grow, "detector: enlarge the first refine crop by this factor (1 or 0: not at all)"),
+		search: fs.Float64("search", d.Search, "detector: search the whole photo when the first crop's face presence is below this (0: never; needs a refine model with a presence output)"),
+	}
+}
+
+// apply sets d's settings from the flags, rejecting values outside their range.
+func (f detectorFlags) apply(d *catmark.Detector) error {
+	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search}
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("detector flags: %w", err)
+	}
+	d.Settings = s
+	return nil
+}
