@@ -1,5 +1,11 @@
 // Package testenv finds the shared real-cat photos for tests and benchmarks and links samples
 // of them into temporary folders.
+//
+// Tests that need the real photos form a tier of their own: they live in files named
+// *_real_test.go behind the build tag realphotos, so plain go test ./... never needs them (the
+// committed fixture of internal/fixture drives the other tests). Built with -tags realphotos
+// (scripts/test.sh does), testenv fails a test whose photos are missing; without the tag (a
+// benchmark run by hand) it skips it.
 package testenv
 
 import (
@@ -28,28 +34,41 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// CatsDir returns ../shared/data/cats beside the repository (or $CATMARK_CATS), and skips tb,
-// saying why, when the folder is absent.
+// Required reports whether missing real photos fail a test rather than skip it: true when built
+// with -tags realphotos, the real-photo tier.
+const Required = required
+
+// unavailable fails tb when Required, and skips it otherwise, saying why.
+func unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if Required {
+		tb.Fatalf("real cat photos required (-tags realphotos) but unavailable: "+format, args...)
+	}
+	tb.Skipf("real cat photos unavailable: "+format, args...)
+}
+
+// CatsDir returns ../shared/data/cats beside the repository (or $CATMARK_CATS). When the folder
+// is absent it fails tb with -tags realphotos and skips it without, saying why.
 func CatsDir(tb testing.TB) string {
 	tb.Helper()
 	dir := os.Getenv("CATMARK_CATS")
 	if dir == "" {
 		root, err := RepoRoot()
 		if err != nil {
-			tb.Skipf("real cat photos unavailable: cannot find the repository root: %v", err)
+			unavailable(tb, "cannot find the repository root: %v", err)
 		}
 		dir = filepath.Join(root, "..", "shared", "data", "cats")
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		tb.Skipf("real cat photos unavailable: %s is not a folder (set CATMARK_CATS or put ../shared/data/cats beside the checkout)", dir)
+		unavailable(tb, "%s is not a folder (set CATMARK_CATS or put ../shared/data/cats beside the checkout)", dir)
 	}
 	return dir
 }
 
 // Photos links n real photos, spread evenly over the collection sorted by name (every
 // len/n-th, starting with the first), with their NAME.jpg.cat annotations into a new folder
-// from tb.TempDir and returns the folder. It skips tb, saying why, when the photos are absent or
-// fewer than n.
+// from tb.TempDir and returns the folder. When the photos are absent or fewer than n it fails tb
+// with -tags realphotos and skips it without, saying why.
 func Photos(tb testing.TB, n int) string {
 	tb.Helper()
 	if n <= 0 {
@@ -68,7 +87,7 @@ func Photos(tb testing.TB, n int) string {
 	}
 	sort.Strings(photos)
 	if len(photos) < n {
-		tb.Skipf("real cat photos: %s has %d, the test needs %d", cats, len(photos), n)
+		unavailable(tb, "%s has %d photos, the test needs %d", cats, len(photos), n)
 	}
 	dir := tb.TempDir()
 	step := len(photos) / n

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -62,23 +64,58 @@ func TestPhotosSpreadsOverTheCollection(t *testing.T) {
 	}
 }
 
-func TestPhotosSkips(t *testing.T) {
+// recorder is a testing.TB that records Fatalf and Skipf instead of ending the test, so that
+// a test can check which of them Photos calls. Run the call in its own goroutine: both end it.
+type recorder struct {
+	testing.TB
+	failed, skipped bool
+	msg             string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skipped, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// record calls f with a recorder in a goroutine of its own and returns the recorder.
+func record(t *testing.T, f func(tb testing.TB)) *recorder {
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	return r
+}
+
+func TestMissingPhotosFailTheRealTier(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		cats func(t *testing.T) // sets CATMARK_CATS
 		n    int
+		want string // in the message
 	}{
-		{"too few", func(t *testing.T) { fakeCats(t, 2) }, 3},
-		{"absent", func(t *testing.T) { t.Setenv("CATMARK_CATS", filepath.Join(t.TempDir(), "missing")) }, 1},
+		{"too few", func(t *testing.T) { fakeCats(t, 2) }, 3, "has 2 photos, the test needs 3"},
+		{"absent", func(t *testing.T) { t.Setenv("CATMARK_CATS", filepath.Join(t.TempDir(), "missing")) }, 1, "missing is not a folder"},
 	} {
-		c.cats(t)
-		var sub *testing.T
 		t.Run(c.name, func(t *testing.T) {
-			sub = t
-			Photos(t, c.n)
+			c.cats(t)
+			r := record(t, func(tb testing.TB) { Photos(tb, c.n) })
+			// With -tags realphotos the tier fails; without it (benchmarks by hand) it skips.
+			if r.failed != Required || r.skipped == Required {
+				t.Errorf("Photos(%d): failed %v, skipped %v; want failed %v, skipped %v (Required = %v)", c.n, r.failed, r.skipped, Required, !Required, Required)
+			}
+			if !strings.Contains(r.msg, c.want) {
+				t.Errorf("Photos(%d) says %q, want it to say %q", c.n, r.msg, c.want)
+			}
 		})
-		if !sub.Skipped() {
-			t.Errorf("%s: Photos(%d) did not skip", c.name, c.n)
-		}
 	}
 }
