@@ -7,11 +7,13 @@ import (
 
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/catdata"
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/fixture"
 )
 
-func TestSpreadPreparesThePickedPhotos(t *testing.T) {
-	photos := testenv.Photos(t, 5)
+// checkHolds checks that the cache in the folder dir holds exactly the photos of the folder
+// photos, at size.
+func checkHolds(t *testing.T, dir, photos string, size int) {
+	t.Helper()
 	src, err := catdata.Scan(photos)
 	if err != nil {
 		t.Fatal(err)
@@ -22,12 +24,12 @@ func TestSpreadPreparesThePickedPhotos(t *testing.T) {
 	}
 	src.Close()
 
-	c, err := cache.Open(Spread(t, 5, cache.Options{Size: 24, Seed: 1}))
+	c, err := cache.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Size() != 24 {
-		t.Errorf("cache size %d, want 24", c.Size())
+	if c.Size() != size {
+		t.Errorf("cache size %d, want %d", c.Size(), size)
 	}
 	var got []string
 	for i := range c.Len() {
@@ -35,7 +37,11 @@ func TestSpreadPreparesThePickedPhotos(t *testing.T) {
 	}
 	slices.Sort(got)
 	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("cache holds %v, want the photos testenv.Photos picks, %v", got, want)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("cache holds %v, want the picked photos, %v", got, want)
 	}
+}
+
+func TestFixturePreparesThePickedPhotos(t *testing.T) {
+	checkHolds(t, Fixture(t, 6, cache.Options{Size: 24, Seed: 1}), fixture.Photos(t, 6), 24)
 }
