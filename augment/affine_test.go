@@ -38,7 +38,7 @@ func TestAffineAlgebra(t *testing.T) {
 }
 
 func TestWarpIdentityAndMirrorAreExact(t *testing.T) {
-	for _, p := range somePhotos(t, 160) {
+	for _, p := range somePhotos(t, 8) {
 		out := imgproc.New(side, side)
 		Warp(out, p.img, Identity)
 		if !bytes.Equal(out.Pix, p.img.Pix) {
@@ -68,13 +68,13 @@ func centroid(img *imgproc.RGB) (x, y, w float64) {
 	return x / w, y / w, w
 }
 
-// A bright dot drawn at a landmark of a real photo appears, after a similarity transform of the
+// A bright dot drawn at a landmark of a photo appears, after a similarity transform of the
 // image, where the transformed landmark says.
 func TestSimilarityMovesDotsWithPoints(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	cfg := Config{Flip: true, Scale: [2]float64{0.8, 1.25}, Shift: 0.1, Rotate: 20}
 	checked := 0
-	for _, p := range somePhotos(t, 80) {
+	for _, p := range somePhotos(t, 16) {
 		for k := range landmark.N {
 			// The dot: a 3×3 white square centred on the landmark's pixel, on black.
 			ci, cj := int(p.pts[k].X*side), int(p.pts[k].Y*side)
@@ -117,7 +117,7 @@ func TestSimilarityMovesDotsWithPoints(t *testing.T) {
 }
 
 func TestSimilarityFunction(t *testing.T) {
-	p := somePhotos(t, 400)[1]
+	p := somePhotos(t, 4)[1]
 	orig := p.img.Clone()
 	img, pts := Similarity(rand.New(rand.NewPCG(1, 2)), p.img, p.pts, [2]float64{0.9, 1.1}, 0.05, 10)
 	if !bytes.Equal(orig.Pix, p.img.Pix) {

@@ -50,8 +50,8 @@ func naiveCov(img *imgproc.RGB) [3][3]float64 {
 	return cov
 }
 
-func TestAnalyzeColorOnRealPhotos(t *testing.T) {
-	for _, p := range somePhotos(t, 40) {
+func TestAnalyzeColorOnPhotos(t *testing.T) {
+	for _, p := range somePhotos(t, 24) {
 		pc := AnalyzeColor(p.img)
 		want := naiveCov(p.img)
 		n := float64(p.img.W * p.img.H)
@@ -95,7 +95,7 @@ func TestAnalyzeColorOnRealPhotos(t *testing.T) {
 
 func TestPCAColorStdZeroIsIdentity(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, p := range somePhotos(t, 40) {
+	for _, p := range somePhotos(t, 24) {
 		img := p.img.Clone()
 		if shift := PCAColor(img, rng, 0); shift != [3]int{} {
 			t.Errorf("%s: shift %v with std 0", p.name, shift)
@@ -110,7 +110,7 @@ func TestPCAColorStdZeroIsIdentity(t *testing.T) {
 func TestPCAColorShiftsEveryPixel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	nonzero := 0
-	for _, p := range somePhotos(t, 40) {
+	for _, p := range somePhotos(t, 24) {
 		img := p.img.Clone()
 		shift := PCAColor(img, rng, 0.1)
 		if shift != [3]int{} {
@@ -136,7 +136,7 @@ func TestPCAColorShiftsEveryPixel(t *testing.T) {
 
 // The shift is P·(α∘λ)·255: along an eigenvector the shift is that vector scaled by α_k·λ_k·255.
 func TestShiftAlongEigenvector(t *testing.T) {
-	p := somePhotos(t, 400)[0]
+	p := somePhotos(t, 4)[0]
 	pc := AnalyzeColor(p.img)
 	for k := 0; k < 3; k++ {
 		var alpha [3]float64

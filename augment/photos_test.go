@@ -9,20 +9,20 @@ import (
 
 	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/imgproc"
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/landmark"
 )
 
 // side is the square size the tests resize photos to, the seed's input size.
 const side = 224
 
-// annotated is one real photo's annotation in normalised coordinates (unclipped).
+// annotated is one photo's annotation in normalised coordinates (unclipped).
 type annotated struct {
 	name string
 	pts  landmark.Points
 }
 
-// photo is one real photo resized to side×side, with normalised points.
+// photo is one photo resized to side×side, with normalised points.
 type photo struct {
 	name string
 	img  *imgproc.RGB
@@ -35,23 +35,24 @@ var (
 	sourceErr  error
 )
 
-func catSource(t *testing.T) *catdata.Source {
+// fixtureSource returns the committed fixture's photos, scanned once.
+func fixtureSource(t *testing.T) *catdata.Source {
 	t.Helper()
-	dir := testenv.CatsDir(t)
+	dir := fixture.Dir(t)
 	sourceOnce.Do(func() { source, sourceErr = catdata.Scan(dir) })
 	if sourceErr != nil {
 		t.Fatalf("scanning %s: %v", dir, sourceErr)
 	}
-	if source.Len() < 1000 {
-		t.Fatalf("%s: %d photos, want the 1,320 real ones", dir, source.Len())
+	if source.Len() != fixture.Count {
+		t.Fatalf("%s: %d photos, want the fixture's %d", dir, source.Len(), fixture.Count)
 	}
 	return source
 }
 
-// allAnnotations returns every real photo's points normalised by its size (read from the JPEG
+// annotations returns every photo's points in src normalised by its size (read from the JPEG
 // header; the pixels are not decoded).
-func allAnnotations(t *testing.T) []annotated {
-	src := catSource(t)
+func annotations(t *testing.T, src *catdata.Source) []annotated {
+	t.Helper()
 	out := make([]annotated, 0, src.Len())
 	for _, e := range src.Entries {
 		pts, err := e.Points()
@@ -72,16 +73,19 @@ func allAnnotations(t *testing.T) []annotated {
 	return out
 }
 
-// somePhotos decodes every step-th real photo and resizes it to side×side, as the cache does.
-func somePhotos(t *testing.T, step int) []photo {
-	src := catSource(t)
+// somePhotos decodes n fixture photos, spread over the fixture, and resizes them to side×side,
+// as the cache does.
+func somePhotos(t *testing.T, n int) []photo {
+	t.Helper()
+	src := fixtureSource(t)
 	var out []photo
-	for i := 0; i < src.Len(); i += step {
-		img, pts, err := src.Load(i)
+	for i := 0; i < n; i++ {
+		k := i * src.Len() / n
+		img, pts, err := src.Load(k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, photo{src.Entries[i].Name, img.Resize(side, side), pts.NormalizeUnclipped(img.W, img.H)})
+		out = append(out, photo{src.Entries[k].Name, img.Resize(side, side), pts.NormalizeUnclipped(img.W, img.H)})
 	}
 	return out
 }
