@@ -12,14 +12,16 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark/catdata"
+	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/internal/testenv"
 )
 
-// subset copies the first n real photos with their annotations into a temporary folder and adds
-// two bad entries: a truncated JPEG and a .cat with 8 points. It returns the folder.
+// subset copies the first n fixture photos with their annotations into a temporary folder and
+// adds two bad entries: a truncated JPEG and a .cat with 8 points. The first photo's left ear tip
+// is moved above the frame, as real ears leaving the picture are annotated. It returns the folder.
 func subset(t testing.TB, n int) string {
 	t.Helper()
-	cats := testenv.CatsDir(t)
+	cats := fixture.Dir(t)
 	all, err := filepath.Glob(filepath.Join(cats, "*.jpg"))
 	if err != nil || len(all) < n+1 {
 		t.Fatalf("need %d photos in %s: %v", n+1, cats, err)
@@ -42,6 +44,12 @@ func subset(t testing.TB, n int) string {
 		put(filepath.Base(p), read(p))
 		put(filepath.Base(p)+".cat", read(p+".cat"))
 	}
+	pts, err := catdata.ParseCat(read(all[0] + ".cat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts[4].Y = -7
+	put(filepath.Base(all[0])+".cat", catdata.FormatCat(pts))
 	extra := read(all[n])
 	put("99999999_truncated.jpg", extra[:len(extra)/3])
 	put("99999999_truncated.jpg.cat", read(all[n]+".cat"))
@@ -214,6 +222,9 @@ func TestPrepareContents(t *testing.T) {
 			t.Errorf("%s: cached pixels differ from the photo by %.1f on average", it.Name, mean)
 		}
 	}
+	if outPhotos == 0 {
+		t.Error("no photo has a point outside its frame: subset's moved ear tip is missing")
+	}
 	if sum.OutsidePhotos != outPhotos || sum.OutsidePoints != outPoints {
 		t.Errorf("outside: %d points in %d photos, want %d in %d", sum.OutsidePoints, sum.OutsidePhotos, outPoints, outPhotos)
 	}
@@ -285,7 +296,8 @@ func TestPrepareOptionErrors(t *testing.T) {
 	}
 }
 
-// BenchmarkPrepare prepares the whole real set at 224 and reports photos per second.
+// BenchmarkPrepare prepares the whole real set at 224 and reports photos per second. It skips
+// when the real photos are missing.
 func BenchmarkPrepare(b *testing.B) {
 	cats := testenv.CatsDir(b)
 	src, err := catdata.Scan(cats)
