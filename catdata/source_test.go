@@ -14,11 +14,11 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark/imgproc"
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/fixture"
 )
 
-// realPhotos returns the first n real photo names (NAME.jpg) in dir.
-func realPhotos(t *testing.T, dir string, n int) []string {
+// photoNames returns the first n photo names (NAME.jpg) in dir.
+func photoNames(t *testing.T, dir string, n int) []string {
 	t.Helper()
 	all, err := filepath.Glob(filepath.Join(dir, "*.jpg"))
 	if err != nil {
@@ -54,12 +54,12 @@ func writeFile(t *testing.T, to string, data []byte) {
 	}
 }
 
-// brokenTree builds, in a temporary folder, a Cat Dataset tree of 30 real photos split across
+// brokenTree builds, in a temporary folder, a Cat Dataset tree of 30 fixture photos split across
 // CAT_00 and CAT_01 and one of each kind of bad entry. It returns the folder, the names of the
 // good entries, and the bad entries by name with their reason.
 func brokenTree(t *testing.T) (string, []string, map[string]Reason) {
-	cats := testenv.CatsDir(t)
-	photos := realPhotos(t, cats, 36)
+	cats := fixture.Dir(t)
+	photos := photoNames(t, cats, 36)
 	dir := t.TempDir()
 	var good []string
 	for i, p := range photos[:30] {
@@ -95,7 +95,7 @@ func brokenTree(t *testing.T) (string, []string, map[string]Reason) {
 	add("CAT_02/text.jpg", NotJPEG, []byte("I am a text file, renamed.\n"), realCat)
 	add("CAT_02/empty.jpg", NotJPEG, []byte{}, realCat)
 
-	// A grey JPEG made from a real photo.
+	// A grey JPEG made from a colour photo.
 	img, err := jpeg.Decode(bytes.NewReader(realJPEG))
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func TestScanFolder(t *testing.T) {
 			t.Fatalf("entries not sorted: %s before %s", s.Entries[i-1].Name, s.Entries[i].Name)
 		}
 	}
-	cats := testenv.CatsDir(t)
+	cats := fixture.Dir(t)
 	for _, name := range good {
 		img := imgs[name]
 		if img == nil {
