@@ -12,7 +12,7 @@ import (
 )
 
 // benchCache opens the cache named by $CATMARK_CACHE, or prepares one at 224 from the real photos
-// in a temporary folder.
+// in a temporary folder. It skips when neither is there (see testenv).
 func benchCache(b *testing.B) *cache.Cache {
 	if dir := os.Getenv("CATMARK_CACHE"); dir != "" {
 		c, err := cache.Open(dir)

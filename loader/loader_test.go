@@ -13,7 +13,7 @@ import (
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/imgproc"
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/landmark"
 )
 
@@ -49,36 +49,39 @@ func synthetic(n, size int) *memSource {
 }
 
 var (
-	realOnce sync.Once
-	realSrc  *memSource
-	realErr  error
+	photoOnce sync.Once
+	photoSrc  *memSource
+	photoErr  error
 )
 
-// realPhotos returns every 20th real photo resized to 96×96, as a cache holds them.
-func realPhotos(t testing.TB) *memSource {
-	dir := testenv.CatsDir(t)
-	realOnce.Do(func() {
+// photos returns the committed fixture's photos resized to 96×96, as a cache holds them.
+func photos(t testing.TB) *memSource {
+	dir := fixture.Dir(t)
+	photoOnce.Do(func() {
 		src, err := catdata.Scan(dir)
 		if err != nil {
-			realErr = err
+			photoErr = err
 			return
 		}
 		m := &memSource{size: 96}
-		for i := 0; i < src.Len(); i += 20 {
+		for i := 0; i < src.Len(); i++ {
 			img, pts, err := src.Load(i)
 			if err != nil {
-				realErr = err
+				photoErr = err
 				return
 			}
 			m.items = append(m.items, cache.Item{Name: src.Entries[i].Name, Width: img.W, Height: img.H, Points: pts})
 			m.pix = append(m.pix, img.Resize(96, 96).Pix)
 		}
-		realSrc = m
+		photoSrc = m
 	})
-	if realErr != nil {
-		t.Fatal(realErr)
+	if photoErr != nil {
+		t.Fatal(photoErr)
 	}
-	return realSrc
+	if photoSrc.Len() != fixture.Count {
+		t.Fatalf("%s: %d photos, want the fixture's %d", dir, photoSrc.Len(), fixture.Count)
+	}
+	return photoSrc
 }
 
 func seq(n int) []int {
@@ -202,7 +205,7 @@ func collect(l *Loader, e int) (x, y []float32, idx []int) {
 }
 
 func TestDeterministicAcrossWorkers(t *testing.T) {
-	src := realPhotos(t)
+	src := photos(t)
 	aug := augment.Config{Flip: true, PCA: true, Scale: [2]float64{0.9, 1.1}, Shift: 0.05, Rotate: 10}
 	cfg := Config{Batch: 5, Shuffle: true, Augment: aug, Norm: ImageNet, Seed: 42, Workers: 1}
 	x1, y1, i1 := collect(New(src, seq(src.Len()), cfg), 3)
@@ -263,7 +266,7 @@ func TestEveryIndexOncePerEpoch(t *testing.T) {
 // The fused fast path gives what augment.Config.Apply and the normalisation give, for the same
 // random generator.
 func TestMatchesAugmentApply(t *testing.T) {
-	src := realPhotos(t)
+	src := photos(t)
 	for _, c := range []struct {
 		name string
 		aug  augment.Config
@@ -398,7 +401,7 @@ func TestValidate(t *testing.T) {
 // A Frame hook replaces the photo before augmentation: here a jittered crop of the photo's left
 // half, resized to the output size by the loader.
 func TestFrameHook(t *testing.T) {
-	src := realPhotos(t)
+	src := photos(t)
 	frame := func(rng *rand.Rand, i int, photo *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
 		x0 := rng.IntN(8)
 		w := photo.W / 2
