@@ -20,11 +20,11 @@ import (
 	"github.com/catmark/catmark/train"
 )
 
-// tinyCache prepares n real photos, spread over the collection, as a 48-pixel cache split 7:3 by
-// ID prefix.
+// tinyCache prepares n photos of the committed fixture, spread over it, as a 48-pixel cache split
+// 7:3 by ID prefix.
 func tinyCache(t testing.TB, n int) string {
 	t.Helper()
-	return testcache.Spread(t, n, cache.Options{Size: 48, GroupByPrefix: true, Seed: 1})
+	return testcache.Fixture(t, n, cache.Options{Size: 48, GroupByPrefix: true, Seed: 1})
 }
 
 func decodePNG(t *testing.T, path string) image.Image {
