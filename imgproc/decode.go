@@ -2,11 +2,10 @@ package imgproc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
-	"image/png"
 	"io"
 )
 
@@ -33,40 +32,28 @@ func Sniff(head []byte) string {
 }
 
 // DecodeImage decodes a JPEG or PNG image from r without converting it, and returns it with
-// its format, "jpeg" or "png". It reads r to the end. Errors wrap ErrUnknownFormat, ErrTruncated
-// or ErrCorrupt and describe the problem; a read error from r is returned wrapped as it is.
+// its format, "jpeg" or "png". It reads r to the end, within DefaultLimits. Errors wrap
+// ErrUnknownFormat, ErrTruncated or ErrCorrupt and describe the problem, or ErrTooLarge for a
+// photo over DefaultLimits; a read error from r is returned wrapped as it is.
 //
 // A file that fails to decode counts as truncated when the decoder ran out of data, or when the
 // data lacks the format's end marker (JPEG's EOI, PNG's IEND chunk): Go's JPEG decoder reports
 // a cut file as "unexpected EOF" or as "short Huffman data", depending on where the cut falls.
 func DecodeImage(r io.Reader) (image.Image, string, error) {
-	data, err := io.ReadAll(r)
+	data, err := DefaultLimits.ReadAll(r)
 	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return nil, "", err
+		}
 		return nil, "", fmt.Errorf("reading image: %w", err)
 	}
 	return DecodeBytes(data)
 }
 
-// DecodeBytes is DecodeImage on data in memory.
+// DecodeBytes is DecodeImage on data in memory: DefaultLimits.Decode without a context.
 func DecodeBytes(data []byte) (image.Image, string, error) {
-	format := Sniff(data)
-	if format == "" {
-		return nil, "", fmt.Errorf("%w (starts with %s)", ErrUnknownFormat, describeHead(data[:min(len(data), 8)]))
-	}
-	var img image.Image
-	var err error
-	if format == "jpeg" {
-		img, err = jpeg.Decode(bytes.NewReader(data))
-	} else {
-		img, err = png.Decode(bytes.NewReader(data))
-	}
-	if err != nil {
-		return nil, format, classify(format, data, err)
-	}
-	if b := img.Bounds(); b.Empty() {
-		return nil, format, fmt.Errorf("%w: %s image is empty (%d×%d)", ErrCorrupt, format, b.Dx(), b.Dy())
-	}
-	return img, format, nil
+	img, h, err := DefaultLimits.Decode(context.Background(), data)
+	return img, h.Format, err
 }
 
 // Decode decodes a JPEG or PNG image from r into RGB and returns its format, "jpeg" or "png".
@@ -94,15 +81,8 @@ func classify(format string, data []byte, err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || !hasEnd(format, data) {
 		return fmt.Errorf("%w: %s data ends early after %d bytes (%v)", ErrTruncated, format, len(data), err)
 	}
-	var fe jpeg.FormatError
-	var ue jpeg.UnsupportedError
-	var pfe png.FormatError
-	var pue png.UnsupportedError
-	switch {
-	case errors.As(err, &fe), errors.As(err, &ue), errors.As(err, &pfe), errors.As(err, &pue):
-		return fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	return fmt.Errorf("decoding %s: %w", format, err)
+	// Format and unsupported-feature errors, and those of the PNG's zlib stream: all corrupt.
+	return fmt.Errorf("%w: %v", ErrCorrupt, err)
 }
 
 // describeHead shows the first bytes of an unrecognised file: as text when printable, else hex.
