@@ -20,16 +20,20 @@
 //	413  body larger than Options.MaxBodyBytes
 //	415  Content-Type that cannot carry a photo (text/plain, application/json, …) or an image
 //	     format other than JPEG and PNG (GIF, WebP, BMP, TIFF)
-//	422  image larger than Options.MaxSide pixels a side or Options.MaxPixels in all; this is
-//	     checked from the header, before any pixel is decoded
+//	422  image larger than Options.MaxSide pixels a side or Options.MaxPixels in all, smaller
+//	     than Options.MinSide a side, whose decoding would take more than
+//	     Options.MaxDecodedBytes, or a JPEG of more scans than imgproc.DefaultLimits allows;
+//	     all checked from the header, before any pixel is decoded
 //	500  the detector failed (the reason goes to the log, not to the client)
-//	503  the queue is full, no worker was free within Options.QueueTimeout, the request took
-//	     longer than Options.RequestTimeout, or the server is closed (with Retry-After)
+//	503  the request bodies in memory already reach Options.MaxBodyBytesInFlight, the queue is
+//	     full, no worker was free within Options.QueueTimeout, the request took longer than
+//	     Options.RequestTimeout, or the server is closed (with Retry-After)
 //
 // Photos wait in a bounded queue for one of Options.Workers workers; a worker decodes the photo
 // and runs the detector, so at most Workers photos are decoded at a time (MaxBatch times that
-// when batching). EXIF orientation is ignored: points are in the stored pixel grid, as the
-// training data's annotations are.
+// when batching). Decoding and detection stop when the request ends (timeout or client gone).
+// EXIF orientation is ignored: points are in the stored pixel grid, as the training data's
+// annotations are.
 package server
 
 import (
@@ -44,6 +48,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 )
 
@@ -103,8 +108,17 @@ func NewResult(path string, w, h int, d Detection) Result {
 // Options configures a Server. Zero fields take the defaults given.
 type Options struct {
 	MaxBodyBytes int64 // largest request body; default 20 MiB
-	MaxSide      int   // largest width or height in pixels; default 8000
-	MaxPixels    int64 // largest width×height; default 40,000,000
+	// MaxBodyBytesInFlight bounds the request body bytes held in memory by all requests
+	// together, from reading to answering; a request that would go over it gets 503. A body
+	// with a Content-Length reserves it before reading; one without grows its share as it
+	// reads. Default 256 MiB.
+	MaxBodyBytesInFlight int64
+	MaxSide              int   // largest width or height in pixels; default 8000
+	MaxPixels            int64 // largest width×height; default 40,000,000
+	MinSide              int   // smallest width and height in pixels; default 16 (catmark.MinSide)
+	// MaxDecodedBytes bounds the memory of decoding one photo, estimated from its header
+	// (see imgproc.Limits); default 256 MiB.
+	MaxDecodedBytes int64
 
 	Workers     int           // photos decoded and detected at once; default GOMAXPROCS
 	QueueSize   int           // photos waiting for a worker beyond which requests get 503; default 64
@@ -118,14 +132,24 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	def := imgproc.DefaultLimits
 	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 20 << 20
+		o.MaxBodyBytes = def.MaxBytes
+	}
+	if o.MaxBodyBytesInFlight <= 0 {
+		o.MaxBodyBytesInFlight = 256 << 20
 	}
 	if o.MaxSide <= 0 {
-		o.MaxSide = 8000
+		o.MaxSide = def.MaxSide
 	}
 	if o.MaxPixels <= 0 {
-		o.MaxPixels = 40_000_000
+		o.MaxPixels = def.MaxPixels
+	}
+	if o.MinSide <= 0 {
+		o.MinSide = 16
+	}
+	if o.MaxDecodedBytes <= 0 {
+		o.MaxDecodedBytes = def.MaxDecodedBytes
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
@@ -151,13 +175,22 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// limits are the decoding limits of o (defaults filled in).
+func (o Options) limits() imgproc.Limits {
+	l := imgproc.DefaultLimits
+	l.MaxBytes, l.MaxSide, l.MaxPixels, l.MinSide, l.MaxDecodedBytes = o.MaxBodyBytes, o.MaxSide, o.MaxPixels, o.MinSide, o.MaxDecodedBytes
+	return l
+}
+
 // Server is the HTTP handler of the landmark service. Make one with New; it starts its workers at
 // once, and Close stops them.
 type Server struct {
 	det   Detector
 	batch BatchDetector // det as a BatchDetector, nil when it is not one or MaxBatch is 1
 	opt   Options
+	lim   imgproc.Limits
 	log   *slog.Logger
+	body  *bodyBudget
 
 	jobs      chan *job
 	done      chan struct{}
@@ -172,7 +205,9 @@ func New(det Detector, opt Options) *Server {
 	s := &Server{
 		det:  det,
 		opt:  opt,
+		lim:  opt.limits(),
 		log:  opt.Logger,
+		body: &bodyBudget{limit: opt.MaxBodyBytesInFlight},
 		jobs: make(chan *job, opt.QueueSize),
 		done: make(chan struct{}),
 	}
@@ -263,12 +298,15 @@ func (s *Server) landmarks(w *statusWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.RequestTimeout)
 	defer cancel()
 
-	up, herr := s.readPhoto(w, r)
+	res := &reservation{budget: s.body}
+	up, herr := s.readPhoto(w, r, res)
 	if herr != nil {
+		res.release()
 		writeHTTPError(w, herr)
 		return
 	}
-	j := &job{ctx: ctx, data: up.data, format: up.format, name: up.name, done: make(chan outcome, 1)}
+	j := &job{ctx: ctx, data: up.data, format: up.format, name: up.name, done: make(chan outcome, 1), res: res}
+	defer j.leave()
 	select {
 	case <-s.done:
 		writeHTTPError(w, unavailable("the server is shutting down"))
@@ -330,10 +368,13 @@ type job struct {
 	format string // "jpeg" or "png"
 	name   string
 	done   chan outcome // buffered: the worker never blocks on it
+	res    *reservation // the body bytes it holds; released by whichever of handler and worker is last
 
-	state sync.Mutex
-	taken bool // a worker took it
-	gone  bool // the handler gave up on it
+	state    sync.Mutex
+	taken    bool // a worker took it
+	gone     bool // the handler gave up on it
+	finished bool // a worker answered it
+	left     bool // the handler returned
 }
 
 type outcome struct {
@@ -351,6 +392,31 @@ func (j *job) take() bool {
 	}
 	j.taken = true
 	return true
+}
+
+// answer sends the worker's outcome; the body's bytes are released here when the handler has
+// already returned.
+func (j *job) answer(out outcome) {
+	j.state.Lock()
+	j.finished = true
+	left := j.left
+	j.state.Unlock()
+	j.done <- out
+	if left {
+		j.res.release()
+	}
+}
+
+// leave marks j's handler as returned, releasing the body's bytes unless a worker still holds
+// the photo (it releases them when it answers).
+func (j *job) leave() {
+	j.state.Lock()
+	j.left = true
+	release := !j.taken || j.finished
+	j.state.Unlock()
+	if release {
+		j.res.release()
+	}
 }
 
 // abandon marks j as given up by its handler; false if a worker already took it.
@@ -424,7 +490,7 @@ func (s *Server) drain() {
 		select {
 		case j := <-s.jobs:
 			if j.take() {
-				j.done <- outcome{err: unavailable("the server is shutting down")}
+				j.answer(outcome{err: unavailable("the server is shutting down")})
 			}
 		default:
 			return
@@ -437,14 +503,14 @@ func (s *Server) process(batch []*job) {
 	imgs := make([]image.Image, len(batch))
 	errs := make([]*httpError, len(batch))
 	if len(batch) == 1 {
-		imgs[0], errs[0] = decode(batch[0].data, batch[0].format, batch[0].name)
+		imgs[0], errs[0] = s.decode(batch[0])
 	} else { // decode a batch on all cores: serially it costs as much as the model's share
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 		for i, j := range batch {
 			sem <- struct{}{}
 			wg.Go(func() {
-				imgs[i], errs[i] = decode(j.data, j.format, j.name)
+				imgs[i], errs[i] = s.decode(j)
 				<-sem
 			})
 		}
@@ -453,7 +519,7 @@ func (s *Server) process(batch []*job) {
 	live, liveImgs := batch[:0:0], imgs[:0:0]
 	for i, j := range batch {
 		if errs[i] != nil {
-			j.done <- outcome{err: errs[i]}
+			j.answer(outcome{err: errs[i]})
 			continue
 		}
 		live, liveImgs = append(live, j), append(liveImgs, imgs[i])
@@ -464,9 +530,9 @@ func (s *Server) process(batch []*job) {
 	pts, err := s.detect(live, liveImgs)
 	for i, j := range live {
 		if err != nil {
-			j.done <- outcome{err: err}
+			j.answer(outcome{err: err})
 		} else {
-			j.done <- outcome{found: pts[i]}
+			j.answer(outcome{found: pts[i]})
 		}
 	}
 }
@@ -575,6 +641,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
@@ -597,4 +664,63 @@ func writeHTTPError(w *statusWriter, e *httpError) {
 func methodNotAllowed(w *statusWriter, r *http.Request, allow string) {
 	w.Header().Set("Allow", allow)
 	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, allow))
+}
+
+// bodyBudget counts the request body bytes held in memory by all requests together.
+type bodyBudget struct {
+	mu          sync.Mutex
+	used, limit int64
+}
+
+// take reserves n bytes; false, reserving nothing, when that would pass the limit.
+func (b *bodyBudget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *bodyBudget) give(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+}
+
+// inUse returns the bytes reserved now.
+func (b *bodyBudget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// reservation is one request's share of a bodyBudget.
+type reservation struct {
+	budget *bodyBudget
+	mu     sync.Mutex
+	n      int64
+}
+
+// grow makes the reservation at least n bytes; false when the budget cannot give them.
+func (r *reservation) grow(n int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n <= r.n {
+		return true
+	}
+	if !r.budget.take(n - r.n) {
+		return false
+	}
+	r.n = n
+	return true
+}
+
+// release gives the reservation back; it may be called more than once.
+func (r *reservation) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.budget.give(r.n)
+	r.n = 0
 }

@@ -270,7 +270,7 @@ func TestLandmarksErrors(t *testing.T) {
 		{"JPEG magic and text", Options{}, post([]byte("\xff\xd8\xff\xe0 and then some text"), "image/jpeg"), 400, []string{"JPEG"}},
 		{"truncated JPEG", Options{}, post(cat[:len(cat)/2], "image/jpeg"), 400, []string{"truncated JPEG"}},
 		{"truncated PNG", Options{}, post(png64[:len(png64)-40], "image/png"), 400, []string{"truncated PNG"}},
-		{"PNG header only", Options{}, post(pngHeader(10, 10), "image/png"), 400, []string{"PNG"}},
+		{"PNG header only", Options{}, post(pngHeader(20, 20), "image/png"), 400, []string{"PNG"}},
 		{"zero-sized PNG", Options{}, post(pngHeader(0, 10), "image/png"), 400, []string{"PNG"}},
 		{"multipart without a photo", Options{}, post(noPhoto, noPhotoType), 400, []string{`"photo"`, `"comment"`}},
 		{"multipart with another field name", Options{}, post(wrongField, wrongFieldType), 400, []string{`"photo"`, `"picture"`}},
@@ -454,7 +454,7 @@ func TestRequestTimeout(t *testing.T) {
 func TestClosedServer(t *testing.T) {
 	s := newServer(t, templateDetector{}, Options{})
 	s.Close()
-	code, body, _ := do(t, s, post(makePNG(t, 8, 8), "image/png"))
+	code, body, _ := do(t, s, post(makePNG(t, 16, 16), "image/png"))
 	if code != http.StatusServiceUnavailable {
 		t.Fatalf("status %d after Close, want 503: %s", code, body)
 	}

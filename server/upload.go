@@ -12,8 +12,9 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
+
+	"github.com/catmark/catmark/imgproc"
 )
 
 // photoFields are the multipart field names that may carry the photo, in order of preference.
@@ -27,14 +28,18 @@ type upload struct {
 	w, h   int
 }
 
-// readPhoto reads the photo from r's body (raw or multipart), identifies its format from its
-// bytes and checks its dimensions from its header.
-func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request) (*upload, *httpError) {
+// readPhoto reads the photo from r's body (raw or multipart) into memory reserved in res,
+// identifies its format from its bytes and checks its dimensions from its header.
+func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request, res *reservation) (*upload, *httpError) {
 	limit := s.opt.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	// Reserve the declared length before reading a byte of it: the excess gets 503 at once.
+	if r.ContentLength > 0 && !res.grow(r.ContentLength) {
+		return nil, s.busyBodies()
+	}
 
 	ct := r.Header.Get("Content-Type")
 	mediaType := ""
@@ -54,9 +59,9 @@ func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request) (*upload, *ht
 	)
 	switch {
 	case mediaType == "multipart/form-data":
-		data, name, herr = readMultipart(r, params["boundary"], limit)
+		data, name, herr = s.readMultipart(r, params["boundary"], limit, res)
 	case mediaType == "", mediaType == "application/octet-stream", strings.HasPrefix(mediaType, "image/"):
-		data, herr = readAll(r.Body, limit)
+		data, herr = s.readAll(r.Body, limit, r.ContentLength, res)
 		name = rawName(r)
 	default:
 		return nil, &httpError{status: http.StatusUnsupportedMediaType, msg: fmt.Sprintf(
@@ -89,30 +94,64 @@ func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request) (*upload, *ht
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, badRequest("%s: the %s header gives an empty image (%d×%d pixels)", name, strings.ToUpper(format), cfg.Width, cfg.Height)
 	}
-	if cfg.Width > s.opt.MaxSide || cfg.Height > s.opt.MaxSide || int64(cfg.Width)*int64(cfg.Height) > s.opt.MaxPixels {
-		return nil, &httpError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf(
-			"%s: image of %d×%d pixels is too large: the limit is %d pixels a side and %s megapixels in all; scale it down",
-			name, cfg.Width, cfg.Height, s.opt.MaxSide, strconv.FormatFloat(float64(s.opt.MaxPixels)/1e6, 'g', 4, 64))}
+	// Sides, pixels, decoded bytes and JPEG scans, with the limits predict and prepare apply.
+	if _, err := s.lim.CheckConfig(data, format, cfg); err != nil {
+		if errors.Is(err, imgproc.ErrTooLarge) || errors.Is(err, imgproc.ErrTooSmall) {
+			return nil, &httpError{status: http.StatusUnprocessableEntity, msg: name + ": " + err.Error()}
+		}
+		return nil, decodeFailed(name, format, data, err)
 	}
 	return &upload{data: data, format: format, name: name, w: cfg.Width, h: cfg.Height}, nil
 }
 
-// readAll reads a body under http.MaxBytesReader, turning its limit error into a 413.
-func readAll(r io.Reader, limit int64) ([]byte, *httpError) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+// busyBodies is the 503 for a body that the budget of bodies in flight cannot hold.
+func (s *Server) busyBodies() *httpError {
+	return unavailable(fmt.Sprintf("server busy: the request bodies being read or processed already take the limit of %s; try again shortly",
+		sizeString(s.opt.MaxBodyBytesInFlight)))
+}
+
+// readAll reads a body under http.MaxBytesReader into memory reserved in res, turning its
+// limit error into a 413 and a budget that cannot grow into a 503. declared is the
+// Content-Length, or -1.
+func (s *Server) readAll(r io.Reader, limit, declared int64, res *reservation) ([]byte, *httpError) {
+	size := int64(64 << 10)
+	if declared > 0 {
+		size = min(declared, limit) + 1 // one more byte to see the end without growing
+	}
+	size = min(size, limit+1)
+	if !res.grow(size) {
+		return nil, s.busyBodies()
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			next := min(2*int64(cap(buf)), limit+1)
+			if !res.grow(next) {
+				return nil, s.busyBodies()
+			}
+			buf = append(make([]byte, 0, next), buf...)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooLarge(limit)
+			}
+			return nil, badRequest("cannot read the request body: %v", err)
+		}
+		if int64(len(buf)) > limit { // a multipart part, not under MaxBytesReader's own count
 			return nil, tooLarge(limit)
 		}
-		return nil, badRequest("cannot read the request body: %v", err)
 	}
-	return data, nil
 }
 
 // readMultipart returns the first file among photoFields in a multipart/form-data body, skipping
 // other parts.
-func readMultipart(r *http.Request, boundary string, limit int64) ([]byte, string, *httpError) {
+func (s *Server) readMultipart(r *http.Request, boundary string, limit int64, res *reservation) ([]byte, string, *httpError) {
 	if boundary == "" {
 		return nil, "", badRequest("multipart/form-data Content-Type has no boundary parameter")
 	}
@@ -142,18 +181,15 @@ func readMultipart(r *http.Request, boundary string, limit int64) ([]byte, strin
 			}
 			continue
 		}
-		data, herr := readAll(part, limit)
+		data, herr := s.readAll(part, limit, r.ContentLength, res)
 		if herr != nil {
 			if herr.status == http.StatusBadRequest {
 				herr = badRequest("malformed multipart/form-data body in field %q: %v", field, herr.msg)
 			}
 			return nil, "", herr
 		}
-		name := part.FileName()
-		if name == "" {
-			name = "upload"
-		}
-		return data, name, nil
+		// FileName keeps what follows the last slash; backslashes are cut as for a raw body.
+		return data, cleanName(part.FileName()), nil
 	}
 	found := "it has no fields"
 	if len(seen) > 0 {
@@ -181,8 +217,14 @@ func rawName(r *http.Request) string {
 			name = params["filename"]
 		}
 	}
+	return cleanName(name)
+}
+
+// cleanName is the name reported for an uploaded photo: the last element of a slash- or
+// backslash-separated path, "upload" when that is empty. Raw and multipart uploads use it alike.
+func cleanName(name string) string {
 	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
-	if name == "" || name == "." || name == "/" {
+	if name == "" || name == "." || name == "/" || name == ".." {
 		return "upload"
 	}
 	return name
@@ -229,19 +271,15 @@ func isBMP(data []byte) bool {
 	return false
 }
 
-// decode decodes the pixels of a photo whose header readPhoto checked.
-func decode(data []byte, format, name string) (image.Image, *httpError) {
-	var (
-		img image.Image
-		err error
-	)
-	if format == "jpeg" {
-		img, err = jpeg.Decode(bytes.NewReader(data))
-	} else {
-		img, err = png.Decode(bytes.NewReader(data))
-	}
+// decode decodes the pixels of a photo whose header readPhoto checked; it stops when the
+// request ends.
+func (s *Server) decode(j *job) (image.Image, *httpError) {
+	img, err := imgproc.DecodeFormat(j.ctx, j.data, j.format)
 	if err != nil {
-		return nil, decodeFailed(name, format, data, err)
+		if j.ctx.Err() != nil {
+			return nil, timeoutError(j.ctx, s.opt.RequestTimeout)
+		}
+		return nil, decodeFailed(j.name, j.format, j.data, err)
 	}
 	return img, nil
 }
