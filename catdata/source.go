@@ -11,7 +11,6 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -39,10 +38,13 @@ const (
 	Grey         Reason = "grey image"               // a greyscale JPEG
 	CMYK         Reason = "CMYK image"               // a CMYK JPEG
 	Duplicate    Reason = "duplicate name"           // a photo whose file name was already seen
+	TooLarge     Reason = "too large"                // over imgproc.DefaultLimits: bytes, pixels, decoded memory, scans
+	UnsafeName   Reason = "unsafe name"              // a zip member named outside the archive (../x, /x, C:\x)
+	NotRegular   Reason = "not a regular file"       // a named pipe, device or socket named like a photo or archive
 )
 
 // Reasons lists every Reason in a fixed order, for summaries.
-var Reasons = []Reason{NoAnnotation, NoPhoto, Malformed, PointCount, Unreadable, Truncated, NotJPEG, CorruptJPEG, Grey, CMYK, Duplicate}
+var Reasons = []Reason{NoAnnotation, NoPhoto, Malformed, PointCount, Unreadable, Truncated, NotJPEG, CorruptJPEG, Grey, CMYK, Duplicate, TooLarge, UnsafeName, NotRegular}
 
 // Problem is one bad entry of a source: its name, the reason, and the underlying error.
 type Problem struct {
@@ -82,28 +84,27 @@ type file struct {
 // maxCatSize bounds what Load reads of an annotation; a real one is under 100 bytes.
 const maxCatSize = 1 << 16
 
+// maxPhotoSize bounds what Load reads of a photo: the file limit of catmark serve and predict.
+var maxPhotoSize = imgproc.DefaultLimits.MaxBytes
+
+// read reads the file, at most limit bytes: a zip member whose declared size is larger is
+// refused unread, and every read goes through a limit, whatever the header declared. Errors
+// wrap imgproc.ErrTooLarge for a file over the limit and imgproc.ErrNotRegular for a path that
+// is no longer a regular file.
 func (f file) read(limit int64) ([]byte, error) {
-	var r io.ReadCloser
-	var err error
-	if f.zf != nil {
-		r, err = f.zf.Open()
-	} else {
-		r, err = os.Open(f.path)
+	lim := imgproc.Limits{MaxBytes: limit}
+	if f.zf == nil {
+		return lim.ReadFile(f.path)
 	}
+	if f.zf.UncompressedSize64 > uint64(limit) {
+		return nil, fmt.Errorf("%w: the zip member declares %d bytes, over the limit of %d", imgproc.ErrTooLarge, f.zf.UncompressedSize64, limit)
+	}
+	r, err := f.zf.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	var data []byte
-	if limit > 0 {
-		data, err = io.ReadAll(io.LimitReader(r, limit+1))
-		if err == nil && int64(len(data)) > limit {
-			return nil, fmt.Errorf("larger than %d bytes", limit)
-		}
-	} else {
-		data, err = io.ReadAll(r)
-	}
-	return data, err
+	return lim.ReadAll(r)
 }
 
 // Source is a scanned Cat Dataset: its photos with annotations, sorted by name, and the
@@ -184,6 +185,9 @@ func Scan(root string) (*Source, error) {
 		if !isZip(root) {
 			return nil, fmt.Errorf("catdata: %s is neither a folder nor a .zip file", root)
 		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("catdata: %s is not a regular file (mode %v)", root, st.Mode().Type())
+		}
 		if err := sc.addZip(root, ""); err != nil {
 			return nil, fmt.Errorf("catdata: %s: %w", root, err)
 		}
@@ -235,11 +239,11 @@ func (sc *scanner) walk(root string) error {
 				return nil
 			}
 			if !st.Mode().IsRegular() {
-				sc.src.Ignored++
+				sc.notRegular(name, st.Mode())
 				return nil
 			}
 		} else if !d.Type().IsRegular() {
-			sc.src.Ignored++
+			sc.notRegular(name, d.Type())
 			return nil
 		}
 		if isZip(name) {
@@ -253,6 +257,30 @@ func (sc *scanner) walk(root string) error {
 	})
 }
 
+// notRegular records a pipe, device or socket: a problem when it is named like a photo, an
+// annotation or a zip (reading it could block or never end), else an ignored file.
+func (sc *scanner) notRegular(name string, mode fs.FileMode) {
+	if isPhoto(name) || isCat(name) || isZip(name) {
+		sc.problem(name, NotRegular, fmt.Errorf("mode %v, skipped unread", mode.Type()))
+		return
+	}
+	sc.src.Ignored++
+}
+
+// safeMember reports whether a zip member's name stays inside the archive when extracted:
+// relative, slash-separated, without ".." elements or a drive letter.
+func safeMember(name string) bool {
+	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") || (len(name) >= 2 && name[1] == ':') {
+		return false
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return false
+		}
+	}
+	return true
+}
+
 // addZip opens the zip at p and adds its members, their names prefixed with prefix.
 func (sc *scanner) addZip(p, prefix string) error {
 	z, err := zip.OpenReader(p)
@@ -264,6 +292,11 @@ func (sc *scanner) addZip(p, prefix string) error {
 		if f.FileInfo().IsDir() {
 			continue
 		}
+		// Before the junk check: ".." would pass for a hidden name.
+		if !safeMember(f.Name) {
+			sc.problem(prefix+f.Name, UnsafeName, errors.New("the member's name leads outside the archive; skipped"))
+			continue
+		}
 		skip := false
 		for _, part := range strings.Split(f.Name, "/") {
 			if junk(part) {
@@ -273,7 +306,11 @@ func (sc *scanner) addZip(p, prefix string) error {
 		if skip {
 			continue
 		}
-		name := prefix + path.Clean(strings.TrimPrefix(f.Name, "/"))
+		if !f.Mode().IsRegular() {
+			sc.problem(prefix+f.Name, NotRegular, fmt.Errorf("zip member of mode %v, skipped", f.Mode().Type()))
+			continue
+		}
+		name := prefix + path.Clean(f.Name)
 		if _, dup := sc.files[name]; dup {
 			sc.problem(name, Duplicate, errors.New("the zip archive holds this name twice"))
 			continue
@@ -330,8 +367,14 @@ func (s *Source) Load(i int) (*imgproc.RGB, landmark.Points, error) {
 	fail := func(r Reason, err error) (*imgproc.RGB, landmark.Points, error) {
 		return nil, pts, &Problem{Name: e.Name, Reason: r, Err: err}
 	}
-	data, err := e.photo.read(0)
+	data, err := e.photo.read(maxPhotoSize)
 	if err != nil {
+		switch {
+		case errors.Is(err, imgproc.ErrTooLarge):
+			return fail(TooLarge, err)
+		case errors.Is(err, imgproc.ErrNotRegular):
+			return fail(NotRegular, err)
+		}
 		return fail(Unreadable, err)
 	}
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
@@ -384,6 +427,8 @@ func decodeReason(data []byte, err error) (Reason, error) {
 	switch {
 	case imgproc.Sniff(data) == "png":
 		return NotJPEG, errors.New("PNG data in a .jpg file")
+	case errors.Is(err, imgproc.ErrTooLarge):
+		return TooLarge, err
 	case errors.Is(err, imgproc.ErrUnknownFormat):
 		return NotJPEG, err
 	case errors.Is(err, imgproc.ErrTruncated):
