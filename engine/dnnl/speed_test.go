@@ -4,8 +4,9 @@ package dnnl
 
 import (
 	"fmt"
-	"os"
-	"sort"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,43 +14,37 @@ import (
 	"github.com/catmark/catmark/engine/enginetest"
 )
 
-// TestConvLayoutSpeed times ResNet-50's convolutions (batch 8, 224 px; with
-// CATMARK_DNNL_SPEED_R18=1 ResNet-18's at batch 32, 112 px) forward and backward in each
-// activation layout with direct kernels, interleaved so that machine load affects all alike. It
-// is a measurement, not a check: it runs only with CATMARK_DNNL_SPEED=1.
-func TestConvLayoutSpeed(t *testing.T) {
-	if os.Getenv("CATMARK_DNNL_SPEED") != "1" {
-		t.Skip("set CATMARK_DNNL_SPEED=1 to time convolutions per layout")
+// BenchmarkConvLayout times convolutions forward and backward in each activation layout with
+// direct kernels, interleaved so that machine load affects all alike: ResNet-50's at batch 8,
+// 224 px, and ResNet-18's at batch 32, 112 px. It logs a table of GFLOP/s per shape (forward,
+// data gradient, weight gradient per layout, medians of 5 repetitions) and the kernels used, and
+// reports each layout's GFLOP/s over all shapes and passes. One op is a whole table:
+//
+//	go test ./engine/dnnl -run '^$' -bench ConvLayout/resnet50 -benchtime 1x
+func BenchmarkConvLayout(b *testing.B) {
+	r50 := func(n int) []shape {
+		return []shape{
+			{[]int{n, 3, 224, 224}, []int{64, 3, 7, 7}, engine.ConvParams{Stride: 2, Pad: 3}},
+			{[]int{n, 64, 56, 56}, []int{64, 64, 1, 1}, engine.ConvParams{Stride: 1}},
+			{[]int{n, 64, 56, 56}, []int{64, 64, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+			{[]int{n, 64, 56, 56}, []int{256, 64, 1, 1}, engine.ConvParams{Stride: 1}},
+			{[]int{n, 256, 56, 56}, []int{64, 256, 1, 1}, engine.ConvParams{Stride: 1}},
+			{[]int{n, 256, 56, 56}, []int{128, 256, 1, 1}, engine.ConvParams{Stride: 1}},
+			{[]int{n, 128, 56, 56}, []int{128, 128, 3, 3}, engine.ConvParams{Stride: 2, Pad: 1}},
+			{[]int{n, 128, 28, 28}, []int{512, 128, 1, 1}, engine.ConvParams{Stride: 1}},
+			{[]int{n, 256, 56, 56}, []int{512, 256, 1, 1}, engine.ConvParams{Stride: 2}},
+			{[]int{n, 512, 28, 28}, []int{128, 512, 1, 1}, engine.ConvParams{Stride: 1}},
+			{[]int{n, 128, 28, 28}, []int{128, 128, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+			{[]int{n, 256, 14, 14}, []int{256, 256, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+			{[]int{n, 256, 14, 14}, []int{1024, 256, 1, 1}, engine.ConvParams{Stride: 1}},
+			{[]int{n, 1024, 14, 14}, []int{256, 1024, 1, 1}, engine.ConvParams{Stride: 1}},
+			{[]int{n, 512, 7, 7}, []int{512, 512, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+			{[]int{n, 512, 7, 7}, []int{2048, 512, 1, 1}, engine.ConvParams{Stride: 1}},
+			{[]int{n, 2048, 7, 7}, []int{512, 2048, 1, 1}, engine.ConvParams{Stride: 1}},
+		}
 	}
-	type shape struct {
-		x, w []int
-		p    engine.ConvParams
-	}
-	n := 8
-	if os.Getenv("CATMARK_DNNL_SPEED_R18") == "1" {
-		n = 32
-	}
-	shapes := []shape{
-		{[]int{n, 3, 224, 224}, []int{64, 3, 7, 7}, engine.ConvParams{Stride: 2, Pad: 3}},
-		{[]int{n, 64, 56, 56}, []int{64, 64, 1, 1}, engine.ConvParams{Stride: 1}},
-		{[]int{n, 64, 56, 56}, []int{64, 64, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
-		{[]int{n, 64, 56, 56}, []int{256, 64, 1, 1}, engine.ConvParams{Stride: 1}},
-		{[]int{n, 256, 56, 56}, []int{64, 256, 1, 1}, engine.ConvParams{Stride: 1}},
-		{[]int{n, 256, 56, 56}, []int{128, 256, 1, 1}, engine.ConvParams{Stride: 1}},
-		{[]int{n, 128, 56, 56}, []int{128, 128, 3, 3}, engine.ConvParams{Stride: 2, Pad: 1}},
-		{[]int{n, 128, 28, 28}, []int{512, 128, 1, 1}, engine.ConvParams{Stride: 1}},
-		{[]int{n, 256, 56, 56}, []int{512, 256, 1, 1}, engine.ConvParams{Stride: 2}},
-		{[]int{n, 512, 28, 28}, []int{128, 512, 1, 1}, engine.ConvParams{Stride: 1}},
-		{[]int{n, 128, 28, 28}, []int{128, 128, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
-		{[]int{n, 256, 14, 14}, []int{256, 256, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
-		{[]int{n, 256, 14, 14}, []int{1024, 256, 1, 1}, engine.ConvParams{Stride: 1}},
-		{[]int{n, 1024, 14, 14}, []int{256, 1024, 1, 1}, engine.ConvParams{Stride: 1}},
-		{[]int{n, 512, 7, 7}, []int{512, 512, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
-		{[]int{n, 512, 7, 7}, []int{2048, 512, 1, 1}, engine.ConvParams{Stride: 1}},
-		{[]int{n, 2048, 7, 7}, []int{512, 2048, 1, 1}, engine.ConvParams{Stride: 1}},
-	}
-	if n == 32 {
-		shapes = []shape{
+	r18 := func(n int) []shape {
+		return []shape{
 			{[]int{n, 3, 112, 112}, []int{64, 3, 7, 7}, engine.ConvParams{Stride: 2, Pad: 3}},
 			{[]int{n, 64, 28, 28}, []int{64, 64, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
 			{[]int{n, 128, 14, 14}, []int{128, 128, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
@@ -58,20 +53,50 @@ func TestConvLayoutSpeed(t *testing.T) {
 			{[]int{n, 256, 7, 7}, []int{512, 256, 3, 3}, engine.ConvParams{Stride: 2, Pad: 1}},
 		}
 	}
+	for _, net := range []struct {
+		name   string
+		shapes []shape
+	}{{"resnet50-b8-224", r50(8)}, {"resnet18-b32-112", r18(32)}} {
+		b.Run(net.name, func(b *testing.B) {
+			for b.Loop() {
+				convLayoutTable(b, net.shapes)
+			}
+			b.ReportMetric(0, "ns/op") // one op is a whole table; its time says nothing more
+		})
+	}
+}
+
+// shape is one convolution: input and weight shapes and parameters.
+type shape struct {
+	x, w []int
+	p    engine.ConvParams
+}
+
+// convLayoutTable runs BenchmarkConvLayout's measurement once on shapes: it logs the table and
+// reports each layout's GFLOP/s over all shapes and passes (total work over the sum of medians).
+func convLayoutTable(bm *testing.B, shapes []shape) {
+	bm.Helper()
 	layouts := []string{"any", "blocked", "nhwc", "plain"}
 	var bs []*Backend
 	for i := range layouts {
-		b := newBackend(t)
+		b, err := New()
+		if err != nil {
+			bm.Fatal(err)
+		}
 		b.layout = i
 		b.convAlgo = convDirect
 		bs = append(bs, b)
 	}
 	rng := enginetest.NewRand(9)
 	const reps = 5
-	fmt.Printf("%-40s %s\n", "shape", "GFLOP/s fwd/bwd_data/bwd_weights per layout (any, blocked, nhwc, plain)")
+	var table strings.Builder
+	fmt.Fprintf(&table, "%-40s %s\n", "shape", "GFLOP/s fwd/bwd_data/bwd_weights per layout (any, blocked, nhwc, plain)")
+	var work float64                        // FLOP of one forward, data and weight gradient of every shape
+	total := make([]time.Duration, len(bs)) // per layout, the sum of the median times
 	for _, s := range shapes {
 		ys := convShape("speed", s.x, s.w, nil, s.p)
 		flop := 2 * float64(engine.Numel(ys)) * float64(s.w[1]*s.w[2]*s.w[3])
+		work += 3 * flop
 		res := make([][3][]time.Duration, len(bs))
 		xs := make([]engine.Tensor, len(bs))
 		ws := make([]engine.Tensor, len(bs))
@@ -96,7 +121,7 @@ func TestConvLayoutSpeed(t *testing.T) {
 				t3 := time.Now()
 				_, dw, _ := b.Conv2DBackward(xs[i], ws[i], dys[i], s.p, false, engine.Grads{Params: true})
 				t4 := time.Now()
-				if r > 0 {
+				if r > 0 { // the first round warms up
 					res[i][0] = append(res[i][0], t1.Sub(t0))
 					res[i][1] = append(res[i][1], t3.Sub(t2))
 					res[i][2] = append(res[i][2], t4.Sub(t3))
@@ -106,17 +131,17 @@ func TestConvLayoutSpeed(t *testing.T) {
 				}
 			}
 		}
-		line := fmt.Sprintf("x%v w%v s%d", s.x[1:], s.w, s.p.Stride)
-		fmt.Printf("%-40s", line)
+		fmt.Fprintf(&table, "%-40s", fmt.Sprintf("x%v w%v s%d", s.x[1:], s.w, s.p.Stride))
 		for i := range bs {
-			fmt.Printf(" |")
+			fmt.Fprintf(&table, " |")
 			for k := 0; k < 3; k++ {
-				sort.Slice(res[i][k], func(a, c int) bool { return res[i][k][a] < res[i][k][c] })
+				slices.Sort(res[i][k])
 				med := res[i][k][len(res[i][k])/2]
-				fmt.Printf(" %4.0f", flop/med.Seconds()/1e9)
+				total[i] += med
+				fmt.Fprintf(&table, " %4.0f", flop/med.Seconds()/1e9)
 			}
 		}
-		fmt.Println()
+		fmt.Fprintln(&table)
 		for i, b := range bs {
 			b.Release(xs[i])
 			b.Release(ws[i])
@@ -130,11 +155,8 @@ func TestConvLayoutSpeed(t *testing.T) {
 				impl[k[:5]+" "+v] = true
 			}
 		}
-		var names []string
-		for k := range impl {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		fmt.Println(layouts[i], names)
+		fmt.Fprintln(&table, layouts[i], slices.Sorted(maps.Keys(impl)))
+		bm.ReportMetric(work/total[i].Seconds()/1e9, layouts[i]+"-GFLOP/s")
 	}
+	bm.Log("\n" + table.String())
 }
