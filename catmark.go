@@ -3,16 +3,22 @@
 //
 // It runs catmark's two-stage detector: a coarse model looks at the whole photo and finds the
 // face; a refine model places the points on a square crop around it; the points are mapped back
-// to the photo. Load("") gives the model shipped inside the package.
+// to the photo. Load("") gives the model shipped inside the module (package model).
 //
 //	det, err := catmark.Load("")
 //	pts, err := det.Detect(img)
 //	fmt.Println(pts[0].X, pts[0].Y) // the left eye
+//
+// The package imports nothing of training and no cgo: by itself it runs on catmark's pure-Go
+// reference backend. A program links the oneDNN backend in, as a database/sql driver, with
+//
+//	import _ "github.com/catmark/catmark/engine/dnnl"
+//
+// and Load then takes it (or the backend WithBackend names).
 package catmark
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"image"
@@ -25,20 +31,11 @@ import (
 
 	"github.com/catmark/catmark/augment"
 	"github.com/catmark/catmark/engine"
-	_ "github.com/catmark/catmark/engine/backends" // the backends this build has
+	_ "github.com/catmark/catmark/engine/ref" // the pure-Go backend, always present
 	"github.com/catmark/catmark/facecrop"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
-	"github.com/catmark/catmark/train"
-)
-
-//go:embed model
-var shipped embed.FS
-
-// Model file names inside a model folder (and the embedded default).
-const (
-	CoarseFile = "coarse.safetensors"
-	RefineFile = "refine.safetensors"
+	"github.com/catmark/catmark/model"
 )
 
 // Settings are a Detector's inference settings. The zero value is the plainest detector: one
@@ -79,59 +76,76 @@ func (s Settings) Validate() error {
 // Detector finds landmarks with a coarse model and, when it has one, a refine model. Its methods
 // are safe for concurrent use; calls run one at a time (the backend uses every core already).
 type Detector struct {
-	Coarse *train.Model // whole photo → landmarks
-	Refine *train.Model // face crop → landmarks; nil for a single-stage detector
+	Coarse *model.Model // whole photo → landmarks
+	Refine *model.Model // face crop → landmarks; nil for a single-stage detector
 	Settings
 	mu sync.Mutex
 }
 
-// Load loads a detector. path is "" for the shipped model, a folder holding coarse.safetensors
-// and optionally refine.safetensors, or one whole-photo checkpoint (a run's best.safetensors).
-// The fastest backend this build has runs it.
-func Load(path string) (*Detector, error) {
-	b, err := engine.Open("")
+// An Option adjusts Load.
+type Option func(*options)
+
+type options struct {
+	backend string
+}
+
+// WithBackend runs the detector on the named engine backend ("ref", "dnnl", …; see
+// engine.Available). Without it Load takes the fastest backend the program has: the pure-Go
+// reference backend unless a faster one is linked in, as oneDNN is by
+//
+//	import _ "github.com/catmark/catmark/engine/dnnl"
+func WithBackend(name string) Option { return func(o *options) { o.backend = name } }
+
+// Load loads a detector. path is "" for the shipped model (model.Shipped), a folder holding
+// coarse.safetensors and optionally refine.safetensors, or one whole-photo checkpoint (a run's
+// best.safetensors). Its settings are Defaults.
+func Load(path string, opts ...Option) (*Detector, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	b, err := engine.Open(o.backend)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("catmark: %w", err)
 	}
 	var fsys fs.FS
 	switch st, err := os.Stat(path); {
 	case path == "":
-		sub, _ := fs.Sub(shipped, "model")
-		fsys, path = sub, "(shipped model)"
+		fsys, path = model.Shipped, "(shipped model)"
 	case err != nil:
 		return nil, fmt.Errorf("catmark: loading a model: %w", err)
 	case !st.IsDir():
-		m, err := train.LoadModel(b, path)
+		m, err := model.Load(b, path)
 		if err != nil {
 			return nil, err
 		}
-		if m.Spec.Stage != train.Whole {
-			return nil, fmt.Errorf("catmark: %s is a face-crop model; a detector needs a whole-photo model first (pass a folder with %s and %s)", path, CoarseFile, RefineFile)
+		if m.Spec.Stage != model.Whole {
+			return nil, fmt.Errorf("catmark: %s is a face-crop model; a detector needs a whole-photo model first (pass a folder with %s and %s)", path, model.CoarseFile, model.RefineFile)
 		}
 		return &Detector{Coarse: m, Settings: Defaults}, nil
 	default:
 		fsys = os.DirFS(path)
 	}
-	load := func(name string) (*train.Model, error) {
+	load := func(name string) (*model.Model, error) {
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err
 		}
-		return train.LoadModelBytes(b, filepath.Join(path, name), data)
+		return model.LoadBytes(b, filepath.Join(path, name), data)
 	}
 	d := &Detector{Settings: Defaults}
-	if d.Coarse, err = load(CoarseFile); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("catmark: %s holds no %s (train one: see the README)", path, CoarseFile)
+	if d.Coarse, err = load(model.CoarseFile); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("catmark: %s holds no %s (train one: see the README)", path, model.CoarseFile)
 	} else if err != nil {
 		return nil, err
 	}
-	if d.Refine, err = load(RefineFile); errors.Is(err, fs.ErrNotExist) {
+	if d.Refine, err = load(model.RefineFile); errors.Is(err, fs.ErrNotExist) {
 		d.Refine = nil
 	} else if err != nil {
 		return nil, err
 	}
-	if d.Coarse.Spec.Stage != train.Whole || d.Refine != nil && d.Refine.Spec.Stage != train.Crop {
-		return nil, fmt.Errorf("catmark: %s: %s must be a whole-photo model and %s a face-crop model", path, CoarseFile, RefineFile)
+	if d.Coarse.Spec.Stage != model.Whole || d.Refine != nil && d.Refine.Spec.Stage != model.Crop {
+		return nil, fmt.Errorf("catmark: %s: %s must be a whole-photo model and %s a face-crop model", path, model.CoarseFile, model.RefineFile)
 	}
 	return d, nil
 }
@@ -194,7 +208,7 @@ func (d *Detector) detect(ctx context.Context, photo *imgproc.RGB) (landmark.Poi
 	if d.Refine == nil {
 		return pts, math.NaN(), nil
 	}
-	box := train.FaceBox(pts, d.Refine.Spec.Margin)
+	box := facecrop.FaceBox(pts, d.Refine.Spec.Margin)
 	if d.Grow > 0 {
 		box.Side *= d.Grow
 	}
@@ -228,7 +242,7 @@ func (d *Detector) refine(ctx context.Context, photo *imgproc.RGB, box facecrop.
 			return pts, face, err
 		}
 		if pass > 0 {
-			box = train.FaceBox(pts, d.Refine.Spec.Margin)
+			box = facecrop.FaceBox(pts, d.Refine.Spec.Margin)
 		}
 		crop := facecrop.Crop(photo, photo.W, photo.H, box, d.Refine.Spec.Size)
 		var p landmark.Points
@@ -265,7 +279,7 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int) ([]fa
 	}
 	m := d.Refine
 	s := m.Spec.Size
-	score := make([]float32, 0, len(boxes))
+	score := make([]float64, 0, len(boxes))
 	// Every batch is full (the last one padded with copies): a backend prepares its kernels
 	// once per batch size, which would cost more than the padding.
 	const batch = 32
@@ -281,8 +295,9 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int) ([]fa
 		for i := n; i < batch; i++ {
 			copy(x[i*3*s*s:(i+1)*3*s*s], x[:3*s*s])
 		}
-		_, face := m.PredictFace(x, batch)
-		score = append(score, face[:n]...)
+		for _, o := range m.Predict(x, batch)[:n] {
+			score = append(score, o.Face)
+		}
 	}
 	order := make([]int, len(boxes))
 	for i := range order {
@@ -322,14 +337,14 @@ func steps(n, side float64) []float64 {
 
 // predict runs m on img and returns the points normalised to img, averaged with the mirrored
 // input's prediction when d.Flip.
-func (d *Detector) predict(m *train.Model, img *imgproc.RGB) landmark.Points {
+func (d *Detector) predict(m *model.Model, img *imgproc.RGB) landmark.Points {
 	p, _ := d.predictFace(m, img)
 	return p
 }
 
 // predictFace is predict that also returns the face presence (averaged the same way; NaN when m
 // has no presence output).
-func (d *Detector) predictFace(m *train.Model, img *imgproc.RGB) (landmark.Points, float64) {
+func (d *Detector) predictFace(m *model.Model, img *imgproc.RGB) (landmark.Points, float64) {
 	s := m.Spec.Size
 	n := 1
 	if d.Flip {
@@ -346,27 +361,14 @@ func (d *Detector) predictFace(m *train.Model, img *imgproc.RGB) (landmark.Point
 		augment.FlipImage(mirrored)
 		m.Spec.Input(mirrored, x[3*s*s:])
 	}
-	y, faces := m.PredictFace(x, n)
-	face := math.NaN()
-	if faces != nil {
-		face = float64(faces[0])
-		if d.Flip {
-			face = (face + float64(faces[1])) / 2
-		}
-	}
-	var p landmark.Points
-	for j := range p {
-		p[j] = landmark.Point{X: float64(y[2*j]), Y: float64(y[2*j+1])}
-	}
+	out := m.Predict(x, n)
+	p, face := out[0].Points, out[0].Face
 	if d.Flip {
-		var q landmark.Points
-		for j := range q {
-			q[j] = landmark.Point{X: float64(y[18+2*j]), Y: float64(y[18+2*j+1])}
-		}
-		q = q.FlipNormalized()
+		q := out[1].Points.FlipNormalized()
 		for j := range p {
 			p[j] = landmark.Point{X: (p[j].X + q[j].X) / 2, Y: (p[j].Y + q[j].Y) / 2}
 		}
+		face = (face + out[1].Face) / 2
 	}
 	return p, face
 }

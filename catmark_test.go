@@ -12,32 +12,28 @@ import (
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/testenv"
 	"github.com/catmark/catmark/landmark"
-	"github.com/catmark/catmark/train"
+	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/weights"
 )
 
 // saveRandomModel writes a randomly initialised model of the given stage as a checkpoint.
-func saveRandomModel(t *testing.T, path string, stage train.Stage, seed int64) {
+func saveRandomModel(t *testing.T, path string, stage model.Stage, seed int64) {
 	t.Helper()
-	saveRandomSpec(t, path, train.ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: stage, Norm: "imagenet", Margin: 0.3}, seed)
+	saveRandomSpec(t, path, model.Spec{Depth: 18, Width: 4, Size: 32, Stage: stage, Norm: "imagenet", Margin: 0.3}, seed)
 }
 
 // saveRandomSpec writes a randomly initialised model of the given spec as a checkpoint.
-func saveRandomSpec(t *testing.T, path string, spec train.ModelSpec, seed int64) {
+func saveRandomSpec(t *testing.T, path string, spec model.Spec, seed int64) {
 	t.Helper()
 	b, err := engine.Open("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := train.NewModel(b, spec, seed)
+	m, err := model.New(b, spec, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := m.Meta(train.Defaults(), train.State{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := weights.Save(path, b, m.Params(), nil, meta); err != nil {
+	if err := weights.Save(path, b, m.Params(), nil, m.Meta()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -60,8 +56,8 @@ func realPhoto(t *testing.T) *imgproc.RGB {
 // on a mirrored photo are the mirrored points of the photo.
 func TestDetectorIsMirrorEquivariant(t *testing.T) {
 	dir := t.TempDir()
-	saveRandomModel(t, filepath.Join(dir, CoarseFile), train.Whole, 1)
-	saveRandomModel(t, filepath.Join(dir, RefineFile), train.Crop, 2)
+	saveRandomModel(t, filepath.Join(dir, model.CoarseFile), model.Whole, 1)
+	saveRandomModel(t, filepath.Join(dir, model.RefineFile), model.Crop, 2)
 	det, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -88,11 +84,11 @@ func TestDetectorIsMirrorEquivariant(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), CoarseFile) {
-		t.Errorf("Load(empty folder) = %v, want an error naming %s", err, CoarseFile)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), model.CoarseFile) {
+		t.Errorf("Load(empty folder) = %v, want an error naming %s", err, model.CoarseFile)
 	}
 	crop := filepath.Join(dir, "crop.safetensors")
-	saveRandomModel(t, crop, train.Crop, 1)
+	saveRandomModel(t, crop, model.Crop, 1)
 	if _, err := Load(crop); err == nil || !strings.Contains(err.Error(), "face-crop model") {
 		t.Errorf("Load(a crop model) = %v, want a face-crop error", err)
 	}
@@ -109,8 +105,8 @@ func TestLoadErrors(t *testing.T) {
 // The search only ever replaces the first crop's result by one the refine model finds likelier.
 func TestSearchKeepsTheLikeliestFace(t *testing.T) {
 	dir := t.TempDir()
-	saveRandomModel(t, filepath.Join(dir, CoarseFile), train.Whole, 1)
-	saveRandomSpec(t, filepath.Join(dir, RefineFile), train.ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: train.Crop, Norm: "imagenet", Margin: 0.3, Presence: true}, 2)
+	saveRandomModel(t, filepath.Join(dir, model.CoarseFile), model.Whole, 1)
+	saveRandomSpec(t, filepath.Join(dir, model.RefineFile), model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Crop, Norm: "imagenet", Margin: 0.3, Presence: true}, 2)
 	det, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)

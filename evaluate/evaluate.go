@@ -19,7 +19,6 @@ import (
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/metrics"
-	"github.com/catmark/catmark/train"
 )
 
 // Predictor finds the landmarks of photos: photo pixels in, points in the same photos' pixels
@@ -38,7 +37,7 @@ type Squasher interface {
 
 // CropPredictor is implemented by predictors that must be told where the face is: a crop-stage
 // model evaluated on its own. When FaceMargin reports ok, Run calls PredictCrops with the square
-// box around each photo's true landmarks (train.FaceBox with that margin) instead of
+// box around each photo's true landmarks (facecrop.FaceBox with that margin) instead of
 // PredictBatch.
 type CropPredictor interface {
 	Predictor
@@ -142,7 +141,7 @@ func Run(p Predictor, set Set, opt Options) (*Result, error) {
 		if crops {
 			boxes := make([]facecrop.Box, len(photos))
 			for k, ph := range photos {
-				boxes[k] = train.FaceBox(ph.Truth, margin)
+				boxes[k] = facecrop.FaceBox(ph.Truth, margin)
 			}
 			pred, err = cp.PredictCrops(photos, boxes)
 		} else {

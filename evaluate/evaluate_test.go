@@ -3,6 +3,7 @@ package evaluate
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/catmark/catmark/model"
 	"image/png"
 	"math"
 	"os"
@@ -154,12 +155,16 @@ func TestWorstAndPictures(t *testing.T) {
 func TestInputMatchesLoader(t *testing.T) {
 	c := makeCache(t, testenv.Photos(t, 3), 48)
 	for _, norm := range []string{"imagenet", "unit"} {
-		spec := train.ModelSpec{Size: 32, Norm: norm}
-		l := loader.New(c, []int{0, 1, 2}, loader.Config{Batch: 1, Norm: Norm(spec), OutSize: 32})
+		spec := model.Spec{Size: 32, Norm: norm}
+		nm, err := imgproc.NormNamed(norm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := loader.New(c, []int{0, 1, 2}, loader.Config{Batch: 1, Norm: nm, OutSize: 32})
 		x, y := make([]float32, 3*32*32), make([]float32, landmark.Dim)
 		for i := range 3 {
 			l.Sample(0, i, x, y)
-			got := Input(&imgproc.RGB{W: 48, H: 48, Pix: c.Pixels(i)}, spec)
+			got := spec.AppendInput(nil, &imgproc.RGB{W: 48, H: 48, Pix: c.Pixels(i)})
 			if len(got) != len(x) {
 				t.Fatalf("Input has %d values, want %d", len(got), len(x))
 			}
@@ -177,7 +182,7 @@ func TestInputMatchesLoader(t *testing.T) {
 func TestFolderAndCacheAgree(t *testing.T) {
 	dir := testenv.Photos(t, 10)
 	c := makeCache(t, dir, 32)
-	tm, err := train.NewModel(ref.New(), train.ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: train.Whole, Norm: "imagenet"}, 5)
+	tm, err := model.New(ref.New(), model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Whole, Norm: "imagenet"}, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +238,7 @@ func TestFolderAndCacheAgree(t *testing.T) {
 // the training loop logged.
 func TestMatchesTrainingValidation(t *testing.T) {
 	c := makeCache(t, testenv.Photos(t, 24), 40)
-	for _, stage := range []train.Stage{train.Whole, train.Crop} {
+	for _, stage := range []model.Stage{model.Whole, model.Crop} {
 		cfg := train.Defaults()
 		cfg.Data, cfg.Out = c.Dir(), filepath.Join(t.TempDir(), "run")
 		cfg.Stage, cfg.Width, cfg.Size, cfg.Batch, cfg.Epochs, cfg.Budget = stage, 4, 32, 8, 1, 0
@@ -264,7 +269,7 @@ func TestMatchesTrainingValidation(t *testing.T) {
 		if res.N != len(val) {
 			t.Errorf("%s: measured %d photos, the val split has %d", stage, res.N, len(val))
 		}
-		if res.TrueFaceCrops != (stage == train.Crop) {
+		if res.TrueFaceCrops != (stage == model.Crop) {
 			t.Errorf("%s: TrueFaceCrops = %v", stage, res.TrueFaceCrops)
 		}
 		e := log[0]
@@ -276,7 +281,7 @@ func TestMatchesTrainingValidation(t *testing.T) {
 				t.Errorf("%s stage: %s %g, training logged %g", stage, f.name, f.got, f.want)
 			}
 		}
-		if stage == train.Crop {
+		if stage == model.Crop {
 			if _, err := m.PredictBatch([]*imgproc.RGB{imgproc.New(8, 8)}); err == nil || !strings.Contains(err.Error(), "crop-stage") {
 				t.Errorf("a crop-stage model predicted whole photos (error %v)", err)
 			}
@@ -312,7 +317,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	// A safetensors file without catmark's model_spec metadata.
 	b := ref.New()
-	tm, err := train.NewModel(b, train.ModelSpec{Depth: 18, Width: 2, Size: 32, Stage: train.Whole, Norm: "unit"}, 1)
+	tm, err := model.New(b, model.Spec{Depth: 18, Width: 2, Size: 32, Stage: model.Whole, Norm: "unit"}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

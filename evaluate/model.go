@@ -4,48 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/facecrop"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
-	"github.com/catmark/catmark/loader"
-	"github.com/catmark/catmark/train"
+	"github.com/catmark/catmark/model"
 )
-
-// Norm returns the pixel normalisation a model expects, as train.ModelSpec.Input applies it:
-// loader.Unit (v/255) for "unit", loader.ImageNet otherwise.
-func Norm(spec train.ModelSpec) loader.Norm {
-	if spec.Norm == "unit" {
-		return loader.Unit
-	}
-	return loader.ImageNet
-}
-
-// Input prepares an image for a model with spec: img resized to spec.Size×spec.Size (Pillow's
-// bilinear filter, aspect not kept; not resized when it has that size already), each 8-bit value
-// v mapped to (v/255 − mean[c]) / std[c] of Norm(spec), as 3×S×S float32 planes (R, G, B; rows
-// top to bottom). It is the preparation of the loader's validation batches (no augmentation):
-// for a whole-stage model img is the whole photo; for a crop-stage model, its face crop.
-func Input(img *imgproc.RGB, spec train.ModelSpec) []float32 {
-	return AppendInput(nil, img, spec)
-}
-
-// AppendInput appends Input(img, spec) to dst and returns the extended slice. It is
-// train.ModelSpec.Input, the preparation the training loop validates with.
-func AppendInput(dst []float32, img *imgproc.RGB, spec train.ModelSpec) []float32 {
-	off := len(dst)
-	dst = slices.Grow(dst, 3*spec.Size*spec.Size)[:off+3*spec.Size*spec.Size]
-	spec.Input(img, dst[off:])
-	return dst
-}
 
 // Model is a Predictor made of one catmark checkpoint. A whole-stage model predicts from any
 // photo; a crop-stage model needs the face box (it is a CropPredictor, and PredictBatch fails).
 // A Model is not safe for concurrent use.
 type Model struct {
-	*train.Model
+	*model.Model
 	// Path is the checkpoint the model was loaded from ("" when built in memory).
 	Path string
 	// Batch bounds the photos per forward pass; 0 means 32.
@@ -69,7 +40,7 @@ func Load(path, backend string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := train.LoadModel(b, path)
+	m, err := model.Load(b, path)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: model file %s is not a catmark checkpoint: %w", path, err)
 	}
@@ -78,15 +49,15 @@ func Load(path, backend string) (*Model, error) {
 
 // Squashes reports whether the model sees the whole photo squashed to a square (a whole-stage
 // model).
-func (m *Model) Squashes() bool { return m.Spec.Stage != train.Crop }
+func (m *Model) Squashes() bool { return m.Spec.Stage != model.Crop }
 
 // FaceMargin reports whether the model needs a face box (a crop-stage model), and its margin.
-func (m *Model) FaceMargin() (float64, bool) { return m.Spec.Margin, m.Spec.Stage == train.Crop }
+func (m *Model) FaceMargin() (float64, bool) { return m.Spec.Margin, m.Spec.Stage == model.Crop }
 
 // PredictBatch predicts the points of whole photos, in each photo's pixels. It fails for a
 // crop-stage model, which needs PredictCrops.
 func (m *Model) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
-	if m.Spec.Stage == train.Crop {
+	if m.Spec.Stage == model.Crop {
 		return nil, fmt.Errorf("%s is a crop-stage model: it needs a face box for each photo (PredictCrops)", m.name())
 	}
 	out := make([]landmark.Points, 0, len(imgs))
@@ -94,11 +65,10 @@ func (m *Model) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
 		part := imgs[lo:min(lo+m.batch(), len(imgs))]
 		var x []float32
 		for _, img := range part {
-			x = AppendInput(x, img, m.Spec)
+			x = m.Spec.AppendInput(x, img)
 		}
-		pred := m.Predict(x, len(part))
-		for k, img := range part {
-			out = append(out, points(pred[k*landmark.Dim:]).Denormalize(img.W, img.H))
+		for k, o := range m.Predict(x, len(part)) {
+			out = append(out, o.Points.Denormalize(part[k].W, part[k].H))
 		}
 	}
 	return out, nil
@@ -117,11 +87,10 @@ func (m *Model) PredictCrops(photos []Photo, boxes []facecrop.Box) ([]landmark.P
 		hi := min(lo+m.batch(), len(photos))
 		var x []float32
 		for k := lo; k < hi; k++ {
-			x = AppendInput(x, facecrop.Crop(photos[k].Img, photos[k].W, photos[k].H, boxes[k], s), m.Spec)
+			x = m.Spec.AppendInput(x, facecrop.Crop(photos[k].Img, photos[k].W, photos[k].H, boxes[k], s))
 		}
-		pred := m.Predict(x, hi-lo)
-		for k := lo; k < hi; k++ {
-			out = append(out, boxes[k].FromBox(points(pred[(k-lo)*landmark.Dim:])))
+		for k, o := range m.Predict(x, hi-lo) {
+			out = append(out, boxes[lo+k].FromBox(o.Points))
 		}
 	}
 	return out, nil
@@ -144,13 +113,4 @@ func (m *Model) name() string {
 		return m.Path
 	}
 	return "the model"
-}
-
-// points reads the first 18 outputs (x0, y0, …, x8, y8).
-func points(v []float32) landmark.Points {
-	var p landmark.Points
-	for j := range p {
-		p[j] = landmark.Point{X: float64(v[2*j]), Y: float64(v[2*j+1])}
-	}
-	return p
 }

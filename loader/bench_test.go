@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"github.com/catmark/catmark/imgproc"
 	"os"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func benchCache(b *testing.B) *cache.Cache {
 	return c
 }
 
-// BenchmarkLoader measures epochs over the whole cache, batch 32, ImageNet normalisation, with
+// BenchmarkLoader measures epochs over the whole cache, batch 32, imgproc.ImageNet normalisation, with
 // the default number of workers; photos/s is the figure to compare.
 func BenchmarkLoader(b *testing.B) {
 	c := benchCache(b)
@@ -54,7 +55,7 @@ func BenchmarkLoader(b *testing.B) {
 		{"flip+pca+similarity", augment.Config{Flip: true, PCA: true, Scale: [2]float64{0.9, 1.1}, Shift: 0.05, Rotate: 10}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			l := New(c, idx, Config{Batch: 32, Shuffle: true, Augment: bc.aug, Norm: ImageNet, Seed: 1})
+			l := New(c, idx, Config{Batch: 32, Shuffle: true, Augment: bc.aug, Norm: imgproc.ImageNet, Seed: 1})
 			photos, e := 0, 0
 			start := time.Now()
 			for b.Loop() {

@@ -34,46 +34,13 @@ type Source interface {
 	Pixels(i int) []uint8  // Size×Size×3 bytes, HWC RGB; read only
 }
 
-// Norm maps an 8-bit channel value v to (v/255 − Mean[c]) / Std[c]. The zero Norm means Unit.
-type Norm struct {
-	Mean, Std [3]float64
-}
-
-var (
-	// ImageNet is the normalisation torchvision's ImageNet weights expect.
-	ImageNet = Norm{Mean: [3]float64{0.485, 0.456, 0.406}, Std: [3]float64{0.229, 0.224, 0.225}}
-	// Unit is v/255, what the seed fed its network.
-	Unit = Norm{Std: [3]float64{1, 1, 1}}
-)
-
-func (n Norm) orUnit() Norm {
-	if n == (Norm{}) {
-		return Unit
-	}
-	return n
-}
-
-// Table returns, for each channel, the normalised value of every 8-bit level after adding
-// shift[c] and clipping to 0…255 (the PCA colour noise).
-func (n Norm) Table(shift [3]int) [3][256]float32 {
-	n = n.orUnit()
-	var t [3][256]float32
-	for c := 0; c < 3; c++ {
-		for v := 0; v < 256; v++ {
-			w := min(max(v+shift[c], 0), 255)
-			t[c][v] = float32((float64(w)/255 - n.Mean[c]) / n.Std[c])
-		}
-	}
-	return t
-}
-
 // Config configures a Loader.
 type Config struct {
 	Batch    int            // photos per batch (≥ 1)
 	Shuffle  bool           // a new seeded order every epoch; otherwise idx's order
 	DropLast bool           // leave out a last batch smaller than Batch
 	Augment  augment.Config // the zero value means none
-	Norm     Norm           // the zero value means Unit
+	Norm     imgproc.Norm   // the zero value means imgproc.Unit
 	OutSize  int            // side of the output images; 0 means the source's size
 	Workers  int            // goroutines preparing samples; 0 means GOMAXPROCS
 	Seed     int64
@@ -96,11 +63,8 @@ func (c Config) Validate() error {
 	if c.Workers < 0 {
 		return fmt.Errorf("loader: %d workers", c.Workers)
 	}
-	n := c.Norm.orUnit()
-	for i, s := range n.Std {
-		if !(s > 0) {
-			return fmt.Errorf("loader: normalisation std[%d] = %v, want > 0", i, s)
-		}
+	if err := c.Norm.Validate(); err != nil {
+		return fmt.Errorf("loader: %w", err)
 	}
 	return c.Augment.Validate()
 }

@@ -144,12 +144,12 @@ func TestNormalisationOfAKnownPixel(t *testing.T) {
 	src.items = []cache.Item{{Width: 300, Height: 500, Points: pts}}
 	for _, c := range []struct {
 		name        string
-		norm        Norm
+		norm        imgproc.Norm
 		want, black [3]float64
 	}{
-		{"unit", Unit, [3]float64{10.0 / 255, 128.0 / 255, 250.0 / 255}, [3]float64{}},
-		{"zero means unit", Norm{}, [3]float64{10.0 / 255, 128.0 / 255, 250.0 / 255}, [3]float64{}},
-		{"imagenet", ImageNet,
+		{"unit", imgproc.Unit, [3]float64{10.0 / 255, 128.0 / 255, 250.0 / 255}, [3]float64{}},
+		{"zero means unit", imgproc.Norm{}, [3]float64{10.0 / 255, 128.0 / 255, 250.0 / 255}, [3]float64{}},
+		{"imagenet", imgproc.ImageNet,
 			[3]float64{(10.0/255 - 0.485) / 0.229, (128.0/255 - 0.456) / 0.224, (250.0/255 - 0.406) / 0.225},
 			[3]float64{-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225}},
 	} {
@@ -207,7 +207,7 @@ func collect(l *Loader, e int) (x, y []float32, idx []int) {
 func TestDeterministicAcrossWorkers(t *testing.T) {
 	src := photos(t)
 	aug := augment.Config{Flip: true, PCA: true, Scale: [2]float64{0.9, 1.1}, Shift: 0.05, Rotate: 10}
-	cfg := Config{Batch: 5, Shuffle: true, Augment: aug, Norm: ImageNet, Seed: 42, Workers: 1}
+	cfg := Config{Batch: 5, Shuffle: true, Augment: aug, Norm: imgproc.ImageNet, Seed: 42, Workers: 1}
 	x1, y1, i1 := collect(New(src, seq(src.Len()), cfg), 3)
 	for _, w := range []int{2, 3, 7} {
 		cfg.Workers = w
@@ -278,7 +278,7 @@ func TestMatchesAugmentApply(t *testing.T) {
 		{"all", augment.Config{Flip: true, PCA: true, Scale: [2]float64{0.8, 1.2}, Shift: 0.1, Rotate: 15}, 0},
 		{"all, resized", augment.Config{Flip: true, PCA: true, Scale: [2]float64{0.8, 1.2}, Shift: 0.1, Rotate: 15}, 64},
 	} {
-		l := New(src, seq(src.Len()), Config{Batch: 7, Shuffle: true, Augment: c.aug, Norm: ImageNet, OutSize: c.out, Seed: 5})
+		l := New(src, seq(src.Len()), Config{Batch: 7, Shuffle: true, Augment: c.aug, Norm: imgproc.ImageNet, OutSize: c.out, Seed: 5})
 		s := l.Size()
 		per := 3 * s * s
 		const e = 2
@@ -297,7 +297,7 @@ func TestMatchesAugmentApply(t *testing.T) {
 				x := b.X[k*per : (k+1)*per]
 				for j := 0; j < s*s; j++ {
 					for ch := 0; ch < 3; ch++ {
-						v := float32((float64(want.Pix[3*j+ch])/255 - ImageNet.Mean[ch]) / ImageNet.Std[ch])
+						v := float32((float64(want.Pix[3*j+ch])/255 - imgproc.ImageNet.Mean[ch]) / imgproc.ImageNet.Std[ch])
 						if x[ch*s*s+j] != v {
 							t.Fatalf("%s: photo %d pixel %d channel %d: %v, augment.Apply gives %v", c.name, i, j, ch, x[ch*s*s+j], v)
 						}
@@ -383,7 +383,7 @@ func TestValidate(t *testing.T) {
 		{Config{Batch: 0}, false},
 		{Config{Batch: 4, OutSize: -1}, false},
 		{Config{Batch: 4, Workers: -2}, false},
-		{Config{Batch: 4, Norm: Norm{Mean: [3]float64{0.5, 0.5, 0.5}}}, false},
+		{Config{Batch: 4, Norm: imgproc.Norm{Mean: [3]float64{0.5, 0.5, 0.5}}}, false},
 		{Config{Batch: 4, Augment: augment.Config{Shift: 2}}, false},
 	} {
 		if err := c.cfg.Validate(); (err == nil) != c.ok {

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/catmark/catmark/internal/atomicfile"
+	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/train"
 )
 
@@ -123,7 +124,7 @@ func ScaleByName(name string) (Scale, error) {
 func Base(data string, s Scale) train.Config {
 	cfg := train.Defaults()
 	cfg.Data = data
-	cfg.Stage = train.Whole
+	cfg.Stage = model.Whole
 	cfg.Depth, cfg.Width, cfg.Size, cfg.Batch, cfg.Epochs = s.Depth, s.Width, s.Size, s.Batch, s.Epochs
 	cfg.Freeze = s.Freeze
 	cfg.Optimizer, cfg.LR, cfg.Momentum, cfg.Decay, cfg.Schedule = "sgd", 1e-3, 0.9, 0, "constant"

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"github.com/catmark/catmark/model"
 	"iter"
 	"math"
 	"math/rand/v2"
@@ -24,13 +25,10 @@ type batcher struct {
 }
 
 func newBatcher(data *cache.Cache, cfg Config) *batcher {
-	norm := loader.ImageNet
-	if cfg.Norm == "unit" {
-		norm = loader.Unit
-	}
+	norm, _ := imgproc.NormNamed(cfg.Norm) // Config.Validate checked the name
 	aug := augment.Config{Flip: cfg.Flip, PCA: cfg.PCA}
 	var frame, valFrame func(*rand.Rand, int, *imgproc.RGB) (*imgproc.RGB, landmark.Points)
-	if cfg.Stage == Crop {
+	if cfg.Stage == model.Crop {
 		// The box jitter does scale and shift; the crop is then rotated about its centre.
 		frame = cropFrame(data, cfg, true)
 		valFrame = cropFrame(data, cfg, false)
@@ -52,7 +50,7 @@ func newBatcher(data *cache.Cache, cfg Config) *batcher {
 func cropFrame(data *cache.Cache, cfg Config, jitter bool) func(*rand.Rand, int, *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
 	return func(rng *rand.Rand, i int, photo *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
 		it := data.Item(i)
-		box := FaceBox(it.Points, cfg.Margin)
+		box := facecrop.FaceBox(it.Points, cfg.Margin)
 		if jitter && cfg.Negatives > 0 && rng.Float64() < cfg.Negatives {
 			return facecrop.Crop(photo, it.Width, it.Height, facecrop.Away(rng, box, it.Width, it.Height), cfg.Size), NoFace()
 		}
@@ -72,11 +70,6 @@ func NoFace() landmark.Points {
 	return p
 }
 
-// FaceBox is the crop stage's box around a face's landmarks (in photo pixels).
-func FaceBox(p landmark.Points, margin float64) facecrop.Box {
-	return facecrop.FromPoints(p, margin, 8)
-}
-
 // Epoch yields the batches of idx: shuffled and augmented for training, in order and plain for
 // validation.
 func (b *batcher) Epoch(idx []int, epoch int, training bool) iter.Seq[*loader.Batch] {
@@ -86,16 +79,12 @@ func (b *batcher) Epoch(idx []int, epoch int, training bool) iter.Seq[*loader.Ba
 	return loader.New(b.data, idx, b.val).Epoch(0)
 }
 
-// Sample turns sample k of a validation batch and its prediction (18 normalised values) into
-// original-pixel landmarks for the metrics.
-func (b *batcher) Sample(batch *loader.Batch, k int, pred []float32) metrics.Sample {
+// Sample turns sample k of a validation batch and its predicted points (normalised to the
+// model's input) into original-pixel landmarks for the metrics.
+func (b *batcher) Sample(batch *loader.Batch, k int, p landmark.Points) metrics.Sample {
 	it := b.data.Item(batch.Index[k])
-	var p landmark.Points
-	for j := range p {
-		p[j] = landmark.Point{X: float64(pred[2*j]), Y: float64(pred[2*j+1])}
-	}
-	if b.cfg.Stage == Crop {
-		p = FaceBox(it.Points, b.cfg.Margin).FromBox(p)
+	if b.cfg.Stage == model.Crop {
+		p = facecrop.FaceBox(it.Points, b.cfg.Margin).FromBox(p)
 	} else {
 		p = p.Denormalize(it.Width, it.Height)
 	}

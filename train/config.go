@@ -19,17 +19,7 @@ import (
 	"time"
 
 	"github.com/catmark/catmark/internal/atomicfile"
-)
-
-// Stage is what a model sees: the whole photo, or a square crop around the face.
-type Stage string
-
-const (
-	// Whole regresses the points from the whole photo resized to Size×Size (aspect not kept).
-	Whole Stage = "whole"
-	// Crop regresses the points from a square crop around the face (facecrop), jittered in
-	// training to mimic the coarse model's errors.
-	Crop Stage = "crop"
+	"github.com/catmark/catmark/model"
 )
 
 // Config is everything that defines a training run. Its zero values are filled by Defaults.
@@ -37,21 +27,21 @@ type Config struct {
 	Data string `json:"data"` // a prepared cache folder (catmark prepare) or a photo folder
 	Out  string `json:"out"`  // the run folder
 
-	Stage   Stage    `json:"stage"`
-	Depth   int      `json:"depth"` // ResNet depth: 18, 34 or 50
-	Width   int      `json:"width"` // base width (64 = torchvision's)
-	Size    int      `json:"size"`  // network input side in pixels
-	Freeze  []string `json:"freeze,omitempty"`
-	Init    string   `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
-	Norm    string   `json:"norm"`           // "imagenet" or "unit" (/255)
-	Backend string   `json:"backend,omitempty"`
-	Loss    string   `json:"loss"`
-	Flip    bool     `json:"flip"`
-	PCA     bool     `json:"pca"`
-	Scale   float64  `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
-	Shift   float64  `json:"shift"`  // similarity jitter: shift as a share of the side
-	Rotate  float64  `json:"rotate"` // similarity jitter: rotation in degrees
-	Margin  float64  `json:"margin"` // crop stage: share of the face box added on each side
+	Stage   model.Stage `json:"stage"`
+	Depth   int         `json:"depth"` // ResNet depth: 18, 34 or 50
+	Width   int         `json:"width"` // base width (64 = torchvision's)
+	Size    int         `json:"size"`  // network input side in pixels
+	Freeze  []string    `json:"freeze,omitempty"`
+	Init    string      `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
+	Norm    string      `json:"norm"`           // "imagenet" or "unit" (/255)
+	Backend string      `json:"backend,omitempty"`
+	Loss    string      `json:"loss"`
+	Flip    bool        `json:"flip"`
+	PCA     bool        `json:"pca"`
+	Scale   float64     `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
+	Shift   float64     `json:"shift"`  // similarity jitter: shift as a share of the side
+	Rotate  float64     `json:"rotate"` // similarity jitter: rotation in degrees
+	Margin  float64     `json:"margin"` // crop stage: share of the face box added on each side
 	// Negatives is the crop stage's share of training crops cut where no face is. When positive,
 	// the model gets a 19th output, the face presence, trained towards 1 on face crops and 0 on
 	// these (loss.EvalPresence); the detector uses it to search a photo when a crop misses.
@@ -78,7 +68,7 @@ type Config struct {
 // was trained with Stage Crop, Scale 0.2 and Shift 0.1 and otherwise the same settings.
 func Defaults() Config {
 	return Config{
-		Stage: Whole, Depth: 18, Width: 32, Size: 128, Norm: "imagenet",
+		Stage: model.Whole, Depth: 18, Width: 32, Size: 128, Norm: "imagenet",
 		Loss: "mse+ddmse:1-8+area", Flip: true, Scale: 0.15, Shift: 0.08, Rotate: 10, Margin: 0.3,
 		Optimizer: "adamw", LR: 2e-3, Momentum: 0.9, Decay: 0.05, Schedule: "cosine", Warmup: 0.03,
 		Batch: 32, Epochs: 400, Budget: Duration(time.Hour), Seed: 1, Split: "train",
@@ -92,8 +82,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: no data folder (--data)")
 	case c.Out == "":
 		return fmt.Errorf("train: no run folder (--out)")
-	case c.Stage != Whole && c.Stage != Crop:
-		return fmt.Errorf("train: stage %q: want %q or %q", c.Stage, Whole, Crop)
+	case c.Stage != model.Whole && c.Stage != model.Crop:
+		return fmt.Errorf("train: stage %q: want %q or %q", c.Stage, model.Whole, model.Crop)
 	case c.Depth != 18 && c.Depth != 34 && c.Depth != 50:
 		return fmt.Errorf("train: depth %d: want 18, 34 or 50", c.Depth)
 	case c.Width < 1:
@@ -112,7 +102,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: optimiser %q: want sgd or adamw", c.Optimizer)
 	case c.Negatives < 0 || c.Negatives >= 1:
 		return fmt.Errorf("train: negatives %g: want a share in [0, 1)", c.Negatives)
-	case c.Negatives > 0 && c.Stage != Crop:
+	case c.Negatives > 0 && c.Stage != model.Crop:
 		return fmt.Errorf("train: negatives %g: only the crop stage learns face presence", c.Negatives)
 	case c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "cosine":
 		return fmt.Errorf("train: schedule %q: want constant, step or cosine", c.Schedule)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/model"
 	"io"
 	"math"
 	"os"
@@ -106,12 +108,12 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 	if len(trainIdx) == 0 {
 		return nil, fmt.Errorf("train: the %q split of %s is empty", cfg.Split, cfg.Data)
 	}
-	net, err := NewModel(b, ModelSpec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin, Presence: cfg.Negatives > 0}, cfg.Seed)
+	net, err := model.New(b, model.Spec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin, Presence: cfg.Negatives > 0}, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
 	if len(cfg.Freeze) > 0 {
-		if err := net.Freeze(cfg.Freeze...); err != nil {
+		if err := net.Net.Freeze(cfg.Freeze...); err != nil {
 			return nil, err
 		}
 	}
@@ -144,7 +146,7 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 		}
 		fmt.Fprintf(log, "resuming %s after epoch %d (%.0fs trained)\n", cfg.Out, st.Epoch, st.Elapsed)
 	} else if cfg.Init != "" {
-		if err := net.LoadInit(cfg.Init); err != nil {
+		if err := LoadInit(net, cfg.Init); err != nil {
 			return nil, err
 		}
 	}
@@ -202,7 +204,7 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 				break
 			}
 			lr = sched.LR(progressStep(step, time.Since(started).Seconds()))
-			l := net.TrainStep(batch.X, batch.Y, batch.N, lossFn, grad[:batch.N*net.Outputs()])
+			l := Step(net, batch.X, batch.Y, batch.N, lossFn, grad[:batch.N*net.Outputs()])
 			batch.Release()
 			if math.IsNaN(l) || math.IsInf(l, 0) {
 				return res, fmt.Errorf("%w at epoch %d, step %d (loss %v, learning rate %g): the last good checkpoint %s is intact; lower --lr or check the data", ErrDiverged, epoch, step, l, lr, last)
@@ -236,7 +238,7 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 			st.BestNME = rep.NME
 			entry.Best = true
 		}
-		meta, err := net.Meta(cfg, st)
+		meta, err := checkpointMeta(net, cfg, st)
 		if err != nil {
 			return res, err
 		}
@@ -352,17 +354,21 @@ func bestFromLog(dir string) EpochLog {
 
 // Validate predicts every photo of idx without augmentation and measures the predictions
 // against the truth in original pixels; valLoss is the training loss on the same batches.
-func Validate(net *Model, batches *batcher, idx []int, lossFn *loss.Loss) (metrics.Report, float64) {
+func Validate(net *model.Model, batches *batcher, idx []int, lossFn *loss.Loss) (metrics.Report, float64) {
 	var samples []metrics.Sample
 	var sum float64
 	var n int
 	for batch := range batches.Epoch(idx, 0, false) {
-		pred := net.Predict(batch.X, batch.N)
+		out := net.Predict(batch.X, batch.N)
+		pred := make([]float32, 0, batch.N*landmark.Dim)
+		for k, o := range out {
+			for _, v := range o.Points.Flat() {
+				pred = append(pred, float32(v))
+			}
+			samples = append(samples, batches.Sample(batch, k, o.Points))
+		}
 		sum += lossFn.Eval(pred, batch.Y, nil) * float64(batch.N)
 		n += batch.N
-		for k := 0; k < batch.N; k++ {
-			samples = append(samples, batches.Sample(batch, k, pred[k*18:(k+1)*18]))
-		}
 		batch.Release()
 	}
 	if n == 0 {

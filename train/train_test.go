@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/catmark/catmark/model"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -41,7 +42,7 @@ func tinyConfig(data, out string) Config {
 
 func TestRunWritesRun(t *testing.T) {
 	data := testCache(t, 40)
-	for _, stage := range []Stage{Whole, Crop} {
+	for _, stage := range []model.Stage{model.Whole, model.Crop} {
 		t.Run(string(stage), func(t *testing.T) {
 			cfg := tinyConfig(data, filepath.Join(t.TempDir(), "run"))
 			cfg.Stage, cfg.Epochs = stage, 2
@@ -61,7 +62,7 @@ func TestRunWritesRun(t *testing.T) {
 					t.Errorf("epoch %d: NME %v, train loss %v; want finite positive figures", e.Epoch, e.ValNME, e.TrainLoss)
 				}
 			}
-			m, err := LoadModel(refBackend(t), filepath.Join(cfg.Out, "best.safetensors"))
+			m, err := model.Load(refBackend(t), filepath.Join(cfg.Out, "best.safetensors"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,7 +161,7 @@ func epochs(log []EpochLog) []int {
 
 func weightsOf(t *testing.T, path string) []float32 {
 	t.Helper()
-	m, err := LoadModel(refBackend(t), path)
+	m, err := model.Load(refBackend(t), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestConfigErrors(t *testing.T) {
 	if err := base.Validate(); err != nil {
 		t.Errorf("valid config rejected: %v", err)
 	}
-	if _, err := Run(context.Background(), Config{Data: t.TempDir(), Out: t.TempDir() + "/x", Stage: Whole, Depth: 18, Width: 4, Size: 32, Batch: 1, Epochs: 1, LR: 1, Norm: "unit", Optimizer: "sgd", Schedule: "constant", Backend: "ref"}, io.Discard); err == nil || !strings.Contains(err.Error(), "not a prepared cache") {
+	if _, err := Run(context.Background(), Config{Data: t.TempDir(), Out: t.TempDir() + "/x", Stage: model.Whole, Depth: 18, Width: 4, Size: 32, Batch: 1, Epochs: 1, LR: 1, Norm: "unit", Optimizer: "sgd", Schedule: "constant", Backend: "ref"}, io.Discard); err == nil || !strings.Contains(err.Error(), "not a prepared cache") {
 		t.Errorf("Run on a folder without a cache: %v", err)
 	}
 }
@@ -249,11 +250,11 @@ func TestInitFromCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	best := filepath.Join(cfg.Out, "best.safetensors")
-	m, err := NewModel(refBackend(t), ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: Whole, Norm: "imagenet"}, 99)
+	m, err := model.New(refBackend(t), model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Whole, Norm: "imagenet"}, 99)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.LoadInit(best); err != nil {
+	if err := LoadInit(m, best); err != nil {
 		t.Fatal(err)
 	}
 	want := weightsOf(t, best)
@@ -274,15 +275,15 @@ func TestPresenceModel(t *testing.T) {
 	data := testCache(t, 40)
 	dir := t.TempDir()
 	cfg := tinyConfig(data, filepath.Join(dir, "landmarks"))
-	cfg.Stage, cfg.Epochs = Crop, 1
+	cfg.Stage, cfg.Epochs = model.Crop, 1
 	if _, err := Run(context.Background(), cfg, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	init := filepath.Join(cfg.Out, "best.safetensors")
 
 	b := refBackend(t)
-	spec := ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: Crop, Norm: "imagenet", Margin: 0.3, Presence: true}
-	m, err := NewModel(b, spec, 99)
+	spec := model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Crop, Norm: "imagenet", Margin: 0.3, Presence: true}
+	m, err := model.New(b, spec, 99)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func TestPresenceModel(t *testing.T) {
 			fcRow18 = append(fcRow18, v[18*in:]...)
 		}
 	}
-	if err := m.LoadInit(init); err != nil {
+	if err := LoadInit(m, init); err != nil {
 		t.Fatal(err)
 	}
 	want := weightsOf(t, init)
@@ -328,7 +329,7 @@ func TestPresenceModel(t *testing.T) {
 	if l := res.Last; math.IsNaN(l.TrainLoss) || l.TrainLoss <= 0 || math.IsNaN(res.Best.ValNME) {
 		t.Fatalf("last epoch %+v: want a finite positive loss and NME", l)
 	}
-	pm, err := LoadModel(b, filepath.Join(cfg.Out, "best.safetensors"))
+	pm, err := model.Load(b, filepath.Join(cfg.Out, "best.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,17 +340,18 @@ func TestPresenceModel(t *testing.T) {
 	for i := range x {
 		x[i] = float32(i%7) / 7
 	}
-	pts, face := pm.PredictFace(x, 2)
-	if len(pts) != 36 || len(face) != 2 {
-		t.Fatalf("PredictFace gave %d point values and %d presences, want 36 and 2", len(pts), len(face))
+	raw := pm.Forward(x, 2)
+	out := pm.Predict(x, 2)
+	if len(raw) != 2*19 || len(out) != 2 {
+		t.Fatalf("Forward gave %d values and Predict %d outputs, want 38 and 2", len(raw), len(out))
 	}
-	for _, f := range face {
-		if !(f > 0 && f < 1) {
-			t.Errorf("presence %v outside (0, 1)", f)
+	for i, o := range out {
+		if !(o.Face > 0 && o.Face < 1) || o.Face != float64(raw[i*19+18]) {
+			t.Errorf("presence %v outside (0, 1) or not output 19 (%v)", o.Face, raw[i*19+18])
 		}
-	}
-	if p := pm.Predict(x, 2); !slices.Equal(p, pts) {
-		t.Error("Predict and PredictFace disagree on the points")
+		if o.Points[8].Y != float64(raw[i*19+17]) {
+			t.Errorf("input %d: last point's y %v, raw output 18 is %v", i, o.Points[8].Y, raw[i*19+17])
+		}
 	}
 }
 
@@ -360,7 +362,7 @@ func TestNegativeCrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := tinyConfig("", "")
-	cfg.Stage, cfg.Negatives = Crop, 0.3
+	cfg.Stage, cfg.Negatives = model.Crop, 0.3
 	frame := cropFrame(data, cfg, true)
 	rng := rand.New(rand.NewPCG(1, 2))
 	none := 0

@@ -16,11 +16,9 @@
 package weights
 
 import (
-	"errors"
 	"fmt"
+	"github.com/catmark/catmark/internal/atomicfile"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,7 +26,6 @@ import (
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/nn"
-	"github.com/catmark/catmark/optim"
 )
 
 // Reserved metadata keys; callers' keys must not start with "catmark.".
@@ -41,17 +38,24 @@ const (
 	optimPrefix  = "optim."
 )
 
-// Test hooks: how Save renames its temporary file, and a wrapper around the file it writes.
-var (
-	rename    = os.Rename
-	wrapWrite = func(w io.Writer) io.Writer { return w }
-)
+// wrapWrite wraps the file Save writes (a test hook).
+var wrapWrite = func(w io.Writer) io.Writer { return w }
+
+// OptimizerState is what a checkpoint stores of an optimiser (package optim's Optimizer has
+// these methods): its name, step count and per-parameter buffers keyed "KIND/NAME".
+type OptimizerState interface {
+	Name() string
+	Steps() int
+	SetSteps(n int)
+	State() map[string][]float32
+	SetState(state map[string][]float32) error
+}
 
 // Save writes params (every one, buffers and frozen ones included), opt's state when opt is not
 // nil, and meta to path, replacing any file there atomically: it writes a temporary file in the
 // same folder, syncs it, renames it over path and syncs the folder. On error path is unchanged and
 // no temporary file remains. Metadata keys must not start with "catmark.".
-func Save(path string, b engine.Backend, params []*nn.Param, opt optim.Optimizer, meta map[string]string) error {
+func Save(path string, b engine.Backend, params []*nn.Param, opt OptimizerState, meta map[string]string) error {
 	records, byName, err := modelRecords(b, params)
 	if err != nil {
 		return fmt.Errorf("weights: saving %s: %w", path, err)
@@ -133,46 +137,10 @@ func modelRecords(b engine.Backend, params []*nn.Param) ([]record, map[string]*n
 }
 
 // writeAtomic writes a file through write and moves it to path only once it is complete and on
-// disk.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("weights: saving %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("weights: saving %s: %w", path, err)
-		}
-	}()
-	if err = write(wrapWrite(f)); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = rename(tmp, path); err != nil {
-		return err
-	}
-	// The file is in place; make the rename itself durable.
-	if d, derr := os.Open(dir); derr == nil {
-		serr := d.Sync()
-		d.Close()
-		if serr != nil && !errors.Is(serr, os.ErrInvalid) {
-			return fmt.Errorf("weights: saved %s but syncing its folder failed: %w", path, serr)
-		}
+// disk (atomicfile.Write).
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return write(wrapWrite(w)) }); err != nil {
+		return fmt.Errorf("weights: saving: %w", err)
 	}
 	return nil
 }
@@ -182,7 +150,7 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 // parameter must be in the file with its shape, and the file may hold no other model tensors; on
 // any mismatch it changes nothing and returns a *MismatchError listing every problem. It returns
 // the metadata the caller saved (without the catmark.* keys).
-func Load(path string, b engine.Backend, params []*nn.Param, opt optim.Optimizer) (map[string]string, error) {
+func Load(path string, b engine.Backend, params []*nn.Param, opt OptimizerState) (map[string]string, error) {
 	sf, err := openFile(path)
 	if err != nil {
 		return nil, err
@@ -193,7 +161,7 @@ func Load(path string, b engine.Backend, params []*nn.Param, opt optim.Optimizer
 
 // LoadBytes is Load for a checkpoint held in memory (an embedded model); name stands for its path
 // in errors.
-func LoadBytes(name string, data []byte, b engine.Backend, params []*nn.Param, opt optim.Optimizer) (map[string]string, error) {
+func LoadBytes(name string, data []byte, b engine.Backend, params []*nn.Param, opt OptimizerState) (map[string]string, error) {
 	sf, err := openBytes(name, data)
 	if err != nil {
 		return nil, err
@@ -201,7 +169,7 @@ func LoadBytes(name string, data []byte, b engine.Backend, params []*nn.Param, o
 	return load(sf, b, params, opt)
 }
 
-func load(sf *file, b engine.Backend, params []*nn.Param, opt optim.Optimizer) (map[string]string, error) {
+func load(sf *file, b engine.Backend, params []*nn.Param, opt OptimizerState) (map[string]string, error) {
 	path := sf.path
 	if sf.meta[keyFormat] != formatV1 {
 		return nil, fmt.Errorf("weights: %s is not a catmark checkpoint (no %s=%s metadata); use ImportTorch for weights made elsewhere", path, keyFormat, formatV1)

@@ -16,7 +16,7 @@ import (
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/metrics"
-	"github.com/catmark/catmark/train"
+	"github.com/catmark/catmark/model"
 )
 
 func init() {
@@ -55,7 +55,7 @@ func evalPredictor(path, backend string, batch int, tune detectorFlags) (evaluat
 	return m, m.Describe() + " on " + m.B.Name(), nil
 }
 
-func evalSpec(s train.ModelSpec) string {
+func evalSpec(s model.Spec) string {
 	return fmt.Sprintf("ResNet-%d (width %d, %d px)", s.Depth, s.Width, s.Size)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/catmark/catmark/model"
 	"image/png"
 	"io"
 	"os"
@@ -25,7 +26,7 @@ func evalTestCache(t *testing.T, dir string) string {
 
 // evalTestRun trains a tiny model of the stage for the given epochs on the reference backend and
 // returns its run folder.
-func evalTestRun(t *testing.T, data string, stage train.Stage, epochs int) string {
+func evalTestRun(t *testing.T, data string, stage model.Stage, epochs int) string {
 	t.Helper()
 	cfg := train.Defaults()
 	cfg.Data, cfg.Out = data, filepath.Join(t.TempDir(), "run")
@@ -64,8 +65,8 @@ func evalCapture(t *testing.T, f func() error) (string, error) {
 func TestEvalCommand(t *testing.T) {
 	photos := testenv.Photos(t, 16)
 	data := evalTestCache(t, photos)
-	run := evalTestRun(t, data, train.Whole, 1)
-	model := filepath.Join(run, "best.safetensors")
+	run := evalTestRun(t, data, model.Whole, 1)
+	ckpt := filepath.Join(run, "best.safetensors")
 	log, err := train.ReadLog(run)
 	if err != nil || len(log) != 1 {
 		t.Fatalf("log %v, %v", log, err)
@@ -73,7 +74,7 @@ func TestEvalCommand(t *testing.T) {
 
 	// JSON on the cache's val split: the figures training logged, and every key.
 	out, err := evalCapture(t, func() error {
-		return runEval([]string{"--model", model, "--data", data, "--json", "--quiet", "--backend", "ref"})
+		return runEval([]string{"--model", ckpt, "--data", data, "--json", "--quiet", "--backend", "ref"})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,14 +91,14 @@ func TestEvalCommand(t *testing.T) {
 	if nme, _ := m["nme"].(float64); nme == 0 || abs(nme-log[0].ValNME) > 1e-5*log[0].ValNME {
 		t.Errorf("eval NME %v, training logged %v", m["nme"], log[0].ValNME)
 	}
-	if m["split"] != "val" || m["model"] != model {
+	if m["split"] != "val" || m["model"] != ckpt {
 		t.Errorf("split %v, model %v", m["split"], m["model"])
 	}
 
 	// The readable table on the photo folder, with pictures.
 	pics := filepath.Join(t.TempDir(), "pics")
 	out, err = evalCapture(t, func() error {
-		return runEval([]string{"--model", model, "--data", photos, "--out", pics, "--quiet", "--backend", "ref"})
+		return runEval([]string{"--model", ckpt, "--data", photos, "--out", pics, "--quiet", "--backend", "ref"})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestEvalCommand(t *testing.T) {
 
 	// A crop-stage checkpoint says it was given the true face crops; a detector folder with
 	// both models runs the two stages.
-	crop := filepath.Join(evalTestRun(t, data, train.Crop, 1), "best.safetensors")
+	crop := filepath.Join(evalTestRun(t, data, model.Crop, 1), "best.safetensors")
 	out, err = evalCapture(t, func() error {
 		return runEval([]string{"--model", crop, "--data", data, "--quiet", "--backend", "ref"})
 	})
@@ -130,7 +131,7 @@ func TestEvalCommand(t *testing.T) {
 		t.Errorf("crop-stage eval: %v\n%s", err, out)
 	}
 	det := t.TempDir()
-	for src, dst := range map[string]string{model: "coarse.safetensors", crop: "refine.safetensors"} {
+	for src, dst := range map[string]string{ckpt: "coarse.safetensors", crop: "refine.safetensors"} {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/catmark/catmark/engine"
-	"github.com/catmark/catmark/train"
+	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/weights"
 )
 
@@ -26,7 +26,7 @@ func runExport(args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := train.LoadModel(b, *in)
+	m, err := model.Load(b, *in)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,12 @@
 package main
 
 import (
+	"github.com/catmark/catmark/model"
 	"math"
 	"path/filepath"
 	"testing"
 
 	"github.com/catmark/catmark/engine"
-	"github.com/catmark/catmark/train"
 	"github.com/catmark/catmark/weights"
 )
 
@@ -16,15 +16,13 @@ func TestExportHalf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := train.ModelSpec{Depth: 18, Width: 4, Size: 32, Stage: train.Whole, Norm: "imagenet"}
-	m, err := train.NewModel(b, spec, 3)
+	spec := model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Whole, Norm: "imagenet"}
+	m, err := model.New(b, spec, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := m.Meta(train.Defaults(), train.State{Epoch: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta := m.Meta()
+	meta["train_state"] = `{"epoch":7}`
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "best.safetensors"), filepath.Join(dir, "coarse.safetensors")
 	if err := weights.Save(in, b, m.Params(), nil, meta); err != nil {
@@ -33,7 +31,7 @@ func TestExportHalf(t *testing.T) {
 	if err := runExport([]string{"--model", in, "--out", out}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := train.LoadModel(b, out)
+	h, err := model.Load(b, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +42,7 @@ func TestExportHalf(t *testing.T) {
 	for i := range x {
 		x[i] = float32(math.Sin(float64(i)))
 	}
-	p, q := m.Predict(x, 2), h.Predict(x, 2)
+	p, q := m.Forward(x, 2), h.Forward(x, 2)
 	for i := range p {
 		if math.Abs(float64(p[i]-q[i])) > 5e-3 {
 			t.Fatalf("output %d: %v from the checkpoint, %v from the half export", i, p[i], q[i])

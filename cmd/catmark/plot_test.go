@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/catmark/catmark/model"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -9,12 +10,11 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark/internal/testenv"
-	"github.com/catmark/catmark/train"
 )
 
 func TestPlotCommand(t *testing.T) {
 	data := evalTestCache(t, testenv.Photos(t, 12))
-	a, b := evalTestRun(t, data, train.Whole, 2), evalTestRun(t, data, train.Crop, 1)
+	a, b := evalTestRun(t, data, model.Whole, 2), evalTestRun(t, data, model.Crop, 1)
 	for _, args := range [][]string{
 		{"--run", a},
 		{"--run", a + "," + b, "--labels", "whole,crop"},

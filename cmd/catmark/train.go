@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/train"
 )
 
@@ -60,7 +61,7 @@ func runTrain(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg.Stage = train.Stage(*stage)
+	cfg.Stage = model.Stage(*stage)
 	cfg.Budget = train.Duration(*budget)
 	if *freeze != "" {
 		cfg.Freeze = strings.Split(*freeze, ",")

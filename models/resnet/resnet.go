@@ -41,8 +41,9 @@ type Config struct {
 	InputSize int // input side in pixels; informational (the network takes any size ≥ 32)
 }
 
-// stages returns the block kind and the number of blocks per stage for a depth.
-func stages(depth int) (bottleneck bool, blocks [4]int, err error) {
+// Stages returns the block kind (bottleneck or basic) and the number of blocks in each of the
+// four stages (layer1…layer4) of a ResNet of the given depth, as in the paper's table.
+func Stages(depth int) (bottleneck bool, blocks [4]int, err error) {
 	switch depth {
 	case 18:
 		return false, [4]int{2, 2, 2, 2}, nil
@@ -71,7 +72,7 @@ type Model struct {
 // N(0, 2/fan_out) (Kaiming normal, fan-out mode), batch norm γ = 1, β = 0, running mean 0 and
 // variance 1, and the fully connected layer U(±1/√fan_in) (PyTorch's Linear default).
 func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
-	bottleneck, blocks, err := stages(cfg.Depth)
+	bottleneck, blocks, err := Stages(cfg.Depth)
 	if err != nil {
 		return nil, err
 	}
