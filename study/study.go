@@ -232,7 +232,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		}
 		if started {
 			logf("case %d (%s): resuming after epoch %d of %d\n", c.N, c.Describe(), row.Trained, cfg.Epochs)
-			_, err = train.Resume(ctx, cfg.Out, true, io.Discard)
+			_, err = train.Resume(ctx, cfg.Out, train.ResumeOptions{Quiet: true}, io.Discard)
 		} else {
 			logf("case %d (%s): training %d epochs\n", c.N, c.Describe(), cfg.Epochs)
 			_, err = train.Run(ctx, cfg, io.Discard)

@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/catmark/catmark/landmark"
-	"github.com/catmark/catmark/model"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -20,8 +19,10 @@ import (
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/internal/atomicfile"
+	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/loss"
 	"github.com/catmark/catmark/metrics"
+	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/optim"
 	"github.com/catmark/catmark/weights"
 )
@@ -63,19 +64,74 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	return run(ctx, cfg, false, log)
 }
 
-// Resume continues the run in dir from its last checkpoint (or starts it if none was written);
-// quiet turns off the progress bar and the per-epoch lines.
-func Resume(ctx context.Context, dir string, quiet bool, log io.Writer) (*Result, error) {
+// ResumeOptions adjust Resume.
+type ResumeOptions struct {
+	// Quiet turns off the progress bar and the per-epoch lines.
+	Quiet bool
+	// Epochs and Budget, when not zero, replace the run's own: how a user extends a run. The
+	// learning-rate schedule then follows the new length from where the run stands, and
+	// config.json records it.
+	Epochs int
+	Budget Duration
+	// Restart starts the run over from its config.json when it has results (best.safetensors or
+	// lines in metrics.jsonl) but no last.safetensors to continue from; they are replaced.
+	// Without it such a folder is refused, since starting over would overwrite them.
+	Restart bool
+}
+
+// Resume continues the run in dir from its last checkpoint. A run folder with no checkpoint and
+// no results yet (killed during its first epoch) starts from the beginning.
+func Resume(ctx context.Context, dir string, opt ResumeOptions, log io.Writer) (*Result, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Quiet = quiet
+	cfg.Quiet = opt.Quiet
+	changed := false
+	if opt.Epochs != 0 && opt.Epochs != cfg.Epochs {
+		cfg.Epochs, changed = opt.Epochs, true
+	}
+	if opt.Budget != 0 && opt.Budget != cfg.Budget {
+		cfg.Budget, changed = opt.Budget, true
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	last := filepath.Join(dir, lastFile)
+	if _, err := os.Stat(last); errors.Is(err, os.ErrNotExist) {
+		var results []string
+		if _, err := os.Stat(filepath.Join(dir, bestFile)); err == nil {
+			results = append(results, bestFile)
+		}
+		if entries, _ := ReadLog(dir); len(entries) > 0 {
+			results = append(results, fmt.Sprintf("%d epochs in metrics.jsonl", len(entries)))
+		}
+		if len(results) > 0 && !opt.Restart {
+			return nil, fmt.Errorf("train: cannot resume %s: it has no %s to continue from, but holds %s, which starting over would overwrite; restore %s, or start over with --restart", dir, lastFile, strings.Join(results, " and "), lastFile)
+		}
+		if len(results) > 0 {
+			os.Remove(filepath.Join(dir, bestFile))
+			if err := trimLog(dir, 0); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "restarting %s from the beginning (its %s was missing)\n", dir, lastFile)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("train: resume: %w", err)
+	}
+	if changed {
+		if err := writeConfig(cfg); err != nil {
+			return nil, err
+		}
+	}
 	return run(ctx, cfg, true, log)
 }
+
+// Checkpoint files of a run folder.
+const (
+	lastFile = "last.safetensors" // the model and optimiser after the last finished epoch
+	bestFile = "best.safetensors" // the model with the best validation NME so far
+)
 
 // State is the part of a run that a checkpoint's metadata carries.
 type State struct {
@@ -84,44 +140,93 @@ type State struct {
 	BestNME float64 `json:"best_nme"`
 }
 
+// trainer is a run in progress: what setup made, and the state the epochs advance.
+type trainer struct {
+	cfg      Config
+	log      io.Writer
+	b        engine.Backend
+	net      *model.Model
+	opt      optim.Optimizer
+	lossFn   *loss.Loss
+	batches  *batcher
+	trainIdx []int
+	valIdx   []int
+	sched    optim.Schedule
+	steps    int // steps per epoch
+	total    int // steps of the whole run
+	grad     []float32
+	st       State
+	started  time.Time // when training started, less the time trained before a resume
+	step     int
+}
+
 func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, error) {
-	b, err := engine.Open(cfg.Backend)
+	t, err := setup(cfg, resume, log)
 	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for epoch := t.st.Epoch + 1; epoch <= cfg.Epochs; epoch++ {
+		if t.outOfTime() {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		ep, err := t.epoch(ctx, epoch)
+		if err != nil {
+			return res, err
+		}
+		if ep.n == 0 {
+			break
+		}
+		if err := t.endEpoch(epoch, ep, res); err != nil {
+			return res, err
+		}
+	}
+	res.Elapsed = time.Since(t.started)
+	if res.Best.Epoch == 0 {
+		res.Best = bestFromLog(cfg.Out)
+	}
+	return res, nil
+}
+
+// setup opens the data, builds the model and optimiser, makes the run folder (a new run) or
+// loads the last checkpoint (a resumed one), and plans the learning-rate schedule.
+func setup(cfg Config, resume bool, log io.Writer) (*trainer, error) {
+	t := &trainer{cfg: cfg, log: log, st: State{BestNME: math.Inf(1)}}
+	var err error
+	if t.b, err = engine.Open(cfg.Backend); err != nil {
 		return nil, err
 	}
 	data, err := openData(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	lossFn, err := loss.Parse(cfg.Loss)
-	if err != nil {
+	if t.lossFn, err = loss.Parse(cfg.Loss); err != nil {
 		return nil, err
 	}
-	trainIdx, err := data.Split(cfg.Split)
-	if err != nil {
+	if t.trainIdx, err = data.Split(cfg.Split); err != nil {
 		return nil, err
 	}
-	valIdx, err := data.Split("val")
-	if err != nil {
+	if t.valIdx, err = data.Split("val"); err != nil {
 		return nil, err
 	}
-	if len(trainIdx) == 0 {
+	if len(t.trainIdx) == 0 {
 		return nil, fmt.Errorf("train: the %q split of %s is empty", cfg.Split, cfg.Data)
 	}
-	net, err := model.New(b, model.Spec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin, Presence: cfg.Negatives > 0}, cfg.Seed)
-	if err != nil {
+	spec := model.Spec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin, Presence: cfg.Negatives > 0}
+	if t.net, err = model.New(t.b, spec, cfg.Seed); err != nil {
 		return nil, err
 	}
 	if len(cfg.Freeze) > 0 {
-		if err := net.Net.Freeze(cfg.Freeze...); err != nil {
+		if err := t.net.Net.Freeze(cfg.Freeze...); err != nil {
 			return nil, err
 		}
 	}
-	opt, err := optim.New(cfg.Optimizer, cfg.Momentum, cfg.Decay)
-	if err != nil {
+	if t.opt, err = optim.New(cfg.Optimizer, cfg.Momentum, cfg.Decay); err != nil {
 		return nil, err
 	}
-
 	if !resume {
 		// The run folder is made once everything above has worked, so a bad flag leaves nothing.
 		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
@@ -131,143 +236,139 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 			return nil, err
 		}
 	}
-	st := State{BestNME: math.Inf(1)}
-	last := filepath.Join(cfg.Out, "last.safetensors")
+	last := filepath.Join(cfg.Out, lastFile)
 	if _, err := os.Stat(last); resume && err == nil {
-		meta, err := weights.Load(last, b, net.Params(), opt)
+		meta, err := weights.Load(last, t.b, t.net.Params(), t.opt)
 		if err != nil {
 			return nil, fmt.Errorf("train: resume: %w", err)
 		}
-		if err := json.Unmarshal([]byte(meta["train_state"]), &st); err != nil {
+		if err := json.Unmarshal([]byte(meta["train_state"]), &t.st); err != nil {
 			return nil, fmt.Errorf("train: resume: %s has no readable train_state: %v", last, err)
 		}
-		if err := trimLog(cfg.Out, st.Epoch); err != nil {
+		if err := trimLog(cfg.Out, t.st.Epoch); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(log, "resuming %s after epoch %d (%.0fs trained)\n", cfg.Out, st.Epoch, st.Elapsed)
+		fmt.Fprintf(log, "resuming %s after epoch %d (%.0fs trained)\n", cfg.Out, t.st.Epoch, t.st.Elapsed)
 	} else if cfg.Init != "" {
-		if err := LoadInit(net, cfg.Init); err != nil {
+		if err := LoadInit(t.net, cfg.Init); err != nil {
 			return nil, err
 		}
 	}
-
-	batches := newBatcher(data, cfg)
-	stepsPerEpoch := len(trainIdx) / cfg.Batch
-	if stepsPerEpoch == 0 {
-		stepsPerEpoch = 1
-	}
-	totalSteps := stepsPerEpoch * cfg.Epochs
-	sched, err := schedule(cfg, totalSteps)
-	if err != nil {
+	t.batches = newBatcher(data, cfg)
+	t.steps = max(len(t.trainIdx)/cfg.Batch, 1)
+	t.total = t.steps * cfg.Epochs
+	if t.sched, err = schedule(cfg, t.total); err != nil {
 		return nil, err
 	}
-	budget := time.Duration(cfg.Budget)
-	// The schedule follows progress: the larger of the share of steps done and the share of
-	// the time budget spent, so a budget-bound run still anneals to its end.
-	progressStep := func(step int, elapsed float64) int {
-		s := step
-		if budget > 0 {
-			if t := int(elapsed / budget.Seconds() * float64(totalSteps)); t > s {
-				s = t
-			}
-		}
-		return min(s, totalSteps)
-	}
+	t.grad = make([]float32, cfg.Batch*t.net.Outputs())
+	t.started = time.Now().Add(-time.Duration(t.st.Elapsed * float64(time.Second)))
+	t.step = t.opt.Steps()
+	return t, nil
+}
 
-	res := &Result{}
-	grad := make([]float32, cfg.Batch*net.Outputs())
-	started := time.Now().Add(-time.Duration(st.Elapsed * float64(time.Second)))
-	step := opt.Steps()
-	for epoch := st.Epoch + 1; epoch <= cfg.Epochs; epoch++ {
-		elapsed := time.Since(started).Seconds()
-		if budget > 0 && elapsed >= budget.Seconds() {
+// outOfTime reports whether the run's time budget is spent.
+func (t *trainer) outOfTime() bool {
+	budget := time.Duration(t.cfg.Budget)
+	return budget > 0 && time.Since(t.started) >= budget
+}
+
+// lr is the learning rate of the next step. The schedule follows progress: the larger of the
+// share of steps done and the share of the time budget spent, so a budget-bound run still
+// anneals to its end.
+func (t *trainer) lr() float64 {
+	s := t.step
+	if budget := time.Duration(t.cfg.Budget); budget > 0 {
+		if p := int(time.Since(t.started).Seconds() / budget.Seconds() * float64(t.total)); p > s {
+			s = p
+		}
+	}
+	return t.sched.LR(min(s, t.total))
+}
+
+// epochStats is what one epoch's training steps measured.
+type epochStats struct {
+	sum    float64 // loss summed over images
+	n      int     // images trained on
+	lr     float64 // the last step's learning rate
+	images float64 // images per second
+}
+
+// epoch trains one epoch (or until the time budget ends), step by step.
+func (t *trainer) epoch(ctx context.Context, epoch int) (epochStats, error) {
+	var ep epochStats
+	var bar *progressbar.ProgressBar
+	if !t.cfg.Quiet {
+		bar = progressbar.NewOptions(t.steps, progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, t.cfg.Epochs)),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("step"),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(200*time.Millisecond))
+		defer bar.Finish()
+	}
+	start := time.Now()
+	for batch := range t.batches.Epoch(t.trainIdx, epoch, true) {
+		if t.outOfTime() {
+			batch.Release()
 			break
+		}
+		ep.lr = t.lr()
+		l := Step(t.net, batch.X, batch.Y, batch.N, t.lossFn, t.grad[:batch.N*t.net.Outputs()])
+		batch.Release()
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			return ep, fmt.Errorf("%w at epoch %d, step %d (loss %v, learning rate %g): the last good checkpoint %s is intact; lower --lr or check the data", ErrDiverged, epoch, t.step, l, ep.lr, filepath.Join(t.cfg.Out, lastFile))
+		}
+		t.opt.Step(t.b, t.net.Params(), ep.lr)
+		t.step++
+		ep.sum += l * float64(batch.N)
+		ep.n += batch.N
+		if bar != nil {
+			bar.Describe(fmt.Sprintf("epoch %d/%d loss %.5f %.0f img/s", epoch, t.cfg.Epochs, ep.sum/float64(ep.n), float64(ep.n)/time.Since(start).Seconds()))
+			bar.Add(1)
 		}
 		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		var bar *progressbar.ProgressBar
-		if !cfg.Quiet {
-			bar = progressbar.NewOptions(stepsPerEpoch, progressbar.OptionSetWriter(os.Stderr),
-				progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs)),
-				progressbar.OptionShowIts(), progressbar.OptionSetItsString("step"),
-				progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(),
-				progressbar.OptionThrottle(200*time.Millisecond))
-		}
-		epochStart := time.Now()
-		var sum float64
-		var n, images int
-		var lr float64
-		for batch := range batches.Epoch(trainIdx, epoch, true) {
-			if budget > 0 && time.Since(started) >= budget {
-				batch.Release()
-				break
-			}
-			lr = sched.LR(progressStep(step, time.Since(started).Seconds()))
-			l := Step(net, batch.X, batch.Y, batch.N, lossFn, grad[:batch.N*net.Outputs()])
-			batch.Release()
-			if math.IsNaN(l) || math.IsInf(l, 0) {
-				return res, fmt.Errorf("%w at epoch %d, step %d (loss %v, learning rate %g): the last good checkpoint %s is intact; lower --lr or check the data", ErrDiverged, epoch, step, l, lr, last)
-			}
-			opt.Step(b, net.Params(), lr)
-			step++
-			sum += l * float64(batch.N)
-			n += batch.N
-			images += batch.N
-			if bar != nil {
-				bar.Describe(fmt.Sprintf("epoch %d/%d loss %.5f %.0f img/s", epoch, cfg.Epochs, sum/float64(n), float64(images)/time.Since(epochStart).Seconds()))
-				bar.Add(1)
-			}
-			if err := ctx.Err(); err != nil {
-				return res, err
-			}
-		}
-		if bar != nil {
-			bar.Finish()
-		}
-		if n == 0 {
-			break
-		}
-		ips := float64(images) / time.Since(epochStart).Seconds()
-		rep, valLoss := Validate(net, batches, valIdx, lossFn)
-		st.Epoch = epoch
-		st.Elapsed = time.Since(started).Seconds()
-		entry := EpochLog{Epoch: epoch, Step: step, LR: lr, TrainLoss: sum / float64(n), ValLoss: valLoss,
-			ValMSE: rep.MSE, ValNME: rep.NME, ValPCK01: rep.PCK01, Elapsed: st.Elapsed, ImagesPS: ips}
-		if rep.N > 0 && rep.NME < st.BestNME {
-			st.BestNME = rep.NME
-			entry.Best = true
-		}
-		meta, err := checkpointMeta(net, cfg, st)
-		if err != nil {
-			return res, err
-		}
-		// Best, then the log line, then last: a crash between them repeats this epoch, and
-		// resuming drops log lines after last's epoch.
-		if entry.Best {
-			if err := weights.Save(filepath.Join(cfg.Out, "best.safetensors"), b, net.Params(), nil, meta); err != nil {
-				return res, err
-			}
-			res.Best = entry
-		}
-		if err := appendLog(cfg.Out, entry); err != nil {
-			return res, err
-		}
-		if err := weights.Save(last, b, net.Params(), opt, meta); err != nil {
-			return res, err
-		}
-		res.Last, res.Epochs = entry, epoch
-		if !cfg.Quiet {
-			fmt.Fprintf(log, "epoch %3d  loss %.5f  val loss %.5f  MSE %.5f  NME %.4f  PCK@0.1 %.3f  %.0f img/s  %s%s\n",
-				epoch, entry.TrainLoss, valLoss, rep.MSE, rep.NME, rep.PCK01, ips,
-				time.Duration(st.Elapsed*float64(time.Second)).Round(time.Second), map[bool]string{true: "  best"}[entry.Best])
+			return ep, err
 		}
 	}
-	res.Elapsed = time.Since(started)
-	if res.Best.Epoch == 0 {
-		res.Best = bestFromLog(cfg.Out)
+	ep.images = float64(ep.n) / time.Since(start).Seconds()
+	return ep, nil
+}
+
+// endEpoch validates, then writes best.safetensors (if best), the log line and last.safetensors,
+// in that order: a crash between them repeats this epoch, and resuming drops log lines after
+// last's epoch.
+func (t *trainer) endEpoch(epoch int, ep epochStats, res *Result) error {
+	rep, valLoss := Validate(t.net, t.batches, t.valIdx, t.lossFn)
+	t.st.Epoch = epoch
+	t.st.Elapsed = time.Since(t.started).Seconds()
+	entry := EpochLog{Epoch: epoch, Step: t.step, LR: ep.lr, TrainLoss: ep.sum / float64(ep.n), ValLoss: valLoss,
+		ValMSE: rep.MSE, ValNME: rep.NME, ValPCK01: rep.PCK01, Elapsed: t.st.Elapsed, ImagesPS: ep.images}
+	if rep.N > 0 && rep.NME < t.st.BestNME {
+		t.st.BestNME = rep.NME
+		entry.Best = true
 	}
-	return res, nil
+	meta, err := checkpointMeta(t.net, t.cfg, t.st)
+	if err != nil {
+		return err
+	}
+	if entry.Best {
+		if err := weights.Save(filepath.Join(t.cfg.Out, bestFile), t.b, t.net.Params(), nil, meta); err != nil {
+			return err
+		}
+		res.Best = entry
+	}
+	if err := appendLog(t.cfg.Out, entry); err != nil {
+		return err
+	}
+	if err := weights.Save(filepath.Join(t.cfg.Out, lastFile), t.b, t.net.Params(), t.opt, meta); err != nil {
+		return err
+	}
+	res.Last, res.Epochs = entry, epoch
+	if !t.cfg.Quiet {
+		fmt.Fprintf(t.log, "epoch %3d  loss %.5f  val loss %.5f  MSE %.5f  NME %.4f  PCK@0.1 %.3f  %.0f img/s  %s%s\n",
+			epoch, entry.TrainLoss, valLoss, rep.MSE, rep.NME, rep.PCK01, ep.images,
+			time.Duration(t.st.Elapsed*float64(time.Second)).Round(time.Second), map[bool]string{true: "  best"}[entry.Best])
+	}
+	return nil
 }
 
 func schedule(cfg Config, total int) (optim.Schedule, error) {

@@ -113,7 +113,7 @@ func TestKillAndResume(t *testing.T) {
 	child.Process.Kill() // SIGKILL: no chance to clean up
 	child.Wait()
 
-	res, err := Resume(context.Background(), cfg.Out, true, io.Discard)
+	res, err := Resume(context.Background(), cfg.Out, ResumeOptions{Quiet: true}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestDivergenceKeepsCheckpoint(t *testing.T) {
 	if err := writeConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Resume(context.Background(), cfg.Out, true, io.Discard)
+	_, err = Resume(context.Background(), cfg.Out, ResumeOptions{Quiet: true}, io.Discard)
 	if !errors.Is(err, ErrDiverged) {
 		t.Fatalf("Resume with lr 1e38: error %v, want ErrDiverged", err)
 	}

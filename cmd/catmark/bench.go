@@ -73,7 +73,7 @@ flags:`)
 	steps := fs.Int("steps", 10, "timed steps")
 	warmup := fs.Int("warmup", 3, "untimed steps first")
 	freeze := fs.String("freeze", "", "comma-separated layers to freeze (the seed: conv1,bn1,layer1,layer2)")
-	backend := fs.String("backend", "", "engine backend (dnnl, ref; default: the fastest this build has)")
+	backend := fs.String("backend", "", backendHelp())
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	profile := fs.Bool("profile", false, "print the time per operation to stderr (as CATMARK_PROFILE=1)")
 	if err := fs.Parse(args); err != nil {

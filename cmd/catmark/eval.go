@@ -28,7 +28,7 @@ func init() {
 // checkpoint, measured as training validates it (a crop-stage one on true face crops).
 func evalPredictor(path, backend string, batch int, tune detectorFlags) (evaluate.Predictor, string, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		d, err := catmark.Load(path)
+		d, err := catmark.Load(path, catmark.WithBackend(backend))
 		if err != nil {
 			return nil, "", err
 		}
@@ -89,7 +89,7 @@ Flags:`)
 	split := fs.String("split", "", `for a cache: the split to measure, train, val or all (default val); a folder is measured whole`)
 	asJSON := fs.Bool("json", false, "print the figures as one JSON object")
 	out := fs.String("out", "", "folder for pictures: worst.png (the 12 worst photos by NME), random.png (12 random ones), eval.json")
-	backend := fs.String("backend", "", "engine backend for a checkpoint (dnnl, ref; empty: fastest available)")
+	backend := fs.String("backend", "", backendHelp())
 	batch := fs.Int("batch", 32, "photos per forward pass")
 	seed := fs.Int64("seed", 1, "seed of the random photos in random.png")
 	quiet := fs.Bool("quiet", false, "no progress bar")

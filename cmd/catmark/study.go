@@ -63,7 +63,7 @@ Flags:
 	seed := fs.Int64("seed", 1, "random seed, the same for every case")
 	initW := fs.String("init", "", "initial weights: torchvision ImageNet safetensors (required by --scale seed)")
 	freeze := fs.String("freeze", "", `comma-separated parts to freeze (--scale seed: "stem,layer1,layer2")`)
-	backend := fs.String("backend", "", "engine backend (dnnl, ref; empty: fastest available)")
+	backend := fs.String("backend", "", backendHelp())
 	if err := parseFlags(fs, args, "data", "out"); err != nil {
 		return err
 	}

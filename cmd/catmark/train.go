@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/catmark/catmark/cache"
+	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/train"
 )
@@ -23,12 +26,14 @@ func runTrain(args []string) error {
 	d := train.Defaults()
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: catmark train --data CACHE --out RUN_DIR [flags]\n       catmark train --resume RUN_DIR\n\nDefaults are the CPU recipe (README). Flags:")
+		fmt.Fprintln(fs.Output(), "usage: catmark train --data CACHE|PHOTOS --out RUN_DIR [flags]\n       catmark train --resume RUN_DIR [--epochs N] [--time-budget D] [--quiet] [--restart]\n\nDefaults are the CPU recipe (README). A photo folder is prepared into a cache first (--cache).\nA resumed run keeps its own settings; --epochs and --time-budget extend it. Flags:")
 		fs.PrintDefaults()
 	}
 	cfg := d
 	resume := fs.String("resume", "", "continue the run in this folder from its last checkpoint")
-	fs.StringVar(&cfg.Data, "data", "", "prepared cache folder (catmark prepare)")
+	restart := fs.Bool("restart", false, "with --resume: start the run over when its last.safetensors is missing (its best.safetensors and metrics are replaced)")
+	fs.StringVar(&cfg.Data, "data", "", "prepared cache folder (catmark prepare), or a photo folder to prepare into --cache")
+	cacheDir := fs.String("cache", "", "where a photo folder given as --data is prepared (default: RUN_DIR/cache; reused when it holds a cache)")
 	fs.StringVar(&cfg.Out, "out", "", "run folder: config.json, best/last.safetensors, metrics.jsonl")
 	stage := fs.String("stage", string(d.Stage), "what the model sees: whole (the photo) or crop (a face crop)")
 	fs.IntVar(&cfg.Depth, "depth", d.Depth, "ResNet depth: 18, 34 or 50")
@@ -37,7 +42,7 @@ func runTrain(args []string) error {
 	freeze := fs.String("freeze", "", `comma-separated parts to freeze, e.g. "stem,layer1,layer2" (the seed's)`)
 	fs.StringVar(&cfg.Init, "init", "", "initial weights: torchvision ImageNet safetensors or a catmark checkpoint")
 	fs.StringVar(&cfg.Norm, "norm", d.Norm, "input normalisation: imagenet (mean/std) or unit (/255)")
-	fs.StringVar(&cfg.Backend, "backend", "", "engine backend (dnnl, ref; empty: fastest available)")
+	fs.StringVar(&cfg.Backend, "backend", "", backendHelp())
 	fs.StringVar(&cfg.Loss, "loss", d.Loss, "loss, composed by name: mse, mse+ddmse:1, mse+ddmse:1-8+area, l1, wing, …")
 	fs.BoolVar(&cfg.Flip, "flip", d.Flip, "horizontal flip augmentation")
 	fs.BoolVar(&cfg.PCA, "pca", d.PCA, "PCA colour augmentation")
@@ -61,31 +66,113 @@ func runTrain(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *resume != "" {
+		return resumeTrain(fs, *resume, train.ResumeOptions{Quiet: cfg.Quiet, Epochs: cfg.Epochs, Budget: train.Duration(*budget), Restart: *restart})
+	}
+	if *restart {
+		return fmt.Errorf("--restart goes with --resume")
+	}
+	if cfg.Data != "" && cfg.Out != "" {
+		var err error
+		if cfg.Data, err = cacheFor(cfg.Data, firstNonEmpty(*cacheDir, filepath.Join(cfg.Out, "cache")), cfg.Quiet); err != nil {
+			return err
+		}
+	} else if *cacheDir != "" {
+		return fmt.Errorf("--cache goes with --data and --out")
+	}
 	cfg.Stage = model.Stage(*stage)
 	cfg.Budget = train.Duration(*budget)
 	if *freeze != "" {
 		cfg.Freeze = strings.Split(*freeze, ",")
 	}
 
+	return trained(cfg.Out, func(ctx context.Context) (*train.Result, error) { return train.Run(ctx, cfg, os.Stderr) })
+}
+
+// resumeFlags are the flags a resumed run honours; every other one would change the run's
+// recorded settings, so it is refused rather than ignored.
+var resumeFlags = map[string]bool{"resume": true, "restart": true, "epochs": true, "time-budget": true, "quiet": true}
+
+// resumeTrain continues the run in dir; opt's Epochs and Budget apply only where their flags were
+// given.
+func resumeTrain(fs *flag.FlagSet, dir string, opt train.ResumeOptions) error {
+	var bad []string
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
+		if !resumeFlags[f.Name] {
+			bad = append(bad, "--"+f.Name)
+		}
+	})
+	if len(bad) > 0 {
+		return fmt.Errorf("%s cannot change on --resume: a resumed run keeps the settings in %s (only --epochs, --time-budget, --quiet and --restart apply; start a new run with --init %s to change others)",
+			strings.Join(bad, ", "), filepath.Join(dir, "config.json"), filepath.Join(dir, "best.safetensors"))
+	}
+	if !set["epochs"] {
+		opt.Epochs = 0
+	}
+	if !set["time-budget"] {
+		opt.Budget = 0
+	}
+	return trained(dir, func(ctx context.Context) (*train.Result, error) { return train.Resume(ctx, dir, opt, os.Stderr) })
+}
+
+// trained runs a training function until it ends or is interrupted (SIGINT, SIGTERM) and says
+// what came of the run in dir.
+func trained(dir string, run func(context.Context) (*train.Result, error)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var res *train.Result
-	var err error
-	if *resume != "" {
-		res, err = train.Resume(ctx, *resume, cfg.Quiet, os.Stderr)
-	} else {
-		res, err = train.Run(ctx, cfg, os.Stderr)
-	}
+	res, err := run(ctx)
 	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("interrupted; continue with: catmark train --resume %s", firstNonEmpty(*resume, cfg.Out))
+		return fmt.Errorf("interrupted; continue with: catmark train --resume %s", dir)
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Printf("trained %d epochs in %s; best epoch %d: val NME %.4f, MSE %.5f, PCK@0.1 %.3f (%s)\n",
 		res.Epochs, res.Elapsed.Round(time.Second), res.Best.Epoch, res.Best.ValNME, res.Best.ValMSE, res.Best.ValPCK01,
-		firstNonEmpty(*resume, cfg.Out)+"/best.safetensors")
+		filepath.Join(dir, "best.safetensors"))
 	return nil
+}
+
+// The cache a photo folder given to train is prepared into: the recipe's (README).
+var trainCache = cache.Options{Size: 320, TrainFraction: 0.8, Seed: 1, GroupByPrefix: true}
+
+// cacheFor returns data when it is a prepared cache; a photo folder (or zip) is prepared into dir
+// first, or dir reused when it already holds a cache of it. It says on stderr what it does.
+func cacheFor(data, dir string, quiet bool) (string, error) {
+	if _, err := os.Stat(filepath.Join(data, cache.ManifestFile)); err == nil {
+		return data, nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, cache.ManifestFile)); err == nil {
+		fmt.Fprintf(os.Stderr, "using the cache %s (prepared earlier from photos)\n", dir)
+		return dir, nil
+	}
+	src, err := catdata.Scan(data)
+	if err != nil {
+		return "", fmt.Errorf("--data %s is neither a prepared cache nor a photo folder: %w", data, err)
+	}
+	defer src.Close()
+	if src.Len() == 0 {
+		return "", fmt.Errorf("--data %s is neither a prepared cache nor a photo folder (no NAME.jpg with NAME.jpg.cat)", data)
+	}
+	fmt.Fprintf(os.Stderr, "preparing %d photos of %s into the cache %s (as catmark prepare --size %d --split %g --group-prefix)\n",
+		src.Len(), data, dir, trainCache.Size, trainCache.TrainFraction)
+	opt := trainCache
+	if !quiet {
+		opt.Progress = os.Stderr
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	sum, err := cache.Prepare(src, dir, opt)
+	if err != nil {
+		return "", err
+	}
+	if sum.Kept == 0 {
+		return "", fmt.Errorf("no usable photos in %s", data)
+	}
+	return dir, nil
 }
 
 func firstNonEmpty(s ...string) string {
