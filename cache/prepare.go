@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/catmark/catmark/internal/atomicfile"
 	"hash/crc32"
 	"io"
 	"os"
@@ -59,15 +60,6 @@ type Summary struct {
 	// UnknownNames are names in the train or val lists that match no kept photo (bad entries,
 	// typing mistakes), sorted.
 	UnknownNames []string
-}
-
-// SkippedByReason groups the skipped entries' names by reason.
-func (s *Summary) SkippedByReason() map[string][]string {
-	m := map[string][]string{}
-	for _, k := range s.Skipped {
-		m[k.Reason] = append(m[k.Reason], k.Name)
-	}
-	return m
 }
 
 // result is one decoded entry, or why it failed.
@@ -238,8 +230,8 @@ func Prepare(src *catdata.Source, dir string, opt Options) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, ManifestFile), append(data, '\n')); err != nil {
-		return nil, err
+	if err := atomicfile.WriteFile(filepath.Join(dir, ManifestFile), append(data, '\n')); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
 	}
 	s := summarize(&m)
 	s.UnknownNames = unknown
@@ -262,33 +254,6 @@ func skipOf(p *catdata.Problem) Skip {
 		detail = p.Err.Error()
 	}
 	return Skip{Name: p.Name, Reason: string(p.Reason), Detail: detail}
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it to path.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*.tmp")
-	if err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cache: writing %s: %w", f.Name(), err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cache: writing %s: %w", f.Name(), err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cache: writing %s: %w", f.Name(), err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	return nil
 }
 
 // summarize computes a Summary from a manifest.

@@ -94,6 +94,12 @@ type Backend interface {
 	ToHost(t Tensor) []float32
 	// Data returns the live storage of a parameter tensor (made by Zeros or FromHost) in plain
 	// layout; writes to it change the tensor.
+	//
+	// When it may be written: from the Data call until the next backend operation that reads t.
+	// Data marks t as changed, so a backend that keeps derived forms of a tensor (oneDNN's
+	// reordered weights) rebuilds them; a slice kept and written after t has been read again is
+	// not guaranteed to be seen. So call Data afresh before each round of writes (an optimiser
+	// step, loading a checkpoint), never while another goroutine runs an operation on t.
 	Data(t Tensor) []float32
 	// Release frees a tensor's memory; t must not be used afterwards. Releasing is optional for
 	// correctness and lets backends that manage memory themselves reuse it.

@@ -67,9 +67,6 @@ func (b *Backend) timed(op string, detail func() string) func() {
 	}
 }
 
-// Profiling reports whether the backend times its operations (CATMARK_PROFILE=1).
-func (b *Backend) Profiling() bool { return b.prof != nil }
-
 // ResetProfile clears the accumulated times (for example after warm-up).
 func (b *Backend) ResetProfile() {
 	b.mu.Lock()

@@ -150,7 +150,7 @@ func (m *Model) NumParams() int {
 // for conv1 and bn1. Frozen parameters get no gradient (their Grad is released and set to nil),
 // frozen batch norms use their running statistics also in training, and the backward pass stops
 // below the lowest trainable layer. The seed froze "stem", "layer1" and "layer2". Freeze adds to
-// what is frozen; Unfreeze clears it. A prefix that matches nothing is an error.
+// what is frozen. A prefix that matches nothing is an error.
 func (m *Model) Freeze(prefixes ...string) error {
 	var expanded []string
 	for _, p := range prefixes {
@@ -177,13 +177,6 @@ func (m *Model) Freeze(prefixes ...string) error {
 		}
 	}
 	return nil
-}
-
-// Unfreeze makes every parameter trainable again.
-func (m *Model) Unfreeze() {
-	for _, p := range m.params {
-		p.Frozen = false
-	}
 }
 
 // Forward runs the network on x (N×3×H×W) and returns the sigmoid outputs, N×Outputs, which
