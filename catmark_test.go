@@ -10,7 +10,7 @@ import (
 	"github.com/catmark/catmark/augment"
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/imgproc"
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/weights"
@@ -38,9 +38,10 @@ func saveRandomSpec(t *testing.T, path string, spec model.Spec, seed int64) {
 	}
 }
 
-func realPhoto(t *testing.T) *imgproc.RGB {
+// catPhoto decodes the first photo of the committed fixture.
+func catPhoto(t *testing.T) *imgproc.RGB {
 	t.Helper()
-	f, err := os.Open(filepath.Join(testenv.CatsDir(t), "00000001_000.jpg"))
+	f, err := os.Open(fixture.Path(t, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestDetectorIsMirrorEquivariant(t *testing.T) {
 	if det.Refine == nil {
 		t.Fatal("the refine model was not loaded")
 	}
-	photo := realPhoto(t)
+	photo := catPhoto(t)
 	mirrored := photo.Clone()
 	augment.FlipImage(mirrored)
 	p := det.DetectRGB(photo)
@@ -111,7 +112,7 @@ func TestSearchKeepsTheLikeliestFace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	photo := realPhoto(t)
+	photo := catPhoto(t)
 	det.Search = 0
 	p0, f0 := det.DetectFaceRGB(photo)
 	det.Search = 1 // always search
