@@ -3,7 +3,6 @@ package evaluate
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/catmark/catmark/model"
 	"image/png"
 	"math"
 	"os"
@@ -14,10 +13,11 @@ import (
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/engine/ref"
 	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/internal/testcache"
-	"github.com/catmark/catmark/internal/testenv"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/loader"
+	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/train"
 	"github.com/catmark/catmark/weights"
 )
@@ -63,7 +63,7 @@ func (o *oracle) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
 }
 
 func TestOracle(t *testing.T) {
-	dir := testenv.Photos(t, 8)
+	dir := fixture.Photos(t, 8)
 	c := makeCache(t, dir, 40)
 	folder, err := OpenData(dir, "")
 	if err != nil {
@@ -109,7 +109,7 @@ func TestOracle(t *testing.T) {
 }
 
 func TestWorstAndPictures(t *testing.T) {
-	dir := testenv.Photos(t, 6)
+	dir := fixture.Photos(t, 6)
 	c := makeCache(t, dir, 40)
 	set, err := NewCacheSet(c, "all")
 	if err != nil {
@@ -153,7 +153,7 @@ func TestWorstAndPictures(t *testing.T) {
 // TestInputMatchesLoader checks that Input prepares a cached photo as the loader's validation
 // batches do.
 func TestInputMatchesLoader(t *testing.T) {
-	c := makeCache(t, testenv.Photos(t, 3), 48)
+	c := makeCache(t, fixture.Photos(t, 3), 48)
 	for _, norm := range []string{"imagenet", "unit"} {
 		spec := model.Spec{Size: 32, Norm: norm}
 		nm, err := imgproc.NormNamed(norm)
@@ -180,7 +180,7 @@ func TestInputMatchesLoader(t *testing.T) {
 // TestFolderAndCacheAgree evaluates a model with random weights on the same photos from a folder
 // and from a cache of the model's input size: the inputs, so the figures, are the same.
 func TestFolderAndCacheAgree(t *testing.T) {
-	dir := testenv.Photos(t, 10)
+	dir := fixture.Photos(t, 10)
 	c := makeCache(t, dir, 32)
 	tm, err := model.New(ref.New(), model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Whole, Norm: "imagenet"}, 5)
 	if err != nil {
@@ -237,7 +237,7 @@ func TestFolderAndCacheAgree(t *testing.T) {
 // checks that evaluating their best checkpoints on the validation split reproduces the figures
 // the training loop logged.
 func TestMatchesTrainingValidation(t *testing.T) {
-	c := makeCache(t, testenv.Photos(t, 24), 40)
+	c := makeCache(t, fixture.Photos(t, 24), 40)
 	for _, stage := range []model.Stage{model.Whole, model.Crop} {
 		cfg := train.Defaults()
 		cfg.Data, cfg.Out = c.Dir(), filepath.Join(t.TempDir(), "run")
@@ -342,7 +342,7 @@ func TestOpenDataErrors(t *testing.T) {
 	for _, c := range []struct{ path, split string }{
 		{filepath.Join(empty, "nothing"), ""},
 		{empty, ""},
-		{testenv.Photos(t, 2), "val"},
+		{fixture.Photos(t, 2), "val"},
 	} {
 		if d, err := OpenData(c.path, c.split); err == nil {
 			d.Close()
