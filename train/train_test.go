@@ -25,10 +25,11 @@ import (
 	"github.com/catmark/catmark/internal/testcache"
 )
 
-// testCache prepares a small cache (size 32) from n real photos spread over the collection.
+// testCache prepares a small cache (size 32) from n photos of the committed fixture, spread over
+// it.
 func testCache(t *testing.T, n int) string {
 	t.Helper()
-	return testcache.Spread(t, n, cache.Options{Size: 32, Seed: 1})
+	return testcache.Fixture(t, n, cache.Options{Size: 32, Seed: 1})
 }
 
 // tinyConfig is a run small enough for a test on the reference backend.
