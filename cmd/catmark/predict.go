@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/catmark/catmark"
@@ -21,20 +23,29 @@ func init() {
 	register("predict", "find the landmarks on photos (files, folders, or - for stdin)", runPredict)
 }
 
+// predictLimits are the limits of catmark serve (imgproc.DefaultLimits) and the detector's
+// smallest photo.
+var predictLimits = func() imgproc.Limits {
+	l := imgproc.DefaultLimits
+	l.MinSide = catmark.MinSide
+	return l
+}()
+
 func runPredict(args []string) error {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: catmark predict [--json] [--draw DIR] [--model M] PHOTO|FOLDER|- ...")
+		fmt.Fprintln(fs.Output(), "usage: catmark predict [--json] [--draw DIR] [--model M] PHOTO|FOLDER|- ...\n\nFlags may come before or after the photos; -- ends the flags (for a photo named -x.jpg).")
 		fs.PrintDefaults()
 	}
 	asJSON := fs.Bool("json", false, "print one JSON object per photo (JSON lines)")
 	draw := fs.String("draw", "", "write each photo with its landmarks drawn to this folder (PNG)")
 	model := fs.String("model", "", "model folder or checkpoint (default: the shipped model)")
 	tune := addDetectorFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	args, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(args) == 0 {
 		fs.Usage()
 		return fmt.Errorf("no photos given")
 	}
@@ -45,22 +56,33 @@ func runPredict(args []string) error {
 	if err := tune.apply(det); err != nil {
 		return err
 	}
+	var paths []string
+	for _, arg := range args {
+		paths = append(paths, expandPhotos(arg)...)
+	}
+	var drawn []string
 	if *draw != "" {
 		if err := os.MkdirAll(*draw, 0o755); err != nil {
 			return err
 		}
+		drawn = drawNames(paths)
 	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	failed := 0
-	for _, arg := range fs.Args() {
-		for _, path := range expandPhotos(arg) {
-			if err := predictOne(det, path, *asJSON, *draw, out); err != nil {
-				fmt.Fprintf(os.Stderr, "catmark predict: %v\n", err)
-				failed++
+	for i, path := range paths {
+		pic := ""
+		if drawn != nil {
+			pic = filepath.Join(*draw, drawn[i])
+			if plain := stem(path) + ".png"; drawn[i] != plain {
+				fmt.Fprintf(os.Stderr, "catmark predict: %s is drawn to %s: another photo is called %s\n", path, pic, plain)
 			}
-			out.Flush()
 		}
+		if err := predictOne(det, path, *asJSON, pic, out); err != nil {
+			fmt.Fprintf(os.Stderr, "catmark predict: %v\n", err)
+			failed++
+		}
+		out.Flush()
 	}
 	if failed > 0 {
 		fmt.Fprintf(os.Stderr, "catmark predict: %d photo(s) failed\n", failed)
@@ -69,8 +91,66 @@ func runPredict(args []string) error {
 	return nil
 }
 
+// parseInterleaved parses args with fs, flags and positional arguments in any order, and
+// returns the positional ones in order; everything after "--" is positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// stem is the name a photo's picture gets by default: its file name without the extension,
+// "stdin" for -.
+func stem(path string) string {
+	if path == "-" {
+		return "stdin"
+	}
+	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+}
+
+// drawNames gives each photo's picture a file name of its own: its stem with ".png", or, for
+// a photo whose stem an earlier one has (a/cat.jpg, b/cat.jpg; cat.jpg, cat.png), the stem with
+// "-2", "-3", … added, skipping any stem a photo has. Names are compared without case, as a
+// case-insensitive file system would. The names depend only on the order of paths.
+func drawNames(paths []string) []string {
+	taken := map[string]bool{} // every photo's own stem, lower case
+	for _, p := range paths {
+		taken[strings.ToLower(stem(p))] = true
+	}
+	claimed := map[string]bool{}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		s := stem(p)
+		name := s
+		if claimed[strings.ToLower(s)] {
+			for n := 2; ; n++ {
+				name = s + "-" + strconv.Itoa(n)
+				if !taken[strings.ToLower(name)] {
+					break
+				}
+			}
+			taken[strings.ToLower(name)] = true
+		}
+		claimed[strings.ToLower(name)] = true
+		names[i] = name + ".png"
+	}
+	return names
+}
+
 // expandPhotos turns a folder into the photos under it (JPEG and PNG, sorted) and keeps files
-// and "-" as they are.
+// and "-" as they are. Entries that are not regular files are kept too, for predictOne to report.
 func expandPhotos(arg string) []string {
 	st, err := os.Stat(arg)
 	if arg == "-" || err != nil || !st.IsDir() {
@@ -89,30 +169,35 @@ func expandPhotos(arg string) []string {
 	return out
 }
 
-func predictOne(det *catmark.Detector, path string, asJSON bool, drawDir string, out io.Writer) error {
-	var r io.Reader
+// predictOne finds the landmarks on the photo at path ("-": stdin) and prints them; with
+// drawTo, it also writes the photo with the points drawn there. The photo is read and decoded
+// within predictLimits, the limits of catmark serve: a pipe, a device or a file over 20 MiB is
+// refused unread, and a photo under catmark.MinSide pixels a side is an error.
+func predictOne(det *catmark.Detector, path string, asJSON bool, drawTo string, out io.Writer) error {
+	var data []byte
+	var err error
 	if path == "-" {
-		r = os.Stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
+		if data, err = predictLimits.ReadAll(os.Stdin); err != nil {
+			return fmt.Errorf("stdin: %w", err)
 		}
-		defer f.Close()
-		r = f
+	} else if data, err = predictLimits.ReadFile(path); err != nil {
+		return fmt.Errorf("%w; skipped", err)
 	}
-	img, _, err := imgproc.Decode(r)
+	ctx := context.Background()
+	img, h, err := predictLimits.Decode(ctx, data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	found := detection(det.DetectFaceRGB(img))
-	pts := found.Points
-	res := server.NewResult(path, img.W, img.H, found)
+	pts, face, err := det.DetectFaceContext(ctx, img)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	res := server.NewResult(path, h.Width, h.Height, detection(pts, face))
 	if asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(out, "%s\n", b)
 	} else {
-		fmt.Fprintf(out, "%s (%d×%d)", path, img.W, img.H)
+		fmt.Fprintf(out, "%s (%d×%d)", path, h.Width, h.Height)
 		if res.Face != nil {
 			fmt.Fprintf(out, ", face %.2f", *res.Face)
 		}
@@ -121,13 +206,9 @@ func predictOne(det *catmark.Detector, path string, asJSON bool, drawDir string,
 			fmt.Fprintf(out, "  %-22s %7.1f %7.1f\n", p.Name, p.X, p.Y)
 		}
 	}
-	if drawDir != "" {
-		name := "stdin"
-		if path != "-" {
-			name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-		}
-		pic := render.Draw(img.Image(), nil, &pts, render.Options{})
-		if err := render.SavePNG(filepath.Join(drawDir, name+".png"), pic); err != nil {
+	if drawTo != "" {
+		pic := render.Draw(img, nil, &pts, render.Options{})
+		if err := render.SavePNG(drawTo, pic); err != nil {
 			return err
 		}
 	}

@@ -2,13 +2,23 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"flag"
+	"hash/crc32"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/catmark/catmark"
+	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/internal/testenv"
 	"github.com/catmark/catmark/server"
 )
@@ -67,5 +77,161 @@ func TestExpandPhotos(t *testing.T) {
 		if got := expandPhotos(arg); len(got) != 1 || got[0] != arg {
 			t.Errorf("expandPhotos(%q) = %v, want it unchanged", arg, got)
 		}
+	}
+}
+
+// predictOne applies serve's limits: a named pipe, /dev/zero behind a symbolic link and a
+// folder are refused unread with a message, a PNG declaring 30000×30000 pixels is refused from
+// its header, and a 1×1 photo is an error naming the minimum size rather than points outside it.
+func TestPredictOneLimits(t *testing.T) {
+	det, err := catmark.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "pipe.jpg")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.jpg")
+	os.Symlink("/dev/zero", zero)
+	huge := filepath.Join(dir, "huge.png")
+	os.WriteFile(huge, pngHeader(30000, 30000), 0o644)
+	tiny := filepath.Join(dir, "tiny.png")
+	var b bytes.Buffer
+	png.Encode(&b, image.NewRGBA(image.Rect(0, 0, 1, 1)))
+	os.WriteFile(tiny, b.Bytes(), 0o644)
+	for _, tc := range []struct {
+		path    string
+		mention []string
+	}{
+		{fifo, []string{"named pipe", "skipped"}},
+		{zero, []string{"character device", "skipped"}},
+		{dir, []string{"folder", "skipped"}},
+		{huge, []string{"30000×30000", "too large"}},
+		{tiny, []string{"1×1", "16×16"}},
+	} {
+		var out bytes.Buffer
+		done := make(chan error, 1)
+		go func() { done <- predictOne(det, tc.path, true, "", &out) }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("predictOne(%s) succeeded: %s", tc.path, out.String())
+				continue
+			}
+			for _, m := range append(tc.mention, tc.path) {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("predictOne(%s) = %q, want it to mention %q", tc.path, err, m)
+				}
+			}
+			if out.Len() != 0 {
+				t.Errorf("predictOne(%s) printed %q", tc.path, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("predictOne(%s) still runs after 10 s", tc.path)
+		}
+	}
+}
+
+// pngHeader is a PNG signature and the IHDR chunk of a w×h 8-bit RGB image, nothing more.
+func pngHeader(w, h uint32) []byte {
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = 8, 2
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	binary.Write(&b, binary.BigEndian, uint32(len(ihdr)))
+	chunk := append([]byte("IHDR"), ihdr...)
+	b.Write(chunk)
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(chunk))
+	return b.Bytes()
+}
+
+// Pictures of photos sharing a base name get names of their own, the same on every run.
+func TestDrawNames(t *testing.T) {
+	paths := []string{"a/cat.jpg", "b/cat.jpg", "c/cat.png", "cat-2.jpg", "-", "x/Cat.JPG", "dog.jpg"}
+	want := []string{"cat.png", "cat-3.png", "cat-4.png", "cat-2.png", "stdin.png", "Cat-5.png", "dog.png"}
+	got := drawNames(paths)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("drawNames(%q) = %q, want %q", paths, got, want)
+	}
+	seen := map[string]bool{}
+	for _, n := range got {
+		if seen[strings.ToLower(n)] {
+			t.Errorf("name %s given twice", n)
+		}
+		seen[strings.ToLower(n)] = true
+	}
+}
+
+// catmark predict --draw draws a/cat.jpg and b/cat.jpg into two pictures, each of its own photo.
+func TestPredictDrawSameBaseName(t *testing.T) {
+	dir := t.TempDir()
+	for i, sub := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, sub), 0o755)
+		data, err := os.ReadFile(fixture.Path(t, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, sub, "cat.jpg"), data, 0o644)
+	}
+	out := filepath.Join(dir, "out")
+	if err := runPredict([]string{"--draw", out, filepath.Join(dir, "a"), filepath.Join(dir, "b"), "--json"}); err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string]image.Point{}
+	for _, name := range []string{"cat.png", "cat-2.png"} {
+		f, err := os.Open(filepath.Join(out, name))
+		if err != nil {
+			t.Fatalf("picture %s missing: %v", name, err)
+		}
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[name] = image.Pt(cfg.Width, cfg.Height)
+	}
+	for i, name := range []string{"cat.png", "cat-2.png"} {
+		photo, _ := os.Open(fixture.Path(t, i))
+		cfg, err := jpeg.DecodeConfig(photo)
+		photo.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sizes[name] != image.Pt(cfg.Width, cfg.Height) {
+			t.Errorf("%s is %v, want the size of photo %d, %d×%d", name, sizes[name], i, cfg.Width, cfg.Height)
+		}
+	}
+	if sizes["cat.png"] == sizes["cat-2.png"] {
+		t.Fatalf("fixture photos 0 and 1 have the same size %v: the test cannot tell them apart", sizes["cat.png"])
+	}
+}
+
+// Flags may follow the photos; nothing is taken silently as a photo or dropped; -- ends flags.
+func TestParseInterleaved(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		photos []string
+		json   bool
+	}{
+		{[]string{"a.jpg", "--json", "b.jpg"}, []string{"a.jpg", "b.jpg"}, true},
+		{[]string{"--json", "-", "a.jpg"}, []string{"-", "a.jpg"}, true},
+		{[]string{"a.jpg", "--", "--json"}, []string{"a.jpg", "--json"}, false},
+		{[]string{"a.jpg"}, []string{"a.jpg"}, false},
+	} {
+		fs := flag.NewFlagSet("predict", flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "")
+		got, err := parseInterleaved(fs, tc.args)
+		if err != nil || strings.Join(got, " ") != strings.Join(tc.photos, " ") || *asJSON != tc.json {
+			t.Errorf("parseInterleaved(%q) = %q, json %v, %v; want %q, json %v", tc.args, got, *asJSON, err, tc.photos, tc.json)
+		}
+	}
+	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := parseInterleaved(fs, []string{"a.jpg", "--jsn"}); err == nil || !strings.Contains(err.Error(), "jsn") {
+		t.Errorf("an unknown flag after the photos gives %v, want an error naming it", err)
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"image"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/catmark/catmark"
@@ -54,7 +56,7 @@ func runServe(args []string) error {
 	maxSide := fs.Int("max-side", 8000, "largest image width or height in pixels")
 	workers := fs.Int("workers", 0, "photos processed at once (0: one per core)")
 	tune := addDetectorFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	det, err := catmark.Load(*model)
@@ -64,14 +66,34 @@ func runServe(args []string) error {
 	if err := tune.apply(det); err != nil {
 		return err
 	}
-	info := map[string]string{"model": firstNonEmpty(*model, "shipped"), "stages": "1"}
-	if det.Refine != nil {
-		info["stages"] = "2"
-	}
-	srv := server.New(detector{det, info}, server.Options{MaxBodyBytes: *maxBody, MaxSide: *maxSide, Workers: *workers, MaxBatch: 1})
+	srv := server.New(detector{det, modelInfo(*model, det.Refine != nil)},
+		server.Options{MaxBodyBytes: *maxBody, MaxSide: *maxSide, MinSide: catmark.MinSide, Workers: *workers, MaxBatch: 1})
 	defer srv.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	slog.Info("catmark serving", "url", fmt.Sprintf("http://%s/", *addr))
-	return server.Serve(ctx, *addr, srv)
+	return listenAndServe(ctx, *addr, srv, slog.Default())
+}
+
+// modelInfo is what /healthz says of the model: its file or folder name, never the path that
+// leads to it ("shipped" for the embedded model), and its number of stages.
+func modelInfo(model string, twoStage bool) map[string]string {
+	info := map[string]string{"model": "shipped", "stages": "1"}
+	if model != "" {
+		info["model"] = filepath.Base(model)
+	}
+	if twoStage {
+		info["stages"] = "2"
+	}
+	return info
+}
+
+// listenAndServe binds addr, then logs "catmark serving" with the address bound (so a failed
+// bind logs nothing of the kind), and serves until ctx ends.
+func listenAndServe(ctx context.Context, addr string, srv *server.Server, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	log.Info("catmark serving", "url", fmt.Sprintf("http://%s/", ln.Addr()))
+	return server.ServeListener(ctx, ln, srv)
 }
