@@ -46,6 +46,10 @@ type Backend struct {
 	auto bool
 	// layout is the activation layout convolutions are asked for (CATMARK_DNNL_LAYOUT).
 	layout int
+	// block is the channel block of the blocked layout: the CPU's vector width in floats (16
+	// with AVX-512, 8 with AVX2), the only blocking oneDNN's fast kernels take; a layout blocked
+	// otherwise sends oneDNN to its reference kernels, a hundred times slower.
+	block int
 	// convAlgo chooses between direct and Winograd convolutions (CATMARK_DNNL_CONV).
 	convAlgo int
 	// winoMax is the largest scratchpad a Winograd convolution may ask for
@@ -69,6 +73,7 @@ func New() (*Backend, error) {
 		layouts: map[uint64][]*C.dnnl_memory_desc_t{},
 		plain:   map[string]*C.dnnl_memory_desc_t{},
 		auto:    os.Getenv("CATMARK_DNNL_AUTO") == "1",
+		block:   int(C.cm_block()),
 	}
 	b.pool.free = map[uintptr][]unsafe.Pointer{}
 	if os.Getenv("CATMARK_DNNL_POOL") == "malloc" {

@@ -23,6 +23,15 @@ dnnl_engine_t cm_engine(void) { return g_eng; }
 
 int cm_max_threads(void) { return omp_get_max_threads(); }
 
+// cm_block is the channel block of the CPU's native blocked layout: 16 (one AVX-512 register of
+// floats) where oneDNN runs AVX-512 kernels, 8 (AVX, AVX2), 0 where it has neither.
+int cm_block(void) {
+	unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+	if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core) return 16;
+	if ((isa & dnnl_cpu_isa_avx) == dnnl_cpu_isa_avx) return 8;
+	return 0;
+}
+
 void cm_md_tag(dnnl_memory_desc_t *md, int ndims, const int64_t *dims, int tag) {
 	dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, (dnnl_format_tag_t)tag);
 }

@@ -24,6 +24,7 @@ enum {
 int cm_init(void);
 dnnl_engine_t cm_engine(void);
 int cm_max_threads(void);
+int cm_block(void);
 
 void cm_md_tag(dnnl_memory_desc_t *md, int ndims, const int64_t *dims, int tag);
 uint64_t cm_md_hash(const dnnl_memory_desc_t *md);

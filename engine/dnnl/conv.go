@@ -63,16 +63,24 @@ const (
 )
 
 // layoutTag returns the format tag for a convolution's activation with c channels in layout.
-func layoutTag(layout, c int) C.int {
+func (b *Backend) layoutTag(layout, c int) C.int {
 	switch {
-	case layout == layoutBlocked && c%16 == 0:
-		return C.dnnl_aBcd16b
+	case layout == layoutBlocked && b.block != 0 && c%b.block == 0:
+		return b.blockedTag()
 	case layout == layoutNHWC:
 		return C.dnnl_acdb
 	case layout == layoutPlain:
 		return C.dnnl_abcd
 	}
 	return C.dnnl_format_tag_any
+}
+
+// blockedTag is the format tag of the CPU's native blocked layout (b.block channels a block).
+func (b *Backend) blockedTag() C.int {
+	if b.block == 16 {
+		return C.dnnl_aBcd16b
+	}
+	return C.dnnl_aBcd8b
 }
 
 // argBinary is the execution argument of the first post-op's second input (the residual addend
@@ -112,7 +120,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 				k = C.CM_FWD_INFER
 			}
 			return C.cm_conv_pd(pd, C.int(k), C.int(algo), C.int(nth), &x[0], &w[0], &y[0], cbool(f.bias), C.int(p.Stride), C.int(p.Pad),
-				layoutTag(layout, xs[1]), layoutTag(layout, ys[1]), cbool(f.sum), f.binary, cbool(f.relu), h)
+				b.layoutTag(layout, xs[1]), b.layoutTag(layout, ys[1]), cbool(f.sum), f.binary, cbool(f.relu), h)
 		}
 	}
 	direct := 0
@@ -122,8 +130,8 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	base := b.primitive(key+" direct", mk(direct, 0, b.layout))
 	cands := []*prim{base}
 	if b.convAlgo == convTune {
-		// oneDNN's further AVX-512 implementations in the same layout (for 1×1 convolutions the
-		// general direct kernel besides the 1×1 one).
+		// oneDNN's further JIT implementations in the same layout (for 1×1 convolutions the
+		// general direct kernel besides the 1×1 one); never its reference kernels.
 		seen := map[string]bool{C.GoString(C.cm_impl(base.pd)): true}
 		for nth := 1; nth < 8; nth++ {
 			var pd C.dnnl_primitive_desc_t
@@ -132,7 +140,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			}
 			impl := C.GoString(C.cm_impl(pd))
 			C.dnnl_primitive_desc_destroy(pd)
-			if seen[impl] || !strings.Contains(impl, "avx512") {
+			if seen[impl] || !strings.Contains(impl, "jit") && !strings.Contains(impl, "brg") {
 				continue
 			}
 			seen[impl] = true

@@ -233,3 +233,40 @@ func TestInferenceFusion(t *testing.T) {
 		t.Logf("%s: %s", k, v)
 	}
 }
+
+// TestNoReferenceKernels runs the convolutions, batch norms and pooling of a small ResNet block
+// in training and inference and checks that oneDNN chose none of its reference kernels for them:
+// those are a hundred times slower, and oneDNN falls back to them silently when it is asked for a
+// layout the CPU's kernels do not take (a 16-channel blocking on a CPU without AVX-512).
+func TestNoReferenceKernels(t *testing.T) {
+	b := newBackend(t)
+	if b.block == 0 {
+		t.Skip("this CPU has neither AVX nor AVX-512: oneDNN has no fast kernels for it")
+	}
+	rng := enginetest.NewRand(4)
+	xs, ws := []int{2, 32, 16, 16}, []int{32, 32, 3, 3}
+	x := b.FromHost(enginetest.Rand(rng, engine.Numel(xs), 1), xs...)
+	w := b.FromHost(enginetest.Rand(rng, engine.Numel(ws), 0.1), ws...)
+	bn := engine.BN{Gamma: b.FromHost(enginetest.Uniform(rng, 32, 0.5, 1.5), 32), Beta: b.Zeros(32), RunMean: b.Zeros(32), RunVar: b.FromHost(enginetest.Uniform(rng, 32, 0.5, 2), 32)}
+	for _, mode := range []engine.BNMode{engine.BNTrain, engine.BNInfer} {
+		y := b.Conv2D(x, w, nil, engine.ConvParams{Stride: 1, Pad: 1})
+		z, saved := b.BatchNorm(y, bn, engine.BNParams{Mode: mode, Eps: 1e-5, Momentum: 0.1, ReLU: true})
+		p, ws := b.MaxPool(z, engine.PoolParams{Kernel: 3, Stride: 2, Pad: 1})
+		if mode == engine.BNTrain {
+			dp := b.FromHost(enginetest.Rand(rng, engine.Numel(p.Shape()), 1), p.Shape()...)
+			dz := b.MaxPoolBackward(z, dp, ws, engine.PoolParams{Kernel: 3, Stride: 2, Pad: 1})
+			dy, _, _ := b.BatchNormBackward(y, dz, bn, saved, engine.BNParams{Mode: mode, Eps: 1e-5, Momentum: 0.1, ReLU: true}, engine.Grads{Input: true, Params: true})
+			b.Conv2DBackward(x, w, dy, engine.ConvParams{Stride: 1, Pad: 1}, false, engine.Grads{Input: true, Params: true})
+		}
+		b.ToHost(p)
+	}
+	impls := b.Impl()
+	if len(impls) == 0 {
+		t.Fatal("the backend made no primitives")
+	}
+	for k, v := range impls {
+		if strings.HasPrefix(v, "ref") {
+			t.Errorf("%s runs oneDNN's reference kernel %s (block %d)", k, v, b.block)
+		}
+	}
+}

@@ -110,8 +110,8 @@ func (b *Backend) GlobalAvgPoolBackward(dy engine.Tensor, inShape []int) engine.
 	engine.SameShape("GlobalAvgPoolBackward dy", dyt.shape, []int{n, c})
 	defer b.timed("gap_bwd", func() string { return fmt.Sprint(inShape) })()
 	tag := C.dnnl_abcd
-	if c%16 == 0 {
-		tag = C.dnnl_aBcd16b
+	if b.block != 0 && c%b.block == 0 {
+		tag = int(b.blockedTag())
 	}
 	in := b.tagMD(tag, inShape...)
 	ys := []int{n, c, 1, 1}
