@@ -172,7 +172,7 @@ func SameShape(op string, a, b []int) {
 var registry = map[string]func() (Backend, error){}
 
 // preference lists backends from fastest to simplest; Open("") takes the first registered.
-var preference = []string{"dnnl", "ref"}
+var preference = []string{"dnnl", "go", "ref"}
 
 // Register makes a backend available to Open by name. Backends call it from init; import
 // engine/backends to register every backend this build has.

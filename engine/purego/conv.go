@@ -1,0 +1,270 @@
+package purego
+
+import (
+	"fmt"
+
+	"github.com/catmark/catmark/engine"
+)
+
+// Register tile of the micro-kernel: mr rows of the weight matrix (output channels) by nr
+// columns of the im2col matrix (output pixels).
+const (
+	mr = 6
+	nr = 16
+)
+
+// convGeom is the geometry of one convolution.
+type convGeom struct {
+	n, c, h, w  int // input
+	o, k        int // output channels, kernel size
+	oh, ow      int // output size
+	stride, pad int
+}
+
+func convShapes(op string, xs, ws []int, p engine.ConvParams) convGeom {
+	rank(op, "x", xs, 4)
+	rank(op, "w", ws, 4)
+	g := convGeom{n: xs[0], c: xs[1], h: xs[2], w: xs[3], o: ws[0], k: ws[2], stride: p.Stride, pad: p.Pad}
+	if ws[1] != g.c || ws[3] != g.k {
+		panic(fmt.Sprintf("purego: %s: x %v and w %v do not match (want w O×%d×K×K)", op, xs, ws, g.c))
+	}
+	if p.Stride < 1 || p.Pad < 0 {
+		panic(fmt.Sprintf("purego: %s: bad stride %d or padding %d", op, p.Stride, p.Pad))
+	}
+	g.oh = engine.OutSize(g.h, g.k, p.Stride, p.Pad)
+	g.ow = engine.OutSize(g.w, g.k, p.Stride, p.Pad)
+	if g.oh < 1 || g.ow < 1 {
+		panic(fmt.Sprintf("purego: %s: input %v too small for kernel %d, stride %d, padding %d", op, xs, g.k, p.Stride, p.Pad))
+	}
+	return g
+}
+
+// direct reports whether the input itself is the im2col matrix (a 1×1 kernel, stride 1, no
+// padding).
+func (g convGeom) direct() bool { return g.k == 1 && g.stride == 1 && g.pad == 0 }
+
+// im2col writes channels [c0, c1) of one image x (C×H×W) into col, a (C·K·K)×(OH·OW) row-major
+// matrix: row (c,ki,kj) column (oy,ox) holds x[c, oy·s−p+ki, ox·s−p+kj], or 0 where that falls
+// in the padding.
+func (g convGeom) im2col(x, col []float32, c0, c1 int) {
+	ohw := g.oh * g.ow
+	for c := c0; c < c1; c++ {
+		plane := x[c*g.h*g.w : (c+1)*g.h*g.w]
+		for ki := 0; ki < g.k; ki++ {
+			for kj := 0; kj < g.k; kj++ {
+				row := col[((c*g.k+ki)*g.k+kj)*ohw:][:ohw]
+				// Output columns [lo, hi) read inside the image: ox·s−p+kj ∈ [0, W).
+				lo := min(g.ow, max(0, (g.pad-kj+g.stride-1)/g.stride))
+				hi := max(lo, min(g.ow, (g.w-1+g.pad-kj)/g.stride+1))
+				if g.w-1+g.pad-kj < 0 {
+					hi = lo
+				}
+				for oy := 0; oy < g.oh; oy++ {
+					out := row[oy*g.ow : (oy+1)*g.ow]
+					iy := oy*g.stride - g.pad + ki
+					if iy < 0 || iy >= g.h {
+						clear(out)
+						continue
+					}
+					clear(out[:lo])
+					clear(out[hi:])
+					in := plane[iy*g.w : (iy+1)*g.w]
+					ix := lo*g.stride - g.pad + kj
+					if g.stride == 1 {
+						copy(out[lo:hi], in[ix:])
+						continue
+					}
+					for ox := lo; ox < hi; ox++ {
+						out[ox] = in[ix]
+						ix += g.stride
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA packs the row-major m×k matrix w into panels of mr rows: panel i holds rows
+// [i·mr, i·mr+mr) column by column, a[i·k·mr + p·mr + r] = w[(i·mr+r)·k + p], zero past row m.
+func packA(w []float32, m, k int) []float32 {
+	panels := (m + mr - 1) / mr
+	a := make([]float32, panels*k*mr)
+	for i := 0; i < panels; i++ {
+		dst := a[i*k*mr : (i+1)*k*mr]
+		for r := 0; r < mr && i*mr+r < m; r++ {
+			src := w[(i*mr+r)*k : (i*mr+r+1)*k]
+			for p, v := range src {
+				dst[p*mr+r] = v
+			}
+		}
+	}
+	return a
+}
+
+// weights returns w (O×C×K×K) packed by packA as an O×(C·K·K) matrix, from the cache when it
+// holds w.
+func (b *Backend) weights(w engine.Tensor, wd []float32, m, k int) []float32 {
+	b.mu.Lock()
+	p, ok := b.packed[w]
+	b.mu.Unlock()
+	if ok && len(p.src) == len(wd) && (len(wd) == 0 || &p.src[0] == &wd[0]) {
+		return p.data
+	}
+	a := packA(wd, m, k)
+	b.mu.Lock()
+	if old, ok := b.packed[w]; ok {
+		b.size -= len(old.data)
+	}
+	if b.size+len(a) > maxPacked {
+		clear(b.packed)
+		b.size = 0
+	}
+	b.packed[w] = &packedWeights{src: wd, data: a}
+	b.size += len(a)
+	b.mu.Unlock()
+	return a
+}
+
+// bSource describes the GEMM's right-hand matrix B (K×N) as stored: column j = img·cols + pos
+// (img an image of the chunk, pos an output pixel) of row p is
+// data[img·imgStride + p·rowStride + pos].
+type bSource struct {
+	data                 []float32
+	imgStride, rowStride int
+	cols                 int // columns per image (OH·OW)
+	k, n                 int // rows, and columns over all images
+}
+
+// pack copies columns [j0, j0+nr) of s into dst (k×nr, row-major), zero past column n.
+func (s *bSource) pack(dst []float32, j0 int) {
+	dst = dst[:s.k*nr]
+	if j0+nr <= s.n && j0/s.cols == (j0+nr-1)/s.cols {
+		// The common case: nr contiguous values per row.
+		off := (j0/s.cols)*s.imgStride + j0%s.cols
+		for p := 0; p < s.k; p++ {
+			*(*[nr]float32)(dst[p*nr:]) = *(*[nr]float32)(s.data[off+p*s.rowStride:])
+		}
+		return
+	}
+	if j0+nr > s.n {
+		clear(dst)
+	}
+	for j := j0; j < min(j0+nr, s.n); {
+		img, pos := j/s.cols, j%s.cols
+		run := min(j0+nr, s.n, (img+1)*s.cols) - j
+		off := img*s.imgStride + pos
+		for p := 0; p < s.k; p++ {
+			copy(dst[p*nr+j-j0:p*nr+j-j0+run], s.data[off+p*s.rowStride:])
+		}
+		j += run
+	}
+}
+
+// maxColFloats bounds the floats of one chunk's im2col matrix (16 MiB).
+var maxColFloats = 4 << 20
+
+// Conv2D computes y = conv(x, w) + b. x: N×C×H×W, w: O×C×K×K, b: O or nil; y: N×O×H'×W'.
+//
+// It is the GEMM y_n = W·col(x_n) with W the O×(C·K·K) weight matrix and col(x_n) the
+// (C·K·K)×(H'·W') im2col matrix, taken for several images at once (their columns side by side),
+// in mr×nr tiles by microKernel, over panels of B packed per goroutine.
+func (b *Backend) Conv2D(x, w, bias engine.Tensor, p engine.ConvParams) engine.Tensor {
+	const op = "Conv2D"
+	xd, xs := b.data(op, x)
+	wd, ws := b.data(op, w)
+	g := convShapes(op, xs, ws, p)
+	var bd []float32
+	if bias != nil {
+		var bs []int
+		bd, bs = b.data(op, bias)
+		engine.SameShape(op+" bias", bs, []int{g.o})
+	}
+	y := b.Zeros(g.n, g.o, g.oh, g.ow)
+	yd := b.Backend.Data(y)
+	kk, ohw, chw := g.c*g.k*g.k, g.oh*g.ow, g.c*g.h*g.w
+	a := b.weights(w, wd, g.o, kk)
+	per := g.n // images per chunk
+	var col []float32
+	if !g.direct() {
+		per = max(1, min(g.n, maxColFloats/max(1, kk*ohw)))
+		col = make([]float32, per*kk*ohw)
+	}
+	for n0 := 0; n0 < g.n; n0 += per {
+		ni := min(per, g.n-n0)
+		src := bSource{data: xd[n0*chw : (n0+ni)*chw], imgStride: chw, rowStride: ohw, cols: ohw, k: kk, n: ni * ohw}
+		if col != nil {
+			parallel(ni*g.c, func(_, t int) {
+				i, c := t/g.c, t%g.c
+				g.im2col(xd[(n0+i)*chw:(n0+i+1)*chw], col[i*kk*ohw:(i+1)*kk*ohw], c, c+1)
+			})
+			src = bSource{data: col[:ni*kk*ohw], imgStride: kk * ohw, rowStride: ohw, cols: ohw, k: kk, n: ni * ohw}
+		}
+		gemm(a, &src, g.o, yd[n0*g.o*ohw:(n0+ni)*g.o*ohw], bd)
+	}
+	return y
+}
+
+// gemm computes out = A·B (+ bias per row) for A (m×k, packed by packA) and B (k×n, as src
+// describes). out holds, per image of src, an m×cols row-major block: element (r, j) of the
+// product, j = img·cols + pos, goes to out[(img·m + r)·cols + pos].
+func gemm(a []float32, src *bSource, m int, out, bias []float32) {
+	k, n, cols := src.k, src.n, src.cols
+	mPanels, nPanels := (m+mr-1)/mr, (n+nr-1)/nr
+	nw := workers()
+	// Panels of B per task: a group that stays in L2 (about 128 KiB), and enough tasks for all
+	// goroutines; the panels of A are split too when B has too few.
+	group := max(1, min(32768/max(1, k*nr), (nPanels+2*nw-1)/(2*nw)))
+	groups := (nPanels + group - 1) / group
+	mSplit := 1
+	if groups < 2*nw {
+		mSplit = min(mPanels, (2*nw+groups-1)/groups)
+	}
+	bufs := make([][]float32, nw)
+	parallel(groups*mSplit, func(wk, t int) {
+		gi, ms := t/mSplit, t%mSplit
+		if bufs[wk] == nil {
+			bufs[wk] = make([]float32, group*k*nr)
+		}
+		buf := bufs[wk]
+		p0, p1 := gi*group, min(nPanels, (gi+1)*group)
+		for pn := p0; pn < p1; pn++ {
+			src.pack(buf[(pn-p0)*k*nr:], pn*nr)
+		}
+		m0, m1 := ms*mPanels/mSplit, (ms+1)*mPanels/mSplit
+		var tile [mr * nr]float32
+		for pn := p0; pn < p1; pn++ {
+			bp := buf[(pn-p0)*k*nr : (pn-p0+1)*k*nr]
+			j0 := pn * nr
+			img, pos := j0/cols, j0%cols
+			full := j0+nr <= n && pos+nr <= cols
+			for mi := m0; mi < m1; mi++ {
+				ap := a[mi*k*mr : (mi+1)*k*mr]
+				r0 := mi * mr
+				if full && r0+mr <= m {
+					c := out[(img*m+r0)*cols+pos:]
+					microKernel(k, ap, bp, c, cols)
+					if bias != nil {
+						for r := 0; r < mr; r++ {
+							row := c[r*cols : r*cols+nr]
+							for j := range row {
+								row[j] += bias[r0+r]
+							}
+						}
+					}
+					continue
+				}
+				microKernel(k, ap, bp, tile[:], nr)
+				for j := j0; j < min(j0+nr, n); j++ {
+					im, ps := j/cols, j%cols
+					for r := r0; r < min(r0+mr, m); r++ {
+						v := tile[(r-r0)*nr+j-j0]
+						if bias != nil {
+							v += bias[r]
+						}
+						out[(im*m+r)*cols+ps] = v
+					}
+				}
+			}
+		}
+	})
+}

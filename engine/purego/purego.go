@@ -1,0 +1,295 @@
+// Package purego is catmark's fast pure-Go backend, registered as "go": no cgo, so it builds
+// wherever Go does, and on amd64 with AVX2 and FMA its convolutions run on a hand-written Go
+// assembly micro-kernel.
+//
+// Tensors are those of the reference backend (engine/ref): plain N×C×H×W float32 storage. The
+// backend embeds a ref.Backend for the cheap operations and for every backward pass, and
+// overrides the forward operations inference spends its time in:
+//
+//   - Conv2D: im2col (skipped for 1×1 stride-1 convolutions) into a packed, cache-blocked GEMM
+//     whose 6×16 register tile is computed by microKernel: AVX2/FMA assembly on amd64
+//     (kernel_amd64.s), plain Go elsewhere, with the batch's images side by side as GEMM
+//     columns so that the small late layers still fill the tiles;
+//   - Linear, BatchNorm in inference mode (with or without ReLU), Add and ReLU.
+//
+// Work is split over GOMAXPROCS goroutines. Packed convolution weights are cached per weight
+// tensor and dropped when the tensor is written through Data or AddInto, or released.
+//
+// The build tag purego selects the plain-Go micro-kernel on amd64 too (as on every other
+// architecture); the assembly kernel is also skipped at run time on CPUs without AVX2 and FMA.
+// Every operation is checked against engine/ref by package enginetest.
+//
+// Importing the package registers the backend as "go" with engine.Register.
+package purego
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/ref"
+)
+
+func init() {
+	engine.Register("go", func() (engine.Backend, error) { return New(), nil })
+}
+
+// Backend is the pure-Go backend. It is safe for concurrent use by several goroutines (each
+// tensor by one at a time).
+type Backend struct {
+	*ref.Backend
+
+	mu     sync.Mutex
+	packed map[engine.Tensor]*packedWeights // Conv2D weights packed into 6-row panels
+	size   int                              // floats held in packed
+}
+
+// packedWeights is a convolution's weight matrix in microKernel's A-panel layout, with the
+// storage it was packed from (to notice a tensor that was released).
+type packedWeights struct {
+	src  []float32
+	data []float32
+}
+
+// maxPacked bounds the floats the weight cache holds (256 MiB); past it the cache is emptied.
+const maxPacked = 64 << 20
+
+// New returns the pure-Go backend.
+func New() *Backend { return &Backend{Backend: ref.New(), packed: map[engine.Tensor]*packedWeights{}} }
+
+// Name returns "go".
+func (*Backend) Name() string { return "go" }
+
+// Kernel names the convolution micro-kernel this process uses: "avx2" (Go assembly with AVX2
+// and FMA) or "go" (plain Go).
+func Kernel() string { return kernelName }
+
+// forget drops t's packed weights, if any.
+func (b *Backend) forget(t engine.Tensor) {
+	b.mu.Lock()
+	if p, ok := b.packed[t]; ok {
+		b.size -= len(p.data)
+		delete(b.packed, t)
+	}
+	b.mu.Unlock()
+}
+
+// Data returns t's live storage (see engine.Backend) and drops derived forms of it.
+func (b *Backend) Data(t engine.Tensor) []float32 {
+	b.forget(t)
+	return b.Backend.Data(t)
+}
+
+// Release frees t's memory and drops derived forms of it.
+func (b *Backend) Release(t engine.Tensor) {
+	if t == nil {
+		return
+	}
+	b.forget(t)
+	b.Backend.Release(t)
+}
+
+// AddInto adds src to dst in place and drops derived forms of dst.
+func (b *Backend) AddInto(dst, src engine.Tensor) {
+	b.forget(dst)
+	b.Backend.AddInto(dst, src)
+}
+
+// data returns t's storage and shape, panicking (naming op) when t is not a live tensor of this
+// backend.
+func (b *Backend) data(op string, t engine.Tensor) ([]float32, []int) {
+	if t == nil {
+		panic(fmt.Sprintf("purego: %s: nil tensor", op))
+	}
+	return b.Backend.Data(t), t.Shape()
+}
+
+func rank(op, what string, shape []int, r int) {
+	if len(shape) != r {
+		panic(fmt.Sprintf("purego: %s: %s has shape %v, want rank %d", op, what, shape, r))
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parallel loops
+
+// workers is the number of goroutines an operation splits into.
+func workers() int { return max(1, runtime.GOMAXPROCS(0)) }
+
+// parallel runs task(i) for i in [0, n) on up to workers() goroutines, each with its own worker
+// index w in [0, workers()).
+func parallel(n int, task func(w, i int)) {
+	nw := min(workers(), n)
+	if nw <= 1 {
+		for i := 0; i < n; i++ {
+			task(0, i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(nw)
+	for w := 0; w < nw; w++ {
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				task(w, i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// parallelRange splits [0, n) into contiguous pieces of at least grain elements and runs
+// body(lo, hi) on each, in parallel.
+func parallelRange(n, grain int, body func(lo, hi int)) {
+	pieces := min(workers()*4, (n+grain-1)/grain)
+	if pieces <= 1 {
+		body(0, n)
+		return
+	}
+	parallel(pieces, func(_, i int) { body(i*n/pieces, (i+1)*n/pieces) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise operations and batch normalisation
+
+// elemGrain is the smallest piece of an element-wise loop worth a goroutine.
+const elemGrain = 1 << 14
+
+// Add returns a + b, or max(a+b, 0) with relu.
+func (b *Backend) Add(x, y engine.Tensor, relu bool) engine.Tensor {
+	xd, xs := b.data("Add", x)
+	yd, ys := b.data("Add", y)
+	engine.SameShape("Add", xs, ys)
+	out := b.Zeros(xs...)
+	od := b.Backend.Data(out)
+	parallelRange(len(xd), elemGrain, func(lo, hi int) {
+		o, p, q := od[lo:hi], xd[lo:hi], yd[lo:hi]
+		for i := range o {
+			s := p[i] + q[i]
+			if relu && !(s > 0) {
+				s = 0
+			}
+			o[i] = s
+		}
+	})
+	return out
+}
+
+// ReLU returns max(x, 0).
+func (b *Backend) ReLU(x engine.Tensor) engine.Tensor {
+	xd, xs := b.data("ReLU", x)
+	out := b.Zeros(xs...)
+	od := b.Backend.Data(out)
+	parallelRange(len(xd), elemGrain, func(lo, hi int) {
+		for i, v := range xd[lo:hi] {
+			if v > 0 {
+				od[lo+i] = v
+			}
+		}
+	})
+	return out
+}
+
+// BatchNorm normalises x (N×C×H×W) per channel. In BNInfer mode it computes
+// y = x·scale + shift per channel (scale = γ/√(var+ε), shift = β − mean·scale, the ReLU applied
+// when p.ReLU) in parallel over the N·C planes; BNTrain is the reference backend's.
+func (b *Backend) BatchNorm(x engine.Tensor, bn engine.BN, p engine.BNParams) (engine.Tensor, engine.BNSaved) {
+	const op = "BatchNorm"
+	if p.Mode != engine.BNInfer {
+		return b.Backend.BatchNorm(x, bn, p)
+	}
+	xd, xs := b.data(op, x)
+	rank(op, "x", xs, 4)
+	n, c, hw := xs[0], xs[1], xs[2]*xs[3]
+	var par [4][]float32
+	for i, t := range []engine.Tensor{bn.Gamma, bn.Beta, bn.RunMean, bn.RunVar} {
+		d, s := b.data(op, t)
+		engine.SameShape(op+" parameter", s, []int{c})
+		par[i] = d
+	}
+	gamma, beta, mean, vr := par[0], par[1], par[2], par[3]
+	scale, shift := make([]float32, c), make([]float32, c)
+	for ch := range c {
+		s := float64(gamma[ch]) / math.Sqrt(float64(vr[ch])+float64(p.Eps))
+		scale[ch], shift[ch] = float32(s), float32(float64(beta[ch])-float64(mean[ch])*s)
+	}
+	y := b.Zeros(xs...)
+	yd := b.Backend.Data(y)
+	parallelRange(n*c, max(1, elemGrain/max(hw, 1)), func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			s, t := scale[pl%c], shift[pl%c]
+			in, out := xd[pl*hw:(pl+1)*hw], yd[pl*hw:(pl+1)*hw]
+			for i, v := range in {
+				o := v*s + t
+				if p.ReLU && !(o > 0) {
+					o = 0
+				}
+				out[i] = o
+			}
+		}
+	})
+	return y, engine.BNSaved{Y: y}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fully connected
+
+// Linear computes y = x·wᵀ + b. x: N×In, w: Out×In (row-major), b: Out or nil. y: N×Out.
+func (b *Backend) Linear(x, w, bias engine.Tensor) engine.Tensor {
+	const op = "Linear"
+	xd, xs := b.data(op, x)
+	wd, ws := b.data(op, w)
+	rank(op, "x", xs, 2)
+	rank(op, "w", ws, 2)
+	n, in, out := xs[0], xs[1], ws[0]
+	if ws[1] != in {
+		panic(fmt.Sprintf("purego: %s: x %v and w %v do not match (want w Out×%d)", op, xs, ws, in))
+	}
+	var bd []float32
+	if bias != nil {
+		var bs []int
+		bd, bs = b.data(op, bias)
+		engine.SameShape(op+" bias", bs, []int{out})
+	}
+	y := b.Zeros(n, out)
+	yd := b.Backend.Data(y)
+	parallelRange(n*out, max(1, elemGrain/max(in, 1)), func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			i, o := k/out, k%out
+			s := dot(xd[i*in:(i+1)*in], wd[o*in:(o+1)*in])
+			if bd != nil {
+				s += bd[o]
+			}
+			yd[k] = s
+		}
+	})
+	return y
+}
+
+// dot returns Σ x[i]·y[i] over len(x) (y at least as long), in eight interleaved partial sums.
+func dot(x, y []float32) float32 {
+	y = y[:len(x)]
+	var s [8]float32
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		xs, ys := x[i:i+8:i+8], y[i:i+8:i+8]
+		for j := range 8 {
+			s[j] += xs[j] * ys[j]
+		}
+	}
+	for ; i < len(x); i++ {
+		s[0] += x[i] * y[i]
+	}
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+}
+
+var _ engine.Backend = (*Backend)(nil)

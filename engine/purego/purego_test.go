@@ -1,0 +1,108 @@
+package purego
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/enginetest"
+	"github.com/catmark/catmark/engine/ref"
+)
+
+func TestAgainstRef(t *testing.T) {
+	t.Logf("micro-kernel: %s", Kernel())
+	enginetest.CompareBackends(t, New(), ref.New())
+}
+
+// TestAgainstRefGoKernel runs the comparison again with the plain-Go micro-kernel, which the
+// assembly one replaces on amd64.
+func TestAgainstRefGoKernel(t *testing.T) {
+	if Kernel() == "go" {
+		t.Skip("the plain-Go micro-kernel is the one TestAgainstRef ran")
+	}
+	defer func(k func(int, []float32, []float32, []float32, int)) { microKernel = k }(microKernel)
+	microKernel = goKernel
+	enginetest.CompareBackends(t, New(), ref.New())
+}
+
+// TestMicroKernel checks microKernel against a float64 sum over several depths and row strides.
+func TestMicroKernel(t *testing.T) {
+	rng := enginetest.NewRand(1)
+	for _, k := range []int{0, 1, 2, 7, 64, 301} {
+		for _, ldc := range []int{nr, nr + 3, 100} {
+			a, b := enginetest.Rand(rng, k*mr, 1), enginetest.Rand(rng, k*nr, 1)
+			c := enginetest.Rand(rng, (mr-1)*ldc+nr, 1) // garbage the kernel must overwrite
+			microKernel(k, a, b, c, ldc)
+			got, want := make([]float32, mr*nr), make([]float32, mr*nr)
+			for r := 0; r < mr; r++ {
+				for j := 0; j < nr; j++ {
+					var s float64
+					for p := 0; p < k; p++ {
+						s += float64(a[p*mr+r]) * float64(b[p*nr+j])
+					}
+					got[r*nr+j], want[r*nr+j] = c[r*ldc+j], float32(s)
+				}
+			}
+			if e, err := enginetest.MaxRelErr(got, want); err != nil || e > 1e-5 {
+				t.Errorf("%s kernel, k=%d ldc=%d: error %.3g %v", Kernel(), k, ldc, e, err)
+			}
+		}
+	}
+}
+
+// TestConvShapes compares Conv2D with the reference on shapes beyond enginetest's: tails of
+// both tile dimensions, images whose pixel count is not a multiple of the tile, batches split
+// into chunks, and the detector's late layers.
+func TestConvShapes(t *testing.T) {
+	fast, slow := New(), ref.New()
+	for _, tc := range []struct {
+		x, w []int
+		p    engine.ConvParams
+	}{
+		{[]int{3, 13, 5, 5}, []int{11, 13, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+		{[]int{2, 256, 5, 5}, []int{256, 256, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+		{[]int{5, 7, 3, 4}, []int{19, 7, 1, 1}, engine.ConvParams{Stride: 1}},
+		{[]int{1, 4, 1, 1}, []int{6, 4, 1, 1}, engine.ConvParams{Stride: 1}},
+		{[]int{2, 3, 11, 9}, []int{8, 3, 7, 7}, engine.ConvParams{Stride: 3, Pad: 3}},
+		{[]int{2, 3, 4, 4}, []int{5, 3, 3, 3}, engine.ConvParams{Stride: 2, Pad: 2}},
+		{[]int{3, 64, 40, 40}, []int{32, 64, 3, 3}, engine.ConvParams{Stride: 2, Pad: 1}}, // chunked
+	} {
+		t.Run(fmt.Sprintf("%v/%v/%+v", tc.x, tc.w, tc.p), func(t *testing.T) {
+			rng := enginetest.NewRand(2)
+			xh, wh, bh := enginetest.Rand(rng, engine.Numel(tc.x), 1), enginetest.Rand(rng, engine.Numel(tc.w), 0.2), enginetest.Rand(rng, tc.w[0], 1)
+			old := maxColFloats
+			maxColFloats = 1 << 14 // several chunks for the larger shapes
+			defer func() { maxColFloats = old }()
+			for _, withBias := range []bool{false, true} {
+				var bf, br engine.Tensor
+				if withBias {
+					bf, br = fast.FromHost(bh, tc.w[0]), slow.FromHost(bh, tc.w[0])
+				}
+				got := fast.ToHost(fast.Conv2D(fast.FromHost(xh, tc.x...), fast.FromHost(wh, tc.w...), bf, tc.p))
+				want := slow.ToHost(slow.Conv2D(slow.FromHost(xh, tc.x...), slow.FromHost(wh, tc.w...), br, tc.p))
+				if e, err := enginetest.MaxRelErr(got, want); err != nil || e > enginetest.Tolerance {
+					t.Errorf("bias=%v: error %.3g %v", withBias, e, err)
+				}
+			}
+		})
+	}
+}
+
+// TestWeightCache checks that packed weights are rebuilt after writes through Data and AddInto.
+func TestWeightCache(t *testing.T) {
+	b := New()
+	x := b.FromHost([]float32{1, 2}, 1, 2, 1, 1)
+	w := b.FromHost([]float32{1, 1}, 1, 2, 1, 1)
+	conv := func() float32 { return b.ToHost(b.Conv2D(x, w, nil, engine.ConvParams{Stride: 1}))[0] }
+	if got := conv(); got != 3 {
+		t.Fatalf("conv = %v, want 3", got)
+	}
+	b.Data(w)[1] = 3
+	if got := conv(); got != 7 {
+		t.Errorf("after writing through Data: conv = %v, want 7", got)
+	}
+	b.AddInto(w, b.FromHost([]float32{1, 0}, 1, 2, 1, 1))
+	if got := conv(); got != 8 {
+		t.Errorf("after AddInto: conv = %v, want 8", got)
+	}
+}
