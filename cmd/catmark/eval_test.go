@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark/cache"
+	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/internal/testcache"
-	"github.com/catmark/catmark/internal/testenv"
 	"github.com/catmark/catmark/train"
 )
 
@@ -63,7 +63,7 @@ func evalCapture(t *testing.T, f func() error) (string, error) {
 }
 
 func TestEvalCommand(t *testing.T) {
-	photos := testenv.Photos(t, 16)
+	photos := fixture.Photos(t, 16)
 	data := evalTestCache(t, photos)
 	run := evalTestRun(t, data, model.Whole, 1)
 	ckpt := filepath.Join(run, "best.safetensors")

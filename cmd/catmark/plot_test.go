@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/fixture"
 )
 
 func TestPlotCommand(t *testing.T) {
-	data := evalTestCache(t, testenv.Photos(t, 12))
+	data := evalTestCache(t, fixture.Photos(t, 12))
 	a, b := evalTestRun(t, data, model.Whole, 2), evalTestRun(t, data, model.Crop, 1)
 	for _, args := range [][]string{
 		{"--run", a},

@@ -10,6 +10,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,15 +19,17 @@ import (
 	"time"
 
 	"github.com/catmark/catmark"
+	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/internal/fixture"
-	"github.com/catmark/catmark/internal/testenv"
 	"github.com/catmark/catmark/server"
 )
 
 // predictOne prints one JSON line per photo with nine named points inside the photo and the
-// shipped model's face presence; an unreadable file is an error naming it.
+// shipped model's face presence; an unreadable file is an error naming it. The photo is a drawn
+// face of the fixture, which the shipped model takes for a cat's (presence over 0.8 and mean
+// errors under 0.35 eye distances on all 48).
 func TestPredictOne(t *testing.T) {
-	photo := filepath.Join(testenv.CatsDir(t), "00000001_000.jpg")
+	photo := fixture.Path(t, 0)
 	det, err := catmark.Load("")
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +52,21 @@ func TestPredictOne(t *testing.T) {
 	}
 	if r.Face == nil || *r.Face <= 0.5 || *r.Face >= 1 {
 		t.Errorf("face presence %v on a cat photo, want in (0.5, 1)", r.Face)
+	}
+	raw, err := os.ReadFile(photo + ".cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := catdata.ParseCat(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for i, p := range r.Points {
+		sum += math.Hypot(p.X-truth[i].X, p.Y-truth[i].Y)
+	}
+	if e := sum / 9 / truth.EyeDistance(); e > 0.4 {
+		t.Errorf("points %v are %.2f eye distances from the annotation %v on average, want at most 0.4", r.Points, e, truth)
 	}
 
 	bad := filepath.Join(t.TempDir(), "notes.jpg")

@@ -11,14 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/catmark/catmark"
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/server"
 )
 
@@ -94,10 +93,10 @@ func newTestServer(t *testing.T, det *catmark.Detector) *httptest.Server {
 	return ts
 }
 
-// Beside two scan bombs in flight, a real photo is answered 200 within 10 s; the bombs get 422
+// Beside two scan bombs in flight, a cat photo is answered 200 within 10 s; the bombs get 422
 // naming their scans, and a 1×1 photo gets 422 naming the minimum size (issue 14, items 1 and 8).
 func TestServeScanBombsAndTinyPhoto(t *testing.T) {
-	photo, err := os.ReadFile(filepath.Join(testenv.CatsDir(t), "00000001_000.jpg"))
+	photo, err := os.ReadFile(fixture.Path(t, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/fixture"
 )
 
 func TestShowFromPhotoFolder(t *testing.T) {
-	dir := testenv.CatsDir(t)
+	dir := fixture.Dir(t)
 	out := filepath.Join(t.TempDir(), "grid.png")
 	if err := runShow([]string{"--data", dir, "--out", out, "--n", "3", "--cols", "2", "--tile", "64", "--flip", "--face"}); err != nil {
 		t.Fatal(err)

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/catmark/catmark/internal/testenv"
+	"github.com/catmark/catmark/internal/fixture"
 )
 
 func TestStudyCommand(t *testing.T) {
-	data := evalTestCache(t, testenv.Photos(t, 16))
+	data := evalTestCache(t, fixture.Photos(t, 16))
 	dir := filepath.Join(t.TempDir(), "study")
 	args := []string{"--data", data, "--out", dir, "--scale", "tiny", "--epochs", "1", "--width", "4", "--size", "32", "--batch", "8", "--cases", "6", "--backend", "ref"}
 	out, err := evalCapture(t, func() error { return runStudy(args) })
