@@ -163,6 +163,10 @@ func (s *bSource) pack(dst []float32, j0 int) {
 // maxColFloats bounds the floats of one chunk's im2col matrix (16 MiB).
 var maxColFloats = 4 << 20
 
+// minUseful is the least share of useful columns (see implicitGeom.useful) for which Conv2D
+// skips the im2col matrix; below it (small images) it gathers the batch's images into one.
+var minUseful = 0.7
+
 // Conv2D computes y = conv(x, w) + b. x: N×C×H×W, w: O×C×K×K, b: O or nil; y: N×O×H'×W'.
 //
 // It is the GEMM y_n = W·col(x_n) with W the O×(C·K·K) weight matrix and col(x_n) the
@@ -183,6 +187,10 @@ func (b *Backend) Conv2D(x, w, bias engine.Tensor, p engine.ConvParams) engine.T
 	yd := b.Backend.Data(y)
 	kk, ohw, chw := g.c*g.k*g.k, g.oh*g.ow, g.c*g.h*g.w
 	a := b.weights(w, wd, g.o, kk)
+	if ig := g.implicit(); ig.useful() >= minUseful {
+		convImplicit(ig, xd, a, bd, yd)
+		return y
+	}
 	per := g.n // images per chunk
 	var col []float32
 	if !g.direct() {
@@ -267,4 +275,147 @@ func gemm(a []float32, src *bSource, m int, out, bias []float32) {
 			}
 		}
 	})
+}
+
+// implicitGeom is the layout of a convolution computed without an im2col matrix. The padded
+// input is split into stride×stride phase images (phase (a, b) holds the padded pixels
+// (s·i+a, s·j+b)), each Hq×Wq, stacked per channel; output pixel (oy, ox) is then GEMM column
+// q = oy·Wq + ox, and row (c, ki, kj) of B is the phase image of (c, ki mod s, kj mod s) read at
+// q + (ki/s)·Wq + kj/s — contiguous in q. Columns with ox ≥ OW are computed and dropped.
+type implicitGeom struct {
+	convGeom
+	hq, wq  int     // phase image size
+	cols    int     // GEMM columns per image, OH·Wq, rounded up to nr
+	imgLen  int     // floats of one image's phase images, with slack for the last tile's reads
+	off     []int32 // B's row offsets, one per (c, ki, kj)
+	maxOff  int
+	rowsPad int // output rows, O rounded up to mr
+}
+
+func (g convGeom) implicit() implicitGeom {
+	s := g.stride
+	ig := implicitGeom{convGeom: g, hq: (g.h + 2*g.pad + s - 1) / s, wq: (g.w + 2*g.pad + s - 1) / s}
+	ig.cols = (g.oh*ig.wq + nr - 1) / nr * nr
+	ig.imgLen = g.c*s*s*ig.hq*ig.wq + ig.cols
+	ig.off = make([]int32, 0, g.c*g.k*g.k)
+	for c := 0; c < g.c; c++ {
+		for ki := 0; ki < g.k; ki++ {
+			for kj := 0; kj < g.k; kj++ {
+				o := ((c*s+ki%s)*s+kj%s)*ig.hq*ig.wq + (ki/s)*ig.wq + kj/s
+				ig.off = append(ig.off, int32(o))
+				ig.maxOff = max(ig.maxOff, o)
+			}
+		}
+	}
+	ig.rowsPad = (g.o + mr - 1) / mr * mr
+	return ig
+}
+
+// useful is the share of the implicit GEMM's columns that are output pixels.
+func (ig implicitGeom) useful() float64 { return float64(ig.oh*ig.ow) / float64(ig.cols) }
+
+// phases writes channel c of one image x (C×H×W) as ig's phase images into dst (one image's
+// imgLen floats, zero where the padding falls).
+func (ig implicitGeom) phases(x, dst []float32, c int) {
+	s, hw := ig.stride, ig.hq*ig.wq
+	plane := x[c*ig.h*ig.w : (c+1)*ig.h*ig.w]
+	for a := 0; a < s; a++ {
+		for b := 0; b < s; b++ {
+			ph := dst[((c*s+a)*s+b)*hw : ((c*s+a)*s+b+1)*hw]
+			// Phase columns j read x column s·j+b−pad ∈ [0, W).
+			lo := max(0, (ig.pad-b+s-1)/s)
+			hi := min(ig.wq, (ig.w-1+ig.pad-b)/s+1)
+			if ig.w-1+ig.pad-b < 0 {
+				hi = lo
+			}
+			for i := 0; i < ig.hq; i++ {
+				row := ph[i*ig.wq : (i+1)*ig.wq]
+				iy := i*s + a - ig.pad
+				if iy < 0 || iy >= ig.h {
+					clear(row)
+					continue
+				}
+				clear(row[:min(lo, ig.wq)])
+				if hi > lo {
+					clear(row[hi:])
+				}
+				in := plane[iy*ig.w : (iy+1)*ig.w]
+				ix := lo*s + b - ig.pad
+				if s == 1 {
+					copy(row[lo:max(lo, hi)], in[max(0, ix):])
+					continue
+				}
+				for j := lo; j < hi; j++ {
+					row[j] = in[ix]
+					ix += s
+				}
+			}
+		}
+	}
+	if c == ig.c-1 {
+		clear(dst[ig.c*s*s*hw : ig.imgLen])
+	}
+}
+
+// convImplicit computes Conv2D's y (N×O×OH×OW) from x with the packed weights a, by offKernel
+// over ig's phase images, chunk by chunk of images.
+func convImplicit(ig implicitGeom, xd, a, bias, yd []float32) {
+	chw, ohw := ig.c*ig.h*ig.w, ig.oh*ig.ow
+	yLen := ig.rowsPad * ig.cols // one image's padded output
+	per := max(1, min(ig.n, maxColFloats/max(1, ig.imgLen+yLen)))
+	ph := make([]float32, per*ig.imgLen)
+	yp := make([]float32, per*yLen)
+	kk := len(ig.off)
+	mPanels, tiles := ig.rowsPad/mr, ig.cols/nr
+	nw := workers()
+	for n0 := 0; n0 < ig.n; n0 += per {
+		ni := min(per, ig.n-n0)
+		parallel(ni*ig.c, func(_, t int) {
+			i, c := t/ig.c, t%ig.c
+			ig.phases(xd[(n0+i)*chw:(n0+i+1)*chw], ph[i*ig.imgLen:(i+1)*ig.imgLen], c)
+		})
+		// Tasks: a group of tiles of one image against a share of the weight panels.
+		group := max(1, (tiles+2*nw-1)/(2*nw))
+		if ni > 1 {
+			group = max(1, min(tiles, 4))
+		}
+		groups := (tiles + group - 1) / group
+		mSplit := 1
+		if ni*groups < 2*nw {
+			mSplit = min(mPanels, (2*nw+ni*groups-1)/(ni*groups))
+		}
+		parallel(ni*groups*mSplit, func(_, t int) {
+			i, rest := t/(groups*mSplit), t%(groups*mSplit)
+			gi, ms := rest/mSplit, rest%mSplit
+			b := ph[i*ig.imgLen : (i+1)*ig.imgLen]
+			out := yp[i*yLen : (i+1)*yLen]
+			m0, m1 := ms*mPanels/mSplit, (ms+1)*mPanels/mSplit
+			for tile := gi * group; tile < min(tiles, (gi+1)*group); tile++ {
+				q0 := tile * nr
+				for mi := m0; mi < m1; mi++ {
+					offKernel(kk, a[mi*kk*mr:(mi+1)*kk*mr], b[q0:], ig.off, ig.maxOff, out[mi*mr*ig.cols+q0:], ig.cols)
+				}
+			}
+		})
+		// Drop the padding columns (and rows), adding the bias.
+		parallel(ni*ig.o, func(_, t int) {
+			i, o := t/ig.o, t%ig.o
+			src := yp[i*yLen+o*ig.cols : i*yLen+(o+1)*ig.cols]
+			dst := yd[((n0+i)*ig.o+o)*ohw : ((n0+i)*ig.o+o+1)*ohw]
+			var bv float32
+			if bias != nil {
+				bv = bias[o]
+			}
+			for oy := 0; oy < ig.oh; oy++ {
+				d, s := dst[oy*ig.ow:(oy+1)*ig.ow], src[oy*ig.wq:oy*ig.wq+ig.ow]
+				if bias == nil {
+					copy(d, s)
+					continue
+				}
+				for j, v := range s {
+					d[j] = v + bv
+				}
+			}
+		})
+	}
 }

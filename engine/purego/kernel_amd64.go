@@ -28,3 +28,59 @@ func avx2Kernel(k int, a, b, c []float32, ldc int) {
 //
 //go:noescape
 func kernel6x16(k int, a, b, c *float32, ldc int)
+
+func init() {
+	if kernelName == "avx2" {
+		offKernel = avx2OffKernel
+	}
+}
+
+// avx2OffKernel is offKernel in AVX2 and FMA assembly.
+func avx2OffKernel(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
+	_ = c[(mr-1)*ldc+nr-1]
+	if k <= 0 {
+		for r := 0; r < mr; r++ {
+			clear(c[r*ldc : r*ldc+nr])
+		}
+		return
+	}
+	_, _, _ = a[k*mr-1], off[k-1], b[maxOff+nr-1]
+	kernel6x16off(k, &a[0], &b[0], &off[0], &c[0], ldc)
+}
+
+// kernel6x16off is avx2OffKernel without bounds checks.
+//
+//go:noescape
+func kernel6x16off(k int, a, b *float32, off *int32, c *float32, ldc int)
+
+func init() {
+	if kernelName == "avx2" {
+		scaleShift, add = avx2ScaleShift, avx2Add
+	}
+}
+
+// avx2ScaleShift is scaleShift with AVX2 and FMA for all but the last len(dst) mod 8 values.
+func avx2ScaleShift(dst, src []float32, s, t float32, relu bool) {
+	src = src[:len(dst)]
+	n := len(dst) &^ 7
+	if n > 0 {
+		scaleShift8(&dst[0], &src[0], n, s, t, relu)
+	}
+	goScaleShift(dst[n:], src[n:], s, t, relu)
+}
+
+// avx2Add is add with AVX2 for all but the last len(dst) mod 8 values.
+func avx2Add(dst, a, b []float32, relu bool) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	n := len(dst) &^ 7
+	if n > 0 {
+		add8(&dst[0], &a[0], &b[0], n, relu)
+	}
+	goAdd(dst[n:], a[n:], b[n:], relu)
+}
+
+//go:noescape
+func scaleShift8(dst, src *float32, n int, s, t float32, relu bool)
+
+//go:noescape
+func add8(dst, a, b *float32, n int, relu bool)

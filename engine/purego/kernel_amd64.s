@@ -68,3 +68,144 @@ loop:
 	VMOVUPS Y15, 32(DX)
 	VZEROUPPER
 	RET
+
+// func kernel6x16off(k int, a, b *float32, off *int32, c *float32, ldc int)
+// As kernel6x16, but row p of b is the 16 floats at b + off[p] (an implicit im2col matrix).
+TEXT ·kernel6x16off(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ off+24(FP), R10
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+offloop:
+	MOVLQSX (R10), R9
+	VMOVUPS (DI)(R9*4), Y0
+	VMOVUPS 32(DI)(R9*4), Y1
+	VBROADCASTSS 0(SI), Y2
+	VFMADD231PS Y0, Y2, Y4
+	VFMADD231PS Y1, Y2, Y5
+	VBROADCASTSS 4(SI), Y3
+	VFMADD231PS Y0, Y3, Y6
+	VFMADD231PS Y1, Y3, Y7
+	VBROADCASTSS 8(SI), Y2
+	VFMADD231PS Y0, Y2, Y8
+	VFMADD231PS Y1, Y2, Y9
+	VBROADCASTSS 12(SI), Y3
+	VFMADD231PS Y0, Y3, Y10
+	VFMADD231PS Y1, Y3, Y11
+	VBROADCASTSS 16(SI), Y2
+	VFMADD231PS Y0, Y2, Y12
+	VFMADD231PS Y1, Y2, Y13
+	VBROADCASTSS 20(SI), Y3
+	VFMADD231PS Y0, Y3, Y14
+	VFMADD231PS Y1, Y3, Y15
+	ADDQ $4, R10
+	ADDQ $24, SI
+	DECQ CX
+	JNZ offloop
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y10, (DX)
+	VMOVUPS Y11, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y14, (DX)
+	VMOVUPS Y15, 32(DX)
+	VZEROUPPER
+	RET
+
+// func scaleShift8(dst, src *float32, n int, s, t float32, relu bool)
+// dst[i] = src[i]·s + t (then max(·, 0) with relu) for i < n, n a multiple of 8.
+TEXT ·scaleShift8(SB), NOSPLIT, $0-33
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y1
+	VBROADCASTSS t+28(FP), Y2
+	VXORPS Y3, Y3, Y3
+	MOVBLZX relu+32(FP), AX
+	SHRQ $3, CX
+	JEQ ssdone
+	TESTQ AX, AX
+	JNE ssrelu
+ssloop:
+	VMOVUPS (SI), Y0
+	VFMADD213PS Y2, Y1, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ ssloop
+	JMP ssdone
+ssrelu:
+	VMOVUPS (SI), Y0
+	VFMADD213PS Y2, Y1, Y0
+	VMAXPS Y3, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ ssrelu
+ssdone:
+	VZEROUPPER
+	RET
+
+// func add8(dst, a, b *float32, n int, relu bool)
+// dst[i] = a[i] + b[i] (then max(·, 0) with relu) for i < n, n a multiple of 8.
+TEXT ·add8(SB), NOSPLIT, $0-33
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVBLZX relu+32(FP), AX
+	VXORPS Y3, Y3, Y3
+	SHRQ $3, CX
+	JEQ adone
+	TESTQ AX, AX
+	JNE arelu
+aloop:
+	VMOVUPS (SI), Y0
+	VADDPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ aloop
+	JMP adone
+arelu:
+	VMOVUPS (SI), Y0
+	VADDPS (DX), Y0, Y0
+	VMAXPS Y3, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ arelu
+adone:
+	VZEROUPPER
+	RET

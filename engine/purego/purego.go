@@ -171,16 +171,7 @@ func (b *Backend) Add(x, y engine.Tensor, relu bool) engine.Tensor {
 	engine.SameShape("Add", xs, ys)
 	out := b.Zeros(xs...)
 	od := b.Backend.Data(out)
-	parallelRange(len(xd), elemGrain, func(lo, hi int) {
-		o, p, q := od[lo:hi], xd[lo:hi], yd[lo:hi]
-		for i := range o {
-			s := p[i] + q[i]
-			if relu && !(s > 0) {
-				s = 0
-			}
-			o[i] = s
-		}
-	})
+	parallelRange(len(xd), elemGrain, func(lo, hi int) { add(od[lo:hi], xd[lo:hi], yd[lo:hi], relu) })
 	return out
 }
 
@@ -189,13 +180,7 @@ func (b *Backend) ReLU(x engine.Tensor) engine.Tensor {
 	xd, xs := b.data("ReLU", x)
 	out := b.Zeros(xs...)
 	od := b.Backend.Data(out)
-	parallelRange(len(xd), elemGrain, func(lo, hi int) {
-		for i, v := range xd[lo:hi] {
-			if v > 0 {
-				od[lo+i] = v
-			}
-		}
-	})
+	parallelRange(len(xd), elemGrain, func(lo, hi int) { scaleShift(od[lo:hi], xd[lo:hi], 1, 0, true) })
 	return out
 }
 
@@ -226,15 +211,7 @@ func (b *Backend) BatchNorm(x engine.Tensor, bn engine.BN, p engine.BNParams) (e
 	yd := b.Backend.Data(y)
 	parallelRange(n*c, max(1, elemGrain/max(hw, 1)), func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
-			s, t := scale[pl%c], shift[pl%c]
-			in, out := xd[pl*hw:(pl+1)*hw], yd[pl*hw:(pl+1)*hw]
-			for i, v := range in {
-				o := v*s + t
-				if p.ReLU && !(o > 0) {
-					o = 0
-				}
-				out[i] = o
-			}
+			scaleShift(yd[pl*hw:(pl+1)*hw], xd[pl*hw:(pl+1)*hw], scale[pl%c], shift[pl%c], p.ReLU)
 		}
 	})
 	return y, engine.BNSaved{Y: y}

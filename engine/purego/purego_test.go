@@ -14,15 +14,31 @@ func TestAgainstRef(t *testing.T) {
 	enginetest.CompareBackends(t, New(), ref.New())
 }
 
-// TestAgainstRefGoKernel runs the comparison again with the plain-Go micro-kernel, which the
-// assembly one replaces on amd64.
-func TestAgainstRefGoKernel(t *testing.T) {
+// TestAgainstRefGoKernels runs the comparison again with the plain-Go kernels, which the
+// assembly ones replace on amd64.
+func TestAgainstRefGoKernels(t *testing.T) {
 	if Kernel() == "go" {
-		t.Skip("the plain-Go micro-kernel is the one TestAgainstRef ran")
+		t.Skip("the plain-Go kernels are the ones TestAgainstRef ran")
 	}
-	defer func(k func(int, []float32, []float32, []float32, int)) { microKernel = k }(microKernel)
-	microKernel = goKernel
+	mk, ok, ss, ad := microKernel, offKernel, scaleShift, add
+	defer func() { microKernel, offKernel, scaleShift, add = mk, ok, ss, ad }()
+	microKernel, offKernel, scaleShift, add = goKernel, goOffKernel, goScaleShift, goAdd
 	enginetest.CompareBackends(t, New(), ref.New())
+}
+
+// TestAgainstRefConvPaths runs the comparison with every convolution on one path: all through
+// an im2col matrix, and all implicit (phase images and offKernel).
+func TestAgainstRefConvPaths(t *testing.T) {
+	defer func(u float64) { minUseful = u }(minUseful)
+	for _, tc := range []struct {
+		name   string
+		useful float64
+	}{{"im2col", 2}, {"implicit", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			minUseful = tc.useful
+			enginetest.CompareBackends(t, New(), ref.New())
+		})
+	}
 }
 
 // TestMicroKernel checks microKernel against a float64 sum over several depths and row strides.
@@ -73,7 +89,10 @@ func TestConvShapes(t *testing.T) {
 			old := maxColFloats
 			maxColFloats = 1 << 14 // several chunks for the larger shapes
 			defer func() { maxColFloats = old }()
-			for _, withBias := range []bool{false, true} {
+			defer func(u float64) { minUseful = u }(minUseful)
+			for k := range 4 {
+				withBias := k%2 == 1
+				minUseful = []float64{2, 0}[k/2] // im2col, then implicit
 				var bf, br engine.Tensor
 				if withBias {
 					bf, br = fast.FromHost(bh, tc.w[0]), slow.FromHost(bh, tc.w[0])
@@ -81,7 +100,7 @@ func TestConvShapes(t *testing.T) {
 				got := fast.ToHost(fast.Conv2D(fast.FromHost(xh, tc.x...), fast.FromHost(wh, tc.w...), bf, tc.p))
 				want := slow.ToHost(slow.Conv2D(slow.FromHost(xh, tc.x...), slow.FromHost(wh, tc.w...), br, tc.p))
 				if e, err := enginetest.MaxRelErr(got, want); err != nil || e > enginetest.Tolerance {
-					t.Errorf("bias=%v: error %.3g %v", withBias, e, err)
+					t.Errorf("bias=%v (minUseful %v): error %.3g %v", withBias, minUseful, e, err)
 				}
 			}
 		})

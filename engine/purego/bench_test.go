@@ -1,0 +1,117 @@
+package purego_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/catmark/catmark/engine"
+	_ "github.com/catmark/catmark/engine/dnnl" // registers "dnnl" where cgo is on; empty otherwise
+	"github.com/catmark/catmark/engine/enginetest"
+	_ "github.com/catmark/catmark/engine/purego"
+	_ "github.com/catmark/catmark/engine/ref"
+	"github.com/catmark/catmark/models/resnet"
+)
+
+// benchBackends are the backends the benchmarks compare; those this build lacks are skipped.
+var benchBackends = []string{"go", "ref", "dnnl"}
+
+func open(b *testing.B, name string) engine.Backend {
+	be, err := engine.Open(name)
+	if err != nil {
+		b.Skipf("backend %s: %v", name, err)
+	}
+	return be
+}
+
+// BenchmarkForward is inference of the shipped detector's network, a ResNet-18 of base width 32,
+// at its two stages' shapes (the refine stage at 160 px with the mirrored copy, batch 2; the
+// coarse stage at 128 px, batch 1; the refine model's window search at 160 px, batch 32), on
+// each backend. It reports images/s and GFLOP/s (the convolutions' and the head's multiply-adds
+// counted twice):
+//
+//	go test ./engine/purego -run '^$' -bench Forward -benchtime 20x
+func BenchmarkForward(b *testing.B) {
+	for _, tc := range []struct{ size, batch int }{{160, 2}, {128, 1}, {160, 32}} {
+		for _, name := range benchBackends {
+			b.Run(fmt.Sprintf("%dpx-b%d/%s", tc.size, tc.batch, name), func(b *testing.B) {
+				be := open(b, name)
+				if name == "ref" && tc.batch > 2 {
+					b.Skip("the reference backend takes seconds per batch")
+				}
+				m, err := resnet.New(be, resnet.Config{Depth: 18, Width: 32, Outputs: 19, InputSize: tc.size}, 1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				x := enginetest.RandTensor(be, enginetest.NewRand(1), 1, tc.batch, 3, tc.size, tc.size)
+				be.Release(m.Forward(x, false)) // warm-up: oneDNN prepares its kernels
+				for b.Loop() {
+					be.Release(m.Forward(x, false))
+				}
+				s := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(float64(tc.batch)/s, "images/s")
+				b.ReportMetric(float64(tc.batch)*resnet18Flops(32, tc.size)/s/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// resnet18Flops counts the floating-point operations (2 per multiply-add) of a ResNet-18 of the
+// given base width's convolutions on one size×size image.
+func resnet18Flops(width, size int) float64 {
+	var f float64
+	conv := func(cin, cout, k, out int) { f += 2 * float64(cin*cout*k*k*out*out) }
+	s := (size+6-7)/2 + 1
+	conv(3, width, 7, s)
+	s = (s+2-3)/2 + 1
+	c := width
+	for stage := 0; stage < 4; stage++ {
+		cout := width << stage
+		if stage > 0 {
+			s = (s+2-3)/2 + 1
+			conv(c, cout, 1, s)
+		}
+		conv(c, cout, 3, s)
+		conv(cout, cout, 3, s)
+		conv(cout, cout, 3, s)
+		conv(cout, cout, 3, s)
+		c = cout
+	}
+	return f
+}
+
+// BenchmarkConv times single convolutions of the detector's network (refine stage, 160 px,
+// batch 2) on each backend and reports GFLOP/s.
+func BenchmarkConv(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		x, w []int
+		p    engine.ConvParams
+	}{
+		{"stem", []int{2, 3, 160, 160}, []int{32, 3, 7, 7}, engine.ConvParams{Stride: 2, Pad: 3}},
+		{"layer1", []int{2, 32, 40, 40}, []int{32, 32, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+		{"layer2", []int{2, 64, 20, 20}, []int{64, 64, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+		{"layer3", []int{2, 128, 10, 10}, []int{128, 128, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+		{"layer4", []int{2, 256, 5, 5}, []int{256, 256, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}},
+		{"layer4-down", []int{2, 128, 10, 10}, []int{256, 128, 1, 1}, engine.ConvParams{Stride: 2}},
+	} {
+		for _, name := range benchBackends {
+			b.Run(tc.name+"/"+name, func(b *testing.B) {
+				be := open(b, name)
+				rng := enginetest.NewRand(1)
+				x, w := enginetest.RandTensor(be, rng, 1, tc.x...), enginetest.RandTensor(be, rng, 0.1, tc.w...)
+				run := func() {
+					y := be.Conv2D(x, w, nil, tc.p)
+					be.ToHost(y) // oneDNN computes lazily
+					be.Release(y)
+				}
+				run()
+				for b.Loop() {
+					run()
+				}
+				oh := engine.OutSize(tc.x[2], tc.w[2], tc.p.Stride, tc.p.Pad)
+				flops := 2 * float64(engine.Numel(tc.w)*tc.x[0]*oh*oh)
+				b.ReportMetric(flops/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
