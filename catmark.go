@@ -172,11 +172,51 @@ func (d *Detector) DetectFace(img image.Image) (landmark.Points, float64, error)
 // DetectFaceContext is DetectFace that stops, returning ctx's error, once ctx is done: it checks
 // ctx before every model call, so an abandoned request costs at most one more batch.
 func (d *Detector) DetectFaceContext(ctx context.Context, img image.Image) (landmark.Points, float64, error) {
-	b := img.Bounds()
-	if b.Dx() < MinSide || b.Dy() < MinSide {
-		return landmark.Points{}, math.NaN(), fmt.Errorf("catmark: image of %d×%d pixels: %w (at least %d×%d)", b.Dx(), b.Dy(), ErrTooSmall, MinSide, MinSide)
+	det, err := d.DetectBatch(ctx, []image.Image{img})
+	if err != nil {
+		return landmark.Points{}, math.NaN(), err
 	}
-	return d.detect(ctx, imgproc.FromImage(img))
+	return det[0].Points, det[0].Face, det[0].Err
+}
+
+// Detection is what a detector found on one photo: the points in the photo's pixels, the face
+// presence (NaN for a model without a presence output) and, for a photo it could not use (one
+// under MinSide a side), the error instead.
+type Detection struct {
+	Points landmark.Points
+	Face   float64
+	Err    error
+}
+
+// DetectBatch detects the points on several photos at once: each stage runs its model once on
+// all of them (the mirrored copies in the same batch), which uses the cores far better than photo
+// by photo; a photo whose first crop misses is then searched on its own. Results are in imgs'
+// order and equal, within float rounding, what DetectFace finds photo by photo. The error is
+// ctx's, when it ends first.
+func (d *Detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]Detection, error) {
+	out := make([]Detection, len(imgs))
+	var photos []*imgproc.RGB
+	var at []int
+	for i, img := range imgs {
+		b := img.Bounds()
+		if b.Dx() < MinSide || b.Dy() < MinSide {
+			out[i] = Detection{Face: math.NaN(), Err: fmt.Errorf("catmark: image of %d×%d pixels: %w (at least %d×%d)", b.Dx(), b.Dy(), ErrTooSmall, MinSide, MinSide)}
+			continue
+		}
+		photos = append(photos, imgproc.FromImage(img))
+		at = append(at, i)
+	}
+	if len(photos) == 0 {
+		return out, ctx.Err()
+	}
+	det, err := d.detect(ctx, photos)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range at {
+		out[i] = det[k]
+	}
+	return out, nil
 }
 
 // DetectRGB is Detect for an image already in catmark's RGB form (at least MinSide a side).
@@ -192,64 +232,86 @@ func (d *Detector) DetectRGB(photo *imgproc.RGB) landmark.Points {
 // coarse model: the detector then scores square windows of up to six sizes all over the photo,
 // refines the best three and keeps whichever ends with the highest presence.
 func (d *Detector) DetectFaceRGB(photo *imgproc.RGB) (landmark.Points, float64) {
-	pts, face, _ := d.detect(context.Background(), photo)
-	return pts, face
+	det, _ := d.detect(context.Background(), []*imgproc.RGB{photo})
+	return det[0].Points, det[0].Face
 }
 
-// detect is DetectFaceRGB, stopped when ctx is done.
-func (d *Detector) detect(ctx context.Context, photo *imgproc.RGB) (landmark.Points, float64, error) {
+// detect runs the two stages on photos in batches and searches the photos whose first crop
+// missed, stopping when ctx is done.
+func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detection, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return landmark.Points{}, math.NaN(), err
+		return nil, err
 	}
-	// Stage 1: the whole photo, points normalised to it.
-	pts := d.predict(d.Coarse, photo).Denormalize(photo.W, photo.H)
+	out := make([]Detection, len(photos))
+	// Stage 1: the whole photos, points normalised to each.
+	for i, o := range d.predict(d.Coarse, photos) {
+		out[i] = Detection{Points: o.Points.Denormalize(photos[i].W, photos[i].H), Face: math.NaN()}
+	}
 	if d.Refine == nil {
-		return pts, math.NaN(), nil
+		return out, nil
 	}
-	box := facecrop.FaceBox(pts, d.Refine.Spec.Margin)
-	if d.Grow > 0 {
-		box.Side *= d.Grow
+	boxes := make([]facecrop.Box, len(photos))
+	for i := range boxes {
+		boxes[i] = facecrop.FaceBox(out[i].Points, d.Refine.Spec.Margin)
+		if d.Grow > 0 {
+			boxes[i].Side *= d.Grow
+		}
 	}
-	pts, face, err := d.refine(ctx, photo, box)
-	if err != nil || !d.Refine.Spec.Presence || face >= d.Search {
-		return pts, face, err
+	if err := d.refine(ctx, photos, boxes, out); err != nil {
+		return nil, err
 	}
-	wins, err := d.windows(ctx, photo, 3)
-	if err != nil {
-		return pts, face, err
+	if !d.Refine.Spec.Presence {
+		return out, nil
 	}
-	for _, box := range wins {
-		p, f, err := d.refine(ctx, photo, box)
+	for i, photo := range photos {
+		if out[i].Face >= d.Search {
+			continue
+		}
+		wins, err := d.windows(ctx, photo, 3)
 		if err != nil {
-			return pts, face, err
+			return nil, err
 		}
-		if f > face {
-			pts, face = p, f
+		tries := make([]Detection, len(wins))
+		same := make([]*imgproc.RGB, len(wins))
+		for k := range same {
+			same[k] = photo
+		}
+		if err := d.refine(ctx, same, wins, tries); err != nil {
+			return nil, err
+		}
+		for _, t := range tries {
+			if t.Face > out[i].Face {
+				out[i] = t
+			}
 		}
 	}
-	return pts, face, nil
+	return out, nil
 }
 
-// refine runs the refine passes from box, each on a crop around the previous points, and returns
-// the last pass's points (photo pixels) and face presence (NaN without a presence output).
-func (d *Detector) refine(ctx context.Context, photo *imgproc.RGB, box facecrop.Box) (landmark.Points, float64, error) {
-	var pts landmark.Points
-	face := math.NaN()
+// refine runs the refine passes on photos[i] from boxes[i], all photos in one batch per pass,
+// each pass on crops around the previous points, and leaves the last pass's points (photo
+// pixels) and face presence in out.
+func (d *Detector) refine(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection) error {
+	crops := make([]*imgproc.RGB, len(photos))
 	for pass := range max(d.Passes, 1) {
 		if err := ctx.Err(); err != nil {
-			return pts, face, err
+			return err
 		}
 		if pass > 0 {
-			box = facecrop.FaceBox(pts, d.Refine.Spec.Margin)
+			for i := range boxes {
+				boxes[i] = facecrop.FaceBox(out[i].Points, d.Refine.Spec.Margin)
+			}
 		}
-		crop := facecrop.Crop(photo, photo.W, photo.H, box, d.Refine.Spec.Size)
-		var p landmark.Points
-		p, face = d.predictFace(d.Refine, crop)
-		pts = box.FromBox(p)
+		for i, photo := range photos {
+			crops[i] = facecrop.Crop(photo, photo.W, photo.H, boxes[i], d.Refine.Spec.Size)
+		}
+		for i, o := range d.predict(d.Refine, crops) {
+			out[i] = Detection{Points: boxes[i].FromBox(o.Points), Face: o.Face}
+		}
 	}
-	return pts, face, nil
+	return nil
 }
 
 // windowSides are the search windows' sides as shares of the photo's longer side: from a small
@@ -335,40 +397,37 @@ func steps(n, side float64) []float64 {
 	return c
 }
 
-// predict runs m on img and returns the points normalised to img, averaged with the mirrored
-// input's prediction when d.Flip.
-func (d *Detector) predict(m *model.Model, img *imgproc.RGB) landmark.Points {
-	p, _ := d.predictFace(m, img)
-	return p
-}
-
-// predictFace is predict that also returns the face presence (averaged the same way; NaN when m
-// has no presence output).
-func (d *Detector) predictFace(m *model.Model, img *imgproc.RGB) (landmark.Points, float64) {
-	s := m.Spec.Size
-	n := 1
+// predict runs m on imgs in one batch and returns each one's points normalised to it and face
+// presence (NaN without a presence output), averaged with the mirrored input's prediction when
+// d.Flip (the mirrored copies run in the same batch).
+func (d *Detector) predict(m *model.Model, imgs []*imgproc.RGB) []model.Output {
+	s, n := m.Spec.Size, len(imgs)
+	copies := 1
 	if d.Flip {
-		n = 2
+		copies = 2
 	}
-	x := make([]float32, n*3*s*s)
-	small := img
-	if img.W != s || img.H != s {
-		small = img.Resize(s, s)
-	}
-	m.Spec.Input(small, x)
-	if d.Flip {
-		mirrored := small.Clone()
-		augment.FlipImage(mirrored)
-		m.Spec.Input(mirrored, x[3*s*s:])
-	}
-	out := m.Predict(x, n)
-	p, face := out[0].Points, out[0].Face
-	if d.Flip {
-		q := out[1].Points.FlipNormalized()
-		for j := range p {
-			p[j] = landmark.Point{X: (p[j].X + q[j].X) / 2, Y: (p[j].Y + q[j].Y) / 2}
+	x := make([]float32, copies*n*3*s*s)
+	for i, img := range imgs {
+		small := img
+		if img.W != s || img.H != s {
+			small = img.Resize(s, s)
 		}
-		face = (face + out[1].Face) / 2
+		m.Spec.Input(small, x[i*3*s*s:])
+		if d.Flip {
+			mirrored := small.Clone()
+			augment.FlipImage(mirrored)
+			m.Spec.Input(mirrored, x[(n+i)*3*s*s:])
+		}
 	}
-	return p, face
+	out := m.Predict(x, copies*n)
+	if d.Flip {
+		for i := range n {
+			p, q := out[i].Points, out[n+i].Points.FlipNormalized()
+			for j := range p {
+				p[j] = landmark.Point{X: (p[j].X + q[j].X) / 2, Y: (p[j].Y + q[j].Y) / 2}
+			}
+			out[i] = model.Output{Points: p, Face: (out[i].Face + out[n+i].Face) / 2}
+		}
+	}
+	return out[:n]
 }

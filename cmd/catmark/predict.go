@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"image"
 	"io"
 	"io/fs"
 	"os"
@@ -40,10 +41,14 @@ func runPredict(args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object per photo (JSON lines)")
 	draw := fs.String("draw", "", "write each photo with its landmarks drawn to this folder (PNG)")
 	model := fs.String("model", "", "model folder or checkpoint (default: the shipped model)")
+	batchSize := fs.Int("batch", 8, "photos detected together: each stage runs its model on all of them at once (1: one by one)")
 	tune := addDetectorFlags(fs)
 	args, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
+	}
+	if *batchSize < 1 || *batchSize > 256 {
+		return fmt.Errorf("--batch %d out of range [1, 256]", *batchSize)
 	}
 	if len(args) == 0 {
 		fs.Usage()
@@ -70,6 +75,13 @@ func runPredict(args []string) error {
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	failed := 0
+	var batch []*photoJob
+	var pixels int
+	flush := func() {
+		failed += predictBatch(det, batch, *asJSON, out)
+		out.Flush()
+		batch, pixels = batch[:0], 0
+	}
 	for i, path := range paths {
 		pic := ""
 		if drawn != nil {
@@ -78,18 +90,23 @@ func runPredict(args []string) error {
 				fmt.Fprintf(os.Stderr, "catmark predict: %s is drawn to %s: another photo is called %s\n", path, pic, plain)
 			}
 		}
-		if err := predictOne(det, path, *asJSON, pic, out); err != nil {
-			fmt.Fprintf(os.Stderr, "catmark predict: %v\n", err)
-			failed++
+		job := loadPhoto(path, pic)
+		batch = append(batch, job)
+		pixels += job.h.Width * job.h.Height
+		if len(batch) == *batchSize || pixels >= maxBatchPixels {
+			flush()
 		}
-		out.Flush()
 	}
+	flush()
 	if failed > 0 {
 		fmt.Fprintf(os.Stderr, "catmark predict: %d photo(s) failed\n", failed)
 		return errSilent
 	}
 	return nil
 }
+
+// maxBatchPixels bounds the decoded photos predict holds at once (about 400 MB of RGBA).
+const maxBatchPixels = 100 << 20
 
 // parseInterleaved parses args with fs, flags and positional arguments in any order, and
 // returns the positional ones in order; everything after "--" is positional.
@@ -169,35 +186,98 @@ func expandPhotos(arg string) []string {
 	return out
 }
 
-// predictOne finds the landmarks on the photo at path ("-": stdin) and prints them; with
-// drawTo, it also writes the photo with the points drawn there. The photo is read and decoded
-// within predictLimits, the limits of catmark serve: a pipe, a device or a file over 20 MiB is
-// refused unread, and a photo under catmark.MinSide pixels a side is an error.
-func predictOne(det *catmark.Detector, path string, asJSON bool, drawTo string, out io.Writer) error {
+// photoJob is one photo of a predict run: where it came from, its decoded pixels or why it has
+// none, and where its picture goes ("" for none).
+type photoJob struct {
+	path, pic string
+	img       image.Image
+	h         imgproc.Header
+	err       error
+}
+
+// loadPhoto reads and decodes the photo at path ("-": stdin) within predictLimits, the limits of
+// catmark serve: a pipe, a device or a file over 20 MiB is refused unread, and a photo under
+// catmark.MinSide pixels a side is an error.
+func loadPhoto(path, pic string) *photoJob {
+	job := &photoJob{path: path, pic: pic}
 	var data []byte
-	var err error
 	if path == "-" {
-		if data, err = predictLimits.ReadAll(os.Stdin); err != nil {
-			return fmt.Errorf("stdin: %w", err)
+		if data, job.err = predictLimits.ReadAll(os.Stdin); job.err != nil {
+			job.err = fmt.Errorf("stdin: %w", job.err)
+			return job
 		}
-	} else if data, err = predictLimits.ReadFile(path); err != nil {
-		return fmt.Errorf("%w; skipped", err)
+	} else if data, job.err = predictLimits.ReadFile(path); job.err != nil {
+		job.err = fmt.Errorf("%w; skipped", job.err)
+		return job
 	}
-	ctx := context.Background()
-	img, h, err := predictLimits.Decode(ctx, data)
+	if job.img, job.h, job.err = predictLimits.Decode(context.Background(), data); job.err != nil {
+		job.err = fmt.Errorf("%s: %w", path, job.err)
+	}
+	return job
+}
+
+// predictBatch detects the landmarks on the decoded photos of jobs together (Detector.DetectBatch)
+// and prints each job's result, or its error on stderr, in order; it returns how many failed.
+func predictBatch(det *catmark.Detector, jobs []*photoJob, asJSON bool, out io.Writer) int {
+	var imgs []image.Image
+	var at []int
+	for i, j := range jobs {
+		if j.err == nil {
+			imgs = append(imgs, j.img)
+			at = append(at, i)
+		}
+	}
+	found := make([]catmark.Detection, len(jobs))
+	if len(imgs) > 0 {
+		dets, err := det.DetectBatch(context.Background(), imgs)
+		for k, i := range at {
+			if err != nil {
+				jobs[i].err = err
+			} else {
+				found[i] = dets[k]
+			}
+		}
+	}
+	failed := 0
+	for i, j := range jobs {
+		err := j.err
+		if err == nil && found[i].Err != nil {
+			err = fmt.Errorf("%s: %w", j.path, found[i].Err)
+		}
+		if err == nil {
+			err = printPhoto(j, found[i], asJSON, out)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "catmark predict: %v\n", err)
+			failed++
+		}
+	}
+	return failed
+}
+
+// predictOne finds the landmarks on the photo at path ("-": stdin) and prints them; with
+// drawTo, it also writes the photo with the points drawn there (loadPhoto's limits apply).
+func predictOne(det *catmark.Detector, path string, asJSON bool, drawTo string, out io.Writer) error {
+	job := loadPhoto(path, drawTo)
+	if job.err != nil {
+		return job.err
+	}
+	pts, face, err := det.DetectFaceContext(context.Background(), job.img)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	pts, face, err := det.DetectFaceContext(ctx, img)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	res := server.NewResult(path, h.Width, h.Height, detection(pts, face))
+	return printPhoto(job, catmark.Detection{Points: pts, Face: face}, asJSON, out)
+}
+
+// printPhoto prints what was found on a photo, as JSON or as a table, and draws it when the
+// job has a picture to write.
+func printPhoto(job *photoJob, d catmark.Detection, asJSON bool, out io.Writer) error {
+	res := server.NewResult(job.path, job.h.Width, job.h.Height, detection(d.Points, d.Face))
 	if asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(out, "%s\n", b)
 	} else {
-		fmt.Fprintf(out, "%s (%d×%d)", path, h.Width, h.Height)
+		fmt.Fprintf(out, "%s (%d×%d)", job.path, job.h.Width, job.h.Height)
 		if res.Face != nil {
 			fmt.Fprintf(out, ", face %.2f", *res.Face)
 		}
@@ -206,9 +286,10 @@ func predictOne(det *catmark.Detector, path string, asJSON bool, drawTo string, 
 			fmt.Fprintf(out, "  %-22s %7.1f %7.1f\n", p.Name, p.X, p.Y)
 		}
 	}
-	if drawTo != "" {
-		pic := render.Draw(img, nil, &pts, render.Options{})
-		if err := render.SavePNG(drawTo, pic); err != nil {
+	if job.pic != "" {
+		pts := d.Points
+		pic := render.Draw(job.img, nil, &pts, render.Options{})
+		if err := render.SavePNG(job.pic, pic); err != nil {
 			return err
 		}
 	}

@@ -36,6 +36,23 @@ func (d detector) Detect(ctx context.Context, img image.Image) (server.Detection
 	return detection(p, face), nil
 }
 
+// DetectBatch runs the detector on the photos of concurrent requests together
+// (catmark.Detector.DetectBatch): the server gathers them (server.Options.MaxBatch).
+func (d detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]server.Detection, error) {
+	dets, err := d.d.DetectBatch(ctx, imgs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]server.Detection, len(dets))
+	for i, r := range dets {
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		out[i] = detection(r.Points, r.Face)
+	}
+	return out, nil
+}
+
 // detection is the server's form of what a catmark.Detector found: the face presence is left out
 // where the model has none (NaN).
 func detection(p landmark.Points, face float64) server.Detection {
@@ -54,10 +71,14 @@ func runServe(args []string) error {
 	model := fs.String("model", "", "model folder or checkpoint (default: the shipped model)")
 	maxBody := fs.Int64("max-body", 20<<20, "largest request body in bytes")
 	maxSide := fs.Int("max-side", 8000, "largest image width or height in pixels")
-	workers := fs.Int("workers", 0, "photos processed at once (0: one per core)")
+	workers := fs.Int("workers", 0, "detection workers (0: one per core); each runs a batch at a time")
+	batch := fs.Int("batch", 8, "largest batch of concurrent requests' photos a worker detects together (1: one by one)")
 	tune := addDetectorFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *batch < 1 || *batch > 64 {
+		return fmt.Errorf("--batch %d out of range [1, 64]", *batch)
 	}
 	det, err := catmark.Load(*model)
 	if err != nil {
@@ -67,7 +88,7 @@ func runServe(args []string) error {
 		return err
 	}
 	srv := server.New(detector{det, modelInfo(*model, det.Refine != nil)},
-		server.Options{MaxBodyBytes: *maxBody, MaxSide: *maxSide, MinSide: catmark.MinSide, Workers: *workers, MaxBatch: 1})
+		server.Options{MaxBodyBytes: *maxBody, MaxSide: *maxSide, MinSide: catmark.MinSide, Workers: *workers, MaxBatch: *batch})
 	defer srv.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
