@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: vet, the whole suite with the oneDNN backend and the real-photo tier, and the
-# pure-Go build (CGO_ENABLED=0) with the reference backend and no real photos. Needs the packages
+# pure-Go build (CGO_ENABLED=0) with the pure-Go backends and no real photos. Needs the packages
 # .ci/run installs and the real photos in ../shared/data/cats (or $CATMARK_CATS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ export PATH=/usr/local/go/bin:$PATH
 # tests; in it a test fails, not skips, when the real photos are missing.
 go vet -tags realphotos ./...
 go test -count=1 -timeout 30m -tags realphotos ./...
-# The pure-Go build: no cgo, reference backend only; and go test ./... as a clone without
+# The pure-Go build: no cgo, pure-Go backends only; and go test ./... as a clone without
 # ../shared runs it (the browser test, already run above, is left out by -short).
 CGO_ENABLED=0 go vet ./...
 CGO_ENABLED=0 go build -o /dev/null ./cmd/catmark
