@@ -14,6 +14,8 @@ go test -count=1 -timeout 30m -tags realphotos ./...
 CGO_ENABLED=0 go vet ./...
 CGO_ENABLED=0 go build -o /dev/null ./cmd/catmark
 CGO_ENABLED=0 CATMARK_CATS=/nonexistent go test -count=1 -short -timeout 20m ./...
-# Fuzz targets, bounded (longer: see README, "Limits"): the upload decoder and the .cat parser.
+# Fuzz targets, bounded (longer: see README, "Limits"): the upload decoder, the .cat parser and
+# the checkpoint loader.
 go test -count=1 -run '^$' -fuzz '^FuzzDecode$' -fuzztime 15s ./imgproc
 go test -count=1 -run '^$' -fuzz '^FuzzParseCat$' -fuzztime 10s ./catdata
+go test -count=1 -run '^$' -fuzz '^FuzzLoadBytes$' -fuzztime 10s ./model

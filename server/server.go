@@ -31,7 +31,7 @@
 //
 // Photos wait in a bounded queue for one of Options.Workers workers; a worker decodes the photo
 // and runs the detector, so at most Workers photos are decoded at a time (MaxBatch times that
-// when batching). Decoding and detection stop when the request ends (timeout or client gone).
+// when batching, the photos of a batch together within MaxDecodedBytes). Decoding and detection stop when the request ends (timeout or client gone).
 // EXIF orientation is ignored: points are in the stored pixel grid, as the training data's
 // annotations are.
 package server
@@ -305,7 +305,7 @@ func (s *Server) landmarks(w *statusWriter, r *http.Request) {
 		writeHTTPError(w, herr)
 		return
 	}
-	j := &job{ctx: ctx, data: up.data, format: up.format, name: up.name, done: make(chan outcome, 1), res: res}
+	j := &job{ctx: ctx, data: up.data, format: up.format, name: up.name, decoded: up.decoded, done: make(chan outcome, 1), res: res}
 	defer j.leave()
 	select {
 	case <-s.done:
@@ -367,8 +367,11 @@ type job struct {
 	data   []byte
 	format string // "jpeg" or "png"
 	name   string
-	done   chan outcome // buffered: the worker never blocks on it
-	res    *reservation // the body bytes it holds; released by whichever of handler and worker is last
+	// decoded is the memory decoding the photo takes, estimated from its header; a batch's
+	// photos together stay within Options.MaxDecodedBytes.
+	decoded int64
+	done    chan outcome // buffered: the worker never blocks on it
+	res     *reservation // the body bytes it holds; released by whichever of handler and worker is last
 
 	state    sync.Mutex
 	taken    bool // a worker took it
@@ -432,37 +435,57 @@ func (j *job) abandon() bool {
 
 func (s *Server) worker() {
 	defer s.wg.Done()
+	var carry *job // taken by fill but over its batch's decoding budget: the next batch's first
 	for {
-		select {
-		case <-s.done:
-			s.drain()
-			return
-		case j := <-s.jobs:
-			if !j.take() {
-				continue
+		j := carry
+		carry = nil
+		if j == nil {
+			select {
+			case <-s.done:
+				s.drain()
+				return
+			case j = <-s.jobs:
+				if !j.take() {
+					continue
+				}
 			}
-			batch := []*job{j}
-			if s.batch != nil {
-				batch = s.fill(batch)
-			}
-			s.process(batch)
 		}
+		batch := []*job{j}
+		if s.batch != nil {
+			batch, carry = s.fill(batch)
+		}
+		s.process(batch)
 	}
 }
 
-// fill adds queued jobs to batch until it holds MaxBatch or BatchWindow has passed.
-func (s *Server) fill(batch []*job) []*job {
+// fill adds queued jobs to batch until it holds MaxBatch, its photos' decoding would take more
+// than MaxDecodedBytes, or BatchWindow has passed. A job taken that does not fit is returned
+// as carry, to start the next batch.
+func (s *Server) fill(batch []*job) (_ []*job, carry *job) {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
+	decoded := batch[0].decoded
+	add := func(j *job) bool {
+		if !j.take() {
+			return true
+		}
+		if decoded+j.decoded > s.opt.MaxDecodedBytes {
+			carry = j
+			return false
+		}
+		decoded += j.decoded
+		batch = append(batch, j)
+		return true
+	}
 	for len(batch) < s.opt.MaxBatch {
 		select { // take what is queued already without waiting
 		case j := <-s.jobs:
-			if j.take() {
-				batch = append(batch, j)
+			if !add(j) {
+				return batch, carry
 			}
 			continue
 		default:
@@ -472,16 +495,16 @@ func (s *Server) fill(batch []*job) []*job {
 		}
 		select {
 		case j := <-s.jobs:
-			if j.take() {
-				batch = append(batch, j)
+			if !add(j) {
+				return batch, carry
 			}
 		case <-timer.C:
-			return batch
+			return batch, carry
 		case <-s.done:
-			return batch
+			return batch, carry
 		}
 	}
-	return batch
+	return batch, carry
 }
 
 // drain answers the jobs still queued once the server is closed.

@@ -631,3 +631,32 @@ func (b *syncBuffer) String() string {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// A batch's photos together stay within MaxDecodedBytes: photos that would pass it start the
+// next batch, and every photo is answered.
+func TestBatchDecodingBudget(t *testing.T) {
+	det := &batchTemplate{}
+	// Each 100×100 PNG decodes to about 40 KB (4 bytes a pixel); the budget holds two of them.
+	s := newServer(t, det, Options{Workers: 1, MaxBatch: 8, BatchWindow: 200 * time.Millisecond, MaxDecodedBytes: 90_000})
+	const n = 8
+	data := makePNG(t, 100, 100)
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { codes[i], _, _ = do(t, s, post(data, "image/png")) })
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("photo %d: status %d, want 200", i, c)
+		}
+	}
+	total, largest := 0, 0
+	for _, b := range det.batchSizes() {
+		total += b
+		largest = max(largest, b)
+	}
+	if total != n || largest != 2 {
+		t.Errorf("batch sizes %v: want %d photos in all, batches of at most 2 and some of 2", det.batchSizes(), n)
+	}
+}

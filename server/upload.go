@@ -26,6 +26,8 @@ type upload struct {
 	format string // "jpeg" or "png"
 	name   string
 	w, h   int
+	// decoded is the memory decoding it takes, estimated from its header (imgproc.Header).
+	decoded int64
 }
 
 // readPhoto reads the photo from r's body (raw or multipart) into memory reserved in res,
@@ -95,13 +97,14 @@ func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request, res *reservat
 		return nil, badRequest("%s: the %s header gives an empty image (%d×%d pixels)", name, strings.ToUpper(format), cfg.Width, cfg.Height)
 	}
 	// Sides, pixels, decoded bytes and JPEG scans, with the limits predict and prepare apply.
-	if _, err := s.lim.CheckConfig(data, format, cfg); err != nil {
+	h, err := s.lim.CheckConfig(data, format, cfg)
+	if err != nil {
 		if errors.Is(err, imgproc.ErrTooLarge) || errors.Is(err, imgproc.ErrTooSmall) {
 			return nil, &httpError{status: http.StatusUnprocessableEntity, msg: name + ": " + err.Error()}
 		}
 		return nil, decodeFailed(name, format, data, err)
 	}
-	return &upload{data: data, format: format, name: name, w: cfg.Width, h: cfg.Height}, nil
+	return &upload{data: data, format: format, name: name, w: cfg.Width, h: cfg.Height, decoded: h.DecodedBytes}, nil
 }
 
 // busyBodies is the 503 for a body that the budget of bodies in flight cannot hold.
