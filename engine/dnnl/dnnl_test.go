@@ -33,16 +33,21 @@ func TestAgainstRefVariants(t *testing.T) {
 		name         string
 		algo, layout int
 		impl         string // an implementation some convolution must have used
+		avx512       bool   // impl exists only where oneDNN runs AVX-512 kernels
 	}{
-		{"winograd", convWinograd, layoutBlocked, "wino"},
-		{"direct-any", convDirect, layoutAny, "jit"},
-		{"direct-nhwc", convDirect, layoutNHWC, "brg"},
-		{"tune-plain", convTune, layoutPlain, "gemm"},
+		{"winograd", convWinograd, layoutBlocked, "wino", true},
+		{"direct-any", convDirect, layoutAny, "jit", false},
+		{"direct-nhwc", convDirect, layoutNHWC, "brg", true},
+		{"tune-plain", convTune, layoutPlain, "gemm", false},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			b := newBackend(t)
 			b.convAlgo, b.layout = v.algo, v.layout
 			enginetest.CompareBackends(t, b, ref.New())
+			if v.avx512 && b.block != 16 {
+				t.Logf("this CPU has no AVX-512: oneDNN 2.6 has no %q kernels for it, so only the results were compared", v.impl)
+				return
+			}
 			used := false
 			for key, impl := range b.Impl() {
 				used = used || strings.HasPrefix(key, "conv") && strings.Contains(impl, v.impl)
