@@ -195,7 +195,9 @@ func (b *Backend) Conv2D(x, w, bias engine.Tensor, p engine.ConvParams) engine.T
 	var col []float32
 	if !g.direct() {
 		per = max(1, min(g.n, maxColFloats/max(1, kk*ohw)))
-		col = make([]float32, per*kk*ohw)
+		buf := getScratch(per * kk * ohw)
+		defer putScratch(buf)
+		col = *buf
 	}
 	for n0 := 0; n0 < g.n; n0 += per {
 		ni := min(per, g.n-n0)
@@ -227,13 +229,20 @@ func gemm(a []float32, src *bSource, m int, out, bias []float32) {
 	if groups < 2*nw {
 		mSplit = min(mPanels, (2*nw+groups-1)/groups)
 	}
-	bufs := make([][]float32, nw)
+	bufs := make([]*[]float32, nw)
+	defer func() {
+		for _, b := range bufs {
+			if b != nil {
+				putScratch(b)
+			}
+		}
+	}()
 	parallel(groups*mSplit, func(wk, t int) {
 		gi, ms := t/mSplit, t%mSplit
 		if bufs[wk] == nil {
-			bufs[wk] = make([]float32, group*k*nr)
+			bufs[wk] = getScratch(group * k * nr)
 		}
-		buf := bufs[wk]
+		buf := *bufs[wk]
 		p0, p1 := gi*group, min(nPanels, (gi+1)*group)
 		for pn := p0; pn < p1; pn++ {
 			src.pack(buf[(pn-p0)*k*nr:], pn*nr)
@@ -363,8 +372,10 @@ func convImplicit(ig implicitGeom, xd, a, bias, yd []float32) {
 	chw, ohw := ig.c*ig.h*ig.w, ig.oh*ig.ow
 	yLen := ig.rowsPad * ig.cols // one image's padded output
 	per := max(1, min(ig.n, maxColFloats/max(1, ig.imgLen+yLen)))
-	ph := make([]float32, per*ig.imgLen)
-	yp := make([]float32, per*yLen)
+	phBuf, ypBuf := getScratch(per*ig.imgLen), getScratch(per*yLen)
+	defer putScratch(phBuf)
+	defer putScratch(ypBuf)
+	ph, yp := *phBuf, *ypBuf
 	kk := len(ig.off)
 	mPanels, tiles := ig.rowsPad/mr, ig.cols/nr
 	nw := workers()

@@ -270,3 +270,21 @@ func dot(x, y []float32) float32 {
 }
 
 var _ engine.Backend = (*Backend)(nil)
+
+// scratch holds buffers for reuse between operations (im2col matrices, phase images, padded
+// outputs, packed panels).
+var scratch sync.Pool
+
+// getScratch returns a buffer of n floats with arbitrary contents; return it with putScratch.
+func getScratch(n int) *[]float32 {
+	p, _ := scratch.Get().(*[]float32)
+	if p == nil || cap(*p) < n {
+		s := make([]float32, n)
+		return &s
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// putScratch makes p's buffer available to getScratch.
+func putScratch(p *[]float32) { scratch.Put(p) }
