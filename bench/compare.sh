@@ -20,14 +20,18 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/catmark" ./cmd/catmark
 
-# model mode batch size freeze
-configs="resnet50 train 8 224 -
-resnet18 train 32 112 -
-resnet50 infer 8 224 -
-resnet50 infer 1 224 -
-resnet50 train 8 224 conv1,bn1,layer1,layer2"
+# model width mode batch size freeze (the last two: the recipe's network at its two input sizes)
+configs="resnet50 64 train 8 224 -
+resnet18 64 train 32 112 -
+resnet50 64 infer 8 224 -
+resnet50 64 infer 1 224 -
+resnet50 64 train 8 224 conv1,bn1,layer1,layer2
+resnet18 32 train 32 128 -
+resnet18 32 train 32 160 -"
+[ -n "${ONLY:-}" ] && configs=$(echo "$configs" | grep -E "$ONLY" || true)
 
-echo "$configs" | while read -r model mode batch size freeze; do
+echo "$configs" | while read -r model width mode batch size freeze; do
+	[ -n "$model" ] || continue
 	fz=""
 	[ "$freeze" = "-" ] || fz="--freeze $freeze"
 	steps=$STEPS
@@ -35,10 +39,10 @@ echo "$configs" | while read -r model mode batch size freeze; do
 	r=0
 	while [ "$r" -lt "$ROUNDS" ]; do
 		# shellcheck disable=SC2086
-		OMP_NUM_THREADS=2 "$tmp/catmark" bench --json --model "$model" --mode "$mode" --batch "$batch" \
+		OMP_NUM_THREADS=2 "$tmp/catmark" bench --json --model "$model" --width "$width" --mode "$mode" --batch "$batch" \
 			--size "$size" --steps "$steps" --warmup "$WARMUP" $fz >>"$tmp/catmark.jsonl"
 		# shellcheck disable=SC2086
-		"$PY" bench/pytorch_bench.py --model "$model" --mode "$mode" --batch "$batch" --size "$size" \
+		"$PY" bench/pytorch_bench.py --model "$model" --width "$width" --mode "$mode" --batch "$batch" --size "$size" \
 			--steps "$steps" --warmup "$WARMUP" --threads 2 $fz >>"$tmp/pytorch.jsonl"
 		r=$((r + 1))
 	done
@@ -50,15 +54,15 @@ def load(path):
     runs = {}
     for line in open(path):
         r = json.loads(line)
-        key = (r["model"], r["mode"], r["batch"], r["size"], r.get("freeze") or "")
+        key = (r["model"], r.get("width", 64), r["mode"], r["batch"], r["size"], r.get("freeze") or "")
         runs.setdefault(key, []).append(r)
     return runs
 cm, pt = load(sys.argv[1]), load(sys.argv[2])
 print("| config | catmark img/s | PyTorch img/s | ratio | CPU-time ratio | catmark peak RSS MiB | PyTorch peak RSS MiB |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for key in cm:
-    model, mode, batch, size, freeze = key
-    name = "%s %s batch %d at %d" % (model, mode, batch, size) + (" frozen " + freeze if freeze else "")
+    model, width, mode, batch, size, freeze = key
+    name = "%s%s %s batch %d at %d" % (model, "" if width == 64 else " width %d" % width, mode, batch, size) + (" frozen " + freeze if freeze else "")
     c = max(r["images_per_s"] for r in cm[key])
     p = max(r["images_per_s"] for r in pt[key])
     crss = max(r["peak_rss_mib"] for r in cm[key])
@@ -73,3 +77,43 @@ for key in cm:
         " ".join("%.2f" % r["images_per_s"] for r in cm[key]),
         " ".join("%.2f" % r["images_per_s"] for r in pt[key])))
 PYEOF
+
+# Serving and predicting with the shipped model (skip with SERVE=0): the service at 20 clients with
+# batching (--batch 8) and without (--batch 1), and predict over a folder of real photos, batched
+# and one by one, with oneDNN and with the pure-Go build (CGO_ENABLED=0 GOEXPERIMENT=simd).
+[ "${SERVE:-1}" = 0 ] && exit 0
+CATS=${CATS:-../shared/data/cats}
+REQUESTS=${REQUESTS:-600}
+PHOTOS=${PHOTOS:-60}
+mkdir -p "$tmp/photos"
+ls "$CATS" | grep '\.jpg$' | awk -v n="$PHOTOS" 'NR % 11 == 1 && c < n { print; c++ }' | while read -r f; do
+	ln -s "$(cd "$CATS" && pwd)/$f" "$tmp/photos/$f"
+done
+go test -c -o "$tmp/server.test" ./server
+echo
+echo "| serving, 20 clients, $REQUESTS requests | req/s | p50 ms | p99 ms | errors |"
+echo "|---|---:|---:|---:|---:|"
+for batch in 1 8; do
+	port=$((18700 + batch))
+	"$tmp/catmark" serve --addr 127.0.0.1:$port --batch $batch 2>"$tmp/serve$batch.log" &
+	pid=$!
+	i=0
+	until curl -sf http://127.0.0.1:$port/healthz >/dev/null 2>&1 || [ $i -ge 100 ]; do sleep 0.2; i=$((i + 1)); done
+	CATMARK_LOAD_URL=http://127.0.0.1:$port/v1/landmarks CATMARK_LOAD_REQUESTS=$REQUESTS \
+		"$tmp/server.test" -test.run '^$' -test.bench 'BenchmarkLoad$' -test.benchtime 1x >"$tmp/load$batch.txt" 2>&1 || true
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+	awk -v b=$batch '/BenchmarkLoad/ { for (i = 1; i <= NF; i++) { if ($i == "req/s") r = $(i-1); if ($i == "p50-ms") p = $(i-1); if ($i == "p99-ms") q = $(i-1) } }
+		/errors/ { if (match($0, /[0-9]+ errors/)) e = substr($0, RSTART, RLENGTH - 7) }
+		END { printf "| catmark serve --batch %d | %s | %s | %s | %s |\n", b, r, p, q, (e == "" ? "?" : e) }' "$tmp/load$batch.txt"
+done
+CGO_ENABLED=0 GOEXPERIMENT=simd go build -o "$tmp/catmark-go" ./cmd/catmark
+echo
+echo "| predict, $PHOTOS real photos | seconds | photos/s |"
+echo "|---|---:|---:|"
+for run in "catmark --batch 1" "catmark --batch 8" "catmark-go --batch 1" "catmark-go --batch 8"; do
+	set -- $run
+	t0=$(date +%s.%N)
+	"$tmp/$1" predict --json "$2" "$3" "$tmp/photos" >/dev/null
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" -v n="$PHOTOS" -v name="$run" 'BEGIN { printf "| %s | %.1f | %.2f |\n", name, b - a, n / (b - a) }'
+done

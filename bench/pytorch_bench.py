@@ -122,6 +122,7 @@ MODELS = {
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="resnet50", choices=sorted(MODELS))
+    ap.add_argument("--width", type=int, default=64, help="base width (64: torchvision's; the recipe's 32)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--mode", default="train", choices=["train", "infer"])
@@ -136,7 +137,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     block, layers = MODELS[a.model]
-    model = ResNet(block, layers)
+    model = ResNet(block, layers, width=a.width)
     frozen = [f for f in a.freeze.split(",") if f]
     for name in frozen:
         for p in getattr(model, name).parameters():
@@ -185,6 +186,7 @@ def main():
         "images_per_s": a.batch / med,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "model": a.model,
+        "width": a.width,
         "batch": a.batch,
         "size": a.size,
         "mode": a.mode,

@@ -225,20 +225,24 @@ func checkShapes(name string, spec Spec, infos []weights.TensorInfo) error {
 	if bottleneck {
 		expansion = 4
 	}
-	want := map[string][]int{
-		"conv1.weight": {spec.Width, 3, 7, 7},
-		"fc.weight":    {spec.Outputs(), spec.Width * 8 * expansion},
+	type need struct {
+		name  string
+		shape []int // nil: any shape
+	}
+	want := []need{
+		{"conv1.weight", []int{spec.Width, 3, 7, 7}},
+		{"fc.weight", []int{spec.Outputs(), spec.Width * 8 * expansion}},
 	}
 	for s, n := range blocks {
-		want[fmt.Sprintf("layer%d.%d.conv1.weight", s+1, n-1)] = nil // present
+		want = append(want, need{fmt.Sprintf("layer%d.%d.conv1.weight", s+1, n-1), nil}) // present
 	}
-	for t, shape := range want {
-		got, ok := shapes[t]
+	for _, w := range want {
+		got, ok := shapes[w.name]
 		if !ok {
-			return fmt.Errorf("model: %s: no tensor %s, which its model spec (ResNet-%d, width %d, %d outputs) needs", name, t, spec.Depth, spec.Width, spec.Outputs())
+			return fmt.Errorf("model: %s: no tensor %s, which its model spec (ResNet-%d, width %d, %d outputs) needs", name, w.name, spec.Depth, spec.Width, spec.Outputs())
 		}
-		if shape != nil && !slices.Equal(got, shape) {
-			return fmt.Errorf("model: %s: tensor %s has shape %v, its model spec (ResNet-%d, width %d, %d outputs) needs %v", name, t, got, spec.Depth, spec.Width, spec.Outputs(), shape)
+		if w.shape != nil && !slices.Equal(got, w.shape) {
+			return fmt.Errorf("model: %s: tensor %s has shape %v, its model spec (ResNet-%d, width %d, %d outputs) needs %v", name, w.name, got, spec.Depth, spec.Width, spec.Outputs(), w.shape)
 		}
 	}
 	for s, n := range blocks {

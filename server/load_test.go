@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,10 +133,18 @@ func loadCost(b *testing.B) time.Duration {
 	return cost
 }
 
-// runLoad measures 2,000 requests of a real cat photo from 20 clients against url, b.N times,
-// and reports the last run's figures.
+// runLoad measures 2,000 requests ($CATMARK_LOAD_REQUESTS) of a real cat photo from 20 clients
+// against url, b.N times, and reports the last run's figures.
 func runLoad(b *testing.B, url string, photo []byte) {
-	const clients, requests = 20, 2000
+	const clients = 20
+	requests := 2000
+	if v := os.Getenv("CATMARK_LOAD_REQUESTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < clients {
+			b.Fatalf("CATMARK_LOAD_REQUESTS=%q: want a number of at least %d", v, clients)
+		}
+		requests = n
+	}
 	var rep LoadReport
 	for b.Loop() {
 		var err error

@@ -30,6 +30,7 @@ type benchResult struct {
 	ImagesPerS float64   `json:"images_per_s"` // batch ÷ median step time after warm-up
 	PeakRSSMiB float64   `json:"peak_rss_mib"` // the process's peak resident memory (VmHWM)
 	Model      string    `json:"model"`
+	Width      int       `json:"width"`
 	Batch      int       `json:"batch"`
 	Size       int       `json:"size"`
 	Mode       string    `json:"mode"`
@@ -174,7 +175,7 @@ flags:`)
 	res := benchResult{
 		ImagesPerS: float64(*batch) / (med / 1000),
 		PeakRSSMiB: peakRSSMiB(),
-		Model:      *arch, Batch: *batch, Size: *size, Mode: *mode, Freeze: *freeze,
+		Model:      *arch, Width: *width, Batch: *batch, Size: *size, Mode: *mode, Freeze: *freeze,
 		Backend: b.Name(), Threads: benchThreads(b), Steps: *steps, StepMS: times,
 		CPUMSPerStep: ms(cpu) / float64(*steps),
 	}
