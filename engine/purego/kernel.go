@@ -8,24 +8,32 @@ var microKernel = goKernel
 // kernelName names microKernel: "avx2" or "go".
 var kernelName = "go"
 
-// goKernel is microKernel in plain Go.
+// goKernel is microKernel in plain Go: the tile in 2×4 blocks whose sums stay in registers.
 func goKernel(k int, a, b, c []float32, ldc int) {
 	a, b = a[:k*mr], b[:k*nr]
 	_ = c[(mr-1)*ldc+nr-1]
-	var acc [mr][nr]float32
-	for p := 0; p < k; p++ {
-		ap := (*[mr]float32)(a[p*mr:])
-		bp := (*[nr]float32)(b[p*nr:])
-		for r := 0; r < mr; r++ {
-			ar := ap[r]
-			row := &acc[r]
-			for j := 0; j < nr; j++ {
-				row[j] += ar * bp[j]
+	for r0 := 0; r0 < mr; r0 += 2 {
+		for j0 := 0; j0 < nr; j0 += 4 {
+			var c00, c01, c02, c03, c10, c11, c12, c13 float32
+			for p := 0; p < k; p++ {
+				ap := a[p*mr+r0 : p*mr+r0+2 : p*mr+r0+2]
+				bp := b[p*nr+j0 : p*nr+j0+4 : p*nr+j0+4]
+				a0, a1 := ap[0], ap[1]
+				b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+				c00 += a0 * b0
+				c01 += a0 * b1
+				c02 += a0 * b2
+				c03 += a0 * b3
+				c10 += a1 * b0
+				c11 += a1 * b1
+				c12 += a1 * b2
+				c13 += a1 * b3
 			}
+			c0 := c[r0*ldc+j0 : r0*ldc+j0+4 : r0*ldc+j0+4]
+			c1 := c[(r0+1)*ldc+j0 : (r0+1)*ldc+j0+4 : (r0+1)*ldc+j0+4]
+			c0[0], c0[1], c0[2], c0[3] = c00, c01, c02, c03
+			c1[0], c1[1], c1[2], c1[3] = c10, c11, c12, c13
 		}
-	}
-	for r := 0; r < mr; r++ {
-		copy(c[r*ldc:r*ldc+nr], acc[r][:])
 	}
 }
 
@@ -35,24 +43,32 @@ func goKernel(k int, a, b, c []float32, ldc int) {
 // goOffKernel.
 var offKernel = goOffKernel
 
-// goOffKernel is offKernel in plain Go.
+// goOffKernel is offKernel in plain Go, blocked as goKernel.
 func goOffKernel(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
 	a, off = a[:k*mr], off[:k]
 	_ = c[(mr-1)*ldc+nr-1]
-	var acc [mr][nr]float32
-	for p, o := range off {
-		ap := (*[mr]float32)(a[p*mr:])
-		bp := (*[nr]float32)(b[o:])
-		for r := 0; r < mr; r++ {
-			ar := ap[r]
-			row := &acc[r]
-			for j := 0; j < nr; j++ {
-				row[j] += ar * bp[j]
+	for r0 := 0; r0 < mr; r0 += 2 {
+		for j0 := 0; j0 < nr; j0 += 4 {
+			var c00, c01, c02, c03, c10, c11, c12, c13 float32
+			for p, o := range off {
+				ap := a[p*mr+r0 : p*mr+r0+2 : p*mr+r0+2]
+				bp := b[int(o)+j0 : int(o)+j0+4 : int(o)+j0+4]
+				a0, a1 := ap[0], ap[1]
+				b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+				c00 += a0 * b0
+				c01 += a0 * b1
+				c02 += a0 * b2
+				c03 += a0 * b3
+				c10 += a1 * b0
+				c11 += a1 * b1
+				c12 += a1 * b2
+				c13 += a1 * b3
 			}
+			c0 := c[r0*ldc+j0 : r0*ldc+j0+4 : r0*ldc+j0+4]
+			c1 := c[(r0+1)*ldc+j0 : (r0+1)*ldc+j0+4 : (r0+1)*ldc+j0+4]
+			c0[0], c0[1], c0[2], c0[3] = c00, c01, c02, c03
+			c1[0], c1[1], c1[2], c1[3] = c10, c11, c12, c13
 		}
-	}
-	for r := 0; r < mr; r++ {
-		copy(c[r*ldc:r*ldc+nr], acc[r][:])
 	}
 }
 
