@@ -221,6 +221,24 @@ func gemm(a []float32, src *bSource, m int, out, bias []float32) {
 	k, n, cols := src.k, src.n, src.cols
 	mPanels, nPanels := (m+mr-1)/mr, (n+nr-1)/nr
 	nw := workers()
+	if nPanels*k*nr <= sharedB {
+		// Small B (late layers): pack it once, and split the panels of A between goroutines,
+		// each taking every panel of B against its share of A (which stays in L2).
+		buf := getScratch(nPanels * k * nr)
+		defer putScratch(buf)
+		bp := *buf
+		parallel(nPanels, func(_, pn int) { src.pack(bp[pn*k*nr:], pn*nr) })
+		tasks := min(mPanels, 4*nw)
+		parallel(tasks, func(_, t int) {
+			var tile [mr * nr]float32
+			for pn := 0; pn < nPanels; pn++ {
+				for mi := t * mPanels / tasks; mi < (t+1)*mPanels/tasks; mi++ {
+					gemmTile(a[mi*k*mr:(mi+1)*k*mr], bp[pn*k*nr:(pn+1)*k*nr], mi*mr, pn*nr, m, n, cols, out, bias, &tile)
+				}
+			}
+		})
+		return
+	}
 	// Panels of B per task: a group that stays in L2 (about 128 KiB), and enough tasks for all
 	// goroutines; the panels of A are split too when B has too few.
 	group := max(1, min(32768/max(1, k*nr), (nPanels+2*nw-1)/(2*nw)))
@@ -251,39 +269,46 @@ func gemm(a []float32, src *bSource, m int, out, bias []float32) {
 		var tile [mr * nr]float32
 		for pn := p0; pn < p1; pn++ {
 			bp := buf[(pn-p0)*k*nr : (pn-p0+1)*k*nr]
-			j0 := pn * nr
-			img, pos := j0/cols, j0%cols
-			full := j0+nr <= n && pos+nr <= cols
 			for mi := m0; mi < m1; mi++ {
-				ap := a[mi*k*mr : (mi+1)*k*mr]
-				r0 := mi * mr
-				if full && r0+mr <= m {
-					c := out[(img*m+r0)*cols+pos:]
-					microKernel(k, ap, bp, c, cols)
-					if bias != nil {
-						for r := 0; r < mr; r++ {
-							row := c[r*cols : r*cols+nr]
-							for j := range row {
-								row[j] += bias[r0+r]
-							}
-						}
-					}
-					continue
-				}
-				microKernel(k, ap, bp, tile[:], nr)
-				for j := j0; j < min(j0+nr, n); j++ {
-					im, ps := j/cols, j%cols
-					for r := r0; r < min(r0+mr, m); r++ {
-						v := tile[(r-r0)*nr+j-j0]
-						if bias != nil {
-							v += bias[r]
-						}
-						out[(im*m+r)*cols+ps] = v
-					}
-				}
+				gemmTile(a[mi*k*mr:(mi+1)*k*mr], bp, mi*mr, pn*nr, m, n, cols, out, bias, &tile)
 			}
 		}
 	})
+}
+
+// sharedB is the most floats of packed B that gemm packs once for all goroutines (1 MiB).
+var sharedB = 1 << 18
+
+// gemmTile computes the mr×nr tile of gemm's product at rows [r0, r0+mr) and columns
+// [j0, j0+nr) from the packed panels ap (k×mr) and bp (k×nr), and writes its part inside the
+// m×n product to out (laid out as gemm says), adding the bias. tile is scratch.
+func gemmTile(ap, bp []float32, r0, j0, m, n, cols int, out, bias []float32, tile *[mr * nr]float32) {
+	k := len(ap) / mr
+	img, pos := j0/cols, j0%cols
+	if j0+nr <= n && pos+nr <= cols && r0+mr <= m {
+		c := out[(img*m+r0)*cols+pos:]
+		microKernel(k, ap, bp, c, cols)
+		if bias != nil {
+			for r := 0; r < mr; r++ {
+				row := c[r*cols : r*cols+nr]
+				for j := range row {
+					row[j] += bias[r0+r]
+				}
+			}
+		}
+		return
+	}
+	microKernel(k, ap, bp, tile[:], nr)
+	for j := j0; j < min(j0+nr, n); j++ {
+		im, ps := j/cols, j%cols
+		for r := r0; r < min(r0+mr, m); r++ {
+			v := tile[(r-r0)*nr+j-j0]
+			if bias != nil {
+				v += bias[r]
+			}
+			out[(im*m+r)*cols+ps] = v
+		}
+	}
 }
 
 // implicitGeom is the layout of a convolution computed without an im2col matrix. The padded

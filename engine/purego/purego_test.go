@@ -26,16 +26,18 @@ func TestAgainstRefGoKernels(t *testing.T) {
 	enginetest.CompareBackends(t, New(), ref.New())
 }
 
-// TestAgainstRefConvPaths runs the comparison with every convolution on one path: all through
-// an im2col matrix, and all implicit (phase images and offKernel).
+// TestAgainstRefConvPaths runs the comparison with every convolution on one path: through an
+// im2col matrix with B packed once (shared) or per goroutine, and implicit (phase images and
+// offKernel).
 func TestAgainstRefConvPaths(t *testing.T) {
-	defer func(u float64) { minUseful = u }(minUseful)
+	defer func(u float64, s int) { minUseful, sharedB = u, s }(minUseful, sharedB)
 	for _, tc := range []struct {
-		name   string
-		useful float64
-	}{{"im2col", 2}, {"implicit", 0}} {
+		name    string
+		useful  float64
+		sharedB int
+	}{{"im2col-shared", 2, 1 << 30}, {"im2col-grouped", 2, 0}, {"implicit", 0, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			minUseful = tc.useful
+			minUseful, sharedB = tc.useful, tc.sharedB
 			enginetest.CompareBackends(t, New(), ref.New())
 		})
 	}
@@ -90,9 +92,11 @@ func TestConvShapes(t *testing.T) {
 			maxColFloats = 1 << 14 // several chunks for the larger shapes
 			defer func() { maxColFloats = old }()
 			defer func(u float64) { minUseful = u }(minUseful)
-			for k := range 4 {
+			defer func(s int) { sharedB = s }(sharedB)
+			for k := range 6 {
 				withBias := k%2 == 1
-				minUseful = []float64{2, 0}[k/2] // im2col, then implicit
+				minUseful = []float64{2, 2, 0}[k/2] // im2col twice, then implicit
+				sharedB = []int{1 << 30, 0, 0}[k/2] // B packed once, then per goroutine
 				var bf, br engine.Tensor
 				if withBias {
 					bf, br = fast.FromHost(bh, tc.w[0]), slow.FromHost(bh, tc.w[0])
