@@ -102,3 +102,22 @@ func goAdd(dst, a, b []float32, relu bool) {
 		dst[i] = s
 	}
 }
+
+// maxWindow sets, for i < len(best), best[i] to the maximum of q[base+off[k]+i] over
+// k < len(off) (offsets ≥ 0), taken in order k = 0, 1, … as the reference MaxPool does (a later value wins when
+// greater, or when it is NaN), and argk[i] to the winning k. It is AVX2 assembly where the CPU
+// has it, else goMaxWindow.
+var maxWindow = goMaxWindow
+
+func goMaxWindow(q []float32, base int, off []int32, best, argk []float32) {
+	argk = argk[:len(best)]
+	for i := range best {
+		b, a := q[base+int(off[0])+i], 0
+		for k := 1; k < len(off); k++ {
+			if v := q[base+int(off[k])+i]; v > b || v != v {
+				b, a = v, k
+			}
+		}
+		best[i], argk[i] = b, float32(a)
+	}
+}

@@ -84,3 +84,30 @@ func scaleShift8(dst, src *float32, n int, s, t float32, relu bool)
 
 //go:noescape
 func add8(dst, a, b *float32, n int, relu bool)
+
+func init() {
+	if kernelName == "avx2" {
+		maxWindow = avx2MaxWindow
+	}
+}
+
+// avx2MaxWindow is maxWindow with AVX2 for all but the last len(best) mod 8 outputs.
+func avx2MaxWindow(q []float32, base int, off []int32, best, argk []float32) {
+	argk = argk[:len(best)]
+	n := len(best) &^ 7
+	if n > 0 && len(off) > 0 {
+		lo, hi := off[0], off[0]
+		for _, o := range off {
+			lo, hi = min(lo, o), max(hi, o)
+		}
+		if lo < 0 {
+			panic("purego: maxWindow: negative offset")
+		}
+		_ = q[base+int(hi)+n-1] // every value read lies in q
+		maxWindow8(n, &q[base], &off[0], len(off), &best[0], &argk[0])
+	}
+	goMaxWindow(q, base+n, off, best[n:], argk[n:])
+}
+
+//go:noescape
+func maxWindow8(n int, q *float32, off *int32, kk int, best, argk *float32)

@@ -209,3 +209,52 @@ arelu:
 adone:
 	VZEROUPPER
 	RET
+
+// func maxWindow8(n int, q *float32, off *int32, kk int, best, argk *float32)
+// For i < n (a multiple of 8): best[i] is the maximum of q[off[k]+i] over k < kk, taken in
+// order k = 0, 1, … with the reference's rule (a later value wins when greater, or when NaN),
+// and argk[i] the winning k as a float32.
+TEXT ·maxWindow8(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ q+8(FP), SI
+	MOVQ off+16(FP), R10
+	MOVQ kk+24(FP), BX
+	MOVQ best+32(FP), DI
+	MOVQ argk+40(FP), DX
+	MOVL $0x3f800000, AX
+	MOVQ AX, X4
+	VBROADCASTSS X4, Y4
+	SHRQ $3, CX
+	JEQ mwdone
+mwchunk:
+	MOVQ R10, R11
+	MOVLQSX (R11), R9
+	VMOVUPS (SI)(R9*4), Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y3, Y3, Y3
+	MOVQ BX, R12
+	DECQ R12
+	JEQ mwstore
+mwk:
+	ADDQ $4, R11
+	VADDPS Y4, Y3, Y3
+	MOVLQSX (R11), R9
+	VMOVUPS (SI)(R9*4), Y2
+	VCMPPS $0x1e, Y0, Y2, Y5
+	VCMPPS $3, Y2, Y2, Y6
+	VORPS Y6, Y5, Y5
+	VBLENDVPS Y5, Y2, Y0, Y0
+	VBLENDVPS Y5, Y3, Y1, Y1
+	DECQ R12
+	JNZ mwk
+mwstore:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, (DX)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ mwchunk
+mwdone:
+	VZEROUPPER
+	RET

@@ -11,6 +11,10 @@ import (
 // never wins, the first maximum in row-major window order wins ties, the last NaN wins), in
 // parallel over the N·C planes. y and ws are N×C×OH×OW; ws holds each winner's flat index
 // (y·W+x) within its plane, for MaxPoolBackward.
+//
+// Windows inside the plane are taken by maxWindow, several outputs at once, over the plane
+// split into stride phases (phase r holds columns r, r+s, …, so that a window position is
+// contiguous across outputs); windows that meet the padding are taken one by one.
 func (b *Backend) MaxPool(x engine.Tensor, p engine.PoolParams) (engine.Tensor, engine.Tensor) {
 	const op = "MaxPool"
 	xd, xs := b.data(op, x)
@@ -28,30 +32,84 @@ func (b *Backend) MaxPool(x engine.Tensor, p engine.PoolParams) (engine.Tensor, 
 	}
 	y, ws := b.Zeros(n, c, oh, ow), b.Zeros(n, c, oh, ow)
 	yd, wsd := b.Backend.Data(y), b.Backend.Data(ws)
+	k, s := p.Kernel, p.Stride
+	// Interior output columns [oxLo, oxHi): windows inside the plane horizontally.
+	oxLo := (p.Pad + s - 1) / s
+	oxHi := min(ow, max(oxLo, (w-k+p.Pad)/s+1))
+	if w-k+p.Pad < 0 {
+		oxHi = oxLo
+	}
+	wq := (w + s - 1) / s // phase row length
+	// off[ki·K+kj] locates window position (ki, kj) in the phases relative to the window at
+	// (row y0, output column oxLo): phase (kj−pad) mod s, row y0+ki, column oxLo+⌊(kj−pad)/s⌋.
+	off := make([]int32, k*k)
+	for ki := 0; ki < k; ki++ {
+		for kj := 0; kj < k; kj++ {
+			d := kj - p.Pad + s*k // made non-negative; the multiple of s is taken off below
+			r, u := d%s, d/s-k
+			off[ki*k+kj] = int32(r*h*wq + ki*wq + oxLo + u)
+		}
+	}
+	vector := oxHi-oxLo >= 8
 	parallelRange(n*c, max(1, elemGrain/max(1, h*w)), func(lo, hi int) {
+		var q, best, argk []float32
+		if vector {
+			q, best, argk = make([]float32, s*h*wq), make([]float32, oxHi-oxLo), make([]float32, oxHi-oxLo)
+		}
 		for pl := lo; pl < hi; pl++ {
 			in := xd[pl*h*w : (pl+1)*h*w]
 			yo, wo := yd[pl*oh*ow:(pl+1)*oh*ow], wsd[pl*oh*ow:(pl+1)*oh*ow]
-			for oy := 0; oy < oh; oy++ {
-				y0 := oy*p.Stride - p.Pad
-				ky0, ky1 := max(0, -y0), min(p.Kernel, h-y0)
-				for ox := 0; ox < ow; ox++ {
-					x0 := ox*p.Stride - p.Pad
-					kx0, kx1 := max(0, -x0), min(p.Kernel, w-x0)
-					best, arg := float32(math.Inf(-1)), -1
-					for ki := ky0; ki < ky1; ki++ {
-						base := (y0+ki)*w + x0
-						row := in[base+kx0 : base+kx1]
-						for j, v := range row {
-							if arg < 0 || v > best || v != v {
-								best, arg = v, base+kx0+j
-							}
+			if vector {
+				for r := 0; r < s; r++ {
+					for iy := 0; iy < h; iy++ {
+						row, src := q[(r*h+iy)*wq:(r*h+iy+1)*wq], in[iy*w:(iy+1)*w]
+						j := 0
+						for ix := r; ix < w; ix += s {
+							row[j] = src[ix]
+							j++
 						}
 					}
-					yo[oy*ow+ox], wo[oy*ow+ox] = best, float32(arg)
+				}
+			}
+			for oy := 0; oy < oh; oy++ {
+				y0 := oy*s - p.Pad
+				if !vector || y0 < 0 || y0+k > h {
+					for ox := 0; ox < ow; ox++ {
+						yo[oy*ow+ox], wo[oy*ow+ox] = window(in, h, w, y0, ox*s-p.Pad, k)
+					}
+					continue
+				}
+				for ox := 0; ox < oxLo; ox++ {
+					yo[oy*ow+ox], wo[oy*ow+ox] = window(in, h, w, y0, ox*s-p.Pad, k)
+				}
+				maxWindow(q, y0*wq, off, best, argk)
+				for i, kf := range argk {
+					ki, kj := int(kf)/k, int(kf)%k
+					yo[oy*ow+oxLo+i] = best[i]
+					wo[oy*ow+oxLo+i] = float32((y0+ki)*w + (oxLo+i)*s - p.Pad + kj)
+				}
+				for ox := oxHi; ox < ow; ox++ {
+					yo[oy*ow+ox], wo[oy*ow+ox] = window(in, h, w, y0, ox*s-p.Pad, k)
 				}
 			}
 		}
 	})
 	return y, ws
+}
+
+// window returns the maximum of the k×k window at (y0, x0) of the h×w plane in (positions
+// outside it skipped) and the flat index of the winner as a float32, by the reference's rule.
+func window(in []float32, h, w, y0, x0, k int) (float32, float32) {
+	ky0, ky1 := max(0, -y0), min(k, h-y0)
+	kx0, kx1 := max(0, -x0), min(k, w-x0)
+	best, arg := float32(math.Inf(-1)), -1
+	for ki := ky0; ki < ky1; ki++ {
+		base := (y0+ki)*w + x0
+		for j, v := range in[base+kx0 : base+kx1] {
+			if arg < 0 || v > best || v != v {
+				best, arg = v, base+kx0+j
+			}
+		}
+	}
+	return best, float32(arg)
 }

@@ -2,6 +2,7 @@ package purego
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/catmark/catmark/engine"
@@ -20,9 +21,9 @@ func TestAgainstRefGoKernels(t *testing.T) {
 	if Kernel() == "go" {
 		t.Skip("the plain-Go kernels are the ones TestAgainstRef ran")
 	}
-	mk, ok, ss, ad := microKernel, offKernel, scaleShift, add
-	defer func() { microKernel, offKernel, scaleShift, add = mk, ok, ss, ad }()
-	microKernel, offKernel, scaleShift, add = goKernel, goOffKernel, goScaleShift, goAdd
+	mk, ok, ss, ad, mw := microKernel, offKernel, scaleShift, add, maxWindow
+	defer func() { microKernel, offKernel, scaleShift, add, maxWindow = mk, ok, ss, ad, mw }()
+	microKernel, offKernel, scaleShift, add, maxWindow = goKernel, goOffKernel, goScaleShift, goAdd, goMaxWindow
 	enginetest.CompareBackends(t, New(), ref.New())
 }
 
@@ -127,5 +128,60 @@ func TestWeightCache(t *testing.T) {
 	b.AddInto(w, b.FromHost([]float32{1, 0}, 1, 2, 1, 1))
 	if got := conv(); got != 8 {
 		t.Errorf("after AddInto: conv = %v, want 8", got)
+	}
+}
+
+// TestMaxPool compares MaxPool with the reference exactly (values, NaNs, winners' indices) on
+// planes wide enough for the vector path, with ties, infinities and NaNs in the input, with the
+// assembly and the plain-Go maxWindow.
+func TestMaxPool(t *testing.T) {
+	fast, slow := New(), ref.New()
+	rng := enginetest.NewRand(3)
+	for _, kern := range []struct {
+		name string
+		f    func([]float32, int, []int32, []float32, []float32)
+	}{{"default", maxWindow}, {"go", goMaxWindow}} {
+		for _, tc := range []struct {
+			x []int
+			p engine.PoolParams
+		}{
+			{[]int{2, 3, 40, 40}, engine.PoolParams{Kernel: 3, Stride: 2, Pad: 1}},
+			{[]int{1, 2, 33, 35}, engine.PoolParams{Kernel: 3, Stride: 2, Pad: 1}},
+			{[]int{1, 2, 20, 37}, engine.PoolParams{Kernel: 2, Stride: 2}},
+			{[]int{1, 1, 24, 24}, engine.PoolParams{Kernel: 3, Stride: 1, Pad: 1}},
+			{[]int{1, 2, 30, 50}, engine.PoolParams{Kernel: 5, Stride: 3, Pad: 2}},
+		} {
+			t.Run(fmt.Sprintf("%s/%v/%+v", kern.name, tc.x, tc.p), func(t *testing.T) {
+				defer func(f func([]float32, int, []int32, []float32, []float32)) { maxWindow = f }(maxWindow)
+				maxWindow = kern.f
+				xh := make([]float32, engine.Numel(tc.x))
+				for i := range xh {
+					switch r := rng.IntN(40); {
+					case r == 0:
+						xh[i] = float32(math.NaN())
+					case r == 1:
+						xh[i] = float32(math.Inf(-1))
+					case r == 2:
+						xh[i] = float32(math.Copysign(0, -1))
+					default:
+						xh[i] = float32(rng.IntN(5)) // many ties
+					}
+				}
+				yf, wf := fast.MaxPool(fast.FromHost(xh, tc.x...), tc.p)
+				yr, wr := slow.MaxPool(slow.FromHost(xh, tc.x...), tc.p)
+				gy, wy, gw, ww := fast.ToHost(yf), slow.ToHost(yr), fast.ToHost(wf), slow.ToHost(wr)
+				if len(gy) != len(wy) {
+					t.Fatalf("%d outputs, want %d", len(gy), len(wy))
+				}
+				bad := 0
+				for i := range wy {
+					if math.Float32bits(gy[i]) != math.Float32bits(wy[i]) || gw[i] != ww[i] {
+						if bad++; bad <= 5 {
+							t.Errorf("output %d: %v at %v, want %v at %v", i, gy[i], gw[i], wy[i], ww[i])
+						}
+					}
+				}
+			})
+		}
 	}
 }
