@@ -209,16 +209,27 @@ func (b *Backend) Conv2D(x, w, bias engine.Tensor, p engine.ConvParams) engine.T
 			})
 			src = bSource{data: col[:ni*kk*ohw], imgStride: kk * ohw, rowStride: ohw, cols: ohw, k: kk, n: ni * ohw}
 		}
-		gemm(a, &src, g.o, yd[n0*g.o*ohw:(n0+ni)*g.o*ohw], bd)
+		gemm(a, &src, g.o, yd[n0*g.o*ohw:(n0+ni)*g.o*ohw], bd, false)
 	}
 	return y
 }
 
-// gemm computes out = A·B (+ bias per row) for A (m×k, packed by packA) and B (k×n, as src
-// describes). out holds, per image of src, an m×cols row-major block: element (r, j) of the
-// product, j = img·cols + pos, goes to out[(img·m + r)·cols + pos].
-func gemm(a []float32, src *bSource, m int, out, bias []float32) {
-	k, n, cols := src.k, src.n, src.cols
+// bMatrix is the right-hand matrix of gemm, k×n, whose columns come in blocks of cols (one
+// block per image).
+type bMatrix interface {
+	// dims returns k, n and cols.
+	dims() (k, n, cols int)
+	// pack copies columns [j0, j0+nr) into dst (k×nr, row-major), zero past column n.
+	pack(dst []float32, j0 int)
+}
+
+func (s *bSource) dims() (k, n, cols int) { return s.k, s.n, s.cols }
+
+// gemm computes out = A·B (+ bias per row), or with acc out += A·B, for A (m×k, packed by
+// packA) and B (k×n). out holds, per block of cols columns of B, an m×cols row-major block:
+// element (r, j) of the product, j = blk·cols + pos, goes to out[(blk·m + r)·cols + pos].
+func gemm(a []float32, src bMatrix, m int, out, bias []float32, acc bool) {
+	k, n, cols := src.dims()
 	mPanels, nPanels := (m+mr-1)/mr, (n+nr-1)/nr
 	nw := workers()
 	if nPanels*k*nr <= sharedB {
@@ -233,7 +244,7 @@ func gemm(a []float32, src *bSource, m int, out, bias []float32) {
 			var tile [mr * nr]float32
 			for pn := 0; pn < nPanels; pn++ {
 				for mi := t * mPanels / tasks; mi < (t+1)*mPanels/tasks; mi++ {
-					gemmTile(a[mi*k*mr:(mi+1)*k*mr], bp[pn*k*nr:(pn+1)*k*nr], mi*mr, pn*nr, m, n, cols, out, bias, &tile)
+					gemmTile(a[mi*k*mr:(mi+1)*k*mr], bp[pn*k*nr:(pn+1)*k*nr], mi*mr, pn*nr, m, n, cols, out, bias, acc, &tile)
 				}
 			}
 		})
@@ -270,7 +281,7 @@ func gemm(a []float32, src *bSource, m int, out, bias []float32) {
 		for pn := p0; pn < p1; pn++ {
 			bp := buf[(pn-p0)*k*nr : (pn-p0+1)*k*nr]
 			for mi := m0; mi < m1; mi++ {
-				gemmTile(a[mi*k*mr:(mi+1)*k*mr], bp, mi*mr, pn*nr, m, n, cols, out, bias, &tile)
+				gemmTile(a[mi*k*mr:(mi+1)*k*mr], bp, mi*mr, pn*nr, m, n, cols, out, bias, acc, &tile)
 			}
 		}
 	})
@@ -280,12 +291,13 @@ func gemm(a []float32, src *bSource, m int, out, bias []float32) {
 var sharedB = 1 << 18
 
 // gemmTile computes the mr×nr tile of gemm's product at rows [r0, r0+mr) and columns
-// [j0, j0+nr) from the packed panels ap (k×mr) and bp (k×nr), and writes its part inside the
-// m×n product to out (laid out as gemm says), adding the bias. tile is scratch.
-func gemmTile(ap, bp []float32, r0, j0, m, n, cols int, out, bias []float32, tile *[mr * nr]float32) {
+// [j0, j0+nr) from the packed panels ap (k×mr) and bp (k×nr), and writes (or with acc adds)
+// its part inside the m×n product to out (laid out as gemm says), adding the bias. tile is
+// scratch.
+func gemmTile(ap, bp []float32, r0, j0, m, n, cols int, out, bias []float32, acc bool, tile *[mr * nr]float32) {
 	k := len(ap) / mr
 	img, pos := j0/cols, j0%cols
-	if j0+nr <= n && pos+nr <= cols && r0+mr <= m {
+	if !acc && j0+nr <= n && pos+nr <= cols && r0+mr <= m {
 		c := out[(img*m+r0)*cols+pos:]
 		microKernel(k, ap, bp, c, cols)
 		if bias != nil {
@@ -305,6 +317,9 @@ func gemmTile(ap, bp []float32, r0, j0, m, n, cols int, out, bias []float32, til
 			v := tile[(r-r0)*nr+j-j0]
 			if bias != nil {
 				v += bias[r]
+			}
+			if acc {
+				v += out[(im*m+r)*cols+ps]
 			}
 			out[(im*m+r)*cols+ps] = v
 		}

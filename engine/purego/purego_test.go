@@ -69,9 +69,9 @@ func TestMicroKernel(t *testing.T) {
 	}
 }
 
-// TestConvShapes compares Conv2D with the reference on shapes beyond enginetest's: tails of
-// both tile dimensions, images whose pixel count is not a multiple of the tile, batches split
-// into chunks, and the detector's late layers.
+// TestConvShapes compares Conv2D and Conv2DBackward with the reference on shapes beyond
+// enginetest's: tails of both tile dimensions, images whose pixel count is not a multiple of the
+// tile, batches split into chunks, and the detector's late layers.
 func TestConvShapes(t *testing.T) {
 	fast, slow := New(), ref.New()
 	for _, tc := range []struct {
@@ -102,10 +102,29 @@ func TestConvShapes(t *testing.T) {
 				if withBias {
 					bf, br = fast.FromHost(bh, tc.w[0]), slow.FromHost(bh, tc.w[0])
 				}
-				got := fast.ToHost(fast.Conv2D(fast.FromHost(xh, tc.x...), fast.FromHost(wh, tc.w...), bf, tc.p))
-				want := slow.ToHost(slow.Conv2D(slow.FromHost(xh, tc.x...), slow.FromHost(wh, tc.w...), br, tc.p))
-				if e, err := enginetest.MaxRelErr(got, want); err != nil || e > enginetest.Tolerance {
+				xf, wf, xr, wr := fast.FromHost(xh, tc.x...), fast.FromHost(wh, tc.w...), slow.FromHost(xh, tc.x...), slow.FromHost(wh, tc.w...)
+				yf, yr := fast.Conv2D(xf, wf, bf, tc.p), slow.Conv2D(xr, wr, br, tc.p)
+				if e, err := enginetest.MaxRelErr(fast.ToHost(yf), slow.ToHost(yr)); err != nil || e > enginetest.Tolerance {
 					t.Errorf("bias=%v (minUseful %v): error %.3g %v", withBias, minUseful, e, err)
+				}
+				dyh := enginetest.Rand(rng, engine.Numel(yr.Shape()), 1)
+				all := engine.Grads{Input: true, Params: true}
+				dxf, dwf, dbf := fast.Conv2DBackward(xf, wf, fast.FromHost(dyh, yr.Shape()...), tc.p, withBias, all)
+				dxr, dwr, dbr := slow.Conv2DBackward(xr, wr, slow.FromHost(dyh, yr.Shape()...), tc.p, withBias, all)
+				for _, gr := range []struct {
+					name string
+					f, r engine.Tensor
+				}{{"dx", dxf, dxr}, {"dw", dwf, dwr}, {"db", dbf, dbr}} {
+					if (gr.f == nil) != (gr.r == nil) {
+						t.Errorf("%s: nil %v, want nil %v", gr.name, gr.f == nil, gr.r == nil)
+						continue
+					}
+					if gr.r == nil {
+						continue
+					}
+					if e, err := enginetest.MaxRelErr(fast.ToHost(gr.f), slow.ToHost(gr.r)); err != nil || e > enginetest.Tolerance {
+						t.Errorf("%s, bias=%v: error %.3g %v", gr.name, withBias, e, err)
+					}
 				}
 			}
 		})
