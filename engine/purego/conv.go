@@ -297,9 +297,19 @@ var sharedB = 1 << 18
 func gemmTile(ap, bp []float32, r0, j0, m, n, cols int, out, bias []float32, acc bool, tile *[mr * nr]float32) {
 	k := len(ap) / mr
 	img, pos := j0/cols, j0%cols
-	if !acc && j0+nr <= n && pos+nr <= cols && r0+mr <= m {
+	if j0+nr <= n && pos+nr <= cols && r0+mr <= m {
 		c := out[(img*m+r0)*cols+pos:]
-		microKernel(k, ap, bp, c, cols)
+		if acc {
+			microKernel(k, ap, bp, tile[:], nr)
+			for r := 0; r < mr; r++ {
+				row, t := c[r*cols:r*cols+nr], tile[r*nr:(r+1)*nr]
+				for j := range row {
+					row[j] += t[j]
+				}
+			}
+		} else {
+			microKernel(k, ap, bp, c, cols)
+		}
 		if bias != nil {
 			for r := 0; r < mr; r++ {
 				row := c[r*cols : r*cols+nr]

@@ -186,20 +186,20 @@ func (b *Backend) ReLU(x engine.Tensor) engine.Tensor {
 
 // BatchNorm normalises x (N×C×H×W) per channel. In BNInfer mode it computes
 // y = x·scale + shift per channel (scale = γ/√(var+ε), shift = β − mean·scale, the ReLU applied
-// when p.ReLU) in parallel over the N·C planes; BNTrain is the reference backend's.
+// when p.ReLU) in parallel over the N·C planes, and saves only Y; BNTrain is the reference
+// backend's computation in parallel over channels (see bnTrain).
 func (b *Backend) BatchNorm(x engine.Tensor, bn engine.BN, p engine.BNParams) (engine.Tensor, engine.BNSaved) {
 	const op = "BatchNorm"
-	if p.Mode != engine.BNInfer {
-		return b.Backend.BatchNorm(x, bn, p)
-	}
 	xd, xs := b.data(op, x)
 	rank(op, "x", xs, 4)
 	n, c, hw := xs[0], xs[1], xs[2]*xs[3]
-	var par [4][]float32
-	for i, t := range []engine.Tensor{bn.Gamma, bn.Beta, bn.RunMean, bn.RunVar} {
-		d, s := b.data(op, t)
-		engine.SameShape(op+" parameter", s, []int{c})
-		par[i] = d
+	par := bnParams(b, op, bn, c)
+	switch p.Mode {
+	case engine.BNTrain:
+		return b.bnTrain(xd, xs, par[0], par[1], par[2], par[3], p)
+	case engine.BNInfer:
+	default:
+		panic(fmt.Sprintf("purego: %s: unknown mode %d", op, p.Mode))
 	}
 	gamma, beta, mean, vr := par[0], par[1], par[2], par[3]
 	scale, shift := make([]float32, c), make([]float32, c)
