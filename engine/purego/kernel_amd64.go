@@ -91,22 +91,28 @@ func init() {
 	}
 }
 
-// avx2MaxWindow is maxWindow with AVX2 for all but the last len(best) mod 8 outputs.
+// avx2MaxWindow is maxWindow with AVX2, eight outputs at a time; when len(best) is not a
+// multiple of 8 the last eight are taken again (overlapping), and fewer than 8 in Go.
 func avx2MaxWindow(q []float32, base int, off []int32, best, argk []float32) {
 	argk = argk[:len(best)]
-	n := len(best) &^ 7
-	if n > 0 && len(off) > 0 {
-		lo, hi := off[0], off[0]
-		for _, o := range off {
-			lo, hi = min(lo, o), max(hi, o)
-		}
-		if lo < 0 {
-			panic("purego: maxWindow: negative offset")
-		}
-		_ = q[base+int(hi)+n-1] // every value read lies in q
-		maxWindow8(n, &q[base], &off[0], len(off), &best[0], &argk[0])
+	m := len(best)
+	if m < 8 || len(off) == 0 {
+		goMaxWindow(q, base, off, best, argk)
+		return
 	}
-	goMaxWindow(q, base+n, off, best[n:], argk[n:])
+	lo, hi := off[0], off[0]
+	for _, o := range off {
+		lo, hi = min(lo, o), max(hi, o)
+	}
+	if lo < 0 {
+		panic("purego: maxWindow: negative offset")
+	}
+	_ = q[base+int(hi)+m-1] // every value read lies in q
+	n := m &^ 7
+	maxWindow8(n, &q[base], &off[0], len(off), &best[0], &argk[0])
+	if n < m {
+		maxWindow8(8, &q[base+m-8], &off[0], len(off), &best[m-8], &argk[m-8])
+	}
 }
 
 //go:noescape

@@ -50,6 +50,11 @@ func (b *Backend) MaxPool(x engine.Tensor, p engine.PoolParams) (engine.Tensor, 
 			off[ki*k+kj] = int32(r*h*wq + ki*wq + oxLo + u)
 		}
 	}
+	// kpos[ki·K+kj] is window position (ki, kj)'s offset in the plane from the window's corner.
+	kpos := make([]int, k*k)
+	for i := range kpos {
+		kpos[i] = i/k*w + i%k
+	}
 	vector := oxHi-oxLo >= 8
 	parallelRange(n*c, max(1, elemGrain/max(1, h*w)), func(lo, hi int) {
 		var q, best, argk []float32
@@ -60,13 +65,29 @@ func (b *Backend) MaxPool(x engine.Tensor, p engine.PoolParams) (engine.Tensor, 
 			in := xd[pl*h*w : (pl+1)*h*w]
 			yo, wo := yd[pl*oh*ow:(pl+1)*oh*ow], wsd[pl*oh*ow:(pl+1)*oh*ow]
 			if vector {
-				for r := 0; r < s; r++ {
-					for iy := 0; iy < h; iy++ {
-						row, src := q[(r*h+iy)*wq:(r*h+iy+1)*wq], in[iy*w:(iy+1)*w]
-						j := 0
-						for ix := r; ix < w; ix += s {
-							row[j] = src[ix]
-							j++
+				for iy := 0; iy < h; iy++ {
+					src := in[iy*w : (iy+1)*w]
+					switch s {
+					case 1:
+						copy(q[iy*wq:(iy+1)*wq], src)
+					case 2:
+						ev, od := q[iy*wq:(iy+1)*wq], q[(h+iy)*wq:(h+iy+1)*wq]
+						pairs := w / 2
+						ev, od, src2 := ev[:pairs], od[:pairs], src[:2*pairs]
+						for j := range ev {
+							ev[j], od[j] = src2[2*j], src2[2*j+1]
+						}
+						if w%2 == 1 {
+							q[iy*wq+pairs] = src[w-1]
+						}
+					default:
+						for r := 0; r < s; r++ {
+							row := q[(r*h+iy)*wq : (r*h+iy+1)*wq]
+							j := 0
+							for ix := r; ix < w; ix += s {
+								row[j] = src[ix]
+								j++
+							}
 						}
 					}
 				}
@@ -83,10 +104,10 @@ func (b *Backend) MaxPool(x engine.Tensor, p engine.PoolParams) (engine.Tensor, 
 					yo[oy*ow+ox], wo[oy*ow+ox] = window(in, h, w, y0, ox*s-p.Pad, k)
 				}
 				maxWindow(q, y0*wq, off, best, argk)
+				copy(yo[oy*ow+oxLo:], best)
+				corner := y0*w + oxLo*s - p.Pad
 				for i, kf := range argk {
-					ki, kj := int(kf)/k, int(kf)%k
-					yo[oy*ow+oxLo+i] = best[i]
-					wo[oy*ow+oxLo+i] = float32((y0+ki)*w + (oxLo+i)*s - p.Pad + kj)
+					wo[oy*ow+oxLo+i] = float32(corner + i*s + kpos[int(kf)])
 				}
 				for ox := oxHi; ox < ow; ox++ {
 					yo[oy*ow+ox], wo[oy*ow+ox] = window(in, h, w, y0, ox*s-p.Pad, k)
