@@ -436,7 +436,7 @@ func convImplicit(ig implicitGeom, xd, a, bias, yd []float32) {
 			ig.phases(xd[(n0+i)*chw:(n0+i+1)*chw], ph[i*ig.imgLen:(i+1)*ig.imgLen], c)
 		})
 		// Tasks: a group of tiles of one image against a share of the weight panels.
-		group := max(1, (tiles+2*nw-1)/(2*nw))
+		group := max(1, (tiles+8*nw-1)/(8*nw))
 		if ni > 1 {
 			group = max(1, min(tiles, 4))
 		}
