@@ -169,9 +169,10 @@ var minUseful = 0.7
 
 // Conv2D computes y = conv(x, w) + b. x: N×C×H×W, w: O×C×K×K, b: O or nil; y: N×O×H'×W'.
 //
-// It is the GEMM y_n = W·col(x_n) with W the O×(C·K·K) weight matrix and col(x_n) the
-// (C·K·K)×(H'·W') im2col matrix, taken for several images at once (their columns side by side),
-// in mr×nr tiles by microKernel, over panels of B packed per goroutine.
+// It is the GEMM y_n = W·col(x_n) with W the O×(C·K·K) weight matrix (packed once and cached)
+// and col(x_n) the (C·K·K)×(H'·W') im2col matrix, in mr×nr tiles. Where at least minUseful of
+// the implicit GEMM's columns are output pixels, col(x_n) is never formed (convImplicit);
+// otherwise it is, for several images at once with their columns side by side (gemm).
 func (b *Backend) Conv2D(x, w, bias engine.Tensor, p engine.ConvParams) engine.Tensor {
 	const op = "Conv2D"
 	xd, xs := b.data(op, x)

@@ -3,21 +3,27 @@
 // assembly micro-kernel.
 //
 // Tensors are those of the reference backend (engine/ref): plain N×C×H×W float32 storage. The
-// backend embeds a ref.Backend for the cheap operations and for every backward pass, and
-// overrides the forward operations inference spends its time in:
+// backend embeds a ref.Backend for memory and the cheap operations (ReLU and max-pool backward,
+// global average pooling, Linear's backward pass, sigmoid, AddInto) and overrides the ones a
+// network spends its time in:
 //
-//   - Conv2D: im2col (skipped for 1×1 stride-1 convolutions) into a packed, cache-blocked GEMM
-//     whose 6×16 register tile is computed by microKernel: AVX2/FMA assembly on amd64
-//     (kernel_amd64.s), plain Go elsewhere, with the batch's images side by side as GEMM
-//     columns so that the small late layers still fill the tiles;
-//   - Linear, BatchNorm in inference mode (with or without ReLU), Add and ReLU.
+//   - Conv2D: a packed GEMM whose 6×16 register tile is computed by microKernel (AVX2/FMA
+//     assembly on amd64, kernel_amd64.s; plain Go elsewhere). Large images skip the im2col
+//     matrix: the GEMM reads a padded copy split into stride phases through an offset table
+//     (convImplicit, offKernel); small ones go through an im2col matrix with the batch's images
+//     side by side as GEMM columns, so that the late layers still fill the tiles (gemm).
+//   - Conv2DBackward through the same GEMM: dx = col2im(Wᵀ·dy), dw = Σ dy·colᵀ.
+//   - BatchNorm (inference: one fused scale, shift and ReLU pass; training: ref's arithmetic in
+//     parallel over channels) and BatchNormBackward, MaxPool (eight windows at a time, exactly
+//     as ref), Add, ReLU and Linear.
 //
 // Work is split over GOMAXPROCS goroutines. Packed convolution weights are cached per weight
 // tensor and dropped when the tensor is written through Data or AddInto, or released.
 //
-// The build tag purego selects the plain-Go micro-kernel on amd64 too (as on every other
-// architecture); the assembly kernel is also skipped at run time on CPUs without AVX2 and FMA.
-// Every operation is checked against engine/ref by package enginetest.
+// The build tag purego selects the plain-Go kernels on amd64 too (as on every other
+// architecture); the assembly kernels are also skipped at run time on CPUs without AVX2 and FMA.
+// Every operation is checked against engine/ref by package enginetest, with the assembly and
+// the plain-Go kernels.
 //
 // Importing the package registers the backend as "go" with engine.Register.
 package purego
