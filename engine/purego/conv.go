@@ -379,6 +379,10 @@ func (ig implicitGeom) useful() float64 { return float64(ig.oh*ig.ow) / float64(
 func (ig implicitGeom) phases(x, dst []float32, c int) {
 	s, hw := ig.stride, ig.hq*ig.wq
 	plane := x[c*ig.h*ig.w : (c+1)*ig.h*ig.w]
+	if s == 2 {
+		ig.phases2(plane, dst, c)
+		return
+	}
 	for a := 0; a < s; a++ {
 		for b := 0; b < s; b++ {
 			ph := dst[((c*s+a)*s+b)*hw : ((c*s+a)*s+b+1)*hw]
@@ -414,6 +418,45 @@ func (ig implicitGeom) phases(x, dst []float32, c int) {
 	}
 	if c == ig.c-1 {
 		clear(dst[ig.c*s*s*hw : ig.imgLen])
+	}
+}
+
+// phases2 is phases for stride 2: each input row fills a row of phase (a, 0) and of (a, 1) in
+// one pass, two columns at a time.
+func (ig implicitGeom) phases2(plane, dst []float32, c int) {
+	hw := ig.hq * ig.wq
+	for a := 0; a < 2; a++ {
+		ph0 := dst[((c*2+a)*2)*hw : ((c*2+a)*2+1)*hw]
+		ph1 := dst[((c*2+a)*2+1)*hw : ((c*2+a)*2+2)*hw]
+		for i := 0; i < ig.hq; i++ {
+			r0, r1 := ph0[i*ig.wq:(i+1)*ig.wq], ph1[i*ig.wq:(i+1)*ig.wq]
+			clear(r0)
+			clear(r1)
+			iy := 2*i + a - ig.pad
+			if iy < 0 || iy >= ig.h {
+				continue
+			}
+			// Input column ix lands in phase (ix+pad) mod 2 at column (ix+pad)/2.
+			in := plane[iy*ig.w : (iy+1)*ig.w]
+			ix := 0
+			if ig.pad%2 == 1 {
+				r1[ig.pad/2] = in[0]
+				ix = 1
+			}
+			j := (ix + ig.pad) / 2
+			pairs := (ig.w - ix) / 2
+			src := in[ix : ix+2*pairs]
+			d0, d1 := r0[j:j+pairs], r1[j:j+pairs]
+			for k := range d0 {
+				d0[k], d1[k] = src[2*k], src[2*k+1]
+			}
+			if ix+2*pairs < ig.w {
+				r0[j+pairs] = in[ig.w-1]
+			}
+		}
+	}
+	if c == ig.c-1 {
+		clear(dst[ig.c*4*hw : ig.imgLen])
 	}
 }
 
