@@ -66,11 +66,15 @@ func (g convGeom) im2col(x, col []float32, c0, c1 int) {
 						clear(out)
 						continue
 					}
-					clear(out[:lo])
-					clear(out[hi:])
+					for ox := 0; ox < lo; ox++ {
+						out[ox] = 0
+					}
+					for ox := hi; ox < len(out); ox++ {
+						out[ox] = 0
+					}
 					in := plane[iy*g.w : (iy+1)*g.w]
 					ix := lo*g.stride - g.pad + kj
-					if g.stride == 1 {
+					if g.stride == 1 && hi-lo >= 32 {
 						copy(out[lo:hi], in[ix:])
 						continue
 					}
