@@ -2,6 +2,7 @@ package purego
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/catmark/catmark/engine"
 )
@@ -192,7 +193,7 @@ func (b *Backend) Conv2D(x, w, bias engine.Tensor, p engine.ConvParams) engine.T
 	yd := b.Backend.Data(y)
 	kk, ohw, chw := g.c*g.k*g.k, g.oh*g.ow, g.c*g.h*g.w
 	a := b.weights(w, wd, g.o, kk)
-	if ig := g.implicit(); ig.useful() >= minUseful {
+	if ig := g.implicit(); ig.useful() >= minUseful && ig.imgLen < math.MaxInt32 {
 		convImplicit(ig, xd, a, bd, yd)
 		return y
 	}
