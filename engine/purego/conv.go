@@ -503,6 +503,10 @@ func convImplicit(ig implicitGeom, xd, a, bias, yd []float32) {
 			for tile := gi * group; tile < min(tiles, (gi+1)*group); tile++ {
 				q0 := tile * nr
 				for mi := m0; mi < m1; mi++ {
+					if ig.o-mi*mr <= 2 && offKernel2 != nil {
+						offKernel2(kk, a[mi*kk*mr:(mi+1)*kk*mr], b[q0:], ig.off, ig.maxOff, out[mi*mr*ig.cols+q0:], ig.cols)
+						continue
+					}
 					offKernel(kk, a[mi*kk*mr:(mi+1)*kk*mr], b[q0:], ig.off, ig.maxOff, out[mi*mr*ig.cols+q0:], ig.cols)
 				}
 			}

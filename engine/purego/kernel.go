@@ -121,3 +121,8 @@ func goMaxWindow(q []float32, base int, off []int32, best, argk []float32) {
 		best[i], argk[i] = b, float32(a)
 	}
 }
+
+// offKernel2 is offKernel for the first two rows of the tile only (c needs two rows), for the
+// last panel of a weight matrix whose row count leaves two (32, 128, 512 output channels); nil
+// where there is no such kernel.
+var offKernel2 func(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int)

@@ -117,3 +117,26 @@ func avx2MaxWindow(q []float32, base int, off []int32, best, argk []float32) {
 
 //go:noescape
 func maxWindow8(n int, q *float32, off *int32, kk int, best, argk *float32)
+
+func init() {
+	if kernelName == "avx2" {
+		offKernel2 = avx2OffKernel2
+	}
+}
+
+// avx2OffKernel2 is offKernel2 in AVX2 and FMA assembly.
+func avx2OffKernel2(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
+	_ = c[ldc+nr-1]
+	if k <= 0 {
+		clear(c[:nr])
+		clear(c[ldc : ldc+nr])
+		return
+	}
+	_, _, _ = a[k*mr-1], off[k-1], b[maxOff+nr-1]
+	kernel2x16off(k, &a[0], &b[0], &off[0], &c[0], ldc)
+}
+
+// kernel2x16off is avx2OffKernel2 without bounds checks.
+//
+//go:noescape
+func kernel2x16off(k int, a, b *float32, off *int32, c *float32, ldc int)

@@ -204,3 +204,53 @@ func TestMaxPool(t *testing.T) {
 		}
 	}
 }
+
+// TestOffKernels checks offKernel, and offKernel2 where there is one, against a float64 sum
+// over an offset table with gaps and repeats.
+func TestOffKernels(t *testing.T) {
+	rng := enginetest.NewRand(4)
+	b := enginetest.Rand(rng, 500, 1)
+	for _, k := range []int{1, 2, 3, 8, 45} {
+		a := enginetest.Rand(rng, k*mr, 1)
+		off := make([]int32, k)
+		maxOff := 0
+		for p := range off {
+			off[p] = int32(rng.IntN(len(b) - nr))
+			maxOff = max(maxOff, int(off[p]))
+		}
+		const ldc = 40
+		want := make([]float32, mr*nr)
+		for r := 0; r < mr; r++ {
+			for j := 0; j < nr; j++ {
+				var s float64
+				for p := 0; p < k; p++ {
+					s += float64(a[p*mr+r]) * float64(b[int(off[p])+j])
+				}
+				want[r*nr+j] = float32(s)
+			}
+		}
+		kernels := []struct {
+			name string
+			rows int
+			f    func(int, []float32, []float32, []int32, int, []float32, int)
+		}{{"offKernel", mr, offKernel}, {"goOffKernel", mr, goOffKernel}}
+		if offKernel2 != nil {
+			kernels = append(kernels, struct {
+				name string
+				rows int
+				f    func(int, []float32, []float32, []int32, int, []float32, int)
+			}{"offKernel2", 2, offKernel2})
+		}
+		for _, kern := range kernels {
+			c := enginetest.Rand(rng, (mr-1)*ldc+nr, 1)
+			kern.f(k, a, b, off, maxOff, c, ldc)
+			got := make([]float32, kern.rows*nr)
+			for r := 0; r < kern.rows; r++ {
+				copy(got[r*nr:(r+1)*nr], c[r*ldc:])
+			}
+			if e, err := enginetest.MaxRelErr(got, want[:kern.rows*nr]); err != nil || e > 1e-5 {
+				t.Errorf("%s, k=%d: error %.3g %v", kern.name, k, e, err)
+			}
+		}
+	}
+}
