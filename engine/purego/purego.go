@@ -126,7 +126,10 @@ func rank(op, what string, shape []int, r int) {
 func workers() int { return max(1, runtime.GOMAXPROCS(0)) }
 
 // parallel runs task(i) for i in [0, n) on up to workers() goroutines, each with its own worker
-// index w in [0, workers()).
+// index w in [0, workers()). The calling goroutine takes part. Helpers come from a pool of
+// goroutines that spin for a while between jobs (an operation's phases follow each other within
+// microseconds, and waking a parked thread takes longer); a call made while the pool is busy
+// (another goroutine's operation) starts goroutines of its own.
 func parallel(n int, task func(w, i int)) {
 	nw := min(workers(), n)
 	if nw <= 1 {
@@ -135,6 +138,103 @@ func parallel(n int, task func(w, i int)) {
 		}
 		return
 	}
+	if !pool.mu.TryLock() {
+		spawn(n, nw, task)
+		return
+	}
+	defer pool.mu.Unlock()
+	pool.start(workers() - 1)
+	j := &job{task: task, n: int64(n), nw: nw, fin: make(chan struct{})}
+	pool.cur.Store(j)
+	pool.gen.Add(1)
+	for k := pool.parked.Load(); k > 0; k-- {
+		select {
+		case pool.wake <- struct{}{}:
+		default:
+		}
+	}
+	j.run(0)
+	for spin := 0; j.done.Load() < j.n; spin++ {
+		if spin > spinWait {
+			<-j.fin
+			break
+		}
+	}
+}
+
+// spinWait is how many times an idle goroutine checks for work before it blocks (some tens of
+// microseconds).
+const spinWait = 1 << 15
+
+// job is one parallel call: n tasks, taken in order by whoever is free.
+type job struct {
+	task func(w, i int)
+	n    int64
+	nw   int // worker indices [0, nw) may take part
+	next atomic.Int64
+	done atomic.Int64
+	fin  chan struct{} // closed when done reaches n
+}
+
+// run takes tasks of j as worker w until none is left.
+func (j *job) run(w int) {
+	for {
+		i := j.next.Add(1) - 1
+		if i >= j.n {
+			return
+		}
+		j.task(w, int(i))
+		if j.done.Add(1) == j.n {
+			close(j.fin)
+		}
+	}
+}
+
+// helperPool holds parallel's helper goroutines: helper h (from 1) takes part in the jobs
+// with nw > h, spinning between jobs for spinWait checks and then blocking on wake.
+type helperPool struct {
+	mu      sync.Mutex // held by the caller whose job the helpers run
+	helpers int        // helpers started (under mu)
+	cur     atomic.Pointer[job]
+	gen     atomic.Uint64 // counts jobs posted
+	parked  atomic.Int64  // helpers blocked on wake, or about to block
+	wake    chan struct{}
+}
+
+var pool = helperPool{wake: make(chan struct{}, 256)}
+
+// start makes sure at least k helpers run. Call it with p.mu held.
+func (p *helperPool) start(k int) {
+	for p.helpers < k {
+		p.helpers++
+		go p.helper(p.helpers, p.gen.Load())
+	}
+}
+
+// helper is helper h's loop; seen is the last job it has seen posted.
+func (p *helperPool) helper(h int, seen uint64) {
+	for {
+		for spin := 0; p.gen.Load() == seen; spin++ {
+			if spin > spinWait {
+				// Block; a job posted after the count went up sends a wake-up, one posted
+				// before it is seen by the check.
+				p.parked.Add(1)
+				if p.gen.Load() == seen {
+					<-p.wake
+				}
+				p.parked.Add(-1)
+				spin = 0
+			}
+		}
+		seen = p.gen.Load()
+		if j := p.cur.Load(); h < j.nw {
+			j.run(h)
+		}
+	}
+}
+
+// spawn is parallel with goroutines of its own.
+func spawn(n, nw int, task func(w, i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(nw)

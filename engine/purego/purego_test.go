@@ -3,6 +3,9 @@ package purego
 import (
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
+	"time"
 	"testing"
 
 	"github.com/catmark/catmark/engine"
@@ -253,4 +256,39 @@ func TestOffKernels(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestParallel checks that parallel runs every task exactly once with worker indices below
+// workers(), from several goroutines at once (the pool's caller and the fallback) and in
+// succession (helpers spinning, then parked).
+func TestParallel(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round, n := range []int{1, 2, 3, 17, 1000, 5, 64} {
+				if round == 5 {
+					time.Sleep(5 * time.Millisecond) // let the helpers park
+				}
+				counts := make([]atomic.Int32, n)
+				var badWorker atomic.Bool
+				parallel(n, func(w, i int) {
+					if w < 0 || w >= workers() {
+						badWorker.Store(true)
+					}
+					counts[i].Add(1)
+				})
+				for i := range counts {
+					if c := counts[i].Load(); c != 1 {
+						t.Errorf("n=%d: task %d ran %d times", n, i, c)
+					}
+				}
+				if badWorker.Load() {
+					t.Errorf("n=%d: a worker index outside [0, %d)", n, workers())
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
