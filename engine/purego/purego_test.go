@@ -5,8 +5,8 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/engine/enginetest"
