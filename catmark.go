@@ -10,7 +10,8 @@
 //	fmt.Println(pts[0].X, pts[0].Y) // the left eye
 //
 // The package imports nothing of training and no cgo: by itself it runs on catmark's pure-Go
-// reference backend. A program links the oneDNN backend in, as a database/sql driver, with
+// backend (engine/purego: assembly GEMM kernels on amd64, plain Go elsewhere). A program links
+// the oneDNN backend in, as a database/sql driver, with
 //
 //	import _ "github.com/catmark/catmark/engine/dnnl"
 //
@@ -31,7 +32,7 @@ import (
 
 	"github.com/catmark/catmark/augment"
 	"github.com/catmark/catmark/engine"
-	_ "github.com/catmark/catmark/engine/ref" // the pure-Go backend, always present
+	_ "github.com/catmark/catmark/engine/purego" // the fast pure-Go backend, always present
 	"github.com/catmark/catmark/facecrop"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
@@ -90,8 +91,8 @@ type options struct {
 }
 
 // WithBackend runs the detector on the named engine backend ("ref", "dnnl", …; see
-// engine.Available). Without it Load takes the fastest backend the program has: the pure-Go
-// reference backend unless a faster one is linked in, as oneDNN is by
+// engine.Available). Without it Load takes the fastest backend the program has: the pure-Go one
+// ("go") unless oneDNN is linked in by
 //
 //	import _ "github.com/catmark/catmark/engine/dnnl"
 func WithBackend(name string) Option { return func(o *options) { o.backend = name } }

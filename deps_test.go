@@ -51,7 +51,8 @@ func TestImportsNoTrainingAndNoCgo(t *testing.T) {
 }
 
 // A module outside the repository that imports catmark, loads the shipped model and detects the
-// points on a photo builds and runs with CGO_ENABLED=0.
+// points on a photo builds and runs with CGO_ENABLED=0, on the pure-Go backend by default and on
+// the reference backend when asked.
 func TestExternalModuleBuildsWithoutCgo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module with the go command")
@@ -75,7 +76,11 @@ import (
 )
 
 func main() {
-	det, err := catmark.Load("", catmark.WithBackend("ref"))
+	det, err := catmark.Load("") // the fastest backend linked in: the pure-Go one
+	if err != nil {
+		log.Fatal(err)
+	}
+	ref, err := catmark.Load("", catmark.WithBackend("ref"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -88,7 +93,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("points:", len(pts))
+	fmt.Println("points:", len(pts), "backends:", det.Coarse.B.Name(), ref.Coarse.B.Name())
 }
 `,
 	}
@@ -102,7 +107,7 @@ func main() {
 	bin := filepath.Join(dir, "usecatmark")
 	goTool(t, dir, env, "build", "-o", bin, ".")
 	out, err := exec.Command(bin).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "points: 9") {
+	if err != nil || !strings.Contains(string(out), "points: 9 backends: go ref") {
 		t.Fatalf("the external program: %v\n%s", err, out)
 	}
 }
