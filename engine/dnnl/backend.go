@@ -94,7 +94,12 @@ func New() (*Backend, error) {
 		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_LAYOUT=%q: want blocked, any, nhwc or plain", l)
 	}
 	switch a := os.Getenv("CATMARK_DNNL_CONV"); a {
-	case "", "tune":
+	case "":
+		b.convAlgo = convDirect
+		if b.block == 16 {
+			b.convAlgo = convTune // worth its timing only where oneDNN has AVX-512 alternatives (doc.go)
+		}
+	case "tune":
 		b.convAlgo = convTune
 	case "direct":
 		b.convAlgo = convDirect

@@ -41,7 +41,14 @@
 // for 3×3 stride-1 convolutions (unless it needs a scratchpad over 48 MiB), and for fused
 // inference convolutions also the nhwc and nchw layouts, charged with their reorders. The choice
 // depends on timings, so two runs may pick different kernels and round differently (within
-// float32 rounding); CATMARK_DNNL_CONV=direct makes the choice fixed.
+// float32 rounding); CATMARK_DNNL_CONV=direct makes the choice fixed. That is the default on a CPU
+// without AVX-512: oneDNN 2.6 has no Winograd or second direct kernel for AVX2, and timing the
+// layouts cost more than it saved (catmark serve at 20 clients: 17.4 requests/s direct, 16.6
+// tuned; batches of varying size, each tuned anew, 20.5 against 17.7).
+//
+// Layout. Activations are kept in oneDNN's blocked layout with as many channels a block as the
+// CPU's vector holds floats (nChw16c with AVX-512, nChw8c with AVX2): any other blocking sends
+// oneDNN to its reference kernels, a hundred times slower.
 //
 // Threads. oneDNN runs its primitives on OpenMP threads: OMP_NUM_THREADS sets how many (default:
 // all cores); GOMAXPROCS does not matter. OpenMP starts a thread team per calling OS thread, so a
@@ -52,9 +59,10 @@
 //
 //	CATMARK_PROFILE=1            time every operation (Backend.ProfileReport; catmark bench --profile)
 //	CATMARK_PROFILE_TOP=N        list N operation-and-shape entries in the report (default 40)
-//	CATMARK_DNNL_CONV=tune       direct | winograd | tune (default): convolution algorithm choice
+//	CATMARK_DNNL_CONV=tune       direct | winograd | tune: convolution algorithm choice (default:
+//	                             tune with AVX-512, direct otherwise)
 //	CATMARK_DNNL_WINO_MAX_MIB=48 the largest scratchpad a Winograd convolution may use
-//	CATMARK_DNNL_LAYOUT=blocked  blocked (nChw16c) | any (oneDNN's choice) | nhwc | plain (nchw)
+//	CATMARK_DNNL_LAYOUT=blocked  blocked (nChw16c or nChw8c) | any (oneDNN's choice) | nhwc | plain (nchw)
 //	CATMARK_DNNL_AUTO=1          let oneDNN choose the algorithm (convolution_auto) for direct ones
 //	CATMARK_DNNL_POOL=malloc     no free list: malloc and free each buffer
 //	ONEDNN_VERBOSE=1             oneDNN's own log of every primitive and its time
