@@ -48,7 +48,7 @@ echo "$configs" | while read -r model width mode batch size freeze; do
 	done
 done
 
-"$PY" - "$tmp/catmark.jsonl" "$tmp/pytorch.jsonl" <<'PYEOF'
+[ -s "$tmp/catmark.jsonl" ] && "$PY" - "$tmp/catmark.jsonl" "$tmp/pytorch.jsonl" <<'PYEOF'
 import json, sys
 def load(path):
     runs = {}
