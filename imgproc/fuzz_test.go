@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/catmark/catmark/internal/hostile"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -23,7 +24,7 @@ func FuzzDecode(f *testing.F) {
 	jpeg.Encode(&jp, randomRGBA(24, 17, 3), &jpeg.Options{Quality: 50})
 	grey := image.NewGray(image.Rect(0, 0, 9, 5))
 	f.Add(jp.Bytes())
-	f.Add(progressiveJPEG(200, 150, 3))
+	f.Add(hostile.ProgressiveJPEG(200, 150, 3))
 	f.Add(pngOfF(f, randomRGBA(7, 6, 1)))
 	f.Add(pngOfF(f, grey))
 	f.Add(pngOfF(f, image.NewRGBA64(image.Rect(0, 0, 3, 3))))

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
+	"github.com/catmark/catmark/internal/hostile"
 	"image"
 	"image/png"
 	"log/slog"
@@ -20,68 +20,6 @@ import (
 	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/server"
 )
-
-// scanBomb builds a grey progressive JPEG of w×h pixels whose AC scan is repeated scans times
-// (every block one end-of-band run): small on the wire, about 30 ms a scan to decode at
-// 7999×5000 without a scan limit.
-func scanBomb(w, h, scans int) []byte {
-	var b bytes.Buffer
-	seg := func(marker byte, body []byte) {
-		b.Write([]byte{0xff, marker})
-		binary.Write(&b, binary.BigEndian, uint16(len(body)+2))
-		b.Write(body)
-	}
-	b.Write([]byte{0xff, 0xd8})
-	seg(0xdb, append([]byte{0}, bytes.Repeat([]byte{1}, 64)...))
-	seg(0xc2, []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), 1, 1, 0x11, 0})
-	seg(0xc4, []byte{0x00, 1, 15: 0, 16: 0, 17: 0x00}) // DC: one code "0", category 0
-	seg(0xc4, []byte{0x10, 1, 15: 0, 16: 0, 17: 0xe0}) // AC: one code "0", EOBRUN 2^14
-	blocks := ((w + 7) / 8) * ((h + 7) / 8)
-	var bits []bool
-	pack := func() []byte {
-		for len(bits)%8 != 0 {
-			bits = append(bits, true)
-		}
-		var out []byte
-		for i := 0; i < len(bits); i += 8 {
-			var c byte
-			for _, bit := range bits[i : i+8] {
-				c <<= 1
-				if bit {
-					c |= 1
-				}
-			}
-			out = append(out, c)
-			if c == 0xff {
-				out = append(out, 0)
-			}
-		}
-		bits = nil
-		return out
-	}
-	bits = make([]bool, blocks) // every DC difference 0
-	seg(0xda, []byte{1, 1, 0x00, 0, 0, 0})
-	b.Write(pack())
-	for left := blocks; left > 0; {
-		r := 0
-		for 1<<(r+1) <= left && r < 14 {
-			r++
-		}
-		run := min(left, 1<<(r+1)-1)
-		bits = append(bits, false)
-		for i := r - 1; i >= 0; i-- {
-			bits = append(bits, (run-1<<r)>>i&1 == 1)
-		}
-		left -= run
-	}
-	ac := pack()
-	for range scans {
-		seg(0xda, []byte{1, 1, 0x00, 1, 63, 0})
-		b.Write(ac)
-	}
-	b.Write([]byte{0xff, 0xd9})
-	return b.Bytes()
-}
 
 // newTestServer serves det as catmark serve does (MaxBatch 1, catmark.MinSide, two workers).
 func newTestServer(t *testing.T, det *catmark.Detector) *httptest.Server {
@@ -105,7 +43,7 @@ func TestServeScanBombsAndTinyPhoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := newTestServer(t, det)
-	bomb := scanBomb(7999, 5000, 2000) // about 60 s of decoding each without the limits
+	bomb := hostile.ProgressiveJPEG(7999, 5000, 2000) // about 60 s of decoding each without the limits
 	type answer struct {
 		code int
 		body string
