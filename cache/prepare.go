@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/catmark/catmark/internal/atomicfile"
 	"hash/crc32"
 	"io"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/catmark/catmark/catdata"
+	"github.com/catmark/catmark/internal/atomicfile"
 	"github.com/catmark/catmark/landmark"
 )
 

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/catmark/catmark/internal/hostile"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
 	"testing"
+
+	"github.com/catmark/catmark/internal/hostile"
 )
 
 // fuzzLimits keep each fuzzed decode small and fast.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/catmark/catmark/internal/hostile"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/catmark/catmark/internal/hostile"
 )
 
 // The generated progressive JPEG is valid: the standard decoder reads it as a grey image of

@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"github.com/catmark/catmark/imgproc"
 	"os"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/catmark/catmark/augment"
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/catdata"
+	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/testenv"
 )
 

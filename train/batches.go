@@ -1,7 +1,6 @@
 package train
 
 import (
-	"github.com/catmark/catmark/model"
 	"iter"
 	"math"
 	"math/rand/v2"
@@ -13,6 +12,7 @@ import (
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/loader"
 	"github.com/catmark/catmark/metrics"
+	"github.com/catmark/catmark/model"
 )
 
 // batcher makes a run's training and validation batches from its cache: whole photos or face

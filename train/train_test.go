@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/catmark/catmark/model"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -23,6 +22,7 @@ import (
 	"github.com/catmark/catmark/engine"
 	_ "github.com/catmark/catmark/engine/ref"
 	"github.com/catmark/catmark/internal/testcache"
+	"github.com/catmark/catmark/model"
 )
 
 // testCache prepares a small cache (size 32) from n photos of the committed fixture, spread over

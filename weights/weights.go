@@ -17,7 +17,6 @@ package weights
 
 import (
 	"fmt"
-	"github.com/catmark/catmark/internal/atomicfile"
 	"io"
 	"slices"
 	"sort"
@@ -25,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/internal/atomicfile"
 	"github.com/catmark/catmark/nn"
 )
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/catmark/catmark/model"
 	"image/png"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/internal/testcache"
+	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/train"
 )
 

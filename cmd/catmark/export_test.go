@@ -1,12 +1,12 @@
 package main
 
 import (
-	"github.com/catmark/catmark/model"
 	"math"
 	"path/filepath"
 	"testing"
 
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/weights"
 )
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"github.com/catmark/catmark/model"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark/internal/fixture"
+	"github.com/catmark/catmark/model"
 )
 
 func TestPlotCommand(t *testing.T) {

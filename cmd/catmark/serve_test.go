@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/catmark/catmark/internal/hostile"
 	"image"
 	"image/png"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/internal/fixture"
+	"github.com/catmark/catmark/internal/hostile"
 	"github.com/catmark/catmark/server"
 )
 
