@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/ref"
 )
 
 // bnTrain is BatchNorm in BNTrain mode: the reference backend's computation (batch mean and
@@ -15,27 +16,8 @@ func (b *Backend) bnTrain(xd []float32, xs []int, gamma, beta, rm, rv []float32,
 	y := b.Zeros(xs...)
 	yd := b.Backend.Data(y)
 	mean, vr := make([]float32, c), make([]float32, c)
-	m := n * hw
 	parallel(c, func(_, ch int) {
-		var s float64
-		for i := 0; i < n; i++ {
-			for _, v := range xd[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-				s += float64(v)
-			}
-		}
-		mu := s / float64(m)
-		var ss float64
-		for i := 0; i < n; i++ {
-			for _, v := range xd[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-				d := float64(v) - mu
-				ss += d * d
-			}
-		}
-		biased := ss / float64(m)
-		unbiased := biased
-		if m > 1 {
-			unbiased = ss / float64(m-1)
-		}
+		mu, biased, unbiased := ref.ChannelMoments(xd, n, c, hw, ch)
 		mean[ch], vr[ch] = float32(mu), float32(biased)
 		mom := float64(p.Momentum)
 		rm[ch] = float32((1-mom)*float64(rm[ch]) + mom*mu)

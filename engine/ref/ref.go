@@ -289,27 +289,8 @@ func (*Backend) BatchNorm(x engine.Tensor, bn engine.BN, p engine.BNParams) (eng
 	mean, vr := make([]float32, c), make([]float32, c)
 	switch p.Mode {
 	case engine.BNTrain:
-		m := n * hw
 		for ch := 0; ch < c; ch++ {
-			var s float64
-			for i := 0; i < n; i++ {
-				for _, v := range xt.data[(i*c+ch)*hw:][:hw] {
-					s += float64(v)
-				}
-			}
-			mu := s / float64(m)
-			var ss float64
-			for i := 0; i < n; i++ {
-				for _, v := range xt.data[(i*c+ch)*hw:][:hw] {
-					d := float64(v) - mu
-					ss += d * d
-				}
-			}
-			biased := ss / float64(m)
-			unbiased := biased
-			if m > 1 {
-				unbiased = ss / float64(m-1)
-			}
+			mu, biased, unbiased := ChannelMoments(xt.data, n, c, hw, ch)
 			mean[ch], vr[ch] = float32(mu), float32(biased)
 			mom := float64(p.Momentum)
 			rm[ch] = float32((1-mom)*float64(rm[ch]) + mom*mu)
@@ -648,3 +629,29 @@ func (*Backend) LinearBackward(x, w, dy engine.Tensor, gr engine.Grads) (dx, dw,
 }
 
 var _ engine.Backend = (*Backend)(nil)
+
+// ChannelMoments returns the mean and the biased and unbiased variances of channel ch of x, an
+// N×C×HW array (n, c, hw), summed in float64: a training batch norm's batch statistics. The
+// unbiased variance equals the biased one for a single value.
+func ChannelMoments(x []float32, n, c, hw, ch int) (mean, biased, unbiased float64) {
+	var s float64
+	for i := 0; i < n; i++ {
+		for _, v := range x[(i*c+ch)*hw:][:hw] {
+			s += float64(v)
+		}
+	}
+	m := n * hw
+	mean = s / float64(m)
+	var ss float64
+	for i := 0; i < n; i++ {
+		for _, v := range x[(i*c+ch)*hw:][:hw] {
+			d := float64(v) - mean
+			ss += d * d
+		}
+	}
+	biased, unbiased = ss/float64(m), ss/float64(m)
+	if m > 1 {
+		unbiased = ss / float64(m-1)
+	}
+	return mean, biased, unbiased
+}
