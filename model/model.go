@@ -115,12 +115,8 @@ func (s Spec) Input(img *imgproc.RGB, dst []float32) {
 
 // AppendInput appends the Input of img to dst and returns the extended slice.
 func (s Spec) AppendInput(dst []float32, img *imgproc.RGB) []float32 {
-	n := 3 * s.Size * s.Size
 	off := len(dst)
-	if cap(dst)-off < n {
-		dst = append(dst[:cap(dst)], make([]float32, off+n-cap(dst))...)
-	}
-	dst = dst[:off+n]
+	dst = slices.Grow(dst, 3*s.Size*s.Size)[:off+3*s.Size*s.Size]
 	s.Input(img, dst[off:])
 	return dst
 }

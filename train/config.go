@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/atomicfile"
 	"github.com/catmark/catmark/model"
 )
@@ -96,8 +98,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: epochs %d must be positive", c.Epochs)
 	case c.LR <= 0:
 		return fmt.Errorf("train: learning rate %g must be positive", c.LR)
-	case c.Norm != "imagenet" && c.Norm != "unit":
-		return fmt.Errorf("train: normalisation %q: want imagenet or unit", c.Norm)
+	case !slices.Contains(imgproc.NormNames, c.Norm):
+		return fmt.Errorf("train: normalisation %q: want one of %q", c.Norm, imgproc.NormNames)
 	case c.Optimizer != "sgd" && c.Optimizer != "adamw":
 		return fmt.Errorf("train: optimiser %q: want sgd or adamw", c.Optimizer)
 	case c.Negatives < 0 || c.Negatives >= 1:
