@@ -60,6 +60,12 @@ type Spec struct {
 	Margin float64 `json:"margin"` // crop stage: share of the face box added on each side
 	// Presence adds a 19th output: how sure the model is that its input shows a face.
 	Presence bool `json:"presence,omitempty"`
+	// Head is how the network turns features into points: "pool" (empty in older checkpoints)
+	// regresses them from globally pooled features, "integral" takes each point as the expected
+	// position of a heatmap (resnet.Config.Head).
+	Head string `json:"head,omitempty"`
+	// Stages is the number of ResNet stages, 3 or 4 (0, in older checkpoints: 4).
+	Stages int `json:"stages,omitempty"`
 }
 
 // Limits of a Spec that Validate accepts: wide enough for every model catmark trains, narrow
@@ -83,11 +89,23 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("model spec: stage %q: want %q or %q", s.Stage, Whole, Crop)
 	case !(s.Margin >= 0 && s.Margin <= MaxMargin):
 		return fmt.Errorf("model spec: margin %g out of range [0, %d]", s.Margin, MaxMargin)
+	case s.Head != "" && s.Head != resnet.Pool && s.Head != resnet.Integral:
+		return fmt.Errorf("model spec: head %q: want %q or %q", s.Head, resnet.Pool, resnet.Integral)
+	case s.Stages != 0 && s.Stages != 3 && s.Stages != 4:
+		return fmt.Errorf("model spec: stages %d: want 3 or 4", s.Stages)
 	}
 	if _, err := imgproc.NormNamed(s.Norm); err != nil {
 		return fmt.Errorf("model spec: norm: %w", err)
 	}
 	return nil
+}
+
+// stages is the number of ResNet stages the network has.
+func (s Spec) stages() int {
+	if s.Stages == 0 {
+		return 4
+	}
+	return s.Stages
 }
 
 // Outputs is the number of values the network gives per input: 18, or 19 with Presence.
@@ -133,7 +151,7 @@ func New(b engine.Backend, spec Spec, seed int64) (*Model, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	net, err := resnet.New(b, resnet.Config{Depth: spec.Depth, Width: spec.Width, Outputs: spec.Outputs(), InputSize: spec.Size}, seed)
+	net, err := resnet.New(b, resnet.Config{Depth: spec.Depth, Width: spec.Width, Outputs: spec.Outputs(), InputSize: spec.Size, Head: spec.Head, Stages: spec.Stages}, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -225,11 +243,18 @@ func checkShapes(name string, spec Spec, infos []weights.TensorInfo) error {
 		name  string
 		shape []int // nil: any shape
 	}
-	want := []need{
-		{"conv1.weight", []int{spec.Width, 3, 7, 7}},
-		{"fc.weight", []int{spec.Outputs(), spec.Width * 8 * expansion}},
+	stages := spec.stages()
+	features := spec.Width << (stages - 1) * expansion
+	want := []need{{"conv1.weight", []int{spec.Width, 3, 7, 7}}}
+	if spec.Head == resnet.Integral {
+		want = append(want, need{"heatmap.weight", []int{landmark.Dim / 2, features, 1, 1}})
+		if spec.Presence {
+			want = append(want, need{"fc.weight", []int{1, features}})
+		}
+	} else {
+		want = append(want, need{"fc.weight", []int{spec.Outputs(), features}})
 	}
-	for s, n := range blocks {
+	for s, n := range blocks[:stages] {
 		want = append(want, need{fmt.Sprintf("layer%d.%d.conv1.weight", s+1, n-1), nil}) // present
 	}
 	for _, w := range want {
@@ -241,10 +266,13 @@ func checkShapes(name string, spec Spec, infos []weights.TensorInfo) error {
 			return fmt.Errorf("model: %s: tensor %s has shape %v, its model spec (ResNet-%d, width %d, %d outputs) needs %v", name, w.name, got, spec.Depth, spec.Width, spec.Outputs(), w.shape)
 		}
 	}
-	for s, n := range blocks {
+	for s, n := range blocks[:stages] {
 		if t := fmt.Sprintf("layer%d.%d.conv1.weight", s+1, n); shapes[t] != nil {
 			return fmt.Errorf("model: %s: tensor %s is one block more than ResNet-%d has", name, t, spec.Depth)
 		}
+	}
+	if stages < 4 && shapes["layer4.0.conv1.weight"] != nil {
+		return fmt.Errorf("model: %s: tensor layer4.0.conv1.weight is a stage more than its model spec's %d", name, stages)
 	}
 	return nil
 }

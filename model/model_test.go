@@ -64,6 +64,11 @@ func TestSpecValidate(t *testing.T) {
 		{"norm", func(s *Spec) { s.Norm = "zscore" }, "norm"},
 		{"negative margin", func(s *Spec) { s.Margin = -1 }, "margin"},
 		{"NaN margin", func(s *Spec) { s.Margin = math.NaN() }, "margin"},
+		{"integral head", func(s *Spec) { s.Head = "integral" }, ""},
+		{"pool head", func(s *Spec) { s.Head = "pool" }, ""},
+		{"three stages", func(s *Spec) { s.Stages = 3 }, ""},
+		{"head", func(s *Spec) { s.Head = "heatmap" }, "head"},
+		{"stages", func(s *Spec) { s.Stages = 5 }, "stages"},
 	} {
 		s := tinySpec
 		c.edit(&s)
@@ -90,6 +95,8 @@ func TestLoadRejectsBadSpecs(t *testing.T) {
 		{"wider than its tensors", `{"depth":18,"width":200,"size":16,"stage":"crop","norm":"imagenet","margin":0.3,"presence":true}`, "conv1.weight"},
 		{"deeper than its tensors", `{"depth":34,"width":1,"size":16,"stage":"crop","norm":"imagenet","margin":0.3,"presence":true}`, "layer"},
 		{"no presence output in the file", `{"depth":18,"width":1,"size":16,"stage":"crop","norm":"imagenet","margin":0.3}`, "fc.weight"},
+		{"integral head, pooled file", `{"depth":18,"width":1,"size":16,"stage":"crop","norm":"imagenet","margin":0.3,"presence":true,"head":"integral"}`, "heatmap.weight"},
+		{"three stages, four in the file", `{"depth":18,"width":1,"size":16,"stage":"crop","norm":"imagenet","margin":0.3,"presence":true,"stages":3}`, "fc.weight"},
 	} {
 		data := checkpoint(t, tinySpec, c.spec, nil)
 		_, err := LoadBytes(ref.New(), "bad.safetensors", data)
@@ -113,45 +120,55 @@ func TestLoadRejectsNonFiniteWeights(t *testing.T) {
 }
 
 // A saved model loads back with the same spec and the same outputs; Predict decodes Forward's
-// rows: points first, then the presence.
+// rows: points first, then the presence. Both heads, three and four stages.
 func TestLoadRoundTripAndDecode(t *testing.T) {
 	b := ref.New()
-	orig, err := New(b, tinySpec, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "m.safetensors")
-	if err := weights.Save(path, b, orig.Params(), nil, orig.Meta()); err != nil {
-		t.Fatal(err)
-	}
-	m, err := Load(b, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Spec != tinySpec {
-		t.Fatalf("loaded spec %+v, want %+v", m.Spec, tinySpec)
-	}
-	img := imgproc.New(20, 12)
-	for i := range img.Pix {
-		img.Pix[i] = uint8(i * 7)
-	}
-	x := m.Spec.AppendInput(m.Spec.AppendInput(nil, img), img)
-	if len(x) != 2*3*16*16 {
-		t.Fatalf("AppendInput twice: %d values, want %d", len(x), 2*3*16*16)
-	}
-	raw, want := m.Forward(x, 2), orig.Forward(x, 2)
-	if len(raw) != 2*19 {
-		t.Fatalf("Forward: %d values, want 38", len(raw))
-	}
-	for i := range raw {
-		if raw[i] != want[i] {
-			t.Fatalf("output %d: %v after loading, %v before", i, raw[i], want[i])
+	integral3 := tinySpec
+	integral3.Head, integral3.Stages, integral3.Size = "integral", 3, 32
+	integral4 := tinySpec
+	integral4.Head, integral4.Size = "integral", 64
+	for _, spec := range []Spec{tinySpec, integral3, integral4} {
+		orig, err := New(b, spec, 7)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	for i, o := range m.Predict(x, 2) {
-		row := raw[i*19:]
-		if o.Points[0].X != float64(row[0]) || o.Points[4].Y != float64(row[9]) || o.Face != float64(row[18]) {
-			t.Errorf("input %d: decoded %+v from row %v", i, o, row[:19])
+		path := filepath.Join(t.TempDir(), "m.safetensors")
+		if err := weights.Save(path, b, orig.Params(), nil, orig.Meta()); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(b, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Spec != spec {
+			t.Fatalf("loaded spec %+v, want %+v", m.Spec, spec)
+		}
+		img := imgproc.New(20, 12)
+		for i := range img.Pix {
+			img.Pix[i] = uint8(i * 7)
+		}
+		s := spec.Size
+		x := m.Spec.AppendInput(m.Spec.AppendInput(nil, img), img)
+		if len(x) != 2*3*s*s {
+			t.Fatalf("AppendInput twice: %d values, want %d", len(x), 2*3*s*s)
+		}
+		raw, want := m.Forward(x, 2), orig.Forward(x, 2)
+		if len(raw) != 2*19 {
+			t.Fatalf("%+v: Forward: %d values, want 38", spec, len(raw))
+		}
+		for i := range raw {
+			if raw[i] != want[i] {
+				t.Fatalf("%+v: output %d: %v after loading, %v before", spec, i, raw[i], want[i])
+			}
+			if !(raw[i] >= 0 && raw[i] <= 1) {
+				t.Errorf("%+v: output %d = %v, outside [0, 1]", spec, i, raw[i])
+			}
+		}
+		for i, o := range m.Predict(x, 2) {
+			row := raw[i*19:]
+			if o.Points[0].X != float64(row[0]) || o.Points[4].Y != float64(row[9]) || o.Face != float64(row[18]) {
+				t.Errorf("%+v: input %d: decoded %+v from row %v", spec, i, o, row[:19])
+			}
 		}
 	}
 	noFace := Spec{Depth: 18, Width: 1, Size: 16, Stage: Whole, Norm: "unit"}

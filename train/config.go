@@ -22,6 +22,7 @@ import (
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/atomicfile"
 	"github.com/catmark/catmark/model"
+	"github.com/catmark/catmark/models/resnet"
 )
 
 // Config is everything that defines a training run. Its zero values are filled by Defaults.
@@ -29,21 +30,25 @@ type Config struct {
 	Data string `json:"data"` // a prepared cache folder (catmark prepare) or a photo folder
 	Out  string `json:"out"`  // the run folder
 
-	Stage   model.Stage `json:"stage"`
-	Depth   int         `json:"depth"` // ResNet depth: 18, 34 or 50
-	Width   int         `json:"width"` // base width (64 = torchvision's)
-	Size    int         `json:"size"`  // network input side in pixels
-	Freeze  []string    `json:"freeze,omitempty"`
-	Init    string      `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
-	Norm    string      `json:"norm"`           // "imagenet" or "unit" (/255)
-	Backend string      `json:"backend,omitempty"`
-	Loss    string      `json:"loss"`
-	Flip    bool        `json:"flip"`
-	PCA     bool        `json:"pca"`
-	Scale   float64     `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
-	Shift   float64     `json:"shift"`  // similarity jitter: shift as a share of the side
-	Rotate  float64     `json:"rotate"` // similarity jitter: rotation in degrees
-	Margin  float64     `json:"margin"` // crop stage: share of the face box added on each side
+	Stage model.Stage `json:"stage"`
+	Depth int         `json:"depth"` // ResNet depth: 18, 34 or 50
+	Width int         `json:"width"` // base width (64 = torchvision's)
+	// Head is "pool" (pooled regression, the default) or "integral" (heatmaps, soft-argmax);
+	// Stages is 3 or 4 (0: 4). See model.Spec.
+	Head    string   `json:"head,omitempty"`
+	Stages  int      `json:"stages,omitempty"`
+	Size    int      `json:"size"` // network input side in pixels
+	Freeze  []string `json:"freeze,omitempty"`
+	Init    string   `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
+	Norm    string   `json:"norm"`           // "imagenet" or "unit" (/255)
+	Backend string   `json:"backend,omitempty"`
+	Loss    string   `json:"loss"`
+	Flip    bool     `json:"flip"`
+	PCA     bool     `json:"pca"`
+	Scale   float64  `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
+	Shift   float64  `json:"shift"`  // similarity jitter: shift as a share of the side
+	Rotate  float64  `json:"rotate"` // similarity jitter: rotation in degrees
+	Margin  float64  `json:"margin"` // crop stage: share of the face box added on each side
 	// Negatives is the crop stage's share of training crops cut where no face is. When positive,
 	// the model gets a 19th output, the face presence, trained towards 1 on face crops and 0 on
 	// these (loss.EvalPresence); the detector uses it to search a photo when a crop misses.
@@ -90,6 +95,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: depth %d: want 18, 34 or 50", c.Depth)
 	case c.Width < 1:
 		return fmt.Errorf("train: width %d must be positive", c.Width)
+	case c.Head != "" && c.Head != resnet.Pool && c.Head != resnet.Integral:
+		return fmt.Errorf("train: head %q: want %q or %q", c.Head, resnet.Pool, resnet.Integral)
+	case c.Stages != 0 && c.Stages != 3 && c.Stages != 4:
+		return fmt.Errorf("train: stages %d: want 3 or 4", c.Stages)
 	case c.Size < 32:
 		return fmt.Errorf("train: input size %d is below 32", c.Size)
 	case c.Batch < 1:

@@ -14,12 +14,24 @@ import (
 // TestLearnsTheFixture trains a small model on the committed fixture, split by ID prefix, without
 // augmentation: the faces are drawn to be learnable, so the training loss falls to a fraction of
 // its first epoch's and the validation NME (on IDs never trained on) improves on the first
-// epoch's.
+// epoch's. Both heads: pooled regression, and the integral head on three stages.
 func TestLearnsTheFixture(t *testing.T) {
 	data := testcache.Fixture(t, fixture.Count, cache.Options{Size: 48, GroupByPrefix: true, Seed: 1})
-	cfg := tinyConfig(data, filepath.Join(t.TempDir(), "run"))
-	cfg.Width, cfg.Size, cfg.Epochs = 8, 48, 8
-	cfg.Flip, cfg.Scale, cfg.Shift, cfg.Rotate = false, 0, 0, 0
+	for _, head := range []struct {
+		name   string
+		stages int
+	}{{"pool", 4}, {"integral", 3}} {
+		t.Run(head.name, func(t *testing.T) {
+			cfg := tinyConfig(data, filepath.Join(t.TempDir(), "run"))
+			cfg.Width, cfg.Size, cfg.Epochs = 8, 48, 8
+			cfg.Head, cfg.Stages = head.name, head.stages
+			cfg.Flip, cfg.Scale, cfg.Shift, cfg.Rotate = false, 0, 0, 0
+			learns(t, cfg)
+		})
+	}
+}
+
+func learns(t *testing.T, cfg Config) {
 	if _, err := Run(context.Background(), cfg, io.Discard); err != nil {
 		t.Fatal(err)
 	}

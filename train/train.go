@@ -215,7 +215,7 @@ func setup(cfg Config, resume bool, log io.Writer) (*trainer, error) {
 	if len(t.trainIdx) == 0 {
 		return nil, fmt.Errorf("train: the %q split of %s is empty", cfg.Split, cfg.Data)
 	}
-	spec := model.Spec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin, Presence: cfg.Negatives > 0}
+	spec := model.Spec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin, Presence: cfg.Negatives > 0, Head: cfg.Head, Stages: cfg.Stages}
 	if t.net, err = model.New(t.b, spec, cfg.Seed); err != nil {
 		return nil, err
 	}

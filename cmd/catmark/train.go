@@ -38,6 +38,8 @@ func runTrain(args []string) error {
 	stage := fs.String("stage", string(d.Stage), "what the model sees: whole (the photo) or crop (a face crop)")
 	fs.IntVar(&cfg.Depth, "depth", d.Depth, "ResNet depth: 18, 34 or 50")
 	fs.IntVar(&cfg.Width, "width", d.Width, "ResNet base width (64 = torchvision's)")
+	fs.StringVar(&cfg.Head, "head", "pool", "how features become points: pool (pooled regression) or integral (a heatmap per point, its expected position)")
+	fs.IntVar(&cfg.Stages, "stages", 4, "ResNet stages: 4, or 3 (ends at layer3: stride 16, a finer heatmap for an integral head)")
 	fs.IntVar(&cfg.Size, "size", d.Size, "input side in pixels")
 	freeze := fs.String("freeze", "", `comma-separated parts to freeze, e.g. "stem,layer1,layer2" (the seed's)`)
 	fs.StringVar(&cfg.Init, "init", "", "initial weights: torchvision ImageNet safetensors or a catmark checkpoint")

@@ -39,7 +39,22 @@ type Config struct {
 	Width     int // base width: channels of conv1 and layer1 (64 in the paper and torchvision)
 	Outputs   int // size of the head's output (18: nine landmarks' x and y)
 	InputSize int // input side in pixels; informational (the network takes any size ≥ 32)
+	// Head is how features become outputs: "pool" (or empty) is the pooled regression above,
+	// global average pooling, fc and a sigmoid; "integral" is integral regression
+	// (nn.IntegralHead): Outputs/2 heatmaps ("heatmap.weight", "heatmap.bias") from the last
+	// stage's feature map, each point the expected position of its heatmap's softmax, and, when
+	// Outputs is odd, one more output from pooled features as the pooled head's ("fc.weight" 1×C).
+	Head string
+	// Stages is how many of the four stages the network has (3 ends at layer3, stride 16,
+	// for a finer heatmap at three quarters of the work); 0 means all four.
+	Stages int
 }
+
+// Head kinds (Config.Head).
+const (
+	Pool     = "pool"
+	Integral = "integral"
+)
 
 // Stages returns the block kind (bottleneck or basic) and the number of blocks in each of the
 // four stages (layer1…layer4) of a ResNet of the given depth, as in the paper's table.
@@ -79,6 +94,19 @@ func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
 	if cfg.Width < 1 || cfg.Outputs < 1 {
 		return nil, fmt.Errorf("resnet: width %d and outputs %d must be positive", cfg.Width, cfg.Outputs)
 	}
+	stages := cfg.Stages
+	if stages == 0 {
+		stages = 4
+	}
+	if stages < 3 || stages > 4 {
+		return nil, fmt.Errorf("resnet: %d stages: want 3 or 4", cfg.Stages)
+	}
+	if cfg.Head != "" && cfg.Head != Pool && cfg.Head != Integral {
+		return nil, fmt.Errorf("resnet: head %q: want %q or %q", cfg.Head, Pool, Integral)
+	}
+	if cfg.Head == Integral && cfg.Outputs < 2 {
+		return nil, fmt.Errorf("resnet: an integral head needs at least 2 outputs, not %d", cfg.Outputs)
+	}
 	expansion := 1
 	if bottleneck {
 		expansion = 4
@@ -86,7 +114,7 @@ func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
 	w := cfg.Width
 	layers := newStem(b, w).Layers
 	in := w
-	for s := range 4 {
+	for s := range stages {
 		planes := w << s
 		for i := range blocks[s] {
 			stride := 1
@@ -102,8 +130,16 @@ func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
 			in = planes * expansion
 		}
 	}
-	fc := nn.NewLinear(b, "fc", in, cfg.Outputs)
-	layers = append(layers, nn.NewGlobalAvgPool(b), fc, nn.NewSigmoid(b))
+	if cfg.Head == Integral {
+		presence := ""
+		if cfg.Outputs%2 == 1 {
+			presence = "fc"
+		}
+		layers = append(layers, nn.NewIntegralHead(b, "heatmap", in, cfg.Outputs/2, presence))
+	} else {
+		fc := nn.NewLinear(b, "fc", in, cfg.Outputs)
+		layers = append(layers, nn.NewGlobalAvgPool(b), fc, nn.NewSigmoid(b))
+	}
 	m := &Model{Config: cfg, b: b, net: nn.NewSequential(b, layers...), byName: map[string]*nn.Param{}}
 	m.params = m.net.Params()
 	for _, p := range m.params {

@@ -1,0 +1,235 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/catmark/catmark/engine"
+)
+
+// IntegralHead turns a feature map into point coordinates by integral regression (Sun et al.,
+// "Integral Human Pose Regression", 2018; the soft-argmax of DSNT): a 1×1 convolution makes one
+// heatmap per point, a softmax over each heatmap's H·W cells makes it a distribution, and the
+// point is that distribution's expected position. Unlike pooled regression the head keeps where
+// in the picture a feature was seen, so moving the input moves the output by construction.
+//
+// Shapes and conventions. Input x: N×C×H×W (H, W ≥ 2). Heatmap logits z[n,k,i,j] =
+// Σc weight[k,c]·x[n,c,i,j] + bias[k], with weight K×C×1×1 ("<name>.weight", torch's Conv2d
+// layout) and bias K ("<name>.bias"). Cell (i, j) stands for the normalised position
+// (j/(W−1), i/(H−1)), so the outermost cells are the input's borders and every point of the
+// input is reachable. Output y: N×(2K) rows (x0, y0, x1, y1, …), each in [0, 1]; with presence
+// one more value per row, σ(presence.weight · mean over cells of x + presence.bias), a 1×C
+// weight and a bias of 1 ("<presence>.weight", "<presence>.bias"), as the pooled head's extra
+// output.
+//
+// The head computes on the host (ToHost and FromHost): its work, N·K·C·H·W multiply-adds, is
+// small beside the network's, and so it runs on every backend unchanged.
+type IntegralHead struct {
+	Weight, Bias         *Param // heatmap convolution: K×C×1×1, K
+	PWeight, PBias       *Param // presence: 1×C, 1; nil without presence
+	K                    int
+	b                    engine.Backend
+	n, c, h, w           int
+	x, prob, pooled, out []float32 // kept by a training Forward
+}
+
+// NewIntegralHead returns a head for k points from c channels, with zero weights (see the init
+// functions); presence names the presence layer ("fc"), or is empty for none.
+func NewIntegralHead(b engine.Backend, name string, c, k int, presence string) *IntegralHead {
+	bias := newParam(b, join(name, "bias"), k)
+	bias.NoDecay = true
+	l := &IntegralHead{Weight: newParam(b, join(name, "weight"), k, c, 1, 1), Bias: bias, K: k, b: b}
+	if presence != "" {
+		l.PWeight = newParam(b, join(presence, "weight"), 1, c)
+		l.PBias = newParam(b, join(presence, "bias"), 1)
+		l.PBias.NoDecay = true
+	}
+	return l
+}
+
+// Outputs is the number of values per input: 2K, plus one with presence.
+func (l *IntegralHead) Outputs() int {
+	if l.PWeight != nil {
+		return 2*l.K + 1
+	}
+	return 2 * l.K
+}
+
+// cellPos is the normalised position of cell i of n along one axis.
+func cellPos(i, n int) float64 { return float64(i) / float64(n-1) }
+
+// Forward returns the expected positions (and the presence), N×Outputs().
+func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
+	s := x.Shape()
+	if len(s) != 4 || s[1] != l.Weight.Value.Shape()[1] || s[2] < 2 || s[3] < 2 {
+		panic(fmt.Sprintf("nn: IntegralHead %s: input shape %v, want N×%d×H×W with H, W ≥ 2", l.Weight.Name, s, l.Weight.Value.Shape()[1]))
+	}
+	l.Free()
+	n, c, h, w := s[0], s[1], s[2], s[3]
+	hw := h * w
+	xs := l.b.ToHost(x)
+	wt, bs := l.b.Data(l.Weight.Value), l.b.Data(l.Bias.Value)
+	no := l.Outputs()
+	out := make([]float32, n*no)
+	prob := make([]float32, n*l.K*hw)
+	z := make([]float64, hw)
+	for in := range n {
+		xn := xs[in*c*hw : (in+1)*c*hw]
+		for k := range l.K {
+			for p := range z {
+				z[p] = float64(bs[k])
+			}
+			for ch := range c {
+				wk := float64(wt[k*c+ch])
+				for p, v := range xn[ch*hw : (ch+1)*hw] {
+					z[p] += wk * float64(v)
+				}
+			}
+			pk := prob[(in*l.K+k)*hw : (in*l.K+k+1)*hw]
+			softmax(z, pk)
+			var ex, ey float64
+			for i := range h {
+				for j := range w {
+					q := float64(pk[i*w+j])
+					ex += q * cellPos(j, w)
+					ey += q * cellPos(i, h)
+				}
+			}
+			out[in*no+2*k], out[in*no+2*k+1] = float32(ex), float32(ey)
+		}
+	}
+	var pooled []float32
+	if l.PWeight != nil {
+		pooled = make([]float32, n*c)
+		pw, pb := l.b.Data(l.PWeight.Value), l.b.Data(l.PBias.Value)
+		for in := range n {
+			a := float64(pb[0])
+			for ch := range c {
+				var sum float64
+				for _, v := range xs[(in*c+ch)*hw : (in*c+ch+1)*hw] {
+					sum += float64(v)
+				}
+				pooled[in*c+ch] = float32(sum / float64(hw))
+				a += float64(pw[ch]) * sum / float64(hw)
+			}
+			out[in*no+no-1] = float32(1 / (1 + math.Exp(-a)))
+		}
+	}
+	if train {
+		l.n, l.c, l.h, l.w = n, c, h, w
+		l.x, l.prob, l.pooled, l.out = xs, prob, pooled, out
+	}
+	return l.b.FromHost(out, n, no)
+}
+
+// softmax writes the softmax of z into p.
+func softmax(z []float64, p []float32) {
+	m := z[0]
+	for _, v := range z {
+		m = max(m, v)
+	}
+	var sum float64
+	for i, v := range z {
+		e := math.Exp(v - m)
+		z[i] = e
+		sum += e
+	}
+	for i, v := range z {
+		p[i] = float32(v / sum)
+	}
+}
+
+// Backward sets the gradients of the heatmap convolution (and presence) and returns dx if
+// needInputGrad. For one heatmap with cell probabilities q, expected position (ex, ey) and
+// incoming gradients (gx, gy), the logit of cell p gets q_p·(gx·(u_p − ex) + gy·(v_p − ey)),
+// the softmax's Jacobian applied to the cell positions (u_p, v_p).
+func (l *IntegralHead) Backward(dy engine.Tensor, needInputGrad bool) engine.Tensor {
+	if l.x == nil {
+		panic("nn: IntegralHead: Backward without a training Forward")
+	}
+	n, c, h, w := l.n, l.c, l.h, l.w
+	hw, no := h*w, l.Outputs()
+	g := l.b.ToHost(dy)
+	if len(g) != n*no {
+		panic(fmt.Sprintf("nn: IntegralHead %s: gradient shape %v, want %d×%d", l.Weight.Name, dy.Shape(), n, no))
+	}
+	wt := l.b.Data(l.Weight.Value)
+	dw := make([]float32, l.K*c)
+	db := make([]float32, l.K)
+	var dx []float32
+	if needInputGrad {
+		dx = make([]float32, n*c*hw)
+	}
+	dz := make([]float64, hw)
+	for in := range n {
+		xn := l.x[in*c*hw : (in+1)*c*hw]
+		for k := range l.K {
+			pk := l.prob[(in*l.K+k)*hw : (in*l.K+k+1)*hw]
+			gx, gy := float64(g[in*no+2*k]), float64(g[in*no+2*k+1])
+			ex, ey := float64(l.out[in*no+2*k]), float64(l.out[in*no+2*k+1])
+			var sb float64
+			for i := range h {
+				for j := range w {
+					p := i*w + j
+					dz[p] = float64(pk[p]) * (gx*(cellPos(j, w)-ex) + gy*(cellPos(i, h)-ey))
+					sb += dz[p]
+				}
+			}
+			db[k] += float32(sb)
+			for ch := range c {
+				xc := xn[ch*hw : (ch+1)*hw]
+				var s float64
+				for p, v := range xc {
+					s += dz[p] * float64(v)
+				}
+				dw[k*c+ch] += float32(s)
+				if dx != nil {
+					wk := float64(wt[k*c+ch])
+					dc := dx[(in*c+ch)*hw : (in*c+ch+1)*hw]
+					for p := range dc {
+						dc[p] += float32(wk * dz[p])
+					}
+				}
+			}
+		}
+	}
+	grads := []engine.Tensor{l.b.FromHost(dw, l.K, c, 1, 1), l.b.FromHost(db, l.K)}
+	if l.PWeight != nil {
+		pw := l.b.Data(l.PWeight.Value)
+		dpw := make([]float32, c)
+		var dpb float64
+		for in := range n {
+			s := float64(l.out[in*no+no-1])
+			ds := float64(g[in*no+no-1]) * s * (1 - s)
+			dpb += ds
+			for ch := range c {
+				dpw[ch] += float32(ds * float64(l.pooled[in*c+ch]))
+				if dx != nil {
+					d := float32(ds * float64(pw[ch]) / float64(hw))
+					dc := dx[(in*c+ch)*hw : (in*c+ch+1)*hw]
+					for p := range dc {
+						dc[p] += d
+					}
+				}
+			}
+		}
+		grads = append(grads, l.b.FromHost(dpw, 1, c), l.b.FromHost([]float32{float32(dpb)}, 1))
+	}
+	setGrads(l.b, l.Params(), grads...)
+	l.Free()
+	if dx == nil {
+		return nil
+	}
+	return l.b.FromHost(dx, n, c, h, w)
+}
+
+// Free forgets what a training Forward kept.
+func (l *IntegralHead) Free() { l.x, l.prob, l.pooled, l.out = nil, nil, nil, nil }
+
+// Params returns the heatmap weight and bias, then the presence weight and bias if any.
+func (l *IntegralHead) Params() []*Param {
+	if l.PWeight != nil {
+		return []*Param{l.Weight, l.Bias, l.PWeight, l.PBias}
+	}
+	return []*Param{l.Weight, l.Bias}
+}

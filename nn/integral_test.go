@@ -1,0 +1,124 @@
+package nn
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/enginetest"
+	"github.com/catmark/catmark/engine/ref"
+)
+
+// TestIntegralHeadGradients checks the integral head's parameter and input gradients, with and
+// without presence, against central differences of L = Σ r·y.
+func TestIntegralHeadGradients(t *testing.T) {
+	b := ref.New()
+	for _, presence := range []string{"", "fc"} {
+		t.Run("presence="+presence, func(t *testing.T) {
+			rng := enginetest.NewRand(4)
+			l := NewIntegralHead(b, "heatmap", 4, 3, presence)
+			for _, p := range l.Params() {
+				copy(b.Data(p.Value), enginetest.Rand(rng, engine.Numel(p.Value.Shape()), 1))
+			}
+			x := enginetest.RandTensor(b, rng, 1, 2, 4, 3, 5)
+			y := l.Forward(x, true)
+			r := enginetest.Rand(rng, engine.Numel(y.Shape()), 1)
+			dx := l.Backward(b.FromHost(r, y.Shape()...), true)
+			loss := func() float64 {
+				var s float64
+				for i, v := range b.ToHost(l.Forward(x, false)) {
+					s += float64(r[i]) * float64(v)
+				}
+				return s
+			}
+			checks := map[string][2]engine.Tensor{"x": {x, dx}}
+			for _, p := range l.Params() {
+				checks[p.Name] = [2]engine.Tensor{p.Value, p.Grad}
+			}
+			const eps = 1e-2
+			for name, c := range checks {
+				val, got := b.Data(c[0]), b.ToHost(c[1])
+				for i := range val {
+					v := val[i]
+					val[i] = v + eps
+					up := loss()
+					val[i] = v - eps
+					down := loss()
+					val[i] = v
+					want := (up - down) / (2 * eps)
+					if math.Abs(float64(got[i])-want) > 2e-3*(1+math.Abs(want)) {
+						t.Errorf("d%s[%d] = %.6f, finite difference %.6f", name, i, got[i], want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestIntegralHeadTorch checks the head's outputs and gradients against PyTorch's
+// (testdata/integral_torch.py: Conv2d 1×1, softmax, expectation, sigmoid of Linear on the mean).
+func TestIntegralHeadTorch(t *testing.T) {
+	var v struct {
+		Shape       []int
+		X, R, Y, Dx []float64
+		ConvW       []float64 `json:"conv_w"`
+		ConvB       []float64 `json:"conv_b"`
+		FcW         []float64 `json:"fc_w"`
+		FcB         []float64 `json:"fc_b"`
+		DconvW      []float64 `json:"dconv_w"`
+		DconvB      []float64 `json:"dconv_b"`
+		DfcW        []float64 `json:"dfc_w"`
+		DfcB        []float64 `json:"dfc_b"`
+	}
+	raw, err := os.ReadFile("testdata/integral.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	n, c, h, w, k := v.Shape[0], v.Shape[1], v.Shape[2], v.Shape[3], v.Shape[4]
+	f32 := func(a []float64) []float32 {
+		out := make([]float32, len(a))
+		for i, x := range a {
+			out[i] = float32(x)
+		}
+		return out
+	}
+	b := ref.New()
+	l := NewIntegralHead(b, "heatmap", c, k, "fc")
+	copy(b.Data(l.Weight.Value), f32(v.ConvW))
+	copy(b.Data(l.Bias.Value), f32(v.ConvB))
+	copy(b.Data(l.PWeight.Value), f32(v.FcW))
+	copy(b.Data(l.PBias.Value), f32(v.FcB))
+	x := b.FromHost(f32(v.X), n, c, h, w)
+	y := l.Forward(x, true)
+	dx := l.Backward(b.FromHost(f32(v.R), y.Shape()...), true)
+	for _, c := range []struct {
+		name      string
+		got, want []float64
+	}{
+		{"y", f64(b.ToHost(y)), v.Y}, {"dx", f64(b.ToHost(dx)), v.Dx},
+		{"dheatmap.weight", f64(b.ToHost(l.Weight.Grad)), v.DconvW}, {"dheatmap.bias", f64(b.ToHost(l.Bias.Grad)), v.DconvB},
+		{"dfc.weight", f64(b.ToHost(l.PWeight.Grad)), v.DfcW}, {"dfc.bias", f64(b.ToHost(l.PBias.Grad)), v.DfcB},
+	} {
+		if len(c.got) != len(c.want) {
+			t.Fatalf("%s: %d values, PyTorch %d", c.name, len(c.got), len(c.want))
+		}
+		for i := range c.got {
+			if math.Abs(c.got[i]-c.want[i]) > 1e-5*(1+math.Abs(c.want[i])) {
+				t.Errorf("%s[%d] = %.7f, PyTorch %.7f", c.name, i, c.got[i], c.want[i])
+			}
+		}
+	}
+}
+
+func f64(a []float32) []float64 {
+	out := make([]float64, len(a))
+	for i, x := range a {
+		out[i] = float64(x)
+	}
+	return out
+}
