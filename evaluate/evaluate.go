@@ -91,6 +91,8 @@ type Result struct {
 	Model string `json:"model"`
 	Data  string `json:"data"`
 	Split string `json:"split"`
+	// Turned is the angle every photo was turned by (Turned), in degrees counter-clockwise.
+	Turned float64 `json:"turned,omitempty"`
 	// TrueFaceCrops is set when the predictor was given the true face box of every photo (a
 	// crop-stage model on its own): its figures are not those of a detector that finds faces.
 	TrueFaceCrops bool `json:"given_true_face_crops"`

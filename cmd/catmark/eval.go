@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -93,6 +94,7 @@ Flags:`)
 	batch := fs.Int("batch", 32, "photos per forward pass")
 	seed := fs.Int64("seed", 1, "seed of the random photos in random.png")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	turn := fs.Float64("turn", 0, "turn every photo (and its truth) by this many degrees, counter-clockwise, before predicting: how the detector copes with tilted and upside-down heads")
 	tune := addDetectorFlags(fs)
 	if err := parseFlags(fs, args, "model", "data"); err != nil {
 		return err
@@ -121,8 +123,15 @@ Flags:`)
 			progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(200*time.Millisecond))
 		opt.Progress = func(done, _ int) { bar.Set(done) }
 	}
+	var set evaluate.Set = d
+	if *turn != 0 {
+		if math.IsNaN(*turn) || math.IsInf(*turn, 0) {
+			return fmt.Errorf("--turn %v: want an angle in degrees", *turn)
+		}
+		set = evaluate.Turned{Set: d, Degrees: *turn}
+	}
 	start := time.Now()
-	res, err := evaluate.Run(pred, d, opt)
+	res, err := evaluate.Run(pred, set, opt)
 	if bar != nil {
 		bar.Finish()
 	}
@@ -130,7 +139,7 @@ Flags:`)
 		return err
 	}
 	elapsed := time.Since(start)
-	res.Model, res.Data, res.Split = *model, *data, d.Split
+	res.Model, res.Data, res.Split, res.Turned = *model, *data, d.Split, *turn
 	for _, b := range res.BadPhotos {
 		fmt.Fprintf(os.Stderr, "catmark eval: skipped %s\n", b)
 	}
@@ -154,7 +163,7 @@ Flags:`)
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return err
 		}
-		files, err := evaluate.WritePictures(res, d, *out, evaluate.PictureOptions{Seed: *seed})
+		files, err := evaluate.WritePictures(res, set, *out, evaluate.PictureOptions{Seed: *seed})
 		if err != nil {
 			return err
 		}
@@ -177,6 +186,9 @@ func printEval(w io.Writer, res *evaluate.Result, desc string, d *evaluate.Data,
 	what := d.Kind
 	if d.Kind == "cache" {
 		what += ", " + d.Split + " split"
+	}
+	if res.Turned != 0 {
+		what += fmt.Sprintf(", every photo turned %g° counter-clockwise", res.Turned)
 	}
 	fmt.Fprintf(w, "data   %s (%s)\n", res.Data, what)
 	fmt.Fprintf(w, "       %d photos measured in %s", res.N, elapsed.Round(time.Millisecond))
