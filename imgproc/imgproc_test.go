@@ -256,3 +256,31 @@ func BenchmarkResize320To224(b *testing.B) {
 		m.Resize(224, 224)
 	}
 }
+
+// TurnQuarter moves the left-middle pixel to the bottom-middle for a quarter turn (counter-
+// clockwise on screen), and four quarter turns, or two half turns, give the image back.
+func TestTurnQuarter(t *testing.T) {
+	m := New(5, 3)
+	for i := range m.Pix {
+		m.Pix[i] = uint8(i)
+	}
+	q := m.TurnQuarter(1)
+	if q.W != 3 || q.H != 5 {
+		t.Fatalf("quarter turn of 5×3 is %d×%d", q.W, q.H)
+	}
+	if r, _, _ := q.At(1, 4); r != m.Pix[(1*5+0)*3] {
+		t.Errorf("left-middle pixel did not go to the bottom-middle")
+	}
+	for _, turns := range [][]int{{1, 1, 1, 1}, {2, 2}, {3, 1}, {-1, 1}, {5, -1}} {
+		r := m
+		for _, k := range turns {
+			r = r.TurnQuarter(k)
+		}
+		if r.W != m.W || r.H != m.H || string(r.Pix) != string(m.Pix) {
+			t.Errorf("turns %v do not give the image back", turns)
+		}
+	}
+	if a, b := m.TurnQuarter(2), m.TurnQuarter(1).TurnQuarter(1); string(a.Pix) != string(b.Pix) {
+		t.Errorf("a half turn differs from two quarter turns")
+	}
+}

@@ -171,3 +171,34 @@ func (m *RGB) Image() *image.RGBA {
 	}
 	return out
 }
+
+// TurnQuarter returns m turned by q quarter turns counter-clockwise as seen on screen (q may be
+// negative or above 3): a turn of one quarter takes the pixel at (x, y) to (y, W−1−x) of an H×W
+// image. Pixels are copied exactly.
+func (m *RGB) TurnQuarter(q int) *RGB {
+	q = ((q % 4) + 4) % 4
+	if q == 0 {
+		return m.Clone()
+	}
+	w, h := m.W, m.H
+	if q != 2 {
+		w, h = h, w
+	}
+	out := New(w, h)
+	for y := range m.H {
+		for x := range m.W {
+			var u, v int
+			switch q {
+			case 1:
+				u, v = y, m.W-1-x
+			case 2:
+				u, v = m.W-1-x, m.H-1-y
+			case 3:
+				u, v = m.H-1-y, x
+			}
+			i, o := (y*m.W+x)*3, (v*w+u)*3
+			copy(out.Pix[o:o+3], m.Pix[i:i+3])
+		}
+	}
+	return out
+}

@@ -165,3 +165,35 @@ func (p Points) Named() []Named {
 	}
 	return out
 }
+
+// Mouth is the mouth's index; Ears[k][1] are the ear tips.
+const Mouth = 2
+
+// Angle returns how far the face is turned from upright, in degrees counter-clockwise as seen on
+// screen (y pointing down), in (−180, 180]: 0 for an upright cat, 90 for one whose ears point to
+// the photo's left. It averages two directions: the line from the left eye to the right eye, and
+// the line from the mouth to the ear tips' midpoint turned a quarter clockwise (the longer,
+// steadier one). Points whose directions cancel give 0.
+func (p Points) Angle() float64 {
+	ex, ey := p[Eyes[1]].X-p[Eyes[0]].X, p[Eyes[1]].Y-p[Eyes[0]].Y
+	tips := Point{X: (p[Ears[0][1]].X + p[Ears[1][1]].X) / 2, Y: (p[Ears[0][1]].Y + p[Ears[1][1]].Y) / 2}
+	ux, uy := tips.X-p[Mouth].X, tips.Y-p[Mouth].Y
+	// Upright, the eyes run along (1, 0) and mouth → tips along (0, −1); (−uy, ux) turns the
+	// latter onto the former.
+	vx, vy := unit(ex, ey)
+	wx, wy := unit(-uy, ux)
+	x, y := vx+wx, vy+wy
+	if x == 0 && y == 0 {
+		return 0
+	}
+	return math.Atan2(-y, x) * 180 / math.Pi
+}
+
+// unit returns (x, y) scaled to length 1, or (0, 0).
+func unit(x, y float64) (float64, float64) {
+	n := math.Hypot(x, y)
+	if n == 0 {
+		return 0, 0
+	}
+	return x / n, y / n
+}

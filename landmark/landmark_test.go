@@ -1,6 +1,9 @@
 package landmark
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestMirrorIsInvolution(t *testing.T) {
 	for i, j := range Mirror {
@@ -81,6 +84,29 @@ func TestFromFlat(t *testing.T) {
 	for i := range v {
 		if got[i] != v[i] {
 			t.Fatalf("Flat()[%d] = %v, want %v", i, got[i], v[i])
+		}
+	}
+}
+
+// Points turned with the photo report the angle they were turned by.
+func TestAngle(t *testing.T) {
+	// An upright face: eyes level, mouth below, ear tips above.
+	up := Points{{X: 40, Y: 50}, {X: 60, Y: 50}, {X: 50, Y: 65}, {X: 30, Y: 40}, {X: 32, Y: 15}, {X: 42, Y: 35},
+		{X: 58, Y: 35}, {X: 68, Y: 15}, {X: 70, Y: 40}}
+	if a := up.Angle(); math.Abs(a) > 1e-9 {
+		t.Errorf("upright face: Angle() = %v, want 0", a)
+	}
+	for _, deg := range []float64{10, 45, 90, 135, 180, -90, -30} {
+		s, c := math.Sincos(deg * math.Pi / 180)
+		var p Points
+		for i, q := range up {
+			// Counter-clockwise on screen (y down) about (50, 50).
+			dx, dy := q.X-50, q.Y-50
+			p[i] = Point{X: 50 + dx*c + dy*s, Y: 50 - dx*s + dy*c}
+		}
+		got := p.Angle()
+		if d := math.Mod(got-deg+540, 360) - 180; math.Abs(d) > 1e-6 {
+			t.Errorf("face turned %v°: Angle() = %v", deg, got)
 		}
 	}
 }
