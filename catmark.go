@@ -55,6 +55,12 @@ type Settings struct {
 	// searched; it needs a refine model with a presence output (train.Config.Negatives).
 	// 0 turns the search off.
 	Search float64
+	// AnyAngle finds faces turned by any angle, upside down included: the coarse model and the
+	// first refine pass look at the photo in all four quarter turns (unmirrored), the turn
+	// whose crop has the highest face presence is kept, and each later pass cuts its crop
+	// upright along the face's own angle (landmark.Points.Angle). Points keep the upright cat's
+	// labels. It needs a refine model with a presence output.
+	AnyAngle bool
 }
 
 // Defaults are the settings Load gives a detector, and the defaults of the command line's
@@ -182,10 +188,13 @@ func (d *Detector) DetectFaceContext(ctx context.Context, img image.Image) (land
 
 // Detection is what a detector found on one photo: the points in the photo's pixels, the face
 // presence (NaN for a model without a presence output) and, for a photo it could not use (one
-// under MinSide a side), the error instead.
+// under MinSide a side), the error instead. Box is the last refine pass's crop in the photo's
+// pixels (its Angle how far the face is turned, counter-clockwise in degrees); zero for a
+// detector without a refine model.
 type Detection struct {
 	Points landmark.Points
 	Face   float64
+	Box    facecrop.Box
 	Err    error
 }
 
@@ -246,22 +255,34 @@ func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detecti
 		return nil, err
 	}
 	out := make([]Detection, len(photos))
-	// Stage 1: the whole photos, points normalised to each.
-	for i, o := range d.predict(d.Coarse, photos) {
-		out[i] = Detection{Points: o.Points.Denormalize(photos[i].W, photos[i].H), Face: math.NaN()}
-	}
-	if d.Refine == nil {
-		return out, nil
-	}
 	boxes := make([]facecrop.Box, len(photos))
-	for i := range boxes {
-		boxes[i] = facecrop.FaceBox(out[i].Points, d.Refine.Spec.Margin)
-		if d.Grow > 0 {
-			boxes[i].Side *= d.Grow
+	passes := max(d.Passes, 1)
+	anyAngle := d.Refine != nil && d.AnyAngle && d.Refine.Spec.Presence
+	if anyAngle {
+		// Stage 1 in four quarter turns, and the first refine pass on each.
+		if err := d.quarterTurns(ctx, photos, out); err != nil {
+			return nil, err
+		}
+		passes--
+		for i := range boxes {
+			boxes[i] = d.passBox(out[i].Points)
+		}
+	} else {
+		// Stage 1: the whole photos, points normalised to each.
+		for i, o := range d.predict(d.Coarse, photos, d.Flip) {
+			out[i] = Detection{Points: o.Points.Denormalize(photos[i].W, photos[i].H), Face: math.NaN()}
+		}
+		if d.Refine == nil {
+			return out, nil
+		}
+		for i := range boxes {
+			boxes[i] = d.firstBox(out[i].Points, 0)
 		}
 	}
-	if err := d.refine(ctx, photos, boxes, out); err != nil {
-		return nil, err
+	if passes > 0 {
+		if err := d.refine(ctx, photos, boxes, out, passes); err != nil {
+			return nil, err
+		}
 	}
 	if !d.Refine.Spec.Presence {
 		return out, nil
@@ -270,7 +291,11 @@ func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detecti
 		if out[i].Face >= d.Search {
 			continue
 		}
-		wins, err := d.windows(ctx, photo, 3)
+		angle := 0.0
+		if anyAngle {
+			angle = out[i].Box.Angle
+		}
+		wins, err := d.windows(ctx, photo, 3, angle)
 		if err != nil {
 			return nil, err
 		}
@@ -279,7 +304,7 @@ func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detecti
 		for k := range same {
 			same[k] = photo
 		}
-		if err := d.refine(ctx, same, wins, tries); err != nil {
+		if err := d.refine(ctx, same, wins, tries, max(d.Passes, 1)); err != nil {
 			return nil, err
 		}
 		for _, t := range tries {
@@ -291,26 +316,98 @@ func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detecti
 	return out, nil
 }
 
-// refine runs the refine passes on photos[i] from boxes[i], all photos in one batch per pass,
+// firstBox is the first refine pass's box for a face at points (photo pixels) turned by angle:
+// the refine model's face box, grown by d.Grow.
+func (d *Detector) firstBox(points landmark.Points, angle float64) facecrop.Box {
+	b := facecrop.FaceBoxAt(points, d.Refine.Spec.Margin, angle)
+	if d.Grow > 0 {
+		b.Side *= d.Grow
+	}
+	return b
+}
+
+// passBox is a later refine pass's box around the previous pass's points: upright, or, with
+// AnyAngle, turned with the face.
+func (d *Detector) passBox(points landmark.Points) facecrop.Box {
+	if d.AnyAngle && d.Refine.Spec.Presence {
+		return facecrop.FaceBoxAt(points, d.Refine.Spec.Margin, points.Angle())
+	}
+	return facecrop.FaceBox(points, d.Refine.Spec.Margin)
+}
+
+// refine runs passes refine passes on photos[i] from boxes[i], all photos in one batch per pass,
 // each pass on crops around the previous points, and leaves the last pass's points (photo
-// pixels) and face presence in out.
-func (d *Detector) refine(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection) error {
+// pixels), face presence and box in out.
+func (d *Detector) refine(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection, passes int) error {
 	crops := make([]*imgproc.RGB, len(photos))
-	for pass := range max(d.Passes, 1) {
+	for pass := range passes {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if pass > 0 {
 			for i := range boxes {
-				boxes[i] = facecrop.FaceBox(out[i].Points, d.Refine.Spec.Margin)
+				boxes[i] = d.passBox(out[i].Points)
 			}
 		}
 		for i, photo := range photos {
 			crops[i] = facecrop.Crop(photo, photo.W, photo.H, boxes[i], d.Refine.Spec.Size)
 		}
-		for i, o := range d.predict(d.Refine, crops) {
-			out[i] = Detection{Points: boxes[i].FromBox(o.Points), Face: o.Face}
+		for i, o := range d.predict(d.Refine, crops, d.Flip) {
+			out[i] = Detection{Points: boxes[i].FromBox(o.Points), Face: o.Face, Box: boxes[i]}
 		}
+	}
+	return nil
+}
+
+// quarterTurns is AnyAngle's first pass. The coarse model sees every photo in the four quarter
+// turns, counter-clockwise (one batch, unmirrored); each turn's points give a first box turned
+// back with the photo (a face upright in the photo turned by q quarters is turned by −q
+// quarters in the photo); the refine model runs on all four boxes (one batch, unmirrored) and
+// each photo keeps the turn with the highest face presence, in out.
+func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out []Detection) error {
+	n, s := len(photos), d.Coarse.Spec.Size
+	turned := make([]*imgproc.RGB, 0, 4*n)
+	for _, photo := range photos {
+		small := photo.Resize(s, s)
+		for q := range 4 {
+			turned = append(turned, small.TurnQuarter(q))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	coarse := d.predict(d.Coarse, turned, false)
+	all := make([]facecrop.Box, 4*n)
+	crops := make([]*imgproc.RGB, 4*n)
+	for i, photo := range photos {
+		for q := range 4 {
+			p := coarse[4*i+q].Points
+			for range q { // undo the turn: (u, v) ↦ (1−v, u) undoes one quarter
+				for j, pt := range p {
+					p[j] = landmark.Point{X: 1 - pt.Y, Y: pt.X}
+				}
+			}
+			angle := -90 * float64(q)
+			if q == 3 {
+				angle = 90
+			}
+			b := d.firstBox(p.Denormalize(photo.W, photo.H), angle)
+			all[4*i+q] = b
+			crops[4*i+q] = facecrop.Crop(photo, photo.W, photo.H, b, d.Refine.Spec.Size)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	refined := d.predict(d.Refine, crops, false)
+	for i := range photos {
+		best := 4 * i
+		for k := 4 * i; k < 4*i+4; k++ {
+			if refined[k].Face > refined[best].Face {
+				best = k
+			}
+		}
+		out[i] = Detection{Points: all[best].FromBox(refined[best].Points), Face: refined[best].Face, Box: all[best]}
 	}
 	return nil
 }
@@ -325,8 +422,9 @@ const minWindow = 32
 
 // windows scores square windows over the photo with the refine model's presence output (one
 // unmirrored pass each, in batches of 32) and returns the k best, skipping a window whose centre
-// lies inside a better one's middle half. Windows step by half their side.
-func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int) ([]facecrop.Box, error) {
+// lies inside a better one's middle half. Windows step by half their side; each is turned by
+// angle (its crop upright for a face turned so).
+func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angle float64) ([]facecrop.Box, error) {
 	long := float64(max(photo.W, photo.H))
 	var boxes []facecrop.Box
 	for i, f := range windowSides {
@@ -336,7 +434,7 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int) ([]fa
 		}
 		for _, cy := range steps(float64(photo.H), side) {
 			for _, cx := range steps(float64(photo.W), side) {
-				boxes = append(boxes, facecrop.Box{CX: cx, CY: cy, Side: side})
+				boxes = append(boxes, facecrop.Box{CX: cx, CY: cy, Side: side, Angle: angle})
 			}
 		}
 	}
@@ -400,11 +498,11 @@ func steps(n, side float64) []float64 {
 
 // predict runs m on imgs in one batch and returns each one's points normalised to it and face
 // presence (NaN without a presence output), averaged with the mirrored input's prediction when
-// d.Flip (the mirrored copies run in the same batch).
-func (d *Detector) predict(m *model.Model, imgs []*imgproc.RGB) []model.Output {
+// flip (the mirrored copies run in the same batch).
+func (d *Detector) predict(m *model.Model, imgs []*imgproc.RGB, flip bool) []model.Output {
 	s, n := m.Spec.Size, len(imgs)
 	copies := 1
-	if d.Flip {
+	if flip {
 		copies = 2
 	}
 	x := make([]float32, copies*n*3*s*s)
@@ -414,14 +512,14 @@ func (d *Detector) predict(m *model.Model, imgs []*imgproc.RGB) []model.Output {
 			small = img.Resize(s, s)
 		}
 		m.Spec.Input(small, x[i*3*s*s:])
-		if d.Flip {
+		if flip {
 			mirrored := small.Clone()
 			augment.FlipImage(mirrored)
 			m.Spec.Input(mirrored, x[(n+i)*3*s*s:])
 		}
 	}
 	out := m.Predict(x, copies*n)
-	if d.Flip {
+	if flip {
 		for i := range n {
 			p, q := out[i].Points, out[n+i].Points.FlipNormalized()
 			for j := range p {

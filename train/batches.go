@@ -46,13 +46,21 @@ func newBatcher(data *cache.Cache, cfg Config) *batcher {
 
 // cropFrame returns the loader hook that cuts the face crop of photo i: the square around its
 // true landmarks with the run's margin, jittered in training to mimic a coarse model's errors;
-// in training, a share cfg.Negatives of the crops are cut away from the face (NoFace truth).
+// in training, a share cfg.Negatives of the crops are cut away from the face (NoFace truth), and
+// a share cfg.TurnedNegatives of those are instead the face's own jittered box turned by one, two
+// or three quarters: a face that is not upright counts as no face, so that presence tells the
+// detector's any-angle first pass which quarter turn shows the face upright.
 func cropFrame(data *cache.Cache, cfg Config, jitter bool) func(*rand.Rand, int, *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
 	return func(rng *rand.Rand, i int, photo *imgproc.RGB) (*imgproc.RGB, landmark.Points) {
 		it := data.Item(i)
 		box := facecrop.FaceBox(it.Points, cfg.Margin)
 		if jitter && cfg.Negatives > 0 && rng.Float64() < cfg.Negatives {
-			return facecrop.Crop(photo, it.Width, it.Height, facecrop.Away(rng, box, it.Width, it.Height), cfg.Size), NoFace()
+			away := facecrop.Away(rng, box, it.Width, it.Height)
+			if cfg.TurnedNegatives > 0 && rng.Float64() < cfg.TurnedNegatives {
+				away = box.Jitter(rng, cfg.Scale, cfg.Shift)
+				away.Angle = 90 * float64(1+rng.IntN(3))
+			}
+			return facecrop.Crop(photo, it.Width, it.Height, away, cfg.Size), NoFace()
 		}
 		if jitter {
 			box = box.Jitter(rng, cfg.Scale, cfg.Shift)

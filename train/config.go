@@ -53,14 +53,18 @@ type Config struct {
 	// the model gets a 19th output, the face presence, trained towards 1 on face crops and 0 on
 	// these (loss.EvalPresence); the detector uses it to search a photo when a crop misses.
 	Negatives float64 `json:"negatives,omitempty"`
-	Optimizer string  `json:"optimizer"`
-	LR        float64 `json:"lr"`
-	Momentum  float64 `json:"momentum"`
-	Decay     float64 `json:"weight_decay"`
-	Schedule  string  `json:"schedule"` // "constant", "step", "cosine"
-	Warmup    float64 `json:"warmup"`   // share of the run spent warming up (cosine)
-	Batch     int     `json:"batch"`
-	Epochs    int     `json:"epochs"`
+	// TurnedNegatives is the share of those negatives that show the face itself turned by a
+	// quarter, a half or three quarters (before the rotation jitter): presence then means an
+	// upright face, which the detector's any-angle first pass relies on.
+	TurnedNegatives float64 `json:"turned_negatives,omitempty"`
+	Optimizer       string  `json:"optimizer"`
+	LR              float64 `json:"lr"`
+	Momentum        float64 `json:"momentum"`
+	Decay           float64 `json:"weight_decay"`
+	Schedule        string  `json:"schedule"` // "constant", "step", "cosine"
+	Warmup          float64 `json:"warmup"`   // share of the run spent warming up (cosine)
+	Batch           int     `json:"batch"`
+	Epochs          int     `json:"epochs"`
 	// Budget bounds the wall-clock training time; the schedule follows whichever of epochs and
 	// budget runs out first.
 	Budget Duration `json:"budget,omitempty"`
@@ -115,6 +119,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: negatives %g: want a share in [0, 1)", c.Negatives)
 	case c.Negatives > 0 && c.Stage != model.Crop:
 		return fmt.Errorf("train: negatives %g: only the crop stage learns face presence", c.Negatives)
+	case c.TurnedNegatives < 0 || c.TurnedNegatives > 1:
+		return fmt.Errorf("train: turned negatives %g: want a share in [0, 1]", c.TurnedNegatives)
+	case c.TurnedNegatives > 0 && c.Negatives == 0:
+		return fmt.Errorf("train: turned negatives %g: a share of --negatives, which is 0", c.TurnedNegatives)
 	case c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "cosine":
 		return fmt.Errorf("train: schedule %q: want constant, step or cosine", c.Schedule)
 	}

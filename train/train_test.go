@@ -393,3 +393,57 @@ func TestNegativeCrops(t *testing.T) {
 		t.Error("a validation crop is faceless")
 	}
 }
+
+// With TurnedNegatives, a faceless crop is the face's own crop turned by one, two or three
+// quarters (without jitter: exactly, up to rounding), and all three turns occur.
+func TestTurnedNegativeCrops(t *testing.T) {
+	data, err := cache.Open(testCache(t, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig("", "")
+	cfg.Stage, cfg.Negatives, cfg.TurnedNegatives, cfg.Scale, cfg.Shift = model.Crop, 0.5, 1, 0, 0
+	frame := cropFrame(data, cfg, true)
+	plain := cropFrame(data, cfg, false)
+	rng := rand.New(rand.NewPCG(1, 2))
+	seen := map[int]bool{}
+	for k := range 200 {
+		i := k % data.Len()
+		photo := &imgproc.RGB{W: 32, H: 32, Pix: data.Pixels(i)}
+		img, pts := frame(rng, i, photo)
+		if !math.IsNaN(pts[0].X) {
+			continue
+		}
+		face, _ := plain(rng, i, photo)
+		match := 0
+		for q := 1; q <= 3; q++ {
+			if near(img, face.TurnQuarter(q)) {
+				match = q
+			}
+		}
+		if match == 0 {
+			t.Fatalf("draw %d: a faceless crop that is not the face crop turned", k)
+		}
+		seen[match] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("turns seen %v, want all three", seen)
+	}
+	cfg.Data, cfg.Out, cfg.TurnedNegatives, cfg.Negatives = "data", "out", 0.5, 0
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "turned negatives") {
+		t.Errorf("turned negatives without negatives: Validate() = %v", err)
+	}
+}
+
+// near reports whether two images have the same size and differ by at most 1 in every value.
+func near(a, b *imgproc.RGB) bool {
+	if a.W != b.W || a.H != b.H {
+		return false
+	}
+	for i := range a.Pix {
+		if d := int(a.Pix[i]) - int(b.Pix[i]); d < -1 || d > 1 {
+			return false
+		}
+	}
+	return true
+}

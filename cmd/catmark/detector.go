@@ -14,6 +14,7 @@ type detectorFlags struct {
 	flip   *bool
 	grow   *float64
 	search *float64
+	angle  *bool
 }
 
 func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
@@ -23,12 +24,13 @@ func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
 		flip:   fs.Bool("flip", d.Flip, "detector: average each prediction with the mirrored photo's"),
 		grow:   fs.Float64("grow", d.Grow, "detector: enlarge the first refine crop by this factor (1 or 0: not at all)"),
 		search: fs.Float64("search", d.Search, "detector: search the whole photo when the first crop's face presence is below this (0: never; needs a refine model with a presence output)"),
+		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle)"),
 	}
 }
 
 // apply sets d's settings from the flags, rejecting values outside their range.
 func (f detectorFlags) apply(d *catmark.Detector) error {
-	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search}
+	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle}
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("detector flags: %w", err)
 	}

@@ -52,6 +52,7 @@ func runTrain(args []string) error {
 	fs.Float64Var(&cfg.Shift, "shift", d.Shift, "shift jitter (share of the side)")
 	fs.Float64Var(&cfg.Rotate, "rotate", d.Rotate, "rotation jitter in degrees")
 	fs.Float64Var(&cfg.Margin, "margin", d.Margin, "crop stage: share of the face box added on each side")
+	fs.Float64Var(&cfg.TurnedNegatives, "turned-negatives", 0, "crop stage: share of the negatives that are the face turned by one to three quarters (presence then means an upright face, for --any-angle detection)")
 	fs.Float64Var(&cfg.Negatives, "negatives", 0, "crop stage: share of training crops cut away from the face; >0 gives the model a face-presence output, which the detector uses to search a photo when a crop misses")
 	fs.StringVar(&cfg.Optimizer, "optimizer", d.Optimizer, "sgd or adamw")
 	fs.Float64Var(&cfg.LR, "lr", d.LR, "peak learning rate")

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Trains, from nothing, every model the detector ships, in one hour on a 2-core machine, then
+# measures the detector on validation photos nobody trained on and exports the model folder:
+#
+#   scripts/train-model.sh OUT            # OUT/model is a detector folder (catmark predict --model OUT/model)
+#   SEED=2 scripts/train-model.sh OUT2    # another seed of the same recipe
+#
+# What it does (docs/model-card.md, "Training"):
+#   1. prepares ../shared/data/cats (or $PHOTOS) at 320 px, split by ID prefix (seed 1, 80 % train);
+#   2. trains the coarse model (whole photo) and the refine model (face crops) side by side, one
+#      core each, for $BUDGET each (50m); the learning-rate schedule is planned on the budget and
+#      the last checkpoint is kept (no epoch is chosen on validation photos);
+#   3. exports both to OUT/model and measures the detector on the two halves of the validation
+#      photos (scripts/split-photos.sh): val-select, the half every setting of this recipe was
+#      chosen on, and val-report, the half never used for a choice: OUT/eval-*.json.
+# Killed, it resumes where it stopped when run again with the same OUT.
+set -euo pipefail
+out=${1:?usage: scripts/train-model.sh OUT}
+root=$(cd "$(dirname "$0")/.." && pwd)
+photos=${PHOTOS:-$root/../shared/data/cats}
+seed=${SEED:-1}
+budget=${BUDGET:-50m}
+bin=$root/bin/catmark
+start=$(date +%s)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+log=$out/train-model.log
+say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
+
+say "seed $seed, budget $budget each, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+(cd "$root" && go build -o "$bin" ./cmd/catmark)
+[ -f "$out/cache/manifest.json" ] ||
+  "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 >>"$log"
+
+common=(--data "$out/cache" --depth 18 --width 32 --batch 32 --optimizer adamw --weight-decay 0.05
+  --loss mse+ddmse:1-8+area --epochs 100000 --time-budget "$budget" --seed "$seed" --quiet)
+coarse=(--stage whole --size 128 --lr 2e-3 --scale 0.15 --shift 0.08 --rotate 10
+  --head "${COARSE_HEAD:-integral}" --stages "${COARSE_STAGES:-3}")
+refine=(--stage crop --size "${REFINE_SIZE:-128}" --lr 2e-3 --margin 0.3 --scale 0.25 --shift 0.15 --rotate 25
+  --negatives 0.25 --turned-negatives 0.4 --head "${REFINE_HEAD:-integral}" --stages "${REFINE_STAGES:-3}")
+
+# train NAME ARGS…: a fresh run, or the resumption of one that was stopped.
+train() {
+  local name=$1 dir=$out/$1
+  shift
+  if [ -f "$dir/done" ]; then
+    return
+  elif [ -f "$dir/config.json" ]; then
+    OMP_NUM_THREADS=1 GOMAXPROCS=1 "$bin" train --resume "$dir" --quiet --restart
+  else
+    OMP_NUM_THREADS=1 GOMAXPROCS=1 "$bin" train "${common[@]}" "$@" --out "$dir"
+  fi >"$out/$name.out" 2>&1
+  touch "$dir/done"
+}
+say "training coarse and refine side by side"
+train coarse "${coarse[@]}" &
+c=$!
+train refine "${refine[@]}" &
+r=$!
+wait $c || { say "coarse training failed: $out/coarse.out"; exit 1; }
+wait $r || { say "refine training failed: $out/refine.out"; exit 1; }
+say "trained: coarse $(wc -l <"$out/coarse/metrics.jsonl") epochs, refine $(wc -l <"$out/refine/metrics.jsonl") epochs"
+
+mkdir -p "$out/model"
+"$bin" export --model "$out/coarse/last.safetensors" --out "$out/model/coarse.safetensors" >>"$log"
+"$bin" export --model "$out/refine/last.safetensors" --out "$out/model/refine.safetensors" >>"$log"
+for half in val-select val-report; do
+  [ -d "$out/$half" ] || bash "$root/scripts/split-photos.sh" "$out/cache" "$half" "$photos" "$out/$half" >>"$log"
+  "$bin" eval --model "$out/model" --data "$out/$half" --quiet --json >"$out/eval-$half.json"
+  "$bin" eval --model "$out/refine/last.safetensors" --data "$out/$half" --quiet --json >"$out/eval-refine-$half.json"
+  say "$half: detector $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f} failure {d['failure_rate']:.3f} PCK@0.1 {d['pck_0_1']:.3f}\")" "$out/eval-$half.json"); refine on true crops $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f}\")" "$out/eval-refine-$half.json")"
+done
+say "done in $(( ($(date +%s) - start) / 60 )) min: $out/model"
