@@ -61,11 +61,13 @@ type Settings struct {
 	// upright along the face's own angle (landmark.Points.Angle). Points keep the upright cat's
 	// labels. It needs a refine model with a presence output.
 	AnyAngle bool
+	// MinFace is the face presence a face beyond the best one needs for DetectAll to report it.
+	MinFace float64
 }
 
 // Defaults are the settings Load gives a detector, and the defaults of the command line's
 // detector flags.
-var Defaults = Settings{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5}
+var Defaults = Settings{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5, MinFace: DefaultMinFace}
 
 // Validate reports the first setting outside its range.
 func (s Settings) Validate() error {
@@ -76,6 +78,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("grow %g out of range [0, 10]", s.Grow)
 	case !(s.Search >= 0 && s.Search <= 1):
 		return fmt.Errorf("search %g out of range [0, 1]", s.Search)
+	case !(s.MinFace >= 0 && s.MinFace <= 1):
+		return fmt.Errorf("min-face %g out of range [0, 1]", s.MinFace)
 	}
 	return nil
 }
@@ -387,11 +391,7 @@ func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out 
 					p[j] = landmark.Point{X: 1 - pt.Y, Y: pt.X}
 				}
 			}
-			angle := -90 * float64(q)
-			if q == 3 {
-				angle = 90
-			}
-			b := d.firstBox(p.Denormalize(photo.W, photo.H), angle)
+			b := d.firstBox(p.Denormalize(photo.W, photo.H), quarterAngle(q))
 			all[4*i+q] = b
 			crops[4*i+q] = facecrop.Crop(photo, photo.W, photo.H, b, d.Refine.Spec.Size)
 		}
@@ -399,16 +399,7 @@ func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	refined := d.predict(d.Refine, crops, false)
-	for i := range photos {
-		best := 4 * i
-		for k := 4 * i; k < 4*i+4; k++ {
-			if refined[k].Face > refined[best].Face {
-				best = k
-			}
-		}
-		out[i] = Detection{Points: all[best].FromBox(refined[best].Points), Face: refined[best].Face, Box: all[best]}
-	}
+	d.pickTurns(d.predict(d.Refine, crops, false), all, out)
 	return nil
 }
 

@@ -314,6 +314,22 @@ func (m *Model) Forward(x []float32, n int) []float32 {
 	return y
 }
 
+// Heatmaps runs an integral-head network (Spec.Head "integral") in inference mode on n inputs x of
+// h×w pixels (n×3×h×w, prepared as Input prepares them but of any size) and returns its heatmap
+// logits, n×9×h'×w' (h' = h/16 with three stages, h/32 with four), and their shape.
+func (m *Model) Heatmaps(x []float32, n, h, w int) ([]float32, [4]int, error) {
+	if m.Spec.Head != resnet.Integral {
+		return nil, [4]int{}, fmt.Errorf("model: heatmaps need an integral head, not %q", m.Spec.Head)
+	}
+	if len(x) != n*3*h*w {
+		return nil, [4]int{}, fmt.Errorf("model: Heatmaps: %d values for %d×3×%d×%d inputs", len(x), n, h, w)
+	}
+	xt := m.B.FromHost(x, n, 3, h, w)
+	maps, shape, _ := m.Net.Heatmaps(xt)
+	m.B.Release(xt)
+	return maps, shape, nil
+}
+
 // Predict runs the network in inference mode on n inputs x (n×3×S×S) and decodes its outputs.
 func (m *Model) Predict(x []float32, n int) []Output {
 	return m.Spec.Decode(m.Forward(x, n), n)

@@ -76,15 +76,7 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 	for in := range n {
 		xn := xs[in*c*hw : (in+1)*c*hw]
 		for k := range l.K {
-			for p := range z {
-				z[p] = float64(bs[k])
-			}
-			for ch := range c {
-				wk := float64(wt[k*c+ch])
-				for p, v := range xn[ch*hw : (ch+1)*hw] {
-					z[p] += wk * float64(v)
-				}
-			}
+			l.logits(xn, wt, bs, k, z)
 			pk := prob[(in*l.K+k)*hw : (in*l.K+k+1)*hw]
 			softmax(z, pk)
 			var ex, ey float64
@@ -120,6 +112,44 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 		l.x, l.prob, l.pooled, l.out = xs, prob, pooled, out
 	}
 	return l.b.FromHost(out, n, no)
+}
+
+// logits writes heatmap k's logits for one input's features xn (C×H·W) into z (H·W).
+func (l *IntegralHead) logits(xn, wt, bs []float32, k int, z []float64) {
+	hw, c := len(z), len(xn)/len(z)
+	for p := range z {
+		z[p] = float64(bs[k])
+	}
+	for ch := range c {
+		wk := float64(wt[k*c+ch])
+		for p, v := range xn[ch*hw : (ch+1)*hw] {
+			z[p] += wk * float64(v)
+		}
+	}
+}
+
+// Heatmaps returns the heatmap logits for features x (N×C×H×W), N×K×H×W on the host, before
+// the softmax: where each point's evidence lies. Unlike the expected position, they show every
+// place a point could be, so several faces in one input give several peaks. It keeps nothing.
+func (l *IntegralHead) Heatmaps(x engine.Tensor) []float32 {
+	s := x.Shape()
+	if len(s) != 4 || s[1] != l.Weight.Value.Shape()[1] {
+		panic(fmt.Sprintf("nn: IntegralHead %s: Heatmaps of shape %v, want N×%d×H×W", l.Weight.Name, s, l.Weight.Value.Shape()[1]))
+	}
+	n, c, hw := s[0], s[1], s[2]*s[3]
+	xs := l.b.ToHost(x)
+	wt, bs := l.b.Data(l.Weight.Value), l.b.Data(l.Bias.Value)
+	out := make([]float32, n*l.K*hw)
+	z := make([]float64, hw)
+	for in := range n {
+		for k := range l.K {
+			l.logits(xs[in*c*hw:(in+1)*c*hw], wt, bs, k, z)
+			for p, v := range z {
+				out[(in*l.K+k)*hw+p] = float32(v)
+			}
+		}
+	}
+	return out
 }
 
 // softmax writes the softmax of z into p.

@@ -122,3 +122,36 @@ func f64(a []float32) []float64 {
 	}
 	return out
 }
+
+// The expected positions of Heatmaps' softmaxes are Forward's outputs.
+func TestIntegralHeatmapsMatchForward(t *testing.T) {
+	b := ref.New()
+	rng := enginetest.NewRand(5)
+	l := NewIntegralHead(b, "heatmap", 3, 2, "")
+	for _, p := range l.Params() {
+		copy(b.Data(p.Value), enginetest.Rand(rng, engine.Numel(p.Value.Shape()), 1))
+	}
+	const n, h, w = 2, 4, 5
+	x := enginetest.RandTensor(b, rng, 1, n, 3, h, w)
+	y := b.ToHost(l.Forward(x, false))
+	maps := l.Heatmaps(x)
+	for i := range n {
+		for k := range 2 {
+			z := maps[(i*2+k)*h*w : (i*2+k+1)*h*w]
+			m := z[0]
+			for _, v := range z {
+				m = max(m, v)
+			}
+			var sum, ex, ey float64
+			for p, v := range z {
+				e := math.Exp(float64(v - m))
+				sum += e
+				ex += e * float64(p%w) / (w - 1)
+				ey += e * float64(p/w) / (h - 1)
+			}
+			if gx, gy := float64(y[i*4+2*k]), float64(y[i*4+2*k+1]); math.Abs(ex/sum-gx) > 1e-5 || math.Abs(ey/sum-gy) > 1e-5 {
+				t.Errorf("input %d point %d: heatmap expectation (%v, %v), Forward (%v, %v)", i, k, ex/sum, ey/sum, gx, gy)
+			}
+		}
+	}
+}

@@ -15,6 +15,7 @@ type detectorFlags struct {
 	grow   *float64
 	search *float64
 	angle  *bool
+	min    *float64
 }
 
 func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
@@ -24,13 +25,14 @@ func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
 		flip:   fs.Bool("flip", d.Flip, "detector: average each prediction with the mirrored photo's"),
 		grow:   fs.Float64("grow", d.Grow, "detector: enlarge the first refine crop by this factor (1 or 0: not at all)"),
 		search: fs.Float64("search", d.Search, "detector: search the whole photo when the first crop's face presence is below this (0: never; needs a refine model with a presence output)"),
+		min:    fs.Float64("min-face", d.MinFace, "detector: the face presence a face beyond the best one needs to be reported (faces in --json, every face drawn)"),
 		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle)"),
 	}
 }
 
 // apply sets d's settings from the flags, rejecting values outside their range.
 func (f detectorFlags) apply(d *catmark.Detector) error {
-	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle}
+	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle, MinFace: *f.min}
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("detector flags: %w", err)
 	}

@@ -237,6 +237,32 @@ func (m *Model) Backward(dy engine.Tensor) {
 	m.net.Backward(dy, false)
 }
 
+// Heatmaps runs the network in inference mode on x (N×3×H×W, any H and W the stages divide) and
+// returns an integral head's heatmap logits (nn.IntegralHead.Heatmaps), N×K×H'×W', with their
+// shape; ok is false for a pooled head.
+func (m *Model) Heatmaps(x engine.Tensor) (maps []float32, shape [4]int, ok bool) {
+	layers := m.net.Layers
+	head, ok := layers[len(layers)-1].(*nn.IntegralHead)
+	if !ok {
+		return nil, shape, false
+	}
+	cur := x
+	for _, l := range layers[:len(layers)-1] {
+		y := l.Forward(cur, false)
+		if cur != x {
+			m.b.Release(cur)
+		}
+		cur = y
+	}
+	maps = head.Heatmaps(cur)
+	s := cur.Shape()
+	shape = [4]int{s[0], head.K, s[2], s[3]}
+	if cur != x {
+		m.b.Release(cur)
+	}
+	return maps, shape, true
+}
+
 // Free drops what a training Forward kept, when no Backward will follow.
 func (m *Model) Free() { m.net.Free() }
 

@@ -1,0 +1,312 @@
+package catmark
+
+import (
+	"context"
+	"image"
+	"math"
+	"sort"
+
+	"github.com/catmark/catmark/facecrop"
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/model"
+)
+
+// Face is one cat's face that DetectAll found.
+type Face struct {
+	// Points are the nine landmarks in the photo's pixels, labelled as on the upright cat (the
+	// cat's left eye is Points[0] however the head is turned).
+	Points landmark.Points
+	// Face is the refine model's face presence for them, 0 to 1.
+	Face float64
+	// Box is the last refine pass's crop in the photo's pixels; Box.Angle is how far the crop
+	// is turned, counter-clockwise in degrees.
+	Box facecrop.Box
+}
+
+// Angle is how far the face is turned from upright, counter-clockwise in degrees, from its
+// points (landmark.Points.Angle).
+func (f Face) Angle() float64 { return f.Points.Angle() }
+
+// Bounds is the smallest rectangle of whole pixels holding Box (turned or not).
+func (f Face) Bounds() image.Rectangle {
+	c := f.Box.Corners()
+	x0, y0, x1, y1 := c[0].X, c[0].Y, c[0].X, c[0].Y
+	for _, p := range c[1:] {
+		x0, x1 = min(x0, p.X), max(x1, p.X)
+		y0, y1 = min(y0, p.Y), max(y1, p.Y)
+	}
+	return image.Rect(int(math.Floor(x0)), int(math.Floor(y0)), int(math.Ceil(x1)), int(math.Ceil(y1)))
+}
+
+// DefaultMinFace is Settings.MinFace's default: the face presence a face beyond the best one
+// needs to be reported by DetectAll.
+const DefaultMinFace = 0.5
+
+// DetectAll finds every cat's face in img, best first (by face presence). The best face is what
+// DetectFace finds; the others come from the other peaks of the coarse model's heatmaps (a
+// coarse model with an integral head, model.Spec.Head), each refined as the best one is, and are
+// kept when their presence reaches d.MinFace and they overlap no better face. A detector whose
+// coarse model has no heatmaps, or no refine model with a presence output, finds one face.
+func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
+	all, err := d.DetectAllBatch(context.Background(), []image.Image{img})
+	if err != nil {
+		return nil, err
+	}
+	return all[0].Faces, all[0].Err
+}
+
+// Faces is what DetectAllBatch found on one photo: its faces, best first, or the error that
+// kept the photo from being measured.
+type Faces struct {
+	Faces []Face
+	Err   error
+}
+
+// DetectAllBatch is DetectAll for several photos: the best faces are found as DetectBatch finds
+// them, all photos at once.
+func (d *Detector) DetectAllBatch(ctx context.Context, imgs []image.Image) ([]Faces, error) {
+	best, err := d.DetectBatch(ctx, imgs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Faces, len(imgs))
+	for i, b := range best {
+		if b.Err != nil {
+			out[i].Err = b.Err
+			continue
+		}
+		out[i].Faces = []Face{{Points: b.Points, Face: b.Face, Box: b.Box}}
+		if !d.manyFaces() {
+			continue
+		}
+		more, err := d.moreFaces(ctx, imgproc.FromImage(imgs[i]), out[i].Faces)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Faces = more
+	}
+	return out, nil
+}
+
+// manyFaces reports whether the detector can find more than one face.
+func (d *Detector) manyFaces() bool {
+	return d.Refine != nil && d.Refine.Spec.Presence && d.Coarse.Spec.Head == "integral"
+}
+
+// moreFaces looks for faces beyond found (the best one) at the peaks of the coarse model's
+// heatmaps, and returns all faces kept, best first.
+func (d *Detector) moreFaces(ctx context.Context, photo *imgproc.RGB, found []Face) ([]Face, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cands, err := d.peakPoints(photo)
+	if err != nil {
+		return nil, err
+	}
+	var boxes []facecrop.Box
+	for _, p := range cands {
+		b := d.firstBox(p, 0)
+		if !overlapsAny(b, found) {
+			boxes = append(boxes, b)
+		}
+	}
+	if len(boxes) == 0 {
+		return found, nil
+	}
+	photos := make([]*imgproc.RGB, len(boxes))
+	for i := range photos {
+		photos[i] = photo
+	}
+	dets := make([]Detection, len(boxes))
+	passes := max(d.Passes, 1)
+	if d.AnyAngle {
+		if err := d.turnBoxes(ctx, photos, boxes, dets); err != nil {
+			return nil, err
+		}
+		passes--
+		for i := range boxes {
+			boxes[i] = d.passBox(dets[i].Points)
+		}
+	}
+	if passes > 0 {
+		if err := d.refine(ctx, photos, boxes, dets, passes); err != nil {
+			return nil, err
+		}
+	}
+	sort.SliceStable(dets, func(a, b int) bool { return dets[a].Face > dets[b].Face })
+	for _, t := range dets {
+		f := Face{Points: t.Points, Face: t.Face, Box: t.Box}
+		if t.Face >= d.MinFace && !overlapsAny(f.Box, found) {
+			found = append(found, f)
+		}
+	}
+	sort.SliceStable(found[1:], func(a, b int) bool { return found[1+a].Face > found[1+b].Face })
+	return found, nil
+}
+
+// peakWindow is the half-side, in heatmap cells, of the window around a peak in which each
+// point's position is taken.
+const peakWindow = 2
+
+// maxPeaks bounds the candidates one photo's heatmaps give.
+const maxPeaks = 8
+
+// peakPoints runs the coarse model's heatmaps on the photo and returns, for each peak of their
+// combined evidence, the nine points read from the heatmaps near it, in photo pixels. The
+// evidence is the sum over the nine points of each heatmap's softmax, smoothed over 3×3 cells; a
+// peak is a cell no lower than its eight neighbours and at least a tenth of the highest; each
+// point is the expected position of its heatmap's softmax within peakWindow cells of the peak.
+func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
+	m := d.Coarse
+	s := m.Spec.Size
+	x := m.Spec.AppendInput(nil, photo)
+	maps, shape, err := m.Heatmaps(x, 1, s, s)
+	if err != nil {
+		return nil, err
+	}
+	k, h, w := shape[1], shape[2], shape[3]
+	hw := h * w
+	prob := make([]float64, k*hw)
+	ev := make([]float64, hw)
+	for j := range k {
+		z := maps[j*hw : (j+1)*hw]
+		top := float64(z[0])
+		for _, v := range z {
+			top = max(top, float64(v))
+		}
+		var sum float64
+		for p, v := range z {
+			e := math.Exp(float64(v) - top)
+			prob[j*hw+p] = e
+			sum += e
+		}
+		for p := range hw {
+			prob[j*hw+p] /= sum
+			ev[p] += prob[j*hw+p]
+		}
+	}
+	smooth := make([]float64, hw)
+	for i := range h {
+		for j := range w {
+			for di := -1; di <= 1; di++ {
+				for dj := -1; dj <= 1; dj++ {
+					if ii, jj := i+di, j+dj; ii >= 0 && ii < h && jj >= 0 && jj < w {
+						smooth[i*w+j] += ev[ii*w+jj]
+					}
+				}
+			}
+		}
+	}
+	top := 0.0
+	for _, v := range smooth {
+		top = max(top, v)
+	}
+	type peak struct {
+		i, j int
+		v    float64
+	}
+	var peaks []peak
+	for i := range h {
+		for j := range w {
+			v := smooth[i*w+j]
+			if v < top/10 {
+				continue
+			}
+			highest := true
+			for di := -1; di <= 1 && highest; di++ {
+				for dj := -1; dj <= 1; dj++ {
+					if ii, jj := i+di, j+dj; (di != 0 || dj != 0) && ii >= 0 && ii < h && jj >= 0 && jj < w && smooth[ii*w+jj] > v {
+						highest = false
+						break
+					}
+				}
+			}
+			if highest {
+				peaks = append(peaks, peak{i, j, v})
+			}
+		}
+	}
+	sort.Slice(peaks, func(a, b int) bool { return peaks[a].v > peaks[b].v })
+	if len(peaks) > maxPeaks {
+		peaks = peaks[:maxPeaks]
+	}
+	out := make([]landmark.Points, 0, len(peaks))
+	for _, pk := range peaks {
+		var pts landmark.Points
+		for j := range k {
+			var sum, ex, ey float64
+			for i := max(pk.i-peakWindow, 0); i <= min(pk.i+peakWindow, h-1); i++ {
+				for jj := max(pk.j-peakWindow, 0); jj <= min(pk.j+peakWindow, w-1); jj++ {
+					q := prob[j*hw+i*w+jj]
+					sum += q
+					ex += q * float64(jj) / float64(w-1)
+					ey += q * float64(i) / float64(h-1)
+				}
+			}
+			if sum == 0 {
+				ex, ey, sum = float64(pk.j)/float64(w-1), float64(pk.i)/float64(h-1), 1
+			}
+			pts[j] = landmark.Point{X: ex / sum, Y: ey / sum}
+		}
+		out = append(out, pts.Denormalize(photo.W, photo.H))
+	}
+	return out, nil
+}
+
+// overlapsAny reports whether box b covers much of any found face's box: their bounding
+// rectangles' intersection is over a third of the smaller one's area.
+func overlapsAny(b facecrop.Box, found []Face) bool {
+	r := Face{Box: b}.Bounds()
+	for _, f := range found {
+		q := f.Bounds()
+		in := r.Intersect(q)
+		small := min(area(r), area(q))
+		if small > 0 && 3*area(in) > small {
+			return true
+		}
+	}
+	return false
+}
+
+func area(r image.Rectangle) int { return r.Dx() * r.Dy() }
+
+// turnBoxes is AnyAngle's first pass for boxes already placed: the refine model sees each box
+// in the four quarter turns (one batch, unmirrored) and each keeps the turn with the highest
+// face presence, in out.
+func (d *Detector) turnBoxes(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	all := make([]facecrop.Box, 0, 4*len(boxes))
+	crops := make([]*imgproc.RGB, 0, 4*len(boxes))
+	for i, b := range boxes {
+		for q := range 4 {
+			t := b
+			t.Angle = quarterAngle(q)
+			all = append(all, t)
+			crops = append(crops, facecrop.Crop(photos[i], photos[i].W, photos[i].H, t, d.Refine.Spec.Size))
+		}
+	}
+	d.pickTurns(d.predict(d.Refine, crops, false), all, out)
+	return nil
+}
+
+// quarterAngle is the box angle of a face upright in the photo turned by q quarters
+// counter-clockwise: −q quarters, in (−180, 180].
+func quarterAngle(q int) float64 {
+	return [4]float64{0, -90, 180, 90}[q&3]
+}
+
+// pickTurns keeps, for each photo i, the one of its four turned boxes all[4i…4i+3] whose
+// prediction has the highest face presence.
+func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []Detection) {
+	for i := range out {
+		best := 4 * i
+		for k := 4 * i; k < 4*i+4; k++ {
+			if refined[k].Face > refined[best].Face {
+				best = k
+			}
+		}
+		out[i] = Detection{Points: all[best].FromBox(refined[best].Points), Face: refined[best].Face, Box: all[best]}
+	}
+}
