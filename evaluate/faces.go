@@ -1,0 +1,154 @@
+package evaluate
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
+)
+
+// Composite places photos side by side, left to right, each resized by its scale, vertically
+// centred on a mid-grey canvas with gap pixels between them and around them, and returns the
+// picture and each photo's truth in its pixels: a photo of several cats whose faces are all
+// annotated.
+func Composite(photos []Photo, scales []float64, gap int) (*imgproc.RGB, []landmark.Points) {
+	if len(photos) != len(scales) {
+		panic(fmt.Sprintf("evaluate: Composite of %d photos with %d scales", len(photos), len(scales)))
+	}
+	ws, hs := make([]int, len(photos)), make([]int, len(photos))
+	w, h := gap, 0
+	for i, p := range photos {
+		ws[i] = max(1, int(math.Round(float64(p.W)*scales[i])))
+		hs[i] = max(1, int(math.Round(float64(p.H)*scales[i])))
+		w += ws[i] + gap
+		h = max(h, hs[i])
+	}
+	h += 2 * gap
+	out := imgproc.New(w, h)
+	for i := range out.Pix {
+		out.Pix[i] = 128
+	}
+	truths := make([]landmark.Points, len(photos))
+	x := gap
+	for i, p := range photos {
+		small := p.Original().Resize(ws[i], hs[i])
+		y := (h - hs[i]) / 2
+		for r := range hs[i] {
+			copy(out.Pix[((y+r)*w+x)*3:((y+r)*w+x+ws[i])*3], small.Pix[r*ws[i]*3:(r+1)*ws[i]*3])
+		}
+		sx, sy := float64(ws[i])/float64(p.W), float64(hs[i])/float64(p.H)
+		for j, q := range p.Truth {
+			truths[i][j] = landmark.Point{X: float64(x) + q.X*sx, Y: float64(y) + q.Y*sy}
+		}
+		x += ws[i] + gap
+	}
+	return out, truths
+}
+
+// FaceMatch is the largest NME (mean point error over the true face's eye distance) at which a
+// detected face counts as finding a true face.
+const FaceMatch = 0.5
+
+// FacesReport is how a detector of every face did on composites: how many true faces it found
+// (a detection within FaceMatch of a face, each face and detection matched once, detections in
+// the detector's order), how many detections matched no face, and the NME of the found faces.
+type FacesReport struct {
+	Photos     int     `json:"photos"`
+	Faces      int     `json:"faces"`
+	Found      int     `json:"found"`
+	FalseFaces int     `json:"false_faces"`
+	Recall     float64 `json:"recall"`
+	FalsePer   float64 `json:"false_faces_per_photo"`
+	NME        float64 `json:"nme_found"` // 0 when none was found
+	// Skipped counts photos that could not be read; composites are made of the others.
+	Skipped int `json:"skipped,omitempty"`
+}
+
+// FacesOptions sets up MeasureFaces.
+type FacesOptions struct {
+	PerPhoto   int       // photos per composite (2 or 3, say)
+	MinScale   float64   // each photo is scaled by a factor drawn uniformly from [MinScale, 1]
+	Composites int       // how many composites; 0: as many as the set fills
+	Seed       uint64    // the draw of photos and scales
+	Progress   func(int) // called after each composite with the number done
+}
+
+// MeasureFaces builds composites of opt.PerPhoto photos of set each (photos in a seeded random
+// order, each used once) and measures detect, which returns every face's points it finds on a
+// picture, best first.
+func MeasureFaces(detect func(*imgproc.RGB) ([]landmark.Points, error), set Set, opt FacesOptions) (FacesReport, error) {
+	if opt.PerPhoto < 1 {
+		return FacesReport{}, fmt.Errorf("evaluate: %d photos per composite", opt.PerPhoto)
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0xface5))
+	order := rng.Perm(set.Len())
+	var rep FacesReport
+	var nmeSum float64
+	n := len(order) / opt.PerPhoto
+	if opt.Composites > 0 {
+		n = min(n, opt.Composites)
+	}
+	next := 0
+	for c := range n {
+		var photos []Photo
+		var scales []float64
+		for len(photos) < opt.PerPhoto && next < len(order) {
+			p, err := set.Photo(order[next])
+			next++
+			if err != nil || !(p.Truth.EyeDistance() > 0) {
+				rep.Skipped++
+				continue
+			}
+			photos = append(photos, p)
+			scales = append(scales, opt.MinScale+(1-opt.MinScale)*rng.Float64())
+		}
+		if len(photos) < opt.PerPhoto {
+			break
+		}
+		img, truths := Composite(photos, scales, 16)
+		found, err := detect(img)
+		if err != nil {
+			return rep, fmt.Errorf("evaluate: composite %d: %w", c, err)
+		}
+		used := make([]bool, len(truths))
+		for _, f := range found {
+			best, bestNME := -1, FaceMatch
+			for t, truth := range truths {
+				if e := faceNME(f, truth); !used[t] && e < bestNME {
+					best, bestNME = t, e
+				}
+			}
+			if best < 0 {
+				rep.FalseFaces++
+				continue
+			}
+			used[best] = true
+			rep.Found++
+			nmeSum += bestNME
+		}
+		rep.Photos++
+		rep.Faces += len(truths)
+		if opt.Progress != nil {
+			opt.Progress(c + 1)
+		}
+	}
+	if rep.Faces > 0 {
+		rep.Recall = float64(rep.Found) / float64(rep.Faces)
+		rep.FalsePer = float64(rep.FalseFaces) / float64(rep.Photos)
+	}
+	if rep.Found > 0 {
+		rep.NME = nmeSum / float64(rep.Found)
+	}
+	return rep, nil
+}
+
+// faceNME is the mean distance between p and the true points over the true eye distance.
+func faceNME(p, truth landmark.Points) float64 {
+	var sum float64
+	for i := range p {
+		sum += math.Hypot(p[i].X-truth[i].X, p[i].Y-truth[i].Y)
+	}
+	return sum / float64(len(p)) / truth.EyeDistance()
+}
