@@ -64,6 +64,33 @@ type Detection struct {
 	// Face is how sure the detector is that the points frame a cat's face, in [0, 1]; nil when it
 	// cannot say.
 	Face *float64
+	// Faces are every cat's face found, best first (the first is Points and Face); nil from a
+	// detector that finds one face only.
+	Faces []FaceDetection
+}
+
+// FaceDetection is one of several faces a detector found.
+type FaceDetection struct {
+	Points landmark.Points
+	Face   *float64
+	Box    Box     // the face's box in pixels (axis-aligned around the detector's crop)
+	Angle  float64 // how far the face is turned from upright, counter-clockwise, in degrees
+}
+
+// Box is a rectangle in pixels: top-left corner and size.
+type Box struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+	W float64 `json:"w"`
+	H float64 `json:"h"`
+}
+
+// Face is one face of a Result.
+type Face struct {
+	Box    Box              `json:"box"`
+	Angle  float64          `json:"angle"`
+	Face   *float64         `json:"face,omitempty"`
+	Points []landmark.Named `json:"points"`
 }
 
 // BatchDetector is a Detector that can also process several photos in one call, which a model
@@ -98,11 +125,18 @@ type Result struct {
 	// Face is the model's face presence for the points, 0 to 1 (low: probably no cat's face
 	// there); absent when the model has no such output.
 	Face *float64 `json:"face,omitempty"`
+	// Faces are every cat's face found, best first, each with its box, angle, presence and
+	// points; the first is Points and Face. Absent from a detector that finds one face only.
+	Faces []Face `json:"faces,omitempty"`
 }
 
 // NewResult builds the Result for detection d on a w×h photo called path.
 func NewResult(path string, w, h int, d Detection) Result {
-	return Result{Path: path, Width: w, Height: h, Points: d.Points.Named(), Face: d.Face}
+	r := Result{Path: path, Width: w, Height: h, Points: d.Points.Named(), Face: d.Face}
+	for _, f := range d.Faces {
+		r.Faces = append(r.Faces, Face{Box: f.Box, Angle: f.Angle, Face: f.Face, Points: f.Points.Named()})
+	}
+	return r
 }
 
 // Options configures a Server. Zero fields take the defaults given.

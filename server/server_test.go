@@ -660,3 +660,45 @@ func TestBatchDecodingBudget(t *testing.T) {
 		t.Errorf("batch sizes %v: want %d photos in all, batches of at most 2 and some of 2", det.batchSizes(), n)
 	}
 }
+
+// A detection with several faces answers with "faces", best first, each with its box, angle,
+// presence and nine points, and keeps the best face's points and presence at the top.
+func TestResultFaces(t *testing.T) {
+	one, two := 0.9, 0.6
+	var a, b landmark.Points
+	for i := range a {
+		a[i] = landmark.Point{X: float64(i), Y: 1}
+		b[i] = landmark.Point{X: 100 + float64(i), Y: 50}
+	}
+	d := Detection{Points: a, Face: &one, Faces: []FaceDetection{
+		{Points: a, Face: &one, Box: Box{X: 0, Y: 0, W: 20, H: 20}},
+		{Points: b, Face: &two, Box: Box{X: 90, Y: 40, W: 30, H: 30}, Angle: 180},
+	}}
+	raw, err := json.Marshal(NewResult("x.jpg", 200, 100, d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Points []landmark.Named
+		Face   float64
+		Faces  []struct {
+			Box    map[string]float64
+			Angle  float64
+			Face   float64
+			Points []landmark.Named
+		}
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Faces) != 2 || got.Face != 0.9 || len(got.Points) != 9 || got.Points[3].X != 3 {
+		t.Fatalf("result %s", raw)
+	}
+	f := got.Faces[1]
+	if f.Box["x"] != 90 || f.Box["y"] != 40 || f.Box["w"] != 30 || f.Box["h"] != 30 || f.Angle != 180 || f.Face != 0.6 || f.Points[0].X != 100 {
+		t.Errorf("second face %+v from %s", f, raw)
+	}
+	if raw, _ := json.Marshal(NewResult("x.jpg", 200, 100, Detection{Points: a})); strings.Contains(string(raw), "faces") {
+		t.Errorf("a one-face detector's result %s has faces", raw)
+	}
+}

@@ -227,9 +227,9 @@ func predictBatch(det *catmark.Detector, jobs []*photoJob, asJSON bool, out io.W
 			at = append(at, i)
 		}
 	}
-	found := make([]catmark.Detection, len(jobs))
+	found := make([]catmark.Faces, len(jobs))
 	if len(imgs) > 0 {
-		dets, err := det.DetectBatch(context.Background(), imgs)
+		dets, err := det.DetectAllBatch(context.Background(), imgs)
 		for k, i := range at {
 			if err != nil {
 				jobs[i].err = err
@@ -245,7 +245,7 @@ func predictBatch(det *catmark.Detector, jobs []*photoJob, asJSON bool, out io.W
 			err = fmt.Errorf("%s: %w", j.path, found[i].Err)
 		}
 		if err == nil {
-			err = printPhoto(j, found[i], asJSON, out)
+			err = printPhoto(j, found[i].Faces, asJSON, out)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "catmark predict: %v\n", err)
@@ -262,17 +262,17 @@ func predictOne(det *catmark.Detector, path string, asJSON bool, drawTo string, 
 	if job.err != nil {
 		return job.err
 	}
-	pts, face, err := det.DetectFaceContext(context.Background(), job.img)
+	faces, err := det.DetectAll(job.img)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return printPhoto(job, catmark.Detection{Points: pts, Face: face}, asJSON, out)
+	return printPhoto(job, faces, asJSON, out)
 }
 
 // printPhoto prints what was found on a photo, as JSON or as a table, and draws it when the
 // job has a picture to write.
-func printPhoto(job *photoJob, d catmark.Detection, asJSON bool, out io.Writer) error {
-	res := server.NewResult(job.path, job.h.Width, job.h.Height, detection(d.Points, d.Face))
+func printPhoto(job *photoJob, faces []catmark.Face, asJSON bool, out io.Writer) error {
+	res := server.NewResult(job.path, job.h.Width, job.h.Height, detection(faces))
 	if asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(out, "%s\n", b)
@@ -285,10 +285,19 @@ func printPhoto(job *photoJob, d catmark.Detection, asJSON bool, out io.Writer) 
 		for _, p := range res.Points {
 			fmt.Fprintf(out, "  %-22s %7.1f %7.1f\n", p.Name, p.X, p.Y)
 		}
+		for i, f := range res.Faces[min(1, len(res.Faces)):] {
+			fmt.Fprintf(out, "  face %d of %d: presence %.2f, turned %.0f°, box %.0f,%.0f %.0f×%.0f\n", i+2, len(res.Faces), *f.Face, f.Angle, f.Box.X, f.Box.Y, f.Box.W, f.Box.H)
+			for _, p := range f.Points {
+				fmt.Fprintf(out, "    %-20s %7.1f %7.1f\n", p.Name, p.X, p.Y)
+			}
+		}
 	}
 	if job.pic != "" {
-		pts := d.Points
-		pic := render.Draw(job.img, nil, &pts, render.Options{})
+		var pic image.Image = job.img
+		for i := range faces { // the best face drawn last, on top
+			pts := faces[len(faces)-1-i].Points
+			pic = render.Draw(pic, nil, &pts, render.Options{})
+		}
 		if err := render.SavePNG(job.pic, pic); err != nil {
 			return err
 		}

@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"github.com/catmark/catmark"
-	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/server"
 )
 
@@ -29,36 +28,50 @@ type detector struct {
 }
 
 func (d detector) Detect(ctx context.Context, img image.Image) (server.Detection, error) {
-	p, face, err := d.d.DetectFaceContext(ctx, img)
+	all, err := d.DetectBatch(ctx, []image.Image{img})
 	if err != nil {
 		return server.Detection{}, err
 	}
-	return detection(p, face), nil
+	return all[0], nil
 }
 
 // DetectBatch runs the detector on the photos of concurrent requests together
-// (catmark.Detector.DetectBatch): the server gathers them (server.Options.MaxBatch).
+// (catmark.Detector.DetectAllBatch): the server gathers them (server.Options.MaxBatch).
 func (d detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]server.Detection, error) {
-	dets, err := d.d.DetectBatch(ctx, imgs)
+	all, err := d.d.DetectAllBatch(ctx, imgs)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]server.Detection, len(dets))
-	for i, r := range dets {
+	out := make([]server.Detection, len(all))
+	for i, r := range all {
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		out[i] = detection(r.Points, r.Face)
+		out[i] = detection(r.Faces)
 	}
 	return out, nil
 }
 
-// detection is the server's form of what a catmark.Detector found: the face presence is left out
-// where the model has none (NaN).
-func detection(p landmark.Points, face float64) server.Detection {
-	d := server.Detection{Points: p}
-	if !math.IsNaN(face) {
-		d.Face = &face
+// detection is the server's form of the faces a catmark.Detector found, best first: the best
+// one's points and presence, and every face with its box and angle (none from a single-stage
+// detector, which has no face box). A presence is left out where the model has none (NaN).
+func detection(faces []catmark.Face) server.Detection {
+	presence := func(v float64) *float64 {
+		if math.IsNaN(v) {
+			return nil
+		}
+		return &v
+	}
+	d := server.Detection{Points: faces[0].Points, Face: presence(faces[0].Face)}
+	for _, f := range faces {
+		if f.Box.Side == 0 {
+			break
+		}
+		r := f.Bounds()
+		d.Faces = append(d.Faces, server.FaceDetection{
+			Points: f.Points, Face: presence(f.Face), Angle: math.Round(f.Angle()*10) / 10,
+			Box: server.Box{X: float64(r.Min.X), Y: float64(r.Min.Y), W: float64(r.Dx()), H: float64(r.Dy())},
+		})
 	}
 	return d
 }
