@@ -45,8 +45,9 @@ const DefaultMinFace = 0.5
 
 // DetectAll finds every cat's face in img, best first (by face presence). The best face is what
 // DetectFace finds; the others come from the other peaks of the coarse model's heatmaps (a
-// coarse model with an integral head, model.Spec.Head), each refined as the best one is, and are
-// kept when their presence reaches d.MinFace and they overlap no better face. A detector whose
+// coarse model with an integral head, model.Spec.Head), each refined as the best one is (a
+// candidate whose first pass gives a presence under half of d.MinFace is dropped there), and
+// are kept when their presence reaches d.MinFace and they overlap no better face. A detector whose
 // coarse model has no heatmaps, or no refine model with a presence output, finds one face.
 func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 	all, err := d.DetectAllBatch(context.Background(), []image.Image{img})
@@ -117,19 +118,29 @@ func (d *Detector) moreFaces(ctx context.Context, photo *imgproc.RGB, found []Fa
 	for i := range photos {
 		photos[i] = photo
 	}
+	// The first pass on every candidate, in all four quarter turns with AnyAngle; candidates
+	// whose presence stays under half of MinFace get no more passes.
 	dets := make([]Detection, len(boxes))
-	passes := max(d.Passes, 1)
 	if d.AnyAngle {
 		if err := d.turnBoxes(ctx, photos, boxes, dets); err != nil {
 			return nil, err
 		}
-		passes--
-		for i := range boxes {
-			boxes[i] = d.passBox(dets[i].Points)
+	} else if err := d.refine(ctx, photos, boxes, dets, 1); err != nil {
+		return nil, err
+	}
+	kept := dets[:0]
+	for _, t := range dets {
+		if t.Face >= d.MinFace/2 {
+			kept = append(kept, t)
 		}
 	}
-	if passes > 0 {
-		if err := d.refine(ctx, photos, boxes, dets, passes); err != nil {
+	dets = kept
+	if passes := max(d.Passes, 1) - 1; passes > 0 && len(dets) > 0 {
+		boxes = boxes[:len(dets)]
+		for i := range dets {
+			boxes[i] = d.passBox(dets[i].Points)
+		}
+		if err := d.refine(ctx, photos[:len(dets)], boxes, dets, passes); err != nil {
 			return nil, err
 		}
 	}
