@@ -32,57 +32,89 @@ import (
 	"github.com/catmark/catmark/train"
 )
 
-// Case is one of the seed's seven training setups. Every case uses flip augmentation.
+// Case is one of the study's training setups: the seed's seven, and controls. Every case uses
+// flip augmentation.
 type Case struct {
-	N    int    // 1…7
+	N    int    // 1…7 the seed's, 8… controls
 	Loss string // the loss, as loss.Parse names it
 	PCA  bool   // PCA colour augmentation
 	// EpochFactor multiplies the study's epochs: 2 for case 2, which trains twice as long.
 	EpochFactor int
 	// SeedMSE is the seed's best test MSE for the case (ResNet-50 from ImageNet weights, 224 px,
-	// 6,996 training photos, 200 or 400 epochs): for orientation, not for direct comparison.
+	// 6,996 training photos, 200 or 400 epochs): for orientation, not for direct comparison;
+	// 0 for the controls, which the seed did not run.
 	SeedMSE float64
+	// GradMatched scales the learning rate so that the case's initial gradient norm matches
+	// case 6's (GradScale): plain MSE with the structured loss's gradient size, which tells a
+	// better objective from a bigger step. (AdamW normalises gradient sizes away, so the control
+	// matters for SGD.)
+	GradMatched bool
 }
 
-// Cases are the seed's seven cases (SPEC.md, section "Losses").
+// Cases are the seed's seven cases (SPEC.md, section "Losses") and three controls: MSE at case
+// 6's gradient norm, and Wing and L1, the field's usual alternatives to MSE.
 var Cases = []Case{
-	{1, "mse", false, 1, 0.02472},
-	{2, "mse", false, 2, 0.01930},
-	{3, "mse+ddmse:1", false, 1, 0.01942},
-	{4, "mse+ddmse:1-8", false, 1, 0.01516},
-	{5, "mse+ddmse:1-8+triangle", false, 1, 0.01715},
-	{6, "mse+ddmse:1-8+area", false, 1, 0.00415},
-	{7, "mse+ddmse:1-8+area", true, 1, 0.00379},
+	{N: 1, Loss: "mse", EpochFactor: 1, SeedMSE: 0.02472},
+	{N: 2, Loss: "mse", EpochFactor: 2, SeedMSE: 0.01930},
+	{N: 3, Loss: "mse+ddmse:1", EpochFactor: 1, SeedMSE: 0.01942},
+	{N: 4, Loss: "mse+ddmse:1-8", EpochFactor: 1, SeedMSE: 0.01516},
+	{N: 5, Loss: "mse+ddmse:1-8+triangle", EpochFactor: 1, SeedMSE: 0.01715},
+	{N: 6, Loss: "mse+ddmse:1-8+area", EpochFactor: 1, SeedMSE: 0.00415},
+	{N: 7, Loss: "mse+ddmse:1-8+area", PCA: true, EpochFactor: 1, SeedMSE: 0.00379},
+	{N: 8, Loss: "mse", EpochFactor: 1, GradMatched: true},
+	{N: 9, Loss: "wing", EpochFactor: 1},
+	{N: 10, Loss: "l1", EpochFactor: 1},
 }
 
-// CaseByNumber returns case n (1…7).
+// SeedCases are the seed's own seven cases, what a study trains when no case is named.
+var SeedCases = []int{1, 2, 3, 4, 5, 6, 7}
+
+// gradReference is the case whose gradient norm GradMatched cases match.
+const gradReference = 6
+
+// CaseByNumber returns case n.
 func CaseByNumber(n int) (Case, error) {
 	for _, c := range Cases {
 		if c.N == n {
 			return c, nil
 		}
 	}
-	return Case{}, fmt.Errorf("study: no case %d (the seed's cases are 1…%d)", n, len(Cases))
+	return Case{}, fmt.Errorf("study: no case %d (the seed's cases are 1…7, the controls 8…%d)", n, len(Cases))
 }
 
 // Describe names the case's loss and augmentation, e.g. "mse+ddmse:1-8+area, PCA colour".
 func (c Case) Describe() string {
+	d := c.Loss
 	if c.PCA {
-		return c.Loss + ", PCA colour"
+		d += ", PCA colour"
 	}
-	return c.Loss
+	if c.GradMatched {
+		d += fmt.Sprintf(", lr × case %d's gradient norm / its own", gradReference)
+	}
+	return d
 }
 
-// Dir returns the case's run folder inside the study folder.
-func (c Case) Dir(study string) string { return filepath.Join(study, fmt.Sprintf("case%d", c.N)) }
+// Dir returns the case's run folder inside the study folder for one seed: caseN for the study's
+// first seed (as studies of one seed always were), caseN-seedS for the others.
+func (c Case) Dir(study string, seed, firstSeed int64) string {
+	if seed == firstSeed {
+		return filepath.Join(study, fmt.Sprintf("case%d", c.N))
+	}
+	return filepath.Join(study, fmt.Sprintf("case%d-seed%d", c.N, seed))
+}
 
-// Config returns the case's training settings: base with the case's loss, PCA augmentation and
-// epochs (base.Epochs × EpochFactor), flip on, quiet, in its folder of the study folder.
-func (c Case) Config(base train.Config, study string) train.Config {
+// Config returns the case's training settings for one seed: base with the case's loss, PCA
+// augmentation, epochs (base.Epochs × EpochFactor) and seed, the learning rate times lrScale
+// for a GradMatched case, flip on, quiet, in its folder of the study folder.
+func (c Case) Config(base train.Config, study string, seed int64, lrScale float64) train.Config {
 	cfg := base
 	cfg.Loss, cfg.PCA, cfg.Flip = c.Loss, c.PCA, true
 	cfg.Epochs = base.Epochs * c.EpochFactor
-	cfg.Out = c.Dir(study)
+	cfg.Out = c.Dir(study, seed, base.Seed)
+	cfg.Seed = seed
+	if c.GradMatched {
+		cfg.LR = base.LR * lrScale
+	}
 	cfg.Quiet = true
 	return cfg
 }
@@ -92,7 +124,11 @@ type Scale struct {
 	Name                              string
 	Depth, Width, Size, Batch, Epochs int
 	Freeze                            []string // parts frozen (the seed's fine-tuning); needs initial weights
-	About                             string
+	// Refine trains the refine stage instead of the whole photo: face crops with the one-hour
+	// recipe's jitter (scripts/train-model.sh) and its integral head on three stages, where
+	// models localise.
+	Refine bool
+	About  string
 }
 
 // Scales are the preset sizes, smallest first. Each study trains 8 × Epochs epochs in all (case 2
@@ -101,6 +137,8 @@ var Scales = []Scale{
 	{Name: "tiny", Depth: 18, Width: 8, Size: 64, Batch: 16, Epochs: 10, About: "a smoke test"},
 	{Name: "small", Depth: 18, Width: 16, Size: 96, Batch: 32, Epochs: 30, About: "a first comparison"},
 	{Name: "medium", Depth: 18, Width: 32, Size: 128, Batch: 32, Epochs: 60, About: "the CPU recipe's model"},
+	{Name: "refine", Depth: 18, Width: 32, Size: 128, Batch: 32, Epochs: 60, Refine: true,
+		About: "the recipe's refine stage: face crops with its jitter, integral head (where models localise)"},
 	{Name: "large", Depth: 34, Width: 64, Size: 160, Batch: 32, Epochs: 100, About: "for bigger machines"},
 	{Name: "seed", Depth: 50, Width: 64, Size: 224, Batch: 32, Epochs: 200, Freeze: []string{"stem", "layer1", "layer2"},
 		About: "the seed's setup: ResNet-50 fine-tuned from ImageNet weights (--init), layers up to layer2 frozen"},
@@ -120,7 +158,8 @@ func ScaleByName(name string) (Scale, error) {
 
 // Base returns the settings all cases share at scale s: the seed's recipe (SGD, momentum 0.9,
 // learning rate 1e-3, constant, no weight decay; flip and no other geometric augmentation;
-// no time budget) with ImageNet normalisation, on the cache data.
+// no time budget) with ImageNet normalisation, on the cache data; a Refine scale trains face
+// crops with the recipe's box jitter and rotation instead.
 func Base(data string, s Scale) train.Config {
 	cfg := train.Defaults()
 	cfg.Data = data
@@ -130,6 +169,10 @@ func Base(data string, s Scale) train.Config {
 	cfg.Optimizer, cfg.LR, cfg.Momentum, cfg.Decay, cfg.Schedule = "sgd", 1e-3, 0.9, 0, "constant"
 	cfg.Flip, cfg.PCA = true, false
 	cfg.Scale, cfg.Shift, cfg.Rotate = 0, 0, 0
+	if s.Refine {
+		cfg.Stage, cfg.Margin, cfg.Scale, cfg.Shift, cfg.Rotate = model.Crop, 0.3, 0.25, 0.15, 25
+		cfg.Head, cfg.Stages = "integral", 3
+	}
 	cfg.Budget = 0
 	return cfg
 }
@@ -138,7 +181,10 @@ func Base(data string, s Scale) train.Config {
 type Options struct {
 	Dir   string       // the study folder
 	Base  train.Config // the shared settings (Base, perhaps changed); Loss, PCA and Out are the cases'
-	Cases []int        // the cases to train; nil means all seven
+	Cases []int        // the cases to train; nil means the seed's seven (SeedCases)
+	// Seeds are the seeds each case is trained with (initialisation and batch order); nil
+	// means Base.Seed alone. The first seed's runs are in caseN, the others' in caseN-seedS.
+	Seeds []int64
 	// Log gets one line when a case starts and one when it ends; nil means none.
 	Log io.Writer
 	// ChartWidth and ChartHeight are study.png's size in pixels; 0 means 1200×500.
@@ -148,6 +194,7 @@ type Options struct {
 // Row is one case's figures in the study's table.
 type Row struct {
 	Case    int    `json:"case"`
+	Seed    int64  `json:"seed"`
 	Loss    string `json:"loss"`
 	PCA     bool   `json:"pca"`
 	Epochs  int    `json:"epochs"`  // planned
@@ -163,14 +210,33 @@ type Row struct {
 	FinalNME float64 `json:"final_val_nme"`
 	TrainS   float64 `json:"train_s"` // training time in seconds
 	SeedMSE  float64 `json:"seed_test_mse"`
+	LR       float64 `json:"lr"`
 	Dir      string  `json:"dir"`
+}
+
+// Summary is one case's figures over its seeds: mean and sample standard deviation of the last
+// epoch's validation NME (every run trains the same fixed number of epochs, so no epoch is
+// chosen on the validation photos) and of the best validation MSE, the seed's figure.
+type Summary struct {
+	Case      int     `json:"case"`
+	Describe  string  `json:"describe"`
+	Runs      int     `json:"finished_runs"`
+	FinalNME  float64 `json:"final_val_nme_mean"`
+	FinalSD   float64 `json:"final_val_nme_sd"`
+	BestMSE   float64 `json:"best_val_mse_mean"`
+	BestMSESD float64 `json:"best_val_mse_sd"`
 }
 
 // Report is a study's summary: the shared settings and one row per case that has a run.
 type Report struct {
 	Dir      string       `json:"dir"`
-	Settings train.Config `json:"settings"` // loss, pca, epochs and out are per case
-	Rows     []Row        `json:"cases"`
+	Settings train.Config `json:"settings"` // loss, pca, epochs, seed and out are per run
+	Seeds    []int64      `json:"seeds"`
+	// GradScale is the learning-rate factor of the gradient-matched control (case 8): case 6's
+	// initial gradient norm over plain MSE's; 0 when not measured.
+	GradScale float64   `json:"grad_scale,omitempty"`
+	Rows      []Row     `json:"runs"`
+	Summary   []Summary `json:"cases"`
 }
 
 // File names that Run and Summarize write in the study folder.
@@ -180,7 +246,56 @@ const (
 	ChartFile = "study.png"
 	// divergedFile marks a case whose loss diverged, with the error; a rerun does not retry it.
 	divergedFile = "diverged.txt"
+	// gradScaleFile keeps the measured GradScale, so that reruns train case 8 with the same
+	// learning rate.
+	gradScaleFile = "gradscale.json"
 )
+
+// gradBatches is how many training batches GradScale averages the gradient norms over.
+const gradBatches = 8
+
+// GradScale returns case 6's initial gradient norm over plain MSE's for the study's settings
+// (train.GradNorms over the first gradBatches batches at the first seed's initial weights),
+// measured once and kept in the study folder. With measure false a missing measurement gives 0.
+func GradScale(dir string, base train.Config, measure bool) (float64, error) {
+	type record struct {
+		Reference, Loss string
+		Batches         int
+		Norms           []float64
+		Scale           float64
+	}
+	path := filepath.Join(dir, gradScaleFile)
+	if b, err := os.ReadFile(path); err == nil {
+		var r record
+		if err := json.Unmarshal(b, &r); err != nil {
+			return 0, fmt.Errorf("study: %s: %w", path, err)
+		}
+		return r.Scale, nil
+	}
+	if !measure {
+		return 0, nil
+	}
+	ref, _ := CaseByNumber(gradReference)
+	cfg := ref.Config(base, dir, base.Seed, 1)
+	norms, err := train.GradNorms(cfg, []string{ref.Loss, "mse"}, gradBatches)
+	if err != nil {
+		return 0, fmt.Errorf("study: measuring gradient norms: %w", err)
+	}
+	r := record{Reference: ref.Loss, Loss: "mse", Batches: gradBatches, Norms: norms, Scale: norms[0] / norms[1]}
+	b, _ := json.MarshalIndent(r, "", "  ")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	return r.Scale, atomicfile.WriteFile(path, append(b, '\n'))
+}
+
+// seeds returns opt's seeds, or the base seed alone.
+func seeds(opt []int64, base train.Config) []int64 {
+	if len(opt) == 0 {
+		return []int64{base.Seed}
+	}
+	return opt
+}
 
 // Run trains the requested cases one after the other, each in its folder of opt.Dir: a case
 // whose run finished is skipped, an unfinished one resumes, a new one starts. A case whose run
@@ -204,14 +319,28 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Check every case before training any.
+	if len(opt.Seeds) > 0 {
+		opt.Base.Seed = opt.Seeds[0]
+	}
+	runSeeds := seeds(opt.Seeds, opt.Base)
+	scale := 0.0
 	for _, c := range cases {
-		cfg := c.Config(opt.Base, opt.Dir)
-		if err := cfg.Validate(); err != nil {
-			return nil, fmt.Errorf("study: case %d: %w", c.N, err)
+		if c.GradMatched {
+			if scale, err = GradScale(opt.Dir, opt.Base, true); err != nil {
+				return nil, err
+			}
 		}
-		if err := compatible(c, cfg); err != nil {
-			return nil, err
+	}
+	// Check every run before training any.
+	for _, c := range cases {
+		for _, seed := range runSeeds {
+			cfg := c.Config(opt.Base, opt.Dir, seed, scale)
+			if err := cfg.Validate(); err != nil {
+				return nil, fmt.Errorf("study: case %d: %w", c.N, err)
+			}
+			if err := compatible(c, cfg); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
@@ -223,33 +352,40 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		}
 	}
 	var runErr error
-	for _, c := range cases {
-		cfg := c.Config(opt.Base, opt.Dir)
-		row, started := readRow(c, cfg.Epochs, cfg.Out)
-		if row.Status != "unfinished" {
-			logf("case %d (%s): %s earlier; skipped\n", c.N, c.Describe(), row.Status)
-			continue
+runs:
+	for _, seed := range runSeeds {
+		for _, c := range cases {
+			cfg := c.Config(opt.Base, opt.Dir, seed, scale)
+			name := fmt.Sprintf("case %d (%s)", c.N, c.Describe())
+			if len(runSeeds) > 1 {
+				name = fmt.Sprintf("case %d (%s), seed %d", c.N, c.Describe(), seed)
+			}
+			row, started := readRow(c, cfg)
+			if row.Status != "unfinished" {
+				logf("%s: %s earlier; skipped\n", name, row.Status)
+				continue
+			}
+			if started {
+				logf("%s: resuming after epoch %d of %d\n", name, row.Trained, cfg.Epochs)
+				_, err = train.Resume(ctx, cfg.Out, train.ResumeOptions{Quiet: true}, io.Discard)
+			} else {
+				logf("%s: training %d epochs\n", name, cfg.Epochs)
+				_, err = train.Run(ctx, cfg, io.Discard)
+			}
+			if errors.Is(err, train.ErrDiverged) {
+				os.WriteFile(filepath.Join(cfg.Out, divergedFile), []byte(err.Error()+"\n"), 0o644)
+				logf("%s: %v\n", name, err)
+				continue
+			}
+			if err != nil {
+				runErr = fmt.Errorf("study: case %d, seed %d: %w", c.N, seed, err)
+				break runs
+			}
+			row, _ = readRow(c, cfg)
+			logf("%s: %s\n", name, row.Line())
 		}
-		if started {
-			logf("case %d (%s): resuming after epoch %d of %d\n", c.N, c.Describe(), row.Trained, cfg.Epochs)
-			_, err = train.Resume(ctx, cfg.Out, train.ResumeOptions{Quiet: true}, io.Discard)
-		} else {
-			logf("case %d (%s): training %d epochs\n", c.N, c.Describe(), cfg.Epochs)
-			_, err = train.Run(ctx, cfg, io.Discard)
-		}
-		if errors.Is(err, train.ErrDiverged) {
-			os.WriteFile(filepath.Join(cfg.Out, divergedFile), []byte(err.Error()+"\n"), 0o644)
-			logf("case %d (%s): %v\n", c.N, c.Describe(), err)
-			continue
-		}
-		if err != nil {
-			runErr = fmt.Errorf("study: case %d: %w", c.N, err)
-			break
-		}
-		row, _ = readRow(c, cfg.Epochs, cfg.Out)
-		logf("case %d (%s): %s\n", c.N, c.Describe(), row.Line())
 	}
-	rep, err := Summarize(opt.Dir, opt.Base, opt.ChartWidth, opt.ChartHeight)
+	rep, err := Summarize(opt.Dir, opt.Base, runSeeds, opt.ChartWidth, opt.ChartHeight)
 	if runErr != nil {
 		return rep, runErr
 	}
@@ -267,7 +403,7 @@ func (r Row) Line() string {
 
 func pick(ns []int) ([]Case, error) {
 	if len(ns) == 0 {
-		return Cases, nil
+		ns = SeedCases
 	}
 	var out []Case
 	seen := map[int]bool{}
@@ -343,9 +479,10 @@ func show(v any) string {
 	return string(b)
 }
 
-// readRow reads a case's run folder; started reports whether it holds a run.
-func readRow(c Case, epochs int, dir string) (row Row, started bool) {
-	row = Row{Case: c.N, Loss: c.Loss, PCA: c.PCA, Epochs: epochs, Status: "unfinished", SeedMSE: c.SeedMSE, Dir: dir,
+// readRow reads the run folder of a case's run with cfg; started reports whether it holds a run.
+func readRow(c Case, cfg train.Config) (row Row, started bool) {
+	epochs, dir := cfg.Epochs, cfg.Out
+	row = Row{Case: c.N, Seed: cfg.Seed, Loss: c.Loss, PCA: c.PCA, Epochs: epochs, Status: "unfinished", SeedMSE: c.SeedMSE, LR: cfg.LR, Dir: dir,
 		BestMSE: math.NaN(), BestNME: math.NaN(), PCK01: math.NaN(), FinalNME: math.NaN()}
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
 		return row, false
@@ -374,26 +511,48 @@ func readRow(c Case, epochs int, dir string) (row Row, started bool) {
 	return row, true
 }
 
-// Summarize reads the runs of every case in the study folder dir that was trained with the
-// settings base, and writes the table (TableFile), the JSON (JSONFile) and the chart (ChartFile,
-// when a case has a finished epoch; width×height pixels, 0 meaning 1200×500). Case folders with
-// other settings are left out.
-func Summarize(dir string, base train.Config, width, height int) (*Report, error) {
+// Summarize reads the runs of every case and seed in the study folder dir that were trained with
+// the settings base, and writes the table (TableFile), the JSON (JSONFile) and the chart
+// (ChartFile, when a run has a finished epoch; width×height pixels, 0 meaning 1200×500). Run
+// folders with other settings are left out.
+func Summarize(dir string, base train.Config, runSeeds []int64, width, height int) (*Report, error) {
 	if width <= 0 || height <= 0 {
 		width, height = 1200, 500
 	}
-	rep := &Report{Dir: dir, Settings: base}
+	runSeeds = seeds(runSeeds, base)
+	base.Seed = runSeeds[0]
+	scale, err := GradScale(dir, base, false)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Dir: dir, Settings: base, Seeds: runSeeds, GradScale: scale}
 	rep.Settings.Loss, rep.Settings.Out, rep.Settings.PCA = "", "", false
 	var curves []Curve
 	for _, c := range Cases {
-		cfg := c.Config(base, dir)
-		row, started := readRow(c, cfg.Epochs, cfg.Out)
-		if !started || compatible(c, cfg) != nil {
+		if c.GradMatched && scale == 0 {
 			continue
 		}
-		rep.Rows = append(rep.Rows, row)
-		if log, _ := train.ReadLog(cfg.Out); len(log) > 0 {
-			curves = append(curves, Curve{Label: fmt.Sprintf("%d: %s", c.N, c.Describe()), Log: log})
+		sum := Summary{Case: c.N, Describe: c.Describe()}
+		var finals, mses []float64
+		for _, seed := range runSeeds {
+			cfg := c.Config(base, dir, seed, scale)
+			row, started := readRow(c, cfg)
+			if !started || compatible(c, cfg) != nil {
+				continue
+			}
+			rep.Rows = append(rep.Rows, row)
+			if row.Status == "finished" {
+				finals, mses = append(finals, row.FinalNME), append(mses, row.BestMSE)
+			}
+			if log, _ := train.ReadLog(cfg.Out); len(log) > 0 && seed == runSeeds[0] {
+				curves = append(curves, Curve{Label: fmt.Sprintf("%d: %s", c.N, c.Describe()), Log: log})
+			}
+		}
+		if len(finals) > 0 {
+			sum.Runs = len(finals)
+			sum.FinalNME, sum.FinalSD = meanSD(finals)
+			sum.BestMSE, sum.BestMSESD = meanSD(mses)
+			rep.Summary = append(rep.Summary, sum)
 		}
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, TableFile), []byte(rep.Markdown())); err != nil {
@@ -412,6 +571,21 @@ func Summarize(dir string, base train.Config, width, height int) (*Report, error
 		}
 	}
 	return rep, nil
+}
+
+// meanSD returns the mean and the sample standard deviation (0 for one value) of v.
+func meanSD(v []float64) (mean, sd float64) {
+	for _, x := range v {
+		mean += x
+	}
+	mean /= float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	for _, x := range v {
+		sd += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(sd / float64(len(v)-1))
 }
 
 // MarshalJSON writes a row; the figures of a case without a finished epoch are null.
@@ -446,7 +620,13 @@ func (rep *Report) Markdown() string {
 	if s.Optimizer == "sgd" {
 		fmt.Fprintf(&b, ", momentum %g", s.Momentum)
 	}
-	fmt.Fprintf(&b, ", %s schedule, weight decay %g, batch %d, seed %d; flip augmentation", s.Schedule, s.Decay, s.Batch, s.Seed)
+	fmt.Fprintf(&b, ", %s schedule, weight decay %g, batch %d, seeds %v; flip augmentation", s.Schedule, s.Decay, s.Batch, rep.Seeds)
+	if s.Stage == model.Crop {
+		fmt.Fprintf(&b, "; face crops (margin %g, box scale ±%g, shift ±%g, rotation ±%g°)", s.Margin, s.Scale, s.Shift, s.Rotate)
+	}
+	if s.Head != "" && s.Head != "pool" {
+		fmt.Fprintf(&b, "; %s head, %d stages", s.Head, s.Stages)
+	}
 	if s.Init != "" {
 		fmt.Fprintf(&b, "; initial weights %s", s.Init)
 	}
@@ -454,8 +634,19 @@ func (rep *Report) Markdown() string {
 		fmt.Fprintf(&b, "; frozen: %s", strings.Join(s.Freeze, ", "))
 	}
 	fmt.Fprintf(&b, ". Data: %s (train split for training, val split for the figures). %d epochs per case, %d for case 2.\n\n", s.Data, s.Epochs, 2*s.Epochs)
-	b.WriteString("| case | loss | epochs | best val MSE | best val NME | PCK@0.1 | best epoch | train time | seed's test MSE |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	if len(rep.Summary) > 0 {
+		fmt.Fprintf(&b, "Over the seeds (mean ± sample standard deviation of the finished runs):\n\n")
+		b.WriteString("| case | setup | runs | last-epoch val NME | best val MSE |\n|---|---|---|---|---|\n")
+		for _, m := range rep.Summary {
+			fmt.Fprintf(&b, "| %d | %s | %d | %.4f ± %.4f | %.5f ± %.5f |\n", m.Case, m.Describe, m.Runs, m.FinalNME, m.FinalSD, m.BestMSE, m.BestMSESD)
+		}
+		if rep.GradScale > 0 {
+			fmt.Fprintf(&b, "\nCase 8's learning rate is the study's times %.3f, case %d's initial gradient norm over plain MSE's (%s).\n", rep.GradScale, gradReference, gradScaleFile)
+		}
+		b.WriteString("\nEvery run:\n\n")
+	}
+	b.WriteString("| case | seed | loss | epochs | best val MSE | best val NME | last val NME | PCK@0.1 | best epoch | train time | seed's test MSE |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rep.Rows {
 		epochs := fmt.Sprint(r.Trained)
 		if r.Status != "finished" {
@@ -465,12 +656,16 @@ func (rep *Report) Markdown() string {
 		if r.PCA {
 			loss += " + PCA colour"
 		}
+		seedMSE := "–"
+		if r.SeedMSE > 0 {
+			seedMSE = fmt.Sprintf("%.5f", r.SeedMSE)
+		}
 		if r.Trained == 0 {
-			fmt.Fprintf(&b, "| %d | %s | %s | – | – | – | – | – | %.5f |\n", r.Case, loss, epochs, r.SeedMSE)
+			fmt.Fprintf(&b, "| %d | %d | %s | %s | – | – | – | – | – | – | %s |\n", r.Case, r.Seed, loss, epochs, seedMSE)
 			continue
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %.5f | %.4f | %.1f %% | %d | %s | %.5f |\n", r.Case, loss, epochs,
-			r.BestMSE, r.BestNME, 100*r.PCK01, r.BestNMEEpoch, seconds(r.TrainS), r.SeedMSE)
+		fmt.Fprintf(&b, "| %d | %d | %s | %s | %.5f | %.4f | %.4f | %.1f %% | %d | %s | %s |\n", r.Case, r.Seed, loss, epochs,
+			r.BestMSE, r.BestNME, r.FinalNME, 100*r.PCK01, r.BestNMEEpoch, seconds(r.TrainS), seedMSE)
 	}
 	b.WriteString("\nBest val MSE (the seed's metric, on normalised clipped coordinates) and best val NME are each the " +
 		"lowest over the epochs; PCK@0.1 and best epoch are those of the best-NME epoch (the run's best.safetensors). " +

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
@@ -92,7 +93,7 @@ func TestStudyRunAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| case | loss | epochs | best val MSE | best val NME | PCK@0.1 | best epoch | train time |", "\n| 1 | mse | 1 |", "\n| 2 | mse | 2 |"} {
+	for _, want := range []string{"| case | seed | loss | epochs | best val MSE | best val NME | last val NME | PCK@0.1 | best epoch | train time |", "\n| 1 | 1 | mse | 1 |", "\n| 2 | 1 | mse | 2 |", "| 1 | mse | 1 | "} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("%s lacks %q:\n%s", TableFile, want, md)
 		}
@@ -145,7 +146,7 @@ func TestCases(t *testing.T) {
 		if c.N != i+1 {
 			t.Errorf("Cases[%d] is case %d", i, c.N)
 		}
-		cfg := c.Config(base, "s")
+		cfg := c.Config(base, "s", base.Seed, 2.5)
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("case %d: %v", c.N, err)
 		}
@@ -153,11 +154,18 @@ func TestCases(t *testing.T) {
 		if c.N == 2 {
 			want = 10
 		}
-		if cfg.Epochs != want || !cfg.Flip || cfg.PCA != (c.N == 7) || cfg.Optimizer != "sgd" || cfg.LR != 1e-3 || cfg.Momentum != 0.9 || cfg.Budget != 0 {
+		lr := 1e-3
+		if c.N == 8 {
+			lr = 2.5e-3 // gradient-matched: the study's rate times the scale
+		}
+		if cfg.Epochs != want || !cfg.Flip || cfg.PCA != (c.N == 7) || cfg.Optimizer != "sgd" || math.Abs(cfg.LR-lr) > 1e-12 || cfg.Momentum != 0.9 || cfg.Budget != 0 {
 			t.Errorf("case %d: %d epochs, flip %v, pca %v, %s lr %g momentum %g budget %v", c.N, cfg.Epochs, cfg.Flip, cfg.PCA, cfg.Optimizer, cfg.LR, cfg.Momentum, cfg.Budget)
 		}
-		if cfg.Out != filepath.Join("s", "case"+string(rune('0'+c.N))) {
+		if cfg.Out != filepath.Join("s", fmt.Sprintf("case%d", c.N)) {
 			t.Errorf("case %d runs in %s", c.N, cfg.Out)
+		}
+		if other := c.Config(base, "s", 7, 1); other.Out != filepath.Join("s", fmt.Sprintf("case%d-seed7", c.N)) || other.Seed != 7 {
+			t.Errorf("case %d, seed 7: runs in %s with seed %d", c.N, other.Out, other.Seed)
 		}
 		key := c.Describe()
 		if c.N == 2 {
@@ -168,7 +176,7 @@ func TestCases(t *testing.T) {
 		}
 		seen[key] = true
 	}
-	for _, n := range []int{0, 8} {
+	for _, n := range []int{0, 11} {
 		if _, err := CaseByNumber(n); err == nil {
 			t.Errorf("CaseByNumber(%d) succeeded", n)
 		}
@@ -263,11 +271,69 @@ func TestStudyDiverged(t *testing.T) {
 		t.Errorf("the study trained the diverged case again:\n%s", log.String())
 	}
 	md, err := os.ReadFile(filepath.Join(dir, TableFile))
-	if err != nil || !strings.Contains(string(md), "| 1 | mse | 0 of 2 (diverged) | – |") {
+	if err != nil || !strings.Contains(string(md), "| 1 | 1 | mse | 0 of 2 (diverged) | – |") {
 		t.Errorf("%s does not say the case diverged (%v):\n%s", TableFile, err, md)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, JSONFile))
 	if err != nil || !strings.Contains(string(b), `"best_val_mse": null`) {
 		t.Errorf("%s does not give a diverged case's figures as null (%v):\n%s", JSONFile, err, b)
+	}
+}
+
+// Seeds train each case once per seed, in caseN and caseN-seedS; the summary gives each case's
+// mean and spread; the gradient-matched control measures its learning-rate scale once and keeps
+// it.
+func TestStudySeedsAndControl(t *testing.T) {
+	data := tinyCache(t, 40)
+	base := Base(data, Scale{Depth: 18, Width: 4, Size: 32, Batch: 8, Epochs: 1})
+	base.Backend = "ref"
+	dir := filepath.Join(t.TempDir(), "study")
+	rep, err := Run(context.Background(), Options{Dir: dir, Base: base, Cases: []int{1, 8}, Seeds: []int64{3, 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"case1", "case1-seed4", "case8", "case8-seed4"} {
+		if _, err := os.Stat(filepath.Join(dir, d, "last.safetensors")); err != nil {
+			t.Errorf("no run in %s: %v", d, err)
+		}
+	}
+	if len(rep.Rows) != 4 || len(rep.Summary) != 2 {
+		t.Fatalf("%d runs, %d case summaries; want 4 and 2", len(rep.Rows), len(rep.Summary))
+	}
+	if !(rep.GradScale > 0) {
+		t.Fatalf("grad scale %v", rep.GradScale)
+	}
+	for _, r := range rep.Rows {
+		want := base.LR
+		if r.Case == 8 {
+			want *= rep.GradScale
+		}
+		if math.Abs(r.LR-want) > 1e-12 {
+			t.Errorf("case %d seed %d: lr %g, want %g", r.Case, r.Seed, r.LR, want)
+		}
+	}
+	for _, m := range rep.Summary {
+		var finals []float64
+		for _, r := range rep.Rows {
+			if r.Case == m.Case {
+				finals = append(finals, r.FinalNME)
+			}
+		}
+		mean := (finals[0] + finals[1]) / 2
+		sd := math.Abs(finals[0]-finals[1]) / math.Sqrt2
+		if m.Runs != 2 || math.Abs(m.FinalNME-mean) > 1e-12 || math.Abs(m.FinalSD-sd) > 1e-12 {
+			t.Errorf("case %d summary %+v, runs' final NME %v", m.Case, m, finals)
+		}
+	}
+	// The scale is kept: a second study run reads it rather than measuring again.
+	before, err := os.ReadFile(filepath.Join(dir, gradScaleFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := GradScale(dir, base, false); err != nil || s != rep.GradScale {
+		t.Errorf("GradScale from the file: %v, %v; want %v", s, err, rep.GradScale)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, gradScaleFile)); string(after) != string(before) {
+		t.Error("reading the scale rewrote it")
 	}
 }

@@ -447,3 +447,22 @@ func near(a, b *imgproc.RGB) bool {
 	}
 	return true
 }
+
+// GradNorms gives the same norm for the same loss and scales with a loss's weight.
+func TestGradNorms(t *testing.T) {
+	cfg := tinyConfig(testCache(t, 20), t.TempDir())
+	cfg.Batch = 4
+	g, err := GradNorms(cfg, []string{"mse", "mse", "3*mse", "mse+ddmse:1-8+area"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(g[0] > 0) || math.Abs(g[0]-g[1]) > 1e-6*g[0] || math.Abs(g[2]-3*g[0]) > 1e-3*g[0] {
+		t.Errorf("norms %v: want mse twice the same and 3*mse three times it", g)
+	}
+	if !(g[3] > g[0]) {
+		t.Errorf("norms %v: the structured loss's gradient should be larger than MSE's (it adds terms)", g)
+	}
+	if _, err := GradNorms(cfg, []string{"nonsense"}, 1); err == nil {
+		t.Error("GradNorms of an unknown loss: no error")
+	}
+}

@@ -29,15 +29,19 @@ func runStudy(args []string) error {
 		}
 		fmt.Fprintf(fs.Output(), `usage: catmark study --data CACHE --out DIR [--scale NAME] [flags]
 
-Trains the seed's seven cases with everything else equal (model, input size, data, seed,
-schedule; case 2 gets twice the epochs), each in DIR/caseN, then writes DIR/study.md (a table),
-DIR/study.json and DIR/study.png (validation MSE and NME per epoch of every case). Rerunning the
-same command skips finished cases and resumes unfinished ones.
+Trains the seed's seven cases (or those --cases names, controls included) with everything else
+equal (model, input size, data, schedule; case 2 gets twice the epochs), each once per seed in
+DIR/caseN (first seed) or DIR/caseN-seedS, then writes DIR/study.md (mean ± spread over the
+seeds, and every run), DIR/study.json and DIR/study.png (validation MSE and NME per epoch).
+Rerunning the same command skips finished runs and resumes unfinished ones; several commands
+with different --cases may run at once in the same folder (one core each).
 
-  case 1  MSE                       case 5  case 4 + triangle term
-  case 2  MSE, twice the epochs     case 6  case 4 + ear-area term
-  case 3  MSE + DDMSE(1)            case 7  case 6 + PCA colour augmentation
-  case 4  MSE + DDMSE(1…8)          all with flip; SGD, momentum 0.9, lr 1e-3 as in the seed
+  case 1  MSE                       case 6  case 4 + ear-area term
+  case 2  MSE, twice the epochs     case 7  case 6 + PCA colour augmentation
+  case 3  MSE + DDMSE(1)            case 8  MSE, lr scaled to case 6's gradient norm (control)
+  case 4  MSE + DDMSE(1…8)          case 9  Wing (control)
+  case 5  case 4 + triangle term    case 10 L1 (control)
+  all with flip; SGD, momentum 0.9, lr 1e-3 as in the seed
 
 Scales (--epochs, --depth, --width, --size and --batch override them):
 %s
@@ -61,6 +65,7 @@ Flags:
 	norm := fs.String("norm", "imagenet", "input normalisation: imagenet or unit (/255, the seed's mistake)")
 	cases := fs.String("cases", "", "comma-separated cases to train, e.g. 1,6,7 (default all)")
 	seed := fs.Int64("seed", 1, "random seed, the same for every case")
+	seedList := fs.String("seeds", "", "comma-separated seeds, each case trained once per seed (e.g. 1,2,3; default --seed alone)")
 	initW := fs.String("init", "", "initial weights: torchvision ImageNet safetensors (required by --scale seed)")
 	freeze := fs.String("freeze", "", `comma-separated parts to freeze (--scale seed: "stem,layer1,layer2")`)
 	backend := fs.String("backend", "", backendHelp())
@@ -112,6 +117,19 @@ Flags:
 			which = append(which, n)
 		}
 	}
+	var seeds []int64
+	if *seedList != "" {
+		if set["seed"] {
+			return fmt.Errorf("--seed and --seeds: give one of them")
+		}
+		for _, f := range strings.Split(*seedList, ",") {
+			v, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				return fmt.Errorf("--seeds %q: %q is not a whole number", *seedList, f)
+			}
+			seeds = append(seeds, v)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(*data, "manifest.json")); err != nil {
 		return fmt.Errorf("%s is not a prepared cache (run: catmark prepare --data PHOTOS --out %s)", *data, *data)
 	}
@@ -120,7 +138,7 @@ Flags:
 		*out, base.Depth, base.Width, base.Size, base.Batch, base.Epochs, 2*base.Epochs, base.Optimizer, base.LR, base.Schedule)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := study.Run(ctx, study.Options{Dir: *out, Base: base, Cases: which, Log: os.Stdout})
+	rep, err := study.Run(ctx, study.Options{Dir: *out, Base: base, Cases: which, Seeds: seeds, Log: os.Stdout})
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("interrupted; the finished epochs are kept: rerun the same command to resume")
 	}

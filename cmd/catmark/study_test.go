@@ -41,7 +41,7 @@ func TestStudyErrors(t *testing.T) {
 		{[]string{"--data", data}, "--out"},
 		{[]string{"--data", data, "--out", t.TempDir(), "--scale", "huge"}, "huge"},
 		{[]string{"--data", data, "--out", t.TempDir(), "--cases", "1,x"}, "x"},
-		{[]string{"--data", data, "--out", t.TempDir(), "--cases", "9"}, "case 9"},
+		{[]string{"--data", data, "--out", t.TempDir(), "--cases", "11"}, "case 11"},
 		{[]string{"--data", data, "--out", t.TempDir(), "--scale", "seed"}, "--init"},
 		{[]string{"--data", data, "--out", t.TempDir()}, "not a prepared cache"},
 	} {
