@@ -65,6 +65,22 @@ func PlotStudy(path string, runs []Curve, w, h int) error {
 	return draw2(path, w, h, mse, nme)
 }
 
+// PlotStudyTime is PlotStudy against training time (minutes) instead of epochs: what each loss
+// gives for the same compute.
+func PlotStudyTime(path string, runs []Curve, w, h int) error {
+	if err := check(runs, w, h); err != nil {
+		return err
+	}
+	mse := panel{title: "validation MSE against training time", ylabel: "MSE (log)", xlabel: "minutes trained", log: true}
+	nme := panel{title: "validation NME against training time", ylabel: "NME (log)", xlabel: "minutes trained", log: true}
+	minutes := func(e train.EpochLog) float64 { return e.Elapsed / 60 }
+	for i, r := range runs {
+		mse.series = append(mse.series, series{r.Label, columnX(r.Log, minutes, func(e train.EpochLog) float64 { return e.ValMSE }), i, false})
+		nme.series = append(nme.series, series{r.Label, columnX(r.Log, minutes, func(e train.EpochLog) float64 { return e.ValNME }), i, false})
+	}
+	return draw2(path, w, h, mse, nme)
+}
+
 func check(runs []Curve, w, h int) error {
 	if w < 200 || h < 150 {
 		return fmt.Errorf("study: chart size %d×%d is below 200×150 pixels", w, h)
@@ -89,9 +105,14 @@ func label(run, what string, n int) string {
 
 // column returns the (epoch, value) points of one figure of a log.
 func column(log []train.EpochLog, f func(train.EpochLog) float64) plotter.XYs {
+	return columnX(log, func(e train.EpochLog) float64 { return float64(e.Epoch) }, f)
+}
+
+// columnX returns the (x, value) points of one figure of a log.
+func columnX(log []train.EpochLog, x, f func(train.EpochLog) float64) plotter.XYs {
 	xy := make(plotter.XYs, len(log))
 	for i, e := range log {
-		xy[i] = plotter.XY{X: float64(e.Epoch), Y: f(e)}
+		xy[i] = plotter.XY{X: x(e), Y: f(e)}
 	}
 	return xy
 }
@@ -105,6 +126,7 @@ type series struct {
 
 type panel struct {
 	title, ylabel string
+	xlabel        string // "" means "epoch"
 	log           bool
 	series        []series
 }
@@ -115,6 +137,9 @@ func (pn panel) plot(h int) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = pn.title
 	p.X.Label.Text = "epoch"
+	if pn.xlabel != "" {
+		p.X.Label.Text = pn.xlabel
+	}
 	p.Y.Label.Text = pn.ylabel
 	p.Legend.Top = true
 	xmin, xmax := math.Inf(1), math.Inf(-1)

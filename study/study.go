@@ -8,6 +8,7 @@
 //	study.md       the comparison table
 //	study.json     the same figures, and the shared settings
 //	study.png      validation MSE (the seed's metric) and NME per epoch of every case
+//	study-time.png the same against training time
 //
 // Run is resumable: a finished case is skipped, an unfinished one continues from its last
 // checkpoint (train.Resume).
@@ -244,6 +245,8 @@ const (
 	TableFile = "study.md"
 	JSONFile  = "study.json"
 	ChartFile = "study.png"
+	// TimeChartFile is ChartFile against training time.
+	TimeChartFile = "study-time.png"
 	// divergedFile marks a case whose loss diverged, with the error; a rerun does not retry it.
 	divergedFile = "diverged.txt"
 	// gradScaleFile keeps the measured GradScale, so that reruns train case 8 with the same
@@ -569,6 +572,9 @@ func Summarize(dir string, base train.Config, runSeeds []int64, width, height in
 		if err := PlotStudy(filepath.Join(dir, ChartFile), curves, width, height); err != nil {
 			return rep, err
 		}
+		if err := PlotStudyTime(filepath.Join(dir, TimeChartFile), curves, width, height); err != nil {
+			return rep, err
+		}
 	}
 	return rep, nil
 }
@@ -670,7 +676,7 @@ func (rep *Report) Markdown() string {
 	b.WriteString("\nBest val MSE (the seed's metric, on normalised clipped coordinates) and best val NME are each the " +
 		"lowest over the epochs; PCK@0.1 and best epoch are those of the best-NME epoch (the run's best.safetensors). " +
 		"The seed's test MSE is its ResNet-50, fine-tuned from ImageNet weights at 224 px on 6,996 photos: for orientation, " +
-		"not a like-for-like comparison. Curves: " + ChartFile + ".\n")
+		"not a like-for-like comparison. Curves: " + ChartFile + " (per epoch) and " + TimeChartFile + " (per minute trained).\n")
 	return b.String()
 }
 

@@ -107,8 +107,10 @@ func TestStudyRunAndResume(t *testing.T) {
 	if len(fromJSON.Rows) != 2 || fromJSON.Rows[1].BestNME != rep.Rows[1].BestNME || fromJSON.Settings.Width != 4 {
 		t.Errorf("%s holds %+v", JSONFile, fromJSON)
 	}
-	if b := decodePNG(t, filepath.Join(dir, ChartFile)).Bounds(); b.Dx() != 640 || b.Dy() != 300 {
-		t.Errorf("%s is %v, want 640×300", ChartFile, b)
+	for _, f := range []string{ChartFile, TimeChartFile} {
+		if b := decodePNG(t, filepath.Join(dir, f)).Bounds(); b.Dx() != 640 || b.Dy() != 300 {
+			t.Errorf("%s is %v, want 640×300", f, b)
+		}
 	}
 
 	// Run again: both cases are finished and left alone.
