@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/catmark/catmark/internal/atomicfile"
+	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/train"
 )
@@ -226,6 +227,10 @@ type Summary struct {
 	FinalSD   float64 `json:"final_val_nme_sd"`
 	BestMSE   float64 `json:"best_val_mse_mean"`
 	BestMSESD float64 `json:"best_val_mse_sd"`
+	// PerPoint is each point's validation error (mean over the true eye distance) of the last
+	// checkpoints, averaged over the runs that measured it (PointRuns).
+	PerPoint  [landmark.N]float64 `json:"per_point_nme"`
+	PointRuns int                 `json:"per_point_runs"`
 }
 
 // Report is a study's summary: the shared settings and one row per case that has a run.
@@ -364,6 +369,14 @@ runs:
 				name = fmt.Sprintf("case %d (%s), seed %d", c.N, c.Describe(), seed)
 			}
 			row, started := readRow(c, cfg)
+			if row.Status == "finished" {
+				if _, err := readPoints(cfg.Out); err != nil {
+					if err := measurePoints(cfg); err != nil {
+						runErr = fmt.Errorf("study: case %d, seed %d: per-point errors: %w", c.N, seed, err)
+						break runs
+					}
+				}
+			}
 			if row.Status != "unfinished" {
 				logf("%s: %s earlier; skipped\n", name, row.Status)
 				continue
@@ -385,6 +398,12 @@ runs:
 				break runs
 			}
 			row, _ = readRow(c, cfg)
+			if row.Status == "finished" {
+				if err := measurePoints(cfg); err != nil {
+					runErr = fmt.Errorf("study: case %d, seed %d: per-point errors: %w", c.N, seed, err)
+					break runs
+				}
+			}
 			logf("%s: %s\n", name, row.Line())
 		}
 	}
@@ -546,9 +565,20 @@ func Summarize(dir string, base train.Config, runSeeds []int64, width, height in
 			rep.Rows = append(rep.Rows, row)
 			if row.Status == "finished" {
 				finals, mses = append(finals, row.FinalNME), append(mses, row.BestMSE)
+				if per, err := readPoints(cfg.Out); err == nil {
+					for i, v := range per {
+						sum.PerPoint[i] += v
+					}
+					sum.PointRuns++
+				}
 			}
 			if log, _ := train.ReadLog(cfg.Out); len(log) > 0 && seed == runSeeds[0] {
 				curves = append(curves, Curve{Label: fmt.Sprintf("%d: %s", c.N, c.Describe()), Log: log})
+			}
+		}
+		for i := range sum.PerPoint {
+			if sum.PointRuns > 0 {
+				sum.PerPoint[i] /= float64(sum.PointRuns)
 			}
 		}
 		if len(finals) > 0 {
@@ -645,6 +675,21 @@ func (rep *Report) Markdown() string {
 		b.WriteString("| case | setup | runs | last-epoch val NME | best val MSE |\n|---|---|---|---|---|\n")
 		for _, m := range rep.Summary {
 			fmt.Fprintf(&b, "| %d | %s | %d | %.4f ± %.4f | %.5f ± %.5f |\n", m.Case, m.Describe, m.Runs, m.FinalNME, m.FinalSD, m.BestMSE, m.BestMSESD)
+		}
+		b.WriteString("\nPer point (last checkpoints on the validation photos, mean error over the true eye distance, averaged over the seeds):\n\n| case |")
+		for _, n := range landmark.Names {
+			fmt.Fprintf(&b, " %s |", strings.ReplaceAll(n, "_", " "))
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", landmark.N) + "\n")
+		for _, m := range rep.Summary {
+			if m.PointRuns == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %d |", m.Case)
+			for _, v := range m.PerPoint {
+				fmt.Fprintf(&b, " %.3f |", v)
+			}
+			b.WriteString("\n")
 		}
 		if rep.GradScale > 0 {
 			fmt.Fprintf(&b, "\nCase 8's learning rate is the study's times %.3f, case %d's initial gradient norm over plain MSE's (%s).\n", rep.GradScale, gradReference, gradScaleFile)

@@ -298,6 +298,9 @@ func TestStudySeedsAndControl(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, d, "last.safetensors")); err != nil {
 			t.Errorf("no run in %s: %v", d, err)
 		}
+		if per, err := readPoints(filepath.Join(dir, d)); err != nil || !(per[0] > 0) {
+			t.Errorf("%s: per-point errors %v, %v", d, per, err)
+		}
 	}
 	if len(rep.Rows) != 4 || len(rep.Summary) != 2 {
 		t.Fatalf("%d runs, %d case summaries; want 4 and 2", len(rep.Rows), len(rep.Summary))
@@ -323,7 +326,7 @@ func TestStudySeedsAndControl(t *testing.T) {
 		}
 		mean := (finals[0] + finals[1]) / 2
 		sd := math.Abs(finals[0]-finals[1]) / math.Sqrt2
-		if m.Runs != 2 || math.Abs(m.FinalNME-mean) > 1e-12 || math.Abs(m.FinalSD-sd) > 1e-12 {
+		if m.Runs != 2 || m.PointRuns != 2 || !(m.PerPoint[8] > 0) || math.Abs(m.FinalNME-mean) > 1e-12 || math.Abs(m.FinalSD-sd) > 1e-12 {
 			t.Errorf("case %d summary %+v, runs' final NME %v", m.Case, m, finals)
 		}
 	}
