@@ -30,7 +30,7 @@ say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
 say "seed $seed, budget $budget each, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$root" && go build -o "$bin" ./cmd/catmark)
 [ -f "$out/cache/manifest.json" ] ||
-  "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 >>"$log"
+  "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
 
 common=(--data "$out/cache" --depth 18 --width 32 --batch 32 --optimizer adamw --weight-decay 0.05
   --loss mse+ddmse:1-8+area --epochs 100000 --time-budget "$budget" --seed "$seed" --quiet)
