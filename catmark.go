@@ -263,13 +263,36 @@ func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detecti
 	passes := max(d.Passes, 1)
 	anyAngle := d.Refine != nil && d.AnyAngle && d.Refine.Spec.Presence
 	if anyAngle {
-		// Stage 1 in four quarter turns, and the first refine pass on each.
-		if err := d.quarterTurns(ctx, photos, out); err != nil {
+		// Stage 1 in four quarter turns, and the first refine pass on each. Where another turn
+		// beat the upright one, both go through the remaining passes (in one batch) and the
+		// higher final presence wins: a first-pass presence can saturate on a wrong turn.
+		upright, err := d.quarterTurns(ctx, photos, out)
+		if err != nil {
 			return nil, err
 		}
-		passes--
-		for i := range boxes {
-			boxes[i] = d.passBox(out[i].Points)
+		if passes--; passes > 0 {
+			ps := append([]*imgproc.RGB(nil), photos...)
+			all := append([]Detection(nil), out...)
+			var at []int
+			for i, u := range upright {
+				if u.Box != out[i].Box {
+					ps, all, at = append(ps, photos[i]), append(all, u), append(at, i)
+				}
+			}
+			bs := make([]facecrop.Box, len(all))
+			for i := range bs {
+				bs[i] = d.passBox(all[i].Points)
+			}
+			if err := d.refine(ctx, ps, bs, all, passes); err != nil {
+				return nil, err
+			}
+			copy(out, all)
+			for k, i := range at {
+				if alt := all[len(photos)+k]; alt.Face > out[i].Face {
+					out[i] = alt
+				}
+			}
+			passes = 0
 		}
 	} else {
 		// Stage 1: the whole photos, points normalised to each.
@@ -367,8 +390,9 @@ func (d *Detector) refine(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 // turns, counter-clockwise (one batch, unmirrored); each turn's points give a first box turned
 // back with the photo (a face upright in the photo turned by q quarters is turned by −q
 // quarters in the photo); the refine model runs on all four boxes (one batch, unmirrored) and
-// each photo keeps the turn with the highest face presence, in out.
-func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out []Detection) error {
+// each photo keeps the turn with the highest face presence, in out. It returns each photo's
+// upright turn's result too.
+func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out []Detection) ([]Detection, error) {
 	n, s := len(photos), d.Coarse.Spec.Size
 	turned := make([]*imgproc.RGB, 0, 4*n)
 	for _, photo := range photos {
@@ -378,7 +402,7 @@ func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out 
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	coarse := d.predict(d.Coarse, turned, false)
 	all := make([]facecrop.Box, 4*n)
@@ -397,10 +421,9 @@ func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out 
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	d.pickTurns(d.predict(d.Refine, crops, false), all, out)
-	return nil
+	return d.pickTurns(d.predict(d.Refine, crops, false), all, out), nil
 }
 
 // windowSides are the search windows' sides as shares of the photo's longer side: from a small

@@ -309,9 +309,12 @@ func quarterAngle(q int) float64 {
 }
 
 // pickTurns keeps, for each photo i, the one of its four turned boxes all[4i…4i+3] whose
-// prediction has the highest face presence.
-func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []Detection) {
+// prediction has the highest face presence, and returns each photo's upright (first) turn's.
+func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []Detection) []Detection {
+	upright := make([]Detection, len(out))
 	for i := range out {
+		k := 4 * i
+		upright[i] = Detection{Points: all[k].FromBox(refined[k].Points), Face: refined[k].Face, Box: all[k]}
 		best := 4 * i
 		for k := 4 * i; k < 4*i+4; k++ {
 			if refined[k].Face > refined[best].Face {
@@ -320,4 +323,5 @@ func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []D
 		}
 		out[i] = Detection{Points: all[best].FromBox(refined[best].Points), Face: refined[best].Face, Box: all[best]}
 	}
+	return upright
 }
