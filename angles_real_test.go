@@ -23,20 +23,27 @@ func (p detectorPredictor) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points,
 	return out, nil
 }
 
+// shippedOn opens n real photos as an evaluation set and loads the shipped detector.
+func shippedOn(t *testing.T, n int) (*evaluate.Data, *catmark.Detector) {
+	t.Helper()
+	d, err := evaluate.OpenData(testenv.Photos(t, n), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	det, err := catmark.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, det
+}
+
 // Turned copies of real photos (90°, 180°, 270° and 30°): with AnyAngle the shipped detector
 // finds the points on quarter-turned photos as well as on upright ones (within 1.25 times the
 // NME), and on every turned copy better than without AnyAngle, which is lost on such photos.
 func TestAnyAngleOnTurnedRealPhotos(t *testing.T) {
 	const n = 12
-	d, err := evaluate.OpenData(testenv.Photos(t, n), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	det, err := catmark.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, det := shippedOn(t, n)
 	nme := func(anyAngle bool, degrees float64) float64 {
 		det.AnyAngle = anyAngle
 		var set evaluate.Set = d
@@ -75,15 +82,7 @@ func TestAnyAngleOnTurnedRealPhotos(t *testing.T) {
 // shipped detector's best face is always one of the cats (no false faces), and DetectAll lists
 // each face it finds once.
 func TestDetectAllOnRealComposites(t *testing.T) {
-	d, err := evaluate.OpenData(testenv.Photos(t, 12), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	det, err := catmark.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, det := shippedOn(t, 12)
 	for _, k := range []int{2, 3} {
 		rep, err := evaluate.MeasureFaces(func(img *imgproc.RGB) ([]landmark.Points, error) {
 			faces, err := det.DetectAll(img.Image())
