@@ -170,12 +170,25 @@ const maxPeaks = 8
 func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
 	m := d.Coarse
 	s := m.Spec.Size
-	x := m.Spec.AppendInput(nil, photo)
-	maps, shape, err := m.Heatmaps(x, 1, s, s)
+	// The coarse model learnt on photos of about 4:3 squashed to s×s. A wider photo (several
+	// cats side by side, say) keeps that squash: its input grows in width instead, so each face
+	// looks as the faces it learnt on.
+	w, h := s, s
+	if float64(photo.W) > float64(photo.H)*4/3 {
+		w = min(4*s, int(math.Round(float64(s)*float64(photo.W)/float64(photo.H)*0.75/16))*16)
+	}
+	norm, err := imgproc.NormNamed(m.Spec.Norm)
 	if err != nil {
 		return nil, err
 	}
-	k, h, w := shape[1], shape[2], shape[3]
+	x := make([]float32, 3*w*h)
+	norm.Planes(photo.Resize(w, h), x)
+	maps, shape, err := m.Heatmaps(x, 1, h, w)
+	if err != nil {
+		return nil, err
+	}
+	k := shape[1]
+	h, w = shape[2], shape[3]
 	hw := h * w
 	prob := make([]float64, k*hw)
 	ev := make([]float64, hw)
