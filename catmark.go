@@ -208,7 +208,15 @@ type Detection struct {
 // order and equal, within float rounding, what DetectFace finds photo by photo. The error is
 // ctx's, when it ends first.
 func (d *Detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]Detection, error) {
+	out, _, err := d.detectImages(ctx, imgs)
+	return out, err
+}
+
+// detectImages is DetectBatch that also returns each photo's RGB form (nil for one it could
+// not use), for callers that go on working on the photos.
+func (d *Detector) detectImages(ctx context.Context, imgs []image.Image) ([]Detection, []*imgproc.RGB, error) {
 	out := make([]Detection, len(imgs))
+	rgb := make([]*imgproc.RGB, len(imgs))
 	var photos []*imgproc.RGB
 	var at []int
 	for i, img := range imgs {
@@ -217,20 +225,21 @@ func (d *Detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]Detec
 			out[i] = Detection{Face: math.NaN(), Err: fmt.Errorf("catmark: image of %d×%d pixels: %w (at least %d×%d)", b.Dx(), b.Dy(), ErrTooSmall, MinSide, MinSide)}
 			continue
 		}
-		photos = append(photos, imgproc.FromImage(img))
+		rgb[i] = imgproc.FromImage(img)
+		photos = append(photos, rgb[i])
 		at = append(at, i)
 	}
 	if len(photos) == 0 {
-		return out, ctx.Err()
+		return out, rgb, ctx.Err()
 	}
 	det, err := d.detect(ctx, photos)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for k, i := range at {
 		out[i] = det[k]
 	}
-	return out, nil
+	return out, rgb, nil
 }
 
 // DetectRGB is Detect for an image already in catmark's RGB form (at least MinSide a side).
@@ -261,7 +270,7 @@ func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detecti
 	out := make([]Detection, len(photos))
 	boxes := make([]facecrop.Box, len(photos))
 	passes := max(d.Passes, 1)
-	anyAngle := d.Refine != nil && d.AnyAngle && d.Refine.Spec.Presence
+	anyAngle := d.anyAngle()
 	if anyAngle {
 		// Stage 1 in four quarter turns, and the first refine pass on each. Where another turn
 		// beat the upright one, both go through the remaining passes (in one batch) and the
@@ -353,10 +362,15 @@ func (d *Detector) firstBox(points landmark.Points, angle float64) facecrop.Box 
 	return b
 }
 
+// anyAngle reports whether AnyAngle applies: it needs a refine model with a presence output.
+func (d *Detector) anyAngle() bool {
+	return d.AnyAngle && d.Refine != nil && d.Refine.Spec.Presence
+}
+
 // passBox is a later refine pass's box around the previous pass's points: upright, or, with
 // AnyAngle, turned with the face.
 func (d *Detector) passBox(points landmark.Points) facecrop.Box {
-	if d.AnyAngle && d.Refine.Spec.Presence {
+	if d.anyAngle() {
 		return facecrop.FaceBoxAt(points, d.Refine.Spec.Margin, points.Angle())
 	}
 	return facecrop.FaceBox(points, d.Refine.Spec.Margin)

@@ -10,6 +10,7 @@ import (
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/model"
+	"github.com/catmark/catmark/models/resnet"
 )
 
 // Face is one cat's face that DetectAll found.
@@ -67,7 +68,7 @@ type Faces struct {
 // DetectAllBatch is DetectAll for several photos: the best faces are found as DetectBatch finds
 // them, all photos at once.
 func (d *Detector) DetectAllBatch(ctx context.Context, imgs []image.Image) ([]Faces, error) {
-	best, err := d.DetectBatch(ctx, imgs)
+	best, photos, err := d.detectImages(ctx, imgs)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +82,7 @@ func (d *Detector) DetectAllBatch(ctx context.Context, imgs []image.Image) ([]Fa
 		if !d.manyFaces() {
 			continue
 		}
-		more, err := d.moreFaces(ctx, imgproc.FromImage(imgs[i]), out[i].Faces)
+		more, err := d.moreFaces(ctx, photos[i], out[i].Faces)
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +93,7 @@ func (d *Detector) DetectAllBatch(ctx context.Context, imgs []image.Image) ([]Fa
 
 // manyFaces reports whether the detector can find more than one face.
 func (d *Detector) manyFaces() bool {
-	return d.Refine != nil && d.Refine.Spec.Presence && d.Coarse.Spec.Head == "integral"
+	return d.Refine != nil && d.Refine.Spec.Presence && d.Coarse.Spec.Head == resnet.Integral
 }
 
 // moreFaces looks for faces beyond found (the best one) at the peaks of the coarse model's
@@ -121,7 +122,7 @@ func (d *Detector) moreFaces(ctx context.Context, photo *imgproc.RGB, found []Fa
 	// The first pass on every candidate, in all four quarter turns with AnyAngle; candidates
 	// whose presence stays under half of MinFace get no more passes.
 	dets := make([]Detection, len(boxes))
-	if d.AnyAngle {
+	if d.anyAngle() {
 		if err := d.turnBoxes(ctx, photos, boxes, dets); err != nil {
 			return nil, err
 		}
