@@ -129,6 +129,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Spec is the model spec of the network the run trains.
+func (c *Config) Spec() model.Spec {
+	return model.Spec{Depth: c.Depth, Width: c.Width, Size: c.Size, Stage: c.Stage, Norm: c.Norm, Margin: c.Margin,
+		Presence: c.Negatives > 0, Head: c.Head, Stages: c.Stages}
+}
+
 // Duration is a time.Duration that reads and writes JSON as "45m".
 type Duration time.Duration
 

@@ -7,7 +7,6 @@ import (
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/loss"
-	"github.com/catmark/catmark/model"
 )
 
 // GradNorms measures, for each loss, the mean L2 norm of the full parameter gradient over the
@@ -40,18 +39,12 @@ func GradNorms(cfg Config, losses []string, batches int) ([]float64, error) {
 			return nil, err
 		}
 	}
-	spec := model.Spec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin, Presence: cfg.Negatives > 0, Head: cfg.Head, Stages: cfg.Stages}
-	m, err := model.New(b, spec, cfg.Seed)
+	m, err := newNet(b, cfg)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Init != "" {
 		if err := LoadInit(m, cfg.Init); err != nil {
-			return nil, err
-		}
-	}
-	if len(cfg.Freeze) > 0 {
-		if err := m.Net.Freeze(cfg.Freeze...); err != nil {
 			return nil, err
 		}
 	}

@@ -215,14 +215,8 @@ func setup(cfg Config, resume bool, log io.Writer) (*trainer, error) {
 	if len(t.trainIdx) == 0 {
 		return nil, fmt.Errorf("train: the %q split of %s is empty", cfg.Split, cfg.Data)
 	}
-	spec := model.Spec{Depth: cfg.Depth, Width: cfg.Width, Size: cfg.Size, Stage: cfg.Stage, Norm: cfg.Norm, Margin: cfg.Margin, Presence: cfg.Negatives > 0, Head: cfg.Head, Stages: cfg.Stages}
-	if t.net, err = model.New(t.b, spec, cfg.Seed); err != nil {
+	if t.net, err = newNet(t.b, cfg); err != nil {
 		return nil, err
-	}
-	if len(cfg.Freeze) > 0 {
-		if err := t.net.Net.Freeze(cfg.Freeze...); err != nil {
-			return nil, err
-		}
 	}
 	if t.opt, err = optim.New(cfg.Optimizer, cfg.Momentum, cfg.Decay); err != nil {
 		return nil, err
@@ -380,6 +374,21 @@ func schedule(cfg Config, total int) (optim.Schedule, error) {
 		return optim.ParseSchedule("step:every="+strconv.Itoa(every), cfg.LR, total)
 	}
 	return optim.ParseSchedule("constant", cfg.LR, total)
+}
+
+// newNet builds the run's network on b, freshly initialised from cfg.Seed, with cfg.Freeze's
+// parts frozen.
+func newNet(b engine.Backend, cfg Config) (*model.Model, error) {
+	m, err := model.New(b, cfg.Spec(), cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Freeze) > 0 {
+		if err := m.Net.Freeze(cfg.Freeze...); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 func openData(cfg Config, log io.Writer) (*cache.Cache, error) {
