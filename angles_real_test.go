@@ -12,17 +12,6 @@ import (
 	"github.com/catmark/catmark/landmark"
 )
 
-// detectorPredictor measures a Detector with package evaluate.
-type detectorPredictor struct{ d *catmark.Detector }
-
-func (p detectorPredictor) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
-	out := make([]landmark.Points, len(imgs))
-	for i, img := range imgs {
-		out[i] = p.d.DetectRGB(img)
-	}
-	return out, nil
-}
-
 // shippedOn opens n real photos as an evaluation set and loads the shipped detector.
 func shippedOn(t *testing.T, n int) (*evaluate.Data, *catmark.Detector) {
 	t.Helper()
@@ -50,7 +39,7 @@ func TestAnyAngleOnTurnedRealPhotos(t *testing.T) {
 		if degrees != 0 {
 			set = evaluate.Turned{Set: d, Degrees: degrees}
 		}
-		res, err := evaluate.Run(detectorPredictor{det}, set, evaluate.Options{})
+		res, err := evaluate.Run(evaluate.PredictorFunc(det.DetectRGB), set, evaluate.Options{})
 		if err != nil || res.N != n {
 			t.Fatalf("turned %v°: %v, %d photos measured", degrees, err, res.N)
 		}

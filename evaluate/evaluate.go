@@ -27,6 +27,19 @@ type Predictor interface {
 	PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error)
 }
 
+// PredictorFunc is a Predictor that finds the points of one photo at a time, such as a
+// detector's DetectRGB.
+type PredictorFunc func(*imgproc.RGB) landmark.Points
+
+// PredictBatch calls f on each photo.
+func (f PredictorFunc) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
+	out := make([]landmark.Points, len(imgs))
+	for i, img := range imgs {
+		out[i] = f(img)
+	}
+	return out, nil
+}
+
 // Squasher is implemented by predictors whose first step resizes the whole photo to a square
 // without keeping its aspect ratio, as a whole-stage model does. Run hands them a cache's square
 // photos as the cache holds them, which is what training's validation does; other predictors get

@@ -46,7 +46,7 @@ func evalPredictor(path, backend string, batch int, tune detectorFlags) (evaluat
 		if d.Refine != nil && d.Refine.Spec.Presence && d.Search > 0 {
 			desc += fmt.Sprintf(", photo searched where the face presence is below %g", d.Search)
 		}
-		return evalDetector{d}, desc + " on " + d.Coarse.B.Name(), nil
+		return evaluate.PredictorFunc(d.DetectRGB), desc + " on " + d.Coarse.B.Name(), nil
 	}
 	m, err := evaluate.Load(path, backend)
 	if err != nil {
@@ -58,17 +58,6 @@ func evalPredictor(path, backend string, batch int, tune detectorFlags) (evaluat
 
 func evalSpec(s model.Spec) string {
 	return fmt.Sprintf("ResNet-%d (width %d, %d px)", s.Depth, s.Width, s.Size)
-}
-
-// evalDetector measures a catmark.Detector: photos in, points in the photos' pixels out.
-type evalDetector struct{ d *catmark.Detector }
-
-func (e evalDetector) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
-	out := make([]landmark.Points, len(imgs))
-	for i, img := range imgs {
-		out[i] = e.d.DetectRGB(img)
-	}
-	return out, nil
 }
 
 func runEval(args []string) error {
