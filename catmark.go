@@ -327,11 +327,13 @@ func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detecti
 		if out[i].Face >= d.Search {
 			continue
 		}
-		angle := 0.0
+		// With AnyAngle the search scores every window in the four quarter turns: the
+		// turn that won the first pass may be the very reason the crop missed.
+		angles := []float64{0}
 		if anyAngle {
-			angle = out[i].Box.Angle
+			angles = []float64{0, quarterAngle(1), quarterAngle(2), quarterAngle(3)}
 		}
-		wins, err := d.windows(ctx, photo, 3, angle)
+		wins, err := d.windows(ctx, photo, 3, angles)
 		if err != nil {
 			return nil, err
 		}
@@ -450,9 +452,9 @@ const minWindow = 32
 
 // windows scores square windows over the photo with the refine model's presence output (one
 // unmirrored pass each, in batches of 32) and returns the k best, skipping a window whose centre
-// lies inside a better one's middle half. Windows step by half their side; each is turned by
-// angle (its crop upright for a face turned so).
-func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angle float64) ([]facecrop.Box, error) {
+// lies inside a better one's middle half. Windows step by half their side; each place is scored
+// at every one of angles (box angles: its crop upright for a face turned so).
+func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angles []float64) ([]facecrop.Box, error) {
 	long := float64(max(photo.W, photo.H))
 	var boxes []facecrop.Box
 	for i, f := range windowSides {
@@ -462,7 +464,9 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angle
 		}
 		for _, cy := range steps(float64(photo.H), side) {
 			for _, cx := range steps(float64(photo.W), side) {
-				boxes = append(boxes, facecrop.Box{CX: cx, CY: cy, Side: side, Angle: angle})
+				for _, a := range angles {
+					boxes = append(boxes, facecrop.Box{CX: cx, CY: cy, Side: side, Angle: a})
+				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@
 #
 #   scripts/train-model.sh OUT            # OUT/model is a detector folder (catmark predict --model OUT/model)
 #   SEED=2 scripts/train-model.sh OUT2    # another seed of the same recipe
+#   LOSS=mse+ddmse:1-8+area scripts/…     # another landmark loss (default l1: docs/runs/loss-ab)
 #
 # What it does (docs/model-card.md, "Training"):
 #   1. prepares ../shared/data/cats (or $PHOTOS) at 320 px, split by ID prefix (seed 1, 80 % train);
@@ -33,7 +34,7 @@ say "seed $seed, budget $budget each, photos $photos, commit $(git -C "$root" re
   "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
 
 common=(--data "$out/cache" --depth 18 --width 32 --batch 32 --optimizer adamw --weight-decay 0.05
-  --loss mse+ddmse:1-8+area --epochs 100000 --time-budget "$budget" --seed "$seed" --quiet)
+  --loss "${LOSS:-l1}" --epochs 100000 --time-budget "$budget" --seed "$seed" --quiet)
 coarse=(--stage whole --size 128 --lr 2e-3 --scale 0.15 --shift 0.08 --rotate 10
   --head "${COARSE_HEAD:-integral}" --stages "${COARSE_STAGES:-3}")
 refine=(--stage crop --size "${REFINE_SIZE:-128}" --lr 2e-3 --margin 0.3 --scale 0.25 --shift 0.15 --rotate 25
