@@ -58,8 +58,10 @@ type Settings struct {
 	// AnyAngle finds faces turned by any angle, upside down included: the coarse model and the
 	// first refine pass look at the photo in all four quarter turns (unmirrored), the turn
 	// whose crop has the highest face presence is kept, and each later pass cuts its crop
-	// upright along the face's own angle (landmark.Points.Angle). Points keep the upright cat's
-	// labels. It needs a refine model with a presence output.
+	// upright along the face's own angle (landmark.Points.Angle); a photo whose crop still
+	// misses is searched in all four turns. Points keep the upright cat's labels. It needs a
+	// refine model with a presence output. On by default: the crops that follow the face's
+	// angle help upright photos too (docs/model-card.md).
 	AnyAngle bool
 	// MinFace is the face presence a face beyond the best one needs for DetectAll to report it.
 	MinFace float64
@@ -67,7 +69,7 @@ type Settings struct {
 
 // Defaults are the settings Load gives a detector, and the defaults of the command line's
 // detector flags.
-var Defaults = Settings{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5, MinFace: DefaultMinFace}
+var Defaults = Settings{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5, AnyAngle: true, MinFace: DefaultMinFace}
 
 // Validate reports the first setting outside its range.
 func (s Settings) Validate() error {

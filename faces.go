@@ -45,11 +45,13 @@ func (f Face) Bounds() image.Rectangle {
 const DefaultMinFace = 0.5
 
 // DetectAll finds every cat's face in img, best first (by face presence). The best face is what
-// DetectFace finds; the others come from the other peaks of the coarse model's heatmaps (a
-// coarse model with an integral head, model.Spec.Head), each refined as the best one is (a
+// DetectFace finds. The other candidates are the coarse model's face on each tile of a photo
+// much wider or taller than 4:3 (tiles), and the other peaks of the coarse model's heatmaps
+// when it has an integral head (model.Spec.Head); each is refined as the best one is (a
 // candidate whose first pass gives a presence under half of d.MinFace is dropped there), and
-// are kept when their presence reaches d.MinFace and they overlap no better face. A detector whose
-// coarse model has no heatmaps, or no refine model with a presence output, finds one face.
+// kept when its presence reaches d.MinFace and it overlaps no better face. A detector without a
+// refine model with a presence output finds one face, and so does a pooled coarse model on a
+// photo of about 4:3.
 func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 	all, err := d.DetectAllBatch(context.Background(), []image.Image{img})
 	if err != nil {
@@ -93,7 +95,57 @@ func (d *Detector) DetectAllBatch(ctx context.Context, imgs []image.Image) ([]Fa
 
 // manyFaces reports whether the detector can find more than one face.
 func (d *Detector) manyFaces() bool {
-	return d.Refine != nil && d.Refine.Spec.Presence && d.Coarse.Spec.Head == resnet.Integral
+	return d.Refine != nil && d.Refine.Spec.Presence
+}
+
+// tileAspect is the widest aspect ratio the coarse model sees a photo whole at in DetectAll:
+// it learnt on photos of about 4:3.
+const tileAspect = 4.0 / 3
+
+// tiles returns, for a photo of w×h pixels wider than tileAspect, tiles of that aspect at its
+// full height, half a tile apart from edge to edge (for a taller photo than 1/tileAspect, the
+// same turned); for any other photo none.
+func tiles(w, h int) []image.Rectangle {
+	var out []image.Rectangle
+	switch {
+	case float64(w) > tileAspect*float64(h):
+		t := int(math.Round(tileAspect * float64(h)))
+		for _, c := range steps(float64(w), float64(t)) {
+			x := min(max(int(math.Round(c))-t/2, 0), w-t)
+			out = append(out, image.Rect(x, 0, x+t, h))
+		}
+	case float64(h) > tileAspect*float64(w):
+		t := int(math.Round(tileAspect * float64(w)))
+		for _, c := range steps(float64(h), float64(t)) {
+			y := min(max(int(math.Round(c))-t/2, 0), h-t)
+			out = append(out, image.Rect(0, y, w, y+t))
+		}
+	}
+	return out
+}
+
+// tilePoints runs the coarse model on each of the photo's tiles (one batch, unmirrored) and
+// returns each tile's points in the photo's pixels: a face candidate per tile, for photos much
+// wider or taller than the coarse model learnt on (several cats side by side, say).
+func (d *Detector) tilePoints(photo *imgproc.RGB) []landmark.Points {
+	ts := tiles(photo.W, photo.H)
+	if len(ts) == 0 {
+		return nil
+	}
+	imgs := make([]*imgproc.RGB, len(ts))
+	for i, r := range ts {
+		imgs[i] = photo.Sub(r)
+	}
+	out := make([]landmark.Points, len(ts))
+	for i, o := range d.predict(d.Coarse, imgs, false) {
+		p := o.Points.Denormalize(ts[i].Dx(), ts[i].Dy())
+		for j := range p {
+			p[j].X += float64(ts[i].Min.X)
+			p[j].Y += float64(ts[i].Min.Y)
+		}
+		out[i] = p
+	}
+	return out
 }
 
 // moreFaces looks for faces beyond found (the best one) at the peaks of the coarse model's
@@ -101,9 +153,13 @@ func (d *Detector) manyFaces() bool {
 func (d *Detector) moreFaces(ctx context.Context, photo *imgproc.RGB, found []Face) ([]Face, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cands, err := d.peakPoints(photo)
-	if err != nil {
-		return nil, err
+	cands := d.tilePoints(photo)
+	if d.Coarse.Spec.Head == resnet.Integral {
+		peaks, err := d.peakPoints(photo)
+		if err != nil {
+			return nil, err
+		}
+		cands = append(cands, peaks...)
 	}
 	var boxes []facecrop.Box
 	for _, p := range cands {

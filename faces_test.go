@@ -1,6 +1,7 @@
 package catmark
 
 import (
+	"image"
 	"math"
 	"path/filepath"
 	"testing"
@@ -87,5 +88,32 @@ func TestDetectAll(t *testing.T) {
 			}
 		}
 		t.Logf("%s head: %d faces", head, len(faces))
+	}
+}
+
+// tiles covers a wide or tall photo with 4:3 tiles at its full height (or width), half a tile
+// apart and inside the photo, and leaves photos of about 4:3 whole.
+func TestTiles(t *testing.T) {
+	for _, c := range []struct {
+		w, h int
+		want []image.Rectangle
+	}{
+		{400, 300, nil},
+		{300, 400, nil},
+		{401, 300, []image.Rectangle{image.Rect(0, 0, 400, 300), image.Rect(1, 0, 401, 300)}},
+		{800, 300, []image.Rectangle{image.Rect(0, 0, 400, 300), image.Rect(200, 0, 600, 300), image.Rect(400, 0, 800, 300)}},
+		{300, 900, []image.Rectangle{image.Rect(0, 0, 300, 400), image.Rect(0, 167, 300, 567), image.Rect(0, 333, 300, 733), image.Rect(0, 500, 300, 900)}},
+	} {
+		got := tiles(c.w, c.h)
+		if len(got) != len(c.want) {
+			t.Errorf("tiles(%d, %d) = %v, want %v", c.w, c.h, got, c.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("tiles(%d, %d) = %v, want %v", c.w, c.h, got, c.want)
+				break
+			}
+		}
 	}
 }

@@ -284,3 +284,34 @@ func TestTurnQuarter(t *testing.T) {
 		t.Errorf("a half turn differs from two quarter turns")
 	}
 }
+
+func TestSub(t *testing.T) {
+	m := New(5, 4)
+	for y := range m.H {
+		for x := range m.W {
+			m.Set(x, y, uint8(x), uint8(y), uint8(10*x+y))
+		}
+	}
+	for _, r := range []image.Rectangle{image.Rect(1, 1, 4, 3), image.Rect(3, 2, 9, 9), image.Rect(0, 0, 5, 4)} {
+		s := m.Sub(r)
+		in := r.Intersect(image.Rect(0, 0, 5, 4))
+		if s.W != in.Dx() || s.H != in.Dy() {
+			t.Fatalf("Sub(%v) is %d×%d, want %d×%d", r, s.W, s.H, in.Dx(), in.Dy())
+		}
+		for y := range s.H {
+			for x := range s.W {
+				gr, gg, gb := s.At(x, y)
+				wr, wg, wb := m.At(in.Min.X+x, in.Min.Y+y)
+				if gr != wr || gg != wg || gb != wb {
+					t.Errorf("Sub(%v) at (%d, %d) = %d %d %d, want %d %d %d", r, x, y, gr, gg, gb, wr, wg, wb)
+				}
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Sub of a rectangle outside the image did not panic")
+		}
+	}()
+	m.Sub(image.Rect(6, 0, 8, 2))
+}

@@ -202,3 +202,18 @@ func (m *RGB) TurnQuarter(q int) *RGB {
 	}
 	return out
 }
+
+// Sub returns a copy of the pixels of m inside r (clipped to m's bounds), with its origin at
+// r's top-left corner; it panics when nothing of r lies inside m.
+func (m *RGB) Sub(r image.Rectangle) *RGB {
+	r = r.Intersect(image.Rect(0, 0, m.W, m.H))
+	if r.Empty() {
+		panic("imgproc: Sub of a rectangle outside the image")
+	}
+	out := New(r.Dx(), r.Dy())
+	for y := range out.H {
+		i := ((r.Min.Y+y)*m.W + r.Min.X) * 3
+		copy(out.Pix[y*out.W*3:(y+1)*out.W*3], m.Pix[i:i+out.W*3])
+	}
+	return out
+}

@@ -26,7 +26,7 @@ func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
 		grow:   fs.Float64("grow", d.Grow, "detector: enlarge the first refine crop by this factor (1 or 0: not at all)"),
 		search: fs.Float64("search", d.Search, "detector: search the whole photo when the first crop's face presence is below this (0: never; needs a refine model with a presence output)"),
 		min:    fs.Float64("min-face", d.MinFace, "detector: the face presence a face beyond the best one needs to be reported (faces in --json, every face drawn)"),
-		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle)"),
+		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle); --any-angle=false for upright crops only"),
 	}
 }
 
