@@ -68,8 +68,8 @@ func TestAnyAngleOnTurnedRealPhotos(t *testing.T) {
 }
 
 // Composites of two and of three real photos side by side (scaled by 0.5 to 1, on grey): the
-// shipped detector's best face is always one of the cats (no false faces), and DetectAll lists
-// each face it finds once.
+// shipped detector finds nearly every cat (measured on val-report: recall 97–98 %) and few
+// false faces (at most 0.1 a picture; here at most one false face in all).
 func TestDetectAllOnRealComposites(t *testing.T) {
 	d, det := shippedOn(t, 12)
 	for _, k := range []int{2, 3} {
@@ -85,8 +85,8 @@ func TestDetectAllOnRealComposites(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%d cats a picture: %+v", k, rep)
-		if rep.Photos != 12/k || rep.Found < rep.Photos || rep.FalseFaces > 0 {
-			t.Errorf("%d cats a picture: %+v; want %d pictures, a cat found in each and no false face", k, rep, 12/k)
+		if rep.Photos != 12/k || rep.Found < rep.Faces-1 || rep.FalseFaces > 1 {
+			t.Errorf("%d cats a picture: %+v; want %d pictures, at most one of their %d cats missed and at most one false face", k, rep, 12/k, 12)
 		}
 	}
 }

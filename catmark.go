@@ -266,6 +266,12 @@ func (d *Detector) DetectFaceRGB(photo *imgproc.RGB) (landmark.Points, float64) 
 func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detection, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.detectLocked(ctx, photos, d.Search)
+}
+
+// detectLocked is detect for a caller that holds d.mu, searching the photos whose first crop's
+// presence is below search.
+func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, search float64) ([]Detection, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -326,7 +332,7 @@ func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detecti
 		return out, nil
 	}
 	for i, photo := range photos {
-		if out[i].Face >= d.Search {
+		if out[i].Face >= search {
 			continue
 		}
 		// With AnyAngle the search scores every window in the four quarter turns: the

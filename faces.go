@@ -45,13 +45,14 @@ func (f Face) Bounds() image.Rectangle {
 const DefaultMinFace = 0.5
 
 // DetectAll finds every cat's face in img, best first (by face presence). The best face is what
-// DetectFace finds. The other candidates are the coarse model's face on each tile of a photo
-// much wider or taller than 4:3 (tiles), and the other peaks of the coarse model's heatmaps
-// when it has an integral head (model.Spec.Head); each is refined as the best one is (a
-// candidate whose first pass gives a presence under half of d.MinFace is dropped there), and
-// kept when its presence reaches d.MinFace and it overlaps no better face. A detector without a
-// refine model with a presence output finds one face, and so does a pooled coarse model on a
-// photo of about 4:3.
+// DetectFace finds. Then the faces found are erased (painted mid-grey) and the photo is looked
+// at again, until no face is left (maskedFaces). Last, on a photo much wider or taller than 4:3,
+// the coarse model's face on each tile of the erased photo (tiles), and the other peaks of the
+// coarse model's heatmaps when it has an integral head (model.Spec.Head), are candidates, each
+// refined as the best one is (a candidate whose first pass gives a presence under half of
+// d.MinFace is dropped there). A face is kept when its presence reaches d.MinFace and it
+// overlaps no better face. A detector without a refine model with a presence output finds one
+// face.
 func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 	all, err := d.DetectAllBatch(context.Background(), []image.Image{img})
 	if err != nil {
@@ -102,23 +103,27 @@ func (d *Detector) manyFaces() bool {
 // it learnt on photos of about 4:3.
 const tileAspect = 4.0 / 3
 
-// tiles returns, for a photo of w×h pixels wider than tileAspect, tiles of that aspect at its
-// full height, half a tile apart from edge to edge (for a taller photo than 1/tileAspect, the
-// same turned); for any other photo none.
+// tiles returns, for a photo of w×h pixels wider than tileAspect (or taller than its
+// inverse), tiles of that aspect at two sizes: half its height and its full height (half and
+// all of its width for a tall photo), each size half a tile apart from edge to edge and inside
+// the photo, smaller first; for any other photo none.
 func tiles(w, h int) []image.Rectangle {
+	wide := float64(w) > tileAspect*float64(h)
+	if !wide && !(float64(h) > tileAspect*float64(w)) {
+		return nil
+	}
 	var out []image.Rectangle
-	switch {
-	case float64(w) > tileAspect*float64(h):
-		t := int(math.Round(tileAspect * float64(h)))
-		for _, c := range steps(float64(w), float64(t)) {
-			x := min(max(int(math.Round(c))-t/2, 0), w-t)
-			out = append(out, image.Rect(x, 0, x+t, h))
+	for _, share := range []int{2, 1} {
+		tw, th := int(math.Round(tileAspect*float64(h/share))), h/share
+		if !wide {
+			tw, th = w/share, int(math.Round(tileAspect*float64(w/share)))
 		}
-	case float64(h) > tileAspect*float64(w):
-		t := int(math.Round(tileAspect * float64(w)))
-		for _, c := range steps(float64(h), float64(t)) {
-			y := min(max(int(math.Round(c))-t/2, 0), h-t)
-			out = append(out, image.Rect(0, y, w, y+t))
+		for _, cy := range steps(float64(h), float64(th)) {
+			for _, cx := range steps(float64(w), float64(tw)) {
+				x := min(max(int(math.Round(cx-float64(tw)/2)), 0), w-tw)
+				y := min(max(int(math.Round(cy-float64(th)/2)), 0), h-th)
+				out = append(out, image.Rect(x, y, x+tw, y+th))
+			}
 		}
 	}
 	return out
@@ -126,7 +131,8 @@ func tiles(w, h int) []image.Rectangle {
 
 // tilePoints runs the coarse model on each of the photo's tiles (one batch, unmirrored) and
 // returns each tile's points in the photo's pixels: a face candidate per tile, for photos much
-// wider or taller than the coarse model learnt on (several cats side by side, say).
+// wider or taller than the coarse model learnt on (several cats side by side, say), and for
+// faces small in such a photo.
 func (d *Detector) tilePoints(photo *imgproc.RGB) []landmark.Points {
 	ts := tiles(photo.W, photo.H)
 	if len(ts) == 0 {
@@ -153,7 +159,11 @@ func (d *Detector) tilePoints(photo *imgproc.RGB) []landmark.Points {
 func (d *Detector) moreFaces(ctx context.Context, photo *imgproc.RGB, found []Face) ([]Face, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cands := d.tilePoints(photo)
+	found, masked, err := d.maskedFaces(ctx, photo, found)
+	if err != nil {
+		return nil, err
+	}
+	cands := d.tilePoints(masked)
 	if d.Coarse.Spec.Head == resnet.Integral {
 		peaks, err := d.peakPoints(photo)
 		if err != nil {
@@ -394,4 +404,55 @@ func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []D
 		out[i] = Detection{Points: all[best].FromBox(refined[best].Points), Face: refined[best].Face, Box: all[best]}
 	}
 	return upright
+}
+
+// maxFaces bounds the faces DetectAll reports on one photo.
+const maxFaces = 8
+
+// maskedFaces erases the faces found so far (their boxes painted mid-grey) and looks at what is
+// left as DetectFace does, without the search: a first pass (in four quarter turns with
+// AnyAngle) and, when its presence reaches half of d.MinFace, the remaining passes; it keeps a
+// face whose final presence reaches d.MinFace and that overlaps no face found, and goes on until
+// one does not, or maxFaces. It returns the faces and the photo with all of them erased.
+func (d *Detector) maskedFaces(ctx context.Context, photo *imgproc.RGB, found []Face) ([]Face, *imgproc.RGB, error) {
+	masked := photo.Clone()
+	erased := 0
+	for len(found) < maxFaces {
+		for _, f := range found[erased:] {
+			r := f.Bounds().Intersect(image.Rect(0, 0, masked.W, masked.H))
+			for y := r.Min.Y; y < r.Max.Y; y++ {
+				row := masked.Pix[(y*masked.W+r.Min.X)*3 : (y*masked.W+r.Max.X)*3]
+				for i := range row {
+					row[i] = 128
+				}
+			}
+		}
+		erased = len(found)
+		ps := []*imgproc.RGB{masked}
+		t := make([]Detection, 1)
+		if d.anyAngle() {
+			if _, err := d.quarterTurns(ctx, ps, t); err != nil {
+				return nil, nil, err
+			}
+		} else {
+			o := d.predict(d.Coarse, ps, d.Flip)[0]
+			b := []facecrop.Box{d.firstBox(o.Points.Denormalize(masked.W, masked.H), 0)}
+			if err := d.refine(ctx, ps, b, t, 1); err != nil {
+				return nil, nil, err
+			}
+		}
+		if !(t[0].Face >= d.MinFace/2) {
+			break
+		}
+		if passes := max(d.Passes, 1) - 1; passes > 0 {
+			if err := d.refine(ctx, ps, []facecrop.Box{d.passBox(t[0].Points)}, t, passes); err != nil {
+				return nil, nil, err
+			}
+		}
+		if !(t[0].Face >= d.MinFace) || overlapsAny(t[0].Box, found) {
+			break
+		}
+		found = append(found, Face{Points: t[0].Points, Face: t[0].Face, Box: t[0].Box})
+	}
+	return found, masked, nil
 }

@@ -91,29 +91,54 @@ func TestDetectAll(t *testing.T) {
 	}
 }
 
-// tiles covers a wide or tall photo with 4:3 tiles at its full height (or width), half a tile
-// apart and inside the photo, and leaves photos of about 4:3 whole.
+// tiles covers a wide or tall photo with 4:3 tiles at half and at all of its height (or width),
+// neighbours at most half a tile apart, inside the photo and reaching each edge, and leaves
+// photos of about 4:3 whole.
 func TestTiles(t *testing.T) {
-	for _, c := range []struct {
-		w, h int
-		want []image.Rectangle
-	}{
-		{400, 300, nil},
-		{300, 400, nil},
-		{401, 300, []image.Rectangle{image.Rect(0, 0, 400, 300), image.Rect(1, 0, 401, 300)}},
-		{800, 300, []image.Rectangle{image.Rect(0, 0, 400, 300), image.Rect(200, 0, 600, 300), image.Rect(400, 0, 800, 300)}},
-		{300, 900, []image.Rectangle{image.Rect(0, 0, 300, 400), image.Rect(0, 167, 300, 567), image.Rect(0, 333, 300, 733), image.Rect(0, 500, 300, 900)}},
-	} {
+	for _, c := range []struct{ w, h int }{{400, 300}, {300, 400}, {401, 300}, {800, 300}, {1234, 411}, {300, 900}, {97, 350}} {
 		got := tiles(c.w, c.h)
-		if len(got) != len(c.want) {
-			t.Errorf("tiles(%d, %d) = %v, want %v", c.w, c.h, got, c.want)
+		wide, tall := 3*c.w > 4*c.h, 3*c.h > 4*c.w
+		if !wide && !tall {
+			if got != nil {
+				t.Errorf("tiles(%d, %d) = %v, want none", c.w, c.h, got)
+			}
 			continue
 		}
-		for i := range got {
-			if got[i] != c.want[i] {
-				t.Errorf("tiles(%d, %d) = %v, want %v", c.w, c.h, got, c.want)
-				break
+		bySize := map[image.Point][]image.Rectangle{}
+		for _, r := range got {
+			if !r.In(image.Rect(0, 0, c.w, c.h)) {
+				t.Errorf("tiles(%d, %d): %v outside the photo", c.w, c.h, r)
+			}
+			long, short := r.Dx(), r.Dy()
+			if tall {
+				long, short = short, long
+			}
+			if math.Abs(float64(long)-float64(short)*4/3) > 1 {
+				t.Errorf("tiles(%d, %d): %v is not 4:3", c.w, c.h, r)
+			}
+			bySize[r.Size()] = append(bySize[r.Size()], r)
+		}
+		if len(bySize) != 2 {
+			t.Errorf("tiles(%d, %d): %d tile sizes, want 2", c.w, c.h, len(bySize))
+		}
+		for size, rs := range bySize {
+			var union image.Rectangle
+			for _, r := range rs {
+				union = union.Union(r)
+				near := false
+				for _, q := range rs {
+					dx, dy := abs(q.Min.X-r.Min.X), abs(q.Min.Y-r.Min.Y)
+					near = near || q != r && dx <= (size.X+1)/2 && dy <= (size.Y+1)/2
+				}
+				if !near && len(rs) > 1 {
+					t.Errorf("tiles(%d, %d): %v has no neighbour within half a tile", c.w, c.h, r)
+				}
+			}
+			if union != image.Rect(0, 0, c.w, c.h) {
+				t.Errorf("tiles(%d, %d): tiles of %v cover %v, not the photo", c.w, c.h, size, union)
 			}
 		}
 	}
 }
+
+func abs(v int) int { return max(v, -v) }
