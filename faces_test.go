@@ -91,13 +91,17 @@ func TestDetectAll(t *testing.T) {
 	}
 }
 
-// tiles covers a wide or tall photo with 4:3 tiles at half and at all of its height (or width),
-// neighbours at most half a tile apart, inside the photo and reaching each edge, and leaves
-// photos of about 4:3 whole.
+// tiles covers a photo wider (or taller) than 4:3 with 4:3 tiles at all of its height (or
+// width), and from 1.8:1 also at half of it, neighbours at most half a tile apart, inside the
+// photo and reaching each edge, and leaves 4:3 photos whole.
 func TestTiles(t *testing.T) {
-	for _, c := range []struct{ w, h int }{{400, 300}, {300, 400}, {401, 300}, {800, 300}, {1234, 411}, {300, 900}, {97, 350}} {
+	for _, c := range []struct{ w, h int }{{400, 300}, {300, 400}, {401, 300}, {450, 300}, {1600, 900}, {541, 300}, {800, 300}, {1234, 411}, {300, 900}, {97, 350}} {
 		got := tiles(c.w, c.h)
 		wide, tall := 3*c.w > 4*c.h, 3*c.h > 4*c.w
+		sizes := 1
+		if 5*max(c.w, c.h) > 9*min(c.w, c.h) {
+			sizes = 2
+		}
 		if !wide && !tall {
 			if got != nil {
 				t.Errorf("tiles(%d, %d) = %v, want none", c.w, c.h, got)
@@ -118,8 +122,8 @@ func TestTiles(t *testing.T) {
 			}
 			bySize[r.Size()] = append(bySize[r.Size()], r)
 		}
-		if len(bySize) != 2 {
-			t.Errorf("tiles(%d, %d): %d tile sizes, want 2", c.w, c.h, len(bySize))
+		if len(bySize) != sizes {
+			t.Errorf("tiles(%d, %d): %d tile sizes, want %d", c.w, c.h, len(bySize), sizes)
 		}
 		for size, rs := range bySize {
 			var union image.Rectangle
