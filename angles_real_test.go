@@ -7,9 +7,7 @@ import (
 
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/evaluate"
-	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/testenv"
-	"github.com/catmark/catmark/landmark"
 )
 
 // shippedOn opens n real photos as an evaluation set and loads the shipped detector.
@@ -73,14 +71,7 @@ func TestAnyAngleOnTurnedRealPhotos(t *testing.T) {
 func TestDetectAllOnRealComposites(t *testing.T) {
 	d, det := shippedOn(t, 12)
 	for _, k := range []int{2, 3} {
-		rep, err := evaluate.MeasureFaces(func(img *imgproc.RGB) ([]landmark.Points, error) {
-			faces, err := det.DetectAll(img.Image())
-			pts := make([]landmark.Points, len(faces))
-			for i, f := range faces {
-				pts[i] = f.Points
-			}
-			return pts, err
-		}, d, evaluate.FacesOptions{PerPhoto: k, MinScale: 0.5, Seed: 1})
+		rep, err := evaluate.MeasureFaces(det.DetectAllRGB, d, evaluate.FacesOptions{PerPhoto: k, MinScale: 0.5, Seed: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

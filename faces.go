@@ -75,7 +75,32 @@ func (d *Detector) DetectAllBatch(ctx context.Context, imgs []image.Image) ([]Fa
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Faces, len(imgs))
+	return d.allFaces(ctx, best, photos)
+}
+
+// DetectAllRGB is DetectAll for an image already in catmark's RGB form (at least MinSide a
+// side), returning each face's points, best first: what evaluate.MeasureFaces measures.
+func (d *Detector) DetectAllRGB(photo *imgproc.RGB) ([]landmark.Points, error) {
+	ps := []*imgproc.RGB{photo}
+	best, err := d.detect(context.Background(), ps)
+	if err != nil {
+		return nil, err
+	}
+	all, err := d.allFaces(context.Background(), best, ps)
+	if err != nil {
+		return nil, err
+	}
+	pts := make([]landmark.Points, len(all[0].Faces))
+	for i, f := range all[0].Faces {
+		pts[i] = f.Points
+	}
+	return pts, all[0].Err
+}
+
+// allFaces goes on from each photo's best face (best[i], on photos[i]; a photo with an error
+// keeps it) to all of its faces.
+func (d *Detector) allFaces(ctx context.Context, best []Detection, photos []*imgproc.RGB) ([]Faces, error) {
+	out := make([]Faces, len(best))
 	var at []int
 	for i, b := range best {
 		if b.Err != nil {
@@ -211,27 +236,15 @@ func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, fo
 	} else if err := d.refine(ctx, photos, boxes, dets, 1); err != nil {
 		return nil, err
 	}
-	kept := dets[:0]
-	for _, t := range dets {
-		if t.Face >= d.MinFace/2 {
-			kept = append(kept, t)
-		}
+	kept, err := d.finishPasses(ctx, photos, dets)
+	if err != nil {
+		return nil, err
 	}
-	dets = kept
-	if passes := max(d.Passes, 1) - 1; passes > 0 && len(dets) > 0 {
-		boxes = boxes[:len(dets)]
-		for i := range dets {
-			boxes[i] = d.passBox(dets[i].Points)
-		}
-		if err := d.refine(ctx, photos[:len(dets)], boxes, dets, passes); err != nil {
-			return nil, err
-		}
-	}
-	sort.SliceStable(dets, func(a, b int) bool { return dets[a].Face > dets[b].Face })
-	for _, t := range dets {
-		f := Face{Points: t.Points, Face: t.Face, Box: t.Box}
-		if t.Face >= d.MinFace && !overlapsAny(f.Box, found) {
-			found = append(found, f)
+	sort.SliceStable(kept, func(a, b int) bool { return dets[kept[a]].Face > dets[kept[b]].Face })
+	for _, k := range kept {
+		t := dets[k]
+		if t.Face >= d.MinFace && !overlapsAny(t.Box, found) {
+			found = append(found, Face{Points: t.Points, Face: t.Face, Box: t.Box})
 		}
 	}
 	sort.SliceStable(found[1:], func(a, b int) bool { return found[1+a].Face > found[1+b].Face })
@@ -257,8 +270,8 @@ func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
 	// cats side by side, say) keeps that squash: its input grows in width instead, so each face
 	// looks as the faces it learnt on.
 	w, h := s, s
-	if float64(photo.W) > float64(photo.H)*4/3 {
-		w = min(4*s, int(math.Round(float64(s)*float64(photo.W)/float64(photo.H)*0.75/16))*16)
+	if float64(photo.W) > tileAspect*float64(photo.H) {
+		w = min(4*s, int(math.Round(float64(s)*float64(photo.W)/float64(photo.H)/tileAspect/16))*16)
 	}
 	norm, err := imgproc.NormNamed(m.Spec.Norm)
 	if err != nil {
@@ -422,6 +435,33 @@ func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []D
 	return upright
 }
 
+// finishPasses keeps the first-pass results dets[k] (on photos[k]) whose presence reaches half
+// of d.MinFace, runs the remaining refine passes on those, all in one batch, and returns their
+// indices, dets updated in place.
+func (d *Detector) finishPasses(ctx context.Context, photos []*imgproc.RGB, dets []Detection) ([]int, error) {
+	var kept []int
+	for k, t := range dets {
+		if t.Face >= d.MinFace/2 {
+			kept = append(kept, k)
+		}
+	}
+	passes := max(d.Passes, 1) - 1
+	if passes == 0 || len(kept) == 0 {
+		return kept, nil
+	}
+	ps, bs, out := make([]*imgproc.RGB, len(kept)), make([]facecrop.Box, len(kept)), make([]Detection, len(kept))
+	for j, k := range kept {
+		ps[j], bs[j] = photos[k], d.passBox(dets[k].Points)
+	}
+	if err := d.refine(ctx, ps, bs, out, passes); err != nil {
+		return nil, err
+	}
+	for j, k := range kept {
+		dets[k] = out[j]
+	}
+	return kept, nil
+}
+
 // maxFaces bounds the faces DetectAll reports on one photo.
 const maxFaces = 8
 
@@ -445,13 +485,7 @@ func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found
 		for k, i := range active {
 			m := masked[i]
 			for _, f := range found[i][erased[i]:] {
-				r := f.Bounds().Intersect(image.Rect(0, 0, m.W, m.H))
-				for y := r.Min.Y; y < r.Max.Y; y++ {
-					row := m.Pix[(y*m.W+r.Min.X)*3 : (y*m.W+r.Max.X)*3]
-					for j := range row {
-						row[j] = 128
-					}
-				}
+				m.Fill(f.Bounds(), 128)
 			}
 			erased[i] = len(found[i])
 			ps[k] = m
@@ -470,24 +504,9 @@ func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found
 				return nil, err
 			}
 		}
-		// The photos whose first pass found a face go through the remaining passes.
-		var more []int
-		for k := range active {
-			if t[k].Face >= d.MinFace/2 {
-				more = append(more, k)
-			}
-		}
-		if passes := max(d.Passes, 1) - 1; passes > 0 && len(more) > 0 {
-			mp, mt, mb := make([]*imgproc.RGB, len(more)), make([]Detection, len(more)), make([]facecrop.Box, len(more))
-			for j, k := range more {
-				mp[j], mb[j] = ps[k], d.passBox(t[k].Points)
-			}
-			if err := d.refine(ctx, mp, mb, mt, passes); err != nil {
-				return nil, err
-			}
-			for j, k := range more {
-				t[k] = mt[j]
-			}
+		more, err := d.finishPasses(ctx, ps, t)
+		if err != nil {
+			return nil, err
 		}
 		var next []int
 		for _, k := range more {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/model"
 )
@@ -72,6 +73,15 @@ func TestDetectAll(t *testing.T) {
 		}
 		if len(faces) == 0 || faces[0].Points != p || faces[0].Face != f {
 			t.Fatalf("%s head: DetectAll's first face %+v, DetectFace %v %v", head, faces, p, f)
+		}
+		pts, err := det.DetectAllRGB(imgproc.FromImage(photo))
+		if err != nil || len(pts) != len(faces) {
+			t.Fatalf("%s head: DetectAllRGB gave %d faces (%v), DetectAll %d", head, len(pts), err, len(faces))
+		}
+		for i := range pts {
+			if pts[i] != faces[i].Points {
+				t.Errorf("%s head: DetectAllRGB's face %d at %v, DetectAll's at %v", head, i, pts[i], faces[i].Points)
+			}
 		}
 		if head == "pool" && len(faces) != 1 {
 			t.Errorf("pooled coarse head: %d faces, want 1", len(faces))

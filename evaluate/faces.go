@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"fmt"
+	"image"
 	"math"
 	"math/rand/v2"
 
@@ -27,9 +28,7 @@ func Composite(photos []Photo, scales []float64, gap int) (*imgproc.RGB, []landm
 	}
 	h += 2 * gap
 	out := imgproc.New(w, h)
-	for i := range out.Pix {
-		out.Pix[i] = 128
-	}
+	out.Fill(image.Rect(0, 0, w, h), 128)
 	truths := make([]landmark.Points, len(photos))
 	x := gap
 	for i, p := range photos {

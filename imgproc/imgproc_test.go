@@ -315,3 +315,19 @@ func TestSub(t *testing.T) {
 	}()
 	m.Sub(image.Rect(6, 0, 8, 2))
 }
+
+func TestFill(t *testing.T) {
+	m := New(4, 3)
+	m.Fill(image.Rect(2, 1, 9, 9), 7)
+	for y := range m.H {
+		for x := range m.W {
+			want := uint8(0)
+			if x >= 2 && y >= 1 {
+				want = 7
+			}
+			if r, g, b := m.At(x, y); r != want || g != want || b != want {
+				t.Errorf("at (%d, %d): %d %d %d, want %d", x, y, r, g, b, want)
+			}
+		}
+	}
+}

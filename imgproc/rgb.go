@@ -217,3 +217,14 @@ func (m *RGB) Sub(r image.Rectangle) *RGB {
 	}
 	return out
 }
+
+// Fill sets every pixel of m inside r (clipped to m's bounds) to the grey level v.
+func (m *RGB) Fill(r image.Rectangle, v uint8) {
+	r = r.Intersect(image.Rect(0, 0, m.W, m.H))
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		row := m.Pix[(y*m.W+r.Min.X)*3 : (y*m.W+r.Max.X)*3]
+		for i := range row {
+			row[i] = v
+		}
+	}
+}

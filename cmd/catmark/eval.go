@@ -14,7 +14,6 @@ import (
 
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/evaluate"
-	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/metrics"
 	"github.com/catmark/catmark/model"
@@ -232,14 +231,7 @@ func evalComposites(path, data, split, backend string, k int, turn float64, seed
 		set = evaluate.Turned{Set: d, Degrees: turn}
 	}
 	start := time.Now()
-	rep, err := evaluate.MeasureFaces(func(img *imgproc.RGB) ([]landmark.Points, error) {
-		faces, err := det.DetectAll(img.Image())
-		pts := make([]landmark.Points, len(faces))
-		for i, f := range faces {
-			pts[i] = f.Points
-		}
-		return pts, err
-	}, set, evaluate.FacesOptions{PerPhoto: k, MinScale: 0.5, Seed: uint64(seed)})
+	rep, err := evaluate.MeasureFaces(det.DetectAllRGB, set, evaluate.FacesOptions{PerPhoto: k, MinScale: 0.5, Seed: uint64(seed)})
 	if err != nil {
 		return err
 	}
