@@ -45,7 +45,9 @@ type Settings struct {
 	// Passes is how many times the refine model runs, each on a crop around the previous points
 	// (0 counts as 1).
 	Passes int
-	// Flip averages each model's prediction with its prediction on the mirrored input.
+	// Flip averages the final refine pass's prediction (and the coarse model's, without
+	// AnyAngle) with its prediction on the mirrored input; earlier passes only place the next
+	// crop.
 	Flip bool
 	// Grow enlarges the first refine pass's box (0 or 1: the refine model's own margin), so a
 	// face the coarse model placed badly still falls inside the crop; later passes use the
@@ -280,10 +282,13 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 	passes := max(d.Passes, 1)
 	anyAngle := d.anyAngle()
 	if anyAngle {
-		// Stage 1 in four quarter turns, and the first refine pass on each. Where another turn
-		// beat the upright one, both go through the remaining passes (in one batch) and the
-		// higher final presence wins: a first-pass presence can saturate on a wrong turn.
-		upright, err := d.quarterTurns(ctx, photos, out)
+		// Stage 1 in four quarter turns, and the first refine pass on each. The turn with the
+		// highest presence goes through the remaining passes; so does the runner-up where the
+		// winner's presence is below the search threshold or the runner-up's reaches half of
+		// MinFace (in one batch), and the higher final presence wins: a first-pass presence can
+		// saturate on a wrong turn. Only presences choose, so a photo turned by quarters is
+		// measured as the upright one is.
+		second, err := d.quarterTurns(ctx, photos, out)
 		if err != nil {
 			return nil, err
 		}
@@ -291,8 +296,8 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 			ps := append([]*imgproc.RGB(nil), photos...)
 			all := append([]Detection(nil), out...)
 			var at []int
-			for i, u := range upright {
-				if u.Box != out[i].Box {
+			for i, u := range second {
+				if out[i].Face < d.Search || u.Face >= d.MinFace/2 {
 					ps, all, at = append(ps, photos[i]), append(all, u), append(at, i)
 				}
 			}
@@ -388,8 +393,21 @@ func (d *Detector) passBox(points landmark.Points) facecrop.Box {
 
 // refine runs passes refine passes on photos[i] from boxes[i], all photos in one batch per pass,
 // each pass on crops around the previous points, and leaves the last pass's points (photo
-// pixels), face presence and box in out.
+// pixels), face presence and box in out. With d.Flip the last pass is averaged with the mirrored
+// crops' prediction; earlier passes only place the next crop and run unmirrored.
 func (d *Detector) refine(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection, passes int) error {
+	return d.passes(ctx, photos, boxes, out, passes, d.Flip)
+}
+
+// firstPass runs one unmirrored refine pass on photos[i] from boxes[i] (one batch), leaving the
+// points, presence and box in out: a candidate's first look, which decides whether it gets the
+// remaining passes (finishPasses).
+func (d *Detector) firstPass(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection) error {
+	return d.passes(ctx, photos, boxes, out, 1, false)
+}
+
+// passes is refine, mirroring the last pass when flip.
+func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection, passes int, flip bool) error {
 	crops := make([]*imgproc.RGB, len(photos))
 	for pass := range passes {
 		if err := ctx.Err(); err != nil {
@@ -403,7 +421,7 @@ func (d *Detector) refine(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 		for i, photo := range photos {
 			crops[i] = facecrop.Crop(photo, photo.W, photo.H, boxes[i], d.Refine.Spec.Size)
 		}
-		for i, o := range d.predict(d.Refine, crops, d.Flip) {
+		for i, o := range d.predict(d.Refine, crops, flip && pass == passes-1) {
 			out[i] = Detection{Points: boxes[i].FromBox(o.Points), Face: o.Face, Box: boxes[i]}
 		}
 	}
@@ -415,7 +433,7 @@ func (d *Detector) refine(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 // back with the photo (a face upright in the photo turned by q quarters is turned by −q
 // quarters in the photo); the refine model runs on all four boxes (one batch, unmirrored) and
 // each photo keeps the turn with the highest face presence, in out. It returns each photo's
-// upright turn's result too.
+// runner-up turn's result too (pickTurns).
 func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out []Detection) ([]Detection, error) {
 	n, s := len(photos), d.Coarse.Spec.Size
 	turned := make([]*imgproc.RGB, 0, 4*n)
@@ -433,12 +451,7 @@ func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out 
 	crops := make([]*imgproc.RGB, 4*n)
 	for i, photo := range photos {
 		for q := range 4 {
-			p := coarse[4*i+q].Points
-			for range q { // undo the turn: (u, v) ↦ (1−v, u) undoes one quarter
-				for j, pt := range p {
-					p[j] = landmark.Point{X: 1 - pt.Y, Y: pt.X}
-				}
-			}
+			p := unturn(coarse[4*i+q].Points, q)
 			b := d.firstBox(p.Denormalize(photo.W, photo.H), quarterAngle(q))
 			all[4*i+q] = b
 			crops[4*i+q] = facecrop.Crop(photo, photo.W, photo.H, b, d.Refine.Spec.Size)
@@ -470,8 +483,8 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angle
 		if side < minWindow && i < len(windowSides)-1 {
 			continue
 		}
-		for _, cy := range steps(float64(photo.H), side) {
-			for _, cx := range steps(float64(photo.W), side) {
+		for _, cy := range steps(float64(photo.H), side, 0.5) {
+			for _, cx := range steps(float64(photo.W), side, 0.5) {
 				for _, a := range angles {
 					boxes = append(boxes, facecrop.Box{CX: cx, CY: cy, Side: side, Angle: a})
 				}
@@ -522,13 +535,14 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angle
 	return best, nil
 }
 
-// steps returns the centres of windows of the given side along an axis of length n, half a side
-// apart and spread evenly from edge to edge (one centred window when the side exceeds n).
-func steps(n, side float64) []float64 {
+// steps returns the centres of windows of the given side along an axis of length n, at most
+// stride sides apart and spread evenly from edge to edge (one centred window when the side
+// exceeds n).
+func steps(n, side, stride float64) []float64 {
 	if side >= n {
 		return []float64{n / 2}
 	}
-	k := int(math.Ceil((n-side)/(side/2))) + 1
+	k := int(math.Ceil((n-side)/(side*stride))) + 1
 	c := make([]float64, k)
 	for i := range c {
 		c[i] = side/2 + (n-side)*float64(i)/float64(k-1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"image"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/catmark/catmark/facecrop"
@@ -45,14 +46,18 @@ func (f Face) Bounds() image.Rectangle {
 const DefaultMinFace = 0.5
 
 // DetectAll finds every cat's face in img, best first (by face presence). The best face is what
-// DetectFace finds. Then the faces found are erased (painted mid-grey) and the photo is looked
-// at again, until no face is left (maskedFaces). Last, on a photo wider or taller than 4:3,
-// the coarse model's face on each tile of the erased photo (tiles), and the other
-// peaks of the coarse model's heatmaps when it has an integral head (model.Spec.Head), are
-// candidates, each refined as the best one is (a candidate whose first pass gives a presence
-// under half of d.MinFace is dropped there). A face is kept when its presence reaches
-// d.MinFace and it overlaps no better face. A detector without a refine model with a presence
-// output finds one face.
+// DetectFace finds; it is then erased (painted mid-grey) and the rest of the photo looked at:
+//   - a photo wider or taller than 4:3 in tiles (tiles): the coarse model's face on each tile,
+//     upright and, when the best face is nearer another quarter turn, turned as it is, is a
+//     candidate;
+//   - any other photo again as a whole (maskedFaces), erasing each face found, until no face is
+//     left.
+//
+// The other peaks of the coarse model's heatmaps, when it has an integral head
+// (model.Spec.Head), are candidates too. Each candidate gets one unmirrored refine pass in its
+// box's turn, and the remaining passes when its presence reaches half of d.MinFace. A face is
+// kept when its presence reaches d.MinFace and it overlaps no better face. A detector without a
+// refine model with a presence output finds one face.
 func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 	all, err := d.DetectAllBatch(context.Background(), []image.Image{img})
 	if err != nil {
@@ -115,21 +120,46 @@ func (d *Detector) allFaces(ctx context.Context, best []Detection, photos []*img
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	found := make([][]Face, len(at))
-	ps := make([]*imgproc.RGB, len(at))
-	for k, i := range at {
-		found[k], ps[k] = out[i].Faces, photos[i]
+	// A photo that gets tiles is looked at in them, its best face erased; any other is looked at
+	// again and again with its faces erased (maskedFaces), all such photos in one batch.
+	masked := make([]*imgproc.RGB, len(photos))
+	var again []int
+	for _, i := range at {
+		if len(tiles(photos[i].W, photos[i].H)) == 0 {
+			again = append(again, i)
+			continue
+		}
+		masked[i] = photos[i].Clone()
+		erase(masked[i], out[i].Faces)
 	}
-	masked, err := d.maskedFaces(ctx, ps, found)
-	if err != nil {
-		return nil, err
+	if len(again) > 0 {
+		found := make([][]Face, len(again))
+		ps := make([]*imgproc.RGB, len(again))
+		for k, i := range again {
+			found[k], ps[k] = out[i].Faces, photos[i]
+		}
+		ms, err := d.maskedFaces(ctx, ps, found)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range again {
+			out[i].Faces, masked[i] = found[k], ms[k]
+		}
 	}
-	for k, i := range at {
-		if out[i].Faces, err = d.moreFaces(ctx, photos[i], masked[k], found[k]); err != nil {
+	for _, i := range at {
+		var err error
+		if out[i].Faces, err = d.moreFaces(ctx, photos[i], masked[i], out[i].Faces); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// erase paints the faces' bounds mid-grey in m.
+func erase(m *imgproc.RGB, faces []Face) {
+	for _, f := range faces {
+		m.Fill(f.Bounds(), 128)
+	}
 }
 
 // manyFaces reports whether the detector can find more than one face.
@@ -140,32 +170,25 @@ func (d *Detector) manyFaces() bool {
 // tileAspect is the tiles' aspect ratio: the coarse model learnt on photos of about 4:3.
 const tileAspect = 4.0 / 3
 
-// tileFrom is the aspect ratio from which DetectAll also tiles a photo at half its height:
-// wider than 16:9, so that ordinary photos (4:3, 3:2, 16:9; 40 % of the Cat Dataset is wider
-// than 4:3) get only the two or three full-height tiles.
-const tileFrom = 1.8
-
 // tiles returns, for a photo of w×h pixels wider than tileAspect (or taller than its inverse),
-// tiles of that aspect at its full height (all of its width for a tall photo) and, from
-// tileFrom on, also at half of it, each size half a tile apart from edge to edge and inside the
-// photo, smaller first; for any other photo none.
+// tiles of that aspect at half its height (half its width for a tall photo), a tile apart, and
+// at its full height, half a tile apart, each size spread from edge to edge and inside the
+// photo, smaller first; for any other photo none. A 3:2 photo gets six small tiles and two
+// large ones.
 func tiles(w, h int) []image.Rectangle {
 	wide := float64(w) > tileAspect*float64(h)
 	if !wide && !(float64(h) > tileAspect*float64(w)) {
 		return nil
 	}
-	shares := []int{1}
-	if float64(max(w, h)) > tileFrom*float64(min(w, h)) {
-		shares = []int{2, 1}
-	}
 	var out []image.Rectangle
-	for _, share := range shares {
+	for _, share := range []int{2, 1} {
 		tw, th := int(math.Round(tileAspect*float64(h/share))), h/share
 		if !wide {
 			tw, th = w/share, int(math.Round(tileAspect*float64(w/share)))
 		}
-		for _, cy := range steps(float64(h), float64(th)) {
-			for _, cx := range steps(float64(w), float64(tw)) {
+		stride := float64(share) / 2 // in tiles: the small ones a tile apart, the large half a tile
+		for _, cy := range steps(float64(h), float64(th), stride) {
+			for _, cx := range steps(float64(w), float64(tw), stride) {
 				x := min(max(int(math.Round(cx-float64(tw)/2)), 0), w-tw)
 				y := min(max(int(math.Round(cy-float64(th)/2)), 0), h-th)
 				out = append(out, image.Rect(x, y, x+tw, y+th))
@@ -175,22 +198,25 @@ func tiles(w, h int) []image.Rectangle {
 	return out
 }
 
-// tilePoints runs the coarse model on each of the photo's tiles (one batch, unmirrored) and
-// returns each tile's points in the photo's pixels: a face candidate per tile, for photos much
-// wider or taller than the coarse model learnt on (several cats side by side, say), and for
-// faces small in such a photo.
-func (d *Detector) tilePoints(photo *imgproc.RGB) []landmark.Points {
+// tilePoints runs the coarse model on each of the photo's tiles turned by q quarters
+// counter-clockwise (one batch, unmirrored) and returns each tile's points in the photo's
+// pixels: a face candidate per tile, for photos much wider or taller than the coarse model learnt
+// on (several cats side by side, say), and for faces small in such a photo.
+func (d *Detector) tilePoints(photo *imgproc.RGB, q int) []landmark.Points {
 	ts := tiles(photo.W, photo.H)
 	if len(ts) == 0 {
 		return nil
 	}
+	// The whole photo too, as the first stage sees it.
+	ts = append(ts, image.Rect(0, 0, photo.W, photo.H))
+	s := d.Coarse.Spec.Size
 	imgs := make([]*imgproc.RGB, len(ts))
 	for i, r := range ts {
-		imgs[i] = photo.Sub(r)
+		imgs[i] = photo.Sub(r).Resize(s, s).TurnQuarter(q)
 	}
 	out := make([]landmark.Points, len(ts))
 	for i, o := range d.predict(d.Coarse, imgs, false) {
-		p := o.Points.Denormalize(ts[i].Dx(), ts[i].Dy())
+		p := unturn(o.Points, q).Denormalize(ts[i].Dx(), ts[i].Dy())
 		for j := range p {
 			p[j].X += float64(ts[i].Min.X)
 			p[j].Y += float64(ts[i].Min.Y)
@@ -200,25 +226,73 @@ func (d *Detector) tilePoints(photo *imgproc.RGB) []landmark.Points {
 	return out
 }
 
+// unturn maps points normalised to an image turned by q quarters counter-clockwise back to the
+// image itself: (u, v) ↦ (1−v, u) undoes one quarter.
+func unturn(p landmark.Points, q int) landmark.Points {
+	for range q & 3 {
+		for j, pt := range p {
+			p[j] = landmark.Point{X: 1 - pt.Y, Y: pt.X}
+		}
+	}
+	return p
+}
+
+// nearestQuarter is the quarter turn q (0…3) whose quarterAngle is nearest to a box angle in
+// degrees: the photo turned by q quarters shows that face closest to upright.
+func nearestQuarter(angle float64) int {
+	return int(math.Round(-angle/90)) & 3
+}
+
 // moreFaces looks for faces beyond found (the best one and those maskedFaces found) at the
 // candidates of DetectAll's last step, on masked (the photo with the faces found erased) and
-// photo, and returns all faces kept, best first, at most maxFaces. The caller holds d.mu.
+// photo, and returns all faces kept, best first, at most maxFaces. A round of tiles that finds
+// a face is followed by another with the new faces erased too (a tile showing two cats gives
+// one of them), until one finds none. The caller holds d.mu.
 func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, found []Face) ([]Face, error) {
-	cands := d.tilePoints(masked)
+	// The tiles upright, and also turned as the best face is when that is nearer another
+	// quarter turn: the coarse model learnt on upright cats, and the cats of one photo are
+	// most often turned alike (a camera held sideways).
+	turns := []int{0}
+	if q := nearestQuarter(found[0].Box.Angle); d.anyAngle() && q != 0 {
+		turns = append(turns, q)
+	}
+	var boxes []facecrop.Box
 	if d.Coarse.Spec.Head == resnet.Integral {
 		peaks, err := d.peakPoints(photo)
 		if err != nil {
 			return nil, err
 		}
-		cands = append(cands, peaks...)
-	}
-	var boxes []facecrop.Box
-	for _, p := range cands {
-		b := d.firstBox(p, 0)
-		if !overlapsAny(b, found) {
-			boxes = append(boxes, b)
+		for _, p := range peaks {
+			boxes = append(boxes, d.firstBox(p, 0))
 		}
 	}
+	for len(found) < maxFaces {
+		for _, q := range turns {
+			for _, p := range d.tilePoints(masked, q) {
+				boxes = append(boxes, d.firstBox(p, quarterAngle(q)))
+			}
+		}
+		n := len(found)
+		var err error
+		if found, err = d.candidates(ctx, photo, boxes, found); err != nil {
+			return nil, err
+		}
+		if len(found) == n || len(tiles(photo.W, photo.H)) == 0 {
+			break
+		}
+		erase(masked, found[n:])
+		boxes = nil
+	}
+	sort.SliceStable(found[1:], func(a, b int) bool { return found[1+a].Face > found[1+b].Face })
+	return found[:min(len(found), maxFaces)], nil
+}
+
+// candidates refines the candidate boxes on photo that overlap no face found: one unmirrored
+// pass in each box's turn (the coarse model saw the face so), the remaining passes where its
+// presence reaches half of MinFace. It returns found with the faces whose presence reaches
+// MinFace and that overlap no better face added, best first.
+func (d *Detector) candidates(ctx context.Context, photo *imgproc.RGB, boxes []facecrop.Box, found []Face) ([]Face, error) {
+	boxes = slices.DeleteFunc(boxes, func(b facecrop.Box) bool { return overlapsAny(b, found) })
 	if len(boxes) == 0 {
 		return found, nil
 	}
@@ -226,14 +300,8 @@ func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, fo
 	for i := range photos {
 		photos[i] = photo
 	}
-	// The first pass on every candidate, in all four quarter turns with AnyAngle; candidates
-	// whose presence stays under half of MinFace get no more passes.
 	dets := make([]Detection, len(boxes))
-	if d.anyAngle() {
-		if err := d.turnBoxes(ctx, photos, boxes, dets); err != nil {
-			return nil, err
-		}
-	} else if err := d.refine(ctx, photos, boxes, dets, 1); err != nil {
+	if err := d.firstPass(ctx, photos, boxes, dets); err != nil {
 		return nil, err
 	}
 	kept, err := d.finishPasses(ctx, photos, dets)
@@ -247,8 +315,7 @@ func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, fo
 			found = append(found, Face{Points: t.Points, Face: t.Face, Box: t.Box})
 		}
 	}
-	sort.SliceStable(found[1:], func(a, b int) bool { return found[1+a].Face > found[1+b].Face })
-	return found[:min(len(found), maxFaces)], nil
+	return found, nil
 }
 
 // peakWindow is the half-side, in heatmap cells, of the window around a peak in which each
@@ -390,27 +457,6 @@ func overlapsAny(b facecrop.Box, found []Face) bool {
 
 func area(r image.Rectangle) int { return r.Dx() * r.Dy() }
 
-// turnBoxes is AnyAngle's first pass for boxes already placed: the refine model sees each box
-// in the four quarter turns (one batch, unmirrored) and each keeps the turn with the highest
-// face presence, in out.
-func (d *Detector) turnBoxes(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	all := make([]facecrop.Box, 0, 4*len(boxes))
-	crops := make([]*imgproc.RGB, 0, 4*len(boxes))
-	for i, b := range boxes {
-		for q := range 4 {
-			t := b
-			t.Angle = quarterAngle(q)
-			all = append(all, t)
-			crops = append(crops, facecrop.Crop(photos[i], photos[i].W, photos[i].H, t, d.Refine.Spec.Size))
-		}
-	}
-	d.pickTurns(d.predict(d.Refine, crops, false), all, out)
-	return nil
-}
-
 // quarterAngle is the box angle of a face upright in the photo turned by q quarters
 // counter-clockwise: −q quarters, in (−180, 180].
 func quarterAngle(q int) float64 {
@@ -418,21 +464,25 @@ func quarterAngle(q int) float64 {
 }
 
 // pickTurns keeps, for each photo i, the one of its four turned boxes all[4i…4i+3] whose
-// prediction has the highest face presence, and returns each photo's upright (first) turn's.
+// prediction has the highest face presence, and returns each photo's runner-up turn's (the
+// second highest presence). The choice depends only on the presences, so a photo turned by a
+// quarter gets the same choice, turned with it.
 func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []Detection) []Detection {
-	upright := make([]Detection, len(out))
+	second := make([]Detection, len(out))
 	for i := range out {
-		k := 4 * i
-		upright[i] = Detection{Points: all[k].FromBox(refined[k].Points), Face: refined[k].Face, Box: all[k]}
-		best := 4 * i
+		best, next := -1, -1
 		for k := 4 * i; k < 4*i+4; k++ {
-			if refined[k].Face > refined[best].Face {
-				best = k
+			switch {
+			case best < 0 || refined[k].Face > refined[best].Face:
+				best, next = k, best
+			case next < 0 || refined[k].Face > refined[next].Face:
+				next = k
 			}
 		}
 		out[i] = Detection{Points: all[best].FromBox(refined[best].Points), Face: refined[best].Face, Box: all[best]}
+		second[i] = Detection{Points: all[next].FromBox(refined[next].Points), Face: refined[next].Face, Box: all[next]}
 	}
-	return upright
+	return second
 }
 
 // finishPasses keeps the first-pass results dets[k] (on photos[k]) whose presence reaches half
@@ -483,12 +533,9 @@ func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found
 	for len(active) > 0 {
 		ps := make([]*imgproc.RGB, len(active))
 		for k, i := range active {
-			m := masked[i]
-			for _, f := range found[i][erased[i]:] {
-				m.Fill(f.Bounds(), 128)
-			}
+			erase(masked[i], found[i][erased[i]:])
 			erased[i] = len(found[i])
-			ps[k] = m
+			ps[k] = masked[i]
 		}
 		t := make([]Detection, len(active))
 		if d.anyAngle() {
@@ -500,7 +547,7 @@ func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found
 			for k, o := range d.predict(d.Coarse, ps, d.Flip) {
 				boxes[k] = d.firstBox(o.Points.Denormalize(ps[k].W, ps[k].H), 0)
 			}
-			if err := d.refine(ctx, ps, boxes, t, 1); err != nil {
+			if err := d.firstPass(ctx, ps, boxes, t); err != nil {
 				return nil, err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/catmark/catmark/facecrop"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/model"
@@ -108,10 +109,6 @@ func TestTiles(t *testing.T) {
 	for _, c := range []struct{ w, h int }{{400, 300}, {300, 400}, {401, 300}, {450, 300}, {1600, 900}, {541, 300}, {800, 300}, {1234, 411}, {300, 900}, {97, 350}} {
 		got := tiles(c.w, c.h)
 		wide, tall := 3*c.w > 4*c.h, 3*c.h > 4*c.w
-		sizes := 1
-		if 5*max(c.w, c.h) > 9*min(c.w, c.h) {
-			sizes = 2
-		}
 		if !wide && !tall {
 			if got != nil {
 				t.Errorf("tiles(%d, %d) = %v, want none", c.w, c.h, got)
@@ -132,20 +129,31 @@ func TestTiles(t *testing.T) {
 			}
 			bySize[r.Size()] = append(bySize[r.Size()], r)
 		}
-		if len(bySize) != sizes {
-			t.Errorf("tiles(%d, %d): %d tile sizes, want %d", c.w, c.h, len(bySize), sizes)
+		if len(bySize) != 2 {
+			t.Errorf("tiles(%d, %d): %d tile sizes, want 2", c.w, c.h, len(bySize))
+		}
+		smallest := image.Point{X: c.w, Y: c.h}
+		for size := range bySize {
+			if size.X < smallest.X {
+				smallest = size
+			}
 		}
 		for size, rs := range bySize {
+			// The small tiles are at most a tile apart, the large ones half a tile.
+			stride := image.Point{X: (size.X + 1) / 2, Y: (size.Y + 1) / 2}
+			if size == smallest {
+				stride = size.Add(image.Point{X: 1, Y: 1})
+			}
 			var union image.Rectangle
 			for _, r := range rs {
 				union = union.Union(r)
 				near := false
 				for _, q := range rs {
 					dx, dy := abs(q.Min.X-r.Min.X), abs(q.Min.Y-r.Min.Y)
-					near = near || q != r && dx <= (size.X+1)/2 && dy <= (size.Y+1)/2
+					near = near || q != r && dx <= stride.X && dy <= stride.Y
 				}
 				if !near && len(rs) > 1 {
-					t.Errorf("tiles(%d, %d): %v has no neighbour within half a tile", c.w, c.h, r)
+					t.Errorf("tiles(%d, %d): %v has no neighbour within %v", c.w, c.h, r, stride)
 				}
 			}
 			if union != image.Rect(0, 0, c.w, c.h) {
@@ -156,3 +164,48 @@ func TestTiles(t *testing.T) {
 }
 
 func abs(v int) int { return max(v, -v) }
+
+// pickTurns keeps the turn with the highest presence and returns the runner-up: a choice made
+// from the presences alone, so turning the photo by quarters turns the choice with it.
+func TestPickTurns(t *testing.T) {
+	d := &Detector{}
+	for _, tc := range []struct {
+		face         [4]float64
+		best, second int
+	}{
+		{[4]float64{0.9, 0.1, 0.2, 0.3}, 0, 3},
+		{[4]float64{0.1, 0.9, 0.3, 0.2}, 1, 2},
+		{[4]float64{0.2, 0.3, 0.1, 0.9}, 3, 1},
+		{[4]float64{0.3, 0.2, 0.9, 0.1}, 2, 0},
+		{[4]float64{0.5, 0.5, 0.1, 0.1}, 0, 1}, // a tie goes to the earlier turn
+	} {
+		refined := make([]model.Output, 4)
+		all := make([]facecrop.Box, 4)
+		for q := range 4 {
+			refined[q] = model.Output{Face: tc.face[q]}
+			all[q] = facecrop.Box{CX: 50, CY: 50, Side: 40, Angle: quarterAngle(q)}
+		}
+		out := make([]Detection, 1)
+		second := d.pickTurns(refined, all, out)
+		if out[0].Box != all[tc.best] || out[0].Face != tc.face[tc.best] {
+			t.Errorf("presences %v: kept %+v, want turn %d", tc.face, out[0].Box, tc.best)
+		}
+		if second[0].Box != all[tc.second] || second[0].Face != tc.face[tc.second] {
+			t.Errorf("presences %v: runner-up %+v, want turn %d", tc.face, second[0].Box, tc.second)
+		}
+	}
+}
+
+func TestNearestQuarter(t *testing.T) {
+	for _, tc := range []struct {
+		angle float64
+		q     int
+	}{{0, 0}, {44, 0}, {-44, 0}, {-90, 1}, {-120, 1}, {180, 2}, {-170, 2}, {90, 3}, {60, 3}} {
+		if got := nearestQuarter(tc.angle); got != tc.q {
+			t.Errorf("nearestQuarter(%v) = %d, want %d", tc.angle, got, tc.q)
+		}
+		if a := quarterAngle(nearestQuarter(tc.angle)); math.Abs(math.Remainder(a-tc.angle, 360)) > 45 {
+			t.Errorf("quarterAngle(nearestQuarter(%v)) = %v, more than 45° away", tc.angle, a)
+		}
+	}
+}

@@ -22,7 +22,7 @@ func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
 	d := catmark.Defaults
 	return detectorFlags{
 		passes: fs.Int("passes", d.Passes, "detector: refine passes, each on a crop around the previous points (at least 1)"),
-		flip:   fs.Bool("flip", d.Flip, "detector: average each prediction with the mirrored photo's"),
+		flip:   fs.Bool("flip", d.Flip, "detector: average the final prediction with the mirrored photo's"),
 		grow:   fs.Float64("grow", d.Grow, "detector: enlarge the first refine crop by this factor (1 or 0: not at all)"),
 		search: fs.Float64("search", d.Search, "detector: search the whole photo when the first crop's face presence is below this (0: never; needs a refine model with a presence output)"),
 		min:    fs.Float64("min-face", d.MinFace, "detector: the face presence a face beyond the best one needs to be reported (faces in --json, every face drawn)"),
