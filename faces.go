@@ -266,6 +266,7 @@ func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, fo
 			boxes = append(boxes, d.firstBox(p, 0))
 		}
 	}
+	tiled := len(tiles(photo.W, photo.H)) > 0
 	for len(found) < maxFaces {
 		for _, q := range turns {
 			for _, p := range d.tilePoints(masked, q) {
@@ -277,7 +278,7 @@ func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, fo
 		if found, err = d.candidates(ctx, photo, boxes, found); err != nil {
 			return nil, err
 		}
-		if len(found) == n || len(tiles(photo.W, photo.H)) == 0 {
+		if len(found) == n || !tiled {
 			break
 		}
 		erase(masked, found[n:])
