@@ -293,7 +293,7 @@ func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, fo
 // presence reaches half of MinFace. It returns found with the faces whose presence reaches
 // MinFace and that overlap no better face added, best first.
 func (d *Detector) candidates(ctx context.Context, photo *imgproc.RGB, boxes []facecrop.Box, found []Face) ([]Face, error) {
-	boxes = slices.DeleteFunc(boxes, func(b facecrop.Box) bool { return overlapsAny(b, found) })
+	boxes = slices.DeleteFunc(boxes, func(b facecrop.Box) bool { return coversAny(b, found) })
 	if len(boxes) == 0 {
 		return found, nil
 	}
@@ -312,7 +312,7 @@ func (d *Detector) candidates(ctx context.Context, photo *imgproc.RGB, boxes []f
 	sort.SliceStable(kept, func(a, b int) bool { return dets[kept[a]].Face > dets[kept[b]].Face })
 	for _, k := range kept {
 		t := dets[k]
-		if t.Face >= d.MinFace && !overlapsAny(t.Box, found) {
+		if t.Face >= d.MinFace && !overlapsAny(t.Points, found) {
 			found = append(found, Face{Points: t.Points, Face: t.Face, Box: t.Box})
 		}
 	}
@@ -441,22 +441,55 @@ func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
 	return out, nil
 }
 
-// overlapsAny reports whether box b covers much of any found face's box: their bounding
-// rectangles' intersection is over a third of the smaller one's area.
-func overlapsAny(b facecrop.Box, found []Face) bool {
-	r := Face{Box: b}.Bounds()
+// extent is the smallest rectangle holding the points.
+func extent(p landmark.Points) (x0, y0, x1, y1 float64) {
+	x0, y0, x1, y1 = p[0].X, p[0].Y, p[0].X, p[0].Y
+	for _, q := range p[1:] {
+		x0, x1 = min(x0, q.X), max(x1, q.X)
+		y0, y1 = min(y0, q.Y), max(y1, q.Y)
+	}
+	return
+}
+
+// overlapsAny reports whether the face with points p is one of the found faces: the
+// rectangles holding their points (ear tips to mouth, no margin) share over a third of the
+// smaller one's area, or either face's centre lies in the other's rectangle. Crop boxes, with
+// their margins, would make two cats cheek to cheek one.
+func overlapsAny(p landmark.Points, found []Face) bool {
+	ax0, ay0, ax1, ay1 := extent(p)
 	for _, f := range found {
-		q := f.Bounds()
-		in := r.Intersect(q)
-		small := min(area(r), area(q))
-		if small > 0 && 3*area(in) > small {
+		bx0, by0, bx1, by1 := extent(f.Points)
+		in := max(0, min(ax1, bx1)-max(ax0, bx0)) * max(0, min(ay1, by1)-max(ay0, by0))
+		small := min((ax1-ax0)*(ay1-ay0), (bx1-bx0)*(by1-by0))
+		if 3*in > small ||
+			inside((ax0+ax1)/2, (ay0+ay1)/2, bx0, by0, bx1, by1) ||
+			inside((bx0+bx1)/2, (by0+by1)/2, ax0, ay0, ax1, ay1) {
 			return true
 		}
 	}
 	return false
 }
 
-func area(r image.Rectangle) int { return r.Dx() * r.Dy() }
+// inside reports whether (x, y) lies in the rectangle [x0, x1]×[y0, y1].
+func inside(x, y, x0, y0, x1, y1 float64) bool {
+	return x >= x0 && x <= x1 && y >= y0 && y <= y1
+}
+
+// coversAny reports whether candidate box b covers much of any found face's box: their
+// bounding rectangles' intersection is over a third of the smaller one's area. Refined, such a
+// candidate would most likely find that face again, so it is not refined.
+func coversAny(b facecrop.Box, found []Face) bool {
+	r := Face{Box: b}.Bounds()
+	for _, f := range found {
+		q := f.Bounds()
+		in := r.Intersect(q)
+		small := min(r.Dx()*r.Dy(), q.Dx()*q.Dy())
+		if small > 0 && 3*in.Dx()*in.Dy() > small {
+			return true
+		}
+	}
+	return false
+}
 
 // quarterAngle is the box angle of a face upright in the photo turned by q quarters
 // counter-clockwise: −q quarters, in (−180, 180].
@@ -559,7 +592,7 @@ func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found
 		var next []int
 		for _, k := range more {
 			i := active[k]
-			if t[k].Face >= d.MinFace && !overlapsAny(t[k].Box, found[i]) {
+			if t[k].Face >= d.MinFace && !overlapsAny(t[k].Points, found[i]) {
 				found[i] = append(found[i], Face{Points: t[k].Points, Face: t[k].Face, Box: t[k].Box})
 				if len(found[i]) < maxFaces {
 					next = append(next, i)

@@ -57,8 +57,8 @@ func TestAnyAngleFollowsQuarterTurns(t *testing.T) {
 	}
 }
 
-// DetectAll's first face is DetectFace's; a coarse model with a pooled head gives one face, and
-// one with heatmaps gives faces best first that do not overlap.
+// DetectAll's first face is DetectFace's, the others follow best first and do not overlap it,
+// and none is added whose presence is under MinFace.
 func TestDetectAll(t *testing.T) {
 	photo := catPhoto(t).Image()
 	for _, head := range []string{"pool", "integral"} {
@@ -84,14 +84,15 @@ func TestDetectAll(t *testing.T) {
 				t.Errorf("%s head: DetectAllRGB's face %d at %v, DetectAll's at %v", head, i, pts[i], faces[i].Points)
 			}
 		}
-		if head == "pool" && len(faces) != 1 {
-			t.Errorf("pooled coarse head: %d faces, want 1", len(faces))
+		det.MinFace = 1 // above any presence: only the best face
+		if one, err := det.DetectAll(photo); err != nil || len(one) != 1 || one[0].Points != p {
+			t.Errorf("%s head, min face 1: %d faces (%v), want the best one only", head, len(one), err)
 		}
 		for i := range faces {
 			if i > 1 && faces[i].Face > faces[i-1].Face {
 				t.Errorf("%s head: face %d has presence %v above face %d's %v", head, i, faces[i].Face, i-1, faces[i-1].Face)
 			}
-			if i > 0 && overlapsAny(faces[i].Box, faces[:i]) {
+			if i > 0 && overlapsAny(faces[i].Points, faces[:i]) {
 				t.Errorf("%s head: face %d overlaps a better one", head, i)
 			}
 			if b := faces[i].Bounds(); b.Empty() {

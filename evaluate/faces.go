@@ -5,6 +5,7 @@ import (
 	"image"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
@@ -72,6 +73,10 @@ type FacesOptions struct {
 	Composites int       // how many composites; 0: as many as the set fills
 	Seed       uint64    // the draw of photos and scales
 	Progress   func(int) // called after each composite with the number done
+	// Miss, when set, is called for each composite on which a true face was missed or a false
+	// face reported, with the picture, its true faces, what detect found, and which true faces
+	// were found: what catmark eval --composite --out draws.
+	Miss func(c int, img *imgproc.RGB, truths, found []landmark.Points, foundTruth []bool)
 }
 
 // MeasureFaces builds composites of opt.PerPhoto photos of set each (photos in a seeded random
@@ -112,6 +117,7 @@ func MeasureFaces(detect func(*imgproc.RGB) ([]landmark.Points, error), set Set,
 			return rep, fmt.Errorf("evaluate: composite %d: %w", c, err)
 		}
 		used := make([]bool, len(truths))
+		falseBefore := rep.FalseFaces
 		for _, f := range found {
 			best, bestNME := -1, FaceMatch
 			for t, truth := range truths {
@@ -126,6 +132,9 @@ func MeasureFaces(detect func(*imgproc.RGB) ([]landmark.Points, error), set Set,
 			used[best] = true
 			rep.Found++
 			nmeSum += bestNME
+		}
+		if opt.Miss != nil && (rep.FalseFaces > falseBefore || slices.Contains(used, false)) {
+			opt.Miss(c, img, truths, found, used)
 		}
 		rep.Photos++
 		rep.Faces += len(truths)

@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/catmark/catmark/imgproc"
@@ -84,7 +85,19 @@ func TestMeasureFaces(t *testing.T) {
 		}
 		return out
 	}
-	opt := FacesOptions{PerPhoto: 3, MinScale: 1, Seed: 1}
+	var misses []int
+	var missed int
+	opt := FacesOptions{PerPhoto: 3, MinScale: 1, Seed: 1, Miss: func(c int, img *imgproc.RGB, truths, found []landmark.Points, ok []bool) {
+		misses = append(misses, c)
+		if len(truths) != len(ok) || len(found) != 3 {
+			t.Errorf("Miss(%d): %d truths, %d flags, %d found; want 3, 3, 3", c, len(truths), len(ok), len(found))
+		}
+		for _, f := range ok {
+			if !f {
+				missed++
+			}
+		}
+	}}
 	rep, err := MeasureFaces(func(img *imgproc.RGB) ([]landmark.Points, error) { return find(img, false, false), nil }, set, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -92,11 +105,17 @@ func TestMeasureFaces(t *testing.T) {
 	if rep.Photos != 4 || rep.Faces != 12 || rep.Found != 12 || rep.FalseFaces != 0 || rep.Recall != 1 || rep.NME > 0.05 {
 		t.Errorf("oracle: %+v, want 4 composites, all 12 faces found, none false", rep)
 	}
+	if len(misses) != 0 {
+		t.Errorf("oracle: Miss called for composites %v, want none", misses)
+	}
 	rep, err = MeasureFaces(func(img *imgproc.RGB) ([]landmark.Points, error) { return find(img, true, true), nil }, set, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Found != 8 || rep.FalseFaces != 4 || rep.FalsePer != 1 {
 		t.Errorf("a stray face and a miss per composite: %+v, want 8 found, 4 false", rep)
+	}
+	if !slices.Equal(misses, []int{0, 1, 2, 3}) || missed != 4 {
+		t.Errorf("Miss called for composites %v with %d faces missed, want 0…3 and 4", misses, missed)
 	}
 }

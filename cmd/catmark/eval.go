@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"image"
 	"io"
 	"math"
 	"os"
@@ -14,9 +16,11 @@ import (
 
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/evaluate"
+	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/metrics"
 	"github.com/catmark/catmark/model"
+	"github.com/catmark/catmark/render"
 )
 
 func init() {
@@ -77,7 +81,7 @@ Flags:`)
 	data := fs.String("data", "", "prepared cache folder, or folder or zip of photos with .cat files")
 	split := fs.String("split", "", `for a cache: the split to measure, train, val or all (default val); a folder is measured whole`)
 	asJSON := fs.Bool("json", false, "print the figures as one JSON object")
-	out := fs.String("out", "", "folder for pictures: worst.png (the 12 worst photos by NME), random.png (12 random ones), eval.json")
+	out := fs.String("out", "", "folder for pictures: worst.png (the 12 worst photos by NME), random.png (12 random ones), eval.json; with --composite, misses.png (the pictures where a face was missed or a false one reported) and each such picture as picture-N.png")
 	backend := fs.String("backend", "", backendHelp())
 	batch := fs.Int("batch", 32, "photos per forward pass")
 	seed := fs.Int64("seed", 1, "seed of the random photos in random.png")
@@ -89,7 +93,16 @@ Flags:`)
 		return err
 	}
 	if *composite != 0 {
-		return evalComposites(*model, *data, *split, *backend, *composite, *turn, *seed, *asJSON, tune)
+		var bad string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "batch" {
+				bad = "--batch does not apply to --composite (DetectAll takes one picture at a time)"
+			}
+		})
+		if bad != "" {
+			return errors.New(bad)
+		}
+		return evalComposites(*model, *data, *split, *backend, *composite, *turn, *seed, *out, *asJSON, tune)
 	}
 	if *batch < 1 {
 		return fmt.Errorf("--batch %d must be positive", *batch)
@@ -207,7 +220,10 @@ func printEval(w io.Writer, res *evaluate.Result, desc string, d *evaluate.Data,
 }
 
 // evalComposites measures a detector folder's DetectAll on composites of k photos of data.
-func evalComposites(path, data, split, backend string, k int, turn float64, seed int64, asJSON bool, tune detectorFlags) error {
+// With out set, it draws the pictures on which a face was missed or a false face reported in
+// out/misses.png, and saves each such picture undrawn as out/picture-N.png (to run catmark
+// predict on).
+func evalComposites(path, data, split, backend string, k int, turn float64, seed int64, out string, asJSON bool, tune detectorFlags) error {
 	if k < 1 || k > 8 {
 		return fmt.Errorf("--composite %d: want 1 to 8 photos a picture", k)
 	}
@@ -231,9 +247,38 @@ func evalComposites(path, data, split, backend string, k int, turn float64, seed
 		set = evaluate.Turned{Set: d, Degrees: turn}
 	}
 	start := time.Now()
-	rep, err := evaluate.MeasureFaces(det.DetectAllRGB, set, evaluate.FacesOptions{PerPhoto: k, MinScale: 0.5, Seed: uint64(seed)})
+	opt := evaluate.FacesOptions{PerPhoto: k, MinScale: 0.5, Seed: uint64(seed)}
+	var tiles []image.Image
+	var captions []string
+	var saveErr error
+	if out != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		opt.Miss = func(c int, img *imgproc.RGB, truths, found []landmark.Points, ok []bool) {
+			if err := render.SavePNG(filepath.Join(out, fmt.Sprintf("picture-%d.png", c)), img.Image()); err != nil && saveErr == nil {
+				saveErr = err
+			}
+			tiles = append(tiles, drawComposite(img, truths, found))
+			captions = append(captions, fmt.Sprintf("picture %d: %d of %d found, %d detections", c, countTrue(ok), len(truths), len(found)))
+		}
+	}
+	rep, err := evaluate.MeasureFaces(det.DetectAllRGB, set, opt)
 	if err != nil {
 		return err
+	}
+	if out != "" {
+		if saveErr != nil {
+			return saveErr
+		}
+		file := filepath.Join(out, "misses.png")
+		if len(tiles) == 0 {
+			defer fmt.Fprintf(os.Stderr, "no picture with a face missed or a false one: nothing written to %s\n", out)
+		} else if err := render.SavePNG(file, render.Grid(tiles, 2, captions)); err != nil {
+			return err
+		} else {
+			defer fmt.Fprintf(os.Stderr, "wrote %s: %d pictures with a face missed or a false one (truth green, detections magenta), each also as picture-N.png\n", file, len(tiles))
+		}
 	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -245,4 +290,41 @@ func evalComposites(path, data, split, backend string, k int, turn float64, seed
 	fmt.Printf("false faces              %d (%.2f a picture)\n", rep.FalseFaces, rep.FalsePer)
 	fmt.Printf("NME of the found faces   %.4f\n", rep.NME)
 	return nil
+}
+
+// drawComposite draws every true face (green) and every detection (magenta) on a composite,
+// at most 640 pixels wide.
+func drawComposite(img *imgproc.RGB, truths, found []landmark.Points) image.Image {
+	k := min(1, 640/float64(img.W))
+	w, h := max(1, int(float64(img.W)*k+0.5)), max(1, int(float64(img.H)*k+0.5))
+	small := img.Resize(w, h)
+	kx, ky := float64(w)/float64(img.W), float64(h)/float64(img.H)
+	pic := small.Image()
+	for _, set := range []struct {
+		faces []landmark.Points
+		truth bool
+	}{{truths, true}, {found, false}} {
+		for _, p := range set.faces {
+			for i := range p {
+				p[i].X *= kx
+				p[i].Y *= ky
+			}
+			if set.truth {
+				pic = render.Draw(pic, &p, nil, render.Options{NoNumbers: true})
+			} else {
+				pic = render.Draw(pic, nil, &p, render.Options{NoNumbers: true})
+			}
+		}
+	}
+	return pic
+}
+
+func countTrue(v []bool) int {
+	n := 0
+	for _, b := range v {
+		if b {
+			n++
+		}
+	}
+	return n
 }

@@ -146,6 +146,26 @@ func TestEvalCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, "two-stage detector") || !strings.Contains(out, "16 photos measured") || strings.Contains(out, "given true face crops") {
 		t.Errorf("detector eval: %v\n%s", err, out)
 	}
+
+	// Composites of two: a refine model without a presence output finds one face a picture, so
+	// every picture misses one and is drawn in misses.png and saved as picture-N.png.
+	pics = filepath.Join(t.TempDir(), "composites")
+	out, err = evalCapture(t, func() error {
+		return runEval([]string{"--model", det, "--data", data, "--split", "all", "--composite", "2", "--out", pics, "--json"})
+	})
+	var rep struct{ Photos, Faces, Found int }
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Photos != 8 || rep.Faces != 16 || rep.Found > 8 {
+		t.Fatalf("composite eval: %v, %+v\n%s", err, rep, out)
+	}
+	saved, _ := filepath.Glob(filepath.Join(pics, "picture-*.png"))
+	if len(saved) != rep.Photos {
+		t.Errorf("composite eval saved %d pictures, want all %d (each misses a face)", len(saved), rep.Photos)
+	}
+	if b, err := os.ReadFile(filepath.Join(pics, "misses.png")); err != nil {
+		t.Error(err)
+	} else if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+		t.Errorf("misses.png: %v", err)
+	}
 }
 
 func abs(x float64) float64 {
@@ -170,6 +190,7 @@ func TestEvalErrors(t *testing.T) {
 		{[]string{"--model", text, "--data", dir}, text},
 		{[]string{"--model", text}, "--data"},
 		{[]string{"--model", text, "--data", dir, "--batch", "0"}, "--batch"},
+		{[]string{"--model", dir, "--data", dir, "--composite", "2", "--batch", "8"}, "--batch"},
 	} {
 		_, err := evalCapture(t, func() error { return runEval(c.args) })
 		if err == nil || !strings.Contains(err.Error(), c.want) {
