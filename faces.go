@@ -441,24 +441,14 @@ func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
 	return out, nil
 }
 
-// extent is the smallest rectangle holding the points.
-func extent(p landmark.Points) (x0, y0, x1, y1 float64) {
-	x0, y0, x1, y1 = p[0].X, p[0].Y, p[0].X, p[0].Y
-	for _, q := range p[1:] {
-		x0, x1 = min(x0, q.X), max(x1, q.X)
-		y0, y1 = min(y0, q.Y), max(y1, q.Y)
-	}
-	return
-}
-
 // overlapsAny reports whether the face with points p is one of the found faces: the
 // rectangles holding their points (ear tips to mouth, no margin) share over a third of the
 // smaller one's area, or either face's centre lies in the other's rectangle. Crop boxes, with
 // their margins, would make two cats cheek to cheek one.
 func overlapsAny(p landmark.Points, found []Face) bool {
-	ax0, ay0, ax1, ay1 := extent(p)
+	ax0, ay0, ax1, ay1 := p.Extent()
 	for _, f := range found {
-		bx0, by0, bx1, by1 := extent(f.Points)
+		bx0, by0, bx1, by1 := f.Points.Extent()
 		in := max(0, min(ax1, bx1)-max(ax0, bx0)) * max(0, min(ay1, by1)-max(ay0, by0))
 		small := min((ax1-ax0)*(ay1-ay0), (bx1-bx0)*(by1-by0))
 		if 3*in > small ||

@@ -33,12 +33,7 @@ func (b Box) axes() (ex, ey landmark.Point) {
 // FromPoints returns the square around the points' bounding box, its side the box's longer side
 // times 1+2·margin (margin is the share of that side added on each side), at least minSide.
 func FromPoints(p landmark.Points, margin, minSide float64) Box {
-	x0, y0 := math.Inf(1), math.Inf(1)
-	x1, y1 := math.Inf(-1), math.Inf(-1)
-	for _, q := range p {
-		x0, x1 = math.Min(x0, q.X), math.Max(x1, q.X)
-		y0, y1 = math.Min(y0, q.Y), math.Max(y1, q.Y)
-	}
+	x0, y0, x1, y1 := p.Extent()
 	side := math.Max(x1-x0, y1-y0) * (1 + 2*margin)
 	return Box{CX: (x0 + x1) / 2, CY: (y0 + y1) / 2, Side: math.Max(side, minSide)}
 }

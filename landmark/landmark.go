@@ -123,6 +123,16 @@ func (p Points) FlipPixels(w int) Points {
 	return q
 }
 
+// Extent is the smallest rectangle holding the points: [x0, x1]×[y0, y1].
+func (p Points) Extent() (x0, y0, x1, y1 float64) {
+	x0, y0, x1, y1 = p[0].X, p[0].Y, p[0].X, p[0].Y
+	for _, q := range p[1:] {
+		x0, x1 = min(x0, q.X), max(x1, q.X)
+		y0, y1 = min(y0, q.Y), max(y1, q.Y)
+	}
+	return x0, y0, x1, y1
+}
+
 // EyeDistance is the distance between the two eyes, the normaliser of NME.
 func (p Points) EyeDistance() float64 {
 	dx, dy := p[0].X-p[1].X, p[0].Y-p[1].Y

@@ -110,3 +110,14 @@ func TestAngle(t *testing.T) {
 		}
 	}
 }
+
+func TestExtent(t *testing.T) {
+	var p Points
+	for i := range p {
+		p[i] = Point{X: float64(10 + i), Y: float64(50 - 3*i)}
+	}
+	p[4] = Point{X: -2, Y: 70}
+	if x0, y0, x1, y1 := p.Extent(); x0 != -2 || y0 != 26 || x1 != 18 || y1 != 70 {
+		t.Errorf("Extent = [%v, %v]×[%v, %v], want [-2, 18]×[26, 70]", x0, x1, y0, y1)
+	}
+}

@@ -93,14 +93,10 @@ Flags:`)
 		return err
 	}
 	if *composite != 0 {
-		var bad string
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "batch" {
-				bad = "--batch does not apply to --composite (DetectAll takes one picture at a time)"
-			}
-		})
-		if bad != "" {
-			return errors.New(bad)
+		batchSet := false
+		fs.Visit(func(f *flag.Flag) { batchSet = batchSet || f.Name == "batch" })
+		if batchSet {
+			return errors.New("--batch does not apply to --composite (DetectAll takes one picture at a time)")
 		}
 		return evalComposites(*model, *data, *split, *backend, *composite, *turn, *seed, *out, *asJSON, tune)
 	}
@@ -271,14 +267,15 @@ func evalComposites(path, data, split, backend string, k int, turn float64, seed
 		if saveErr != nil {
 			return saveErr
 		}
-		file := filepath.Join(out, "misses.png")
-		if len(tiles) == 0 {
-			defer fmt.Fprintf(os.Stderr, "no picture with a face missed or a false one: nothing written to %s\n", out)
-		} else if err := render.SavePNG(file, render.Grid(tiles, 2, captions)); err != nil {
-			return err
-		} else {
-			defer fmt.Fprintf(os.Stderr, "wrote %s: %d pictures with a face missed or a false one (truth green, detections magenta), each also as picture-N.png\n", file, len(tiles))
+		note := "no picture with a face missed or a false one: nothing written to " + out
+		if len(tiles) > 0 {
+			file := filepath.Join(out, "misses.png")
+			if err := render.SavePNG(file, render.Grid(tiles, 2, captions)); err != nil {
+				return err
+			}
+			note = fmt.Sprintf("wrote %s: %d pictures with a face missed or a false one (truth green, detections magenta), each also as picture-N.png", file, len(tiles))
 		}
+		defer fmt.Fprintln(os.Stderr, note) // after the figures
 	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -300,21 +297,18 @@ func drawComposite(img *imgproc.RGB, truths, found []landmark.Points) image.Imag
 	small := img.Resize(w, h)
 	kx, ky := float64(w)/float64(img.W), float64(h)/float64(img.H)
 	pic := small.Image()
-	for _, set := range []struct {
-		faces []landmark.Points
-		truth bool
-	}{{truths, true}, {found, false}} {
-		for _, p := range set.faces {
-			for i := range p {
-				p[i].X *= kx
-				p[i].Y *= ky
-			}
-			if set.truth {
-				pic = render.Draw(pic, &p, nil, render.Options{NoNumbers: true})
-			} else {
-				pic = render.Draw(pic, nil, &p, render.Options{NoNumbers: true})
-			}
+	scaled := func(p landmark.Points) *landmark.Points {
+		for i := range p {
+			p[i].X *= kx
+			p[i].Y *= ky
 		}
+		return &p
+	}
+	for _, p := range truths {
+		pic = render.Draw(pic, scaled(p), nil, render.Options{NoNumbers: true})
+	}
+	for _, p := range found {
+		pic = render.Draw(pic, nil, scaled(p), render.Options{NoNumbers: true})
 	}
 	return pic
 }
