@@ -9,8 +9,10 @@
 # What it does (docs/model-card.md, "Training"):
 #   1. prepares ../shared/data/cats (or $PHOTOS) at 320 px, split by ID prefix (seed 1, 80 % train);
 #   2. trains the coarse model (whole photo) and the refine model (face crops) side by side, one
-#      core each, for $BUDGET each (50m); the learning-rate schedule is planned on the budget and
-#      the last checkpoint is kept (no epoch is chosen on validation photos);
+#      core each; the coarse model for $COARSE_BUDGET (40m), the refine model for $BUDGET (55m),
+#      on both cores once the coarse model is done (its precision sets the detector's). Each
+#      learning-rate schedule is planned on its budget and the last checkpoint is kept (no
+#      epoch is chosen on validation photos);
 #   3. exports both to OUT/model and measures the detector on the two halves of the validation
 #      photos (scripts/split-photos.sh): val-select, the half every setting of this recipe was
 #      chosen on, and val-report, the half never used for a choice: OUT/eval-*.json.
@@ -20,7 +22,8 @@ out=${1:?usage: scripts/train-model.sh OUT}
 root=$(cd "$(dirname "$0")/.." && pwd)
 photos=${PHOTOS:-$root/../shared/data/cats}
 seed=${SEED:-1}
-budget=${BUDGET:-50m}
+budget=${BUDGET:-55m}
+coarse_budget=${COARSE_BUDGET:-40m}
 bin=$root/bin/catmark
 start=$(date +%s)
 mkdir -p "$out"
@@ -28,38 +31,49 @@ out=$(cd "$out" && pwd)
 log=$out/train-model.log
 say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
 
-say "seed $seed, budget $budget each, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "seed $seed, budget coarse $coarse_budget, refine $budget, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$root" && go build -o "$bin" ./cmd/catmark)
 [ -f "$out/cache/manifest.json" ] ||
   "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
 
 common=(--data "$out/cache" --depth 18 --width 32 --batch 32 --optimizer adamw --weight-decay 0.05
-  --loss "${LOSS:-l1}" --epochs 100000 --time-budget "$budget" --seed "$seed" --quiet)
-coarse=(--stage whole --size 128 --lr 2e-3 --scale 0.15 --shift 0.08 --rotate 10
+  --loss "${LOSS:-l1}" --epochs 100000 --seed "$seed" --quiet)
+coarse=(--time-budget "$coarse_budget" --stage whole --size 128 --lr 2e-3 --scale 0.15 --shift 0.08 --rotate 10
   --head "${COARSE_HEAD:-integral}" --stages "${COARSE_STAGES:-3}")
-refine=(--stage crop --size "${REFINE_SIZE:-128}" --lr 2e-3 --margin 0.3 --scale 0.25 --shift 0.15 --rotate 25
+refine=(--time-budget "$budget" --stage crop --size "${REFINE_SIZE:-128}" --lr 2e-3 --margin 0.3 --scale 0.25 --shift 0.15 --rotate 25
   --negatives 0.25 --turned-negatives 0.4 --head "${REFINE_HEAD:-integral}" --stages "${REFINE_STAGES:-3}")
 
-# train NAME ARGS…: a fresh run, or the resumption of one that was stopped.
+# train NAME THREADS ARGS…: a fresh run, or the resumption of one that was stopped (on THREADS
+# cores); the run's process id is in OUT/NAME.pid while it trains.
 train() {
-  local name=$1 dir=$out/$1
-  shift
-  if [ -f "$dir/done" ]; then
-    return
-  elif [ -f "$dir/config.json" ]; then
-    OMP_NUM_THREADS=1 GOMAXPROCS=1 "$bin" train --resume "$dir" --quiet --restart
+  local name=$1 threads=$2 dir=$out/$1
+  shift 2
+  [ -f "$dir/done" ] && return
+  if [ -f "$dir/config.json" ]; then
+    OMP_NUM_THREADS=$threads GOMAXPROCS=$threads "$bin" train --resume "$dir" --quiet --restart >>"$out/$name.out" 2>&1 &
   else
-    OMP_NUM_THREADS=1 GOMAXPROCS=1 "$bin" train "${common[@]}" "$@" --out "$dir"
-  fi >"$out/$name.out" 2>&1
-  touch "$dir/done"
+    OMP_NUM_THREADS=$threads GOMAXPROCS=$threads "$bin" train "${common[@]}" "$@" --out "$dir" >"$out/$name.out" 2>&1 &
+  fi
+  echo $! >"$out/$name.pid"
+  wait $! && touch "$dir/done"
 }
 say "training coarse and refine side by side"
-train coarse "${coarse[@]}" &
+train coarse 1 "${coarse[@]}" &
 c=$!
-train refine "${refine[@]}" &
-r=$!
-wait $c || { say "coarse training failed: $out/coarse.out"; exit 1; }
-wait $r || { say "refine training failed: $out/refine.out"; exit 1; }
+if [ -f "$out/coarse/done" ]; then
+  r=$c # resumed after the coarse model was done: the refine model starts on both cores below
+else
+  train refine 1 "${refine[@]}" &
+  r=$!
+fi
+wait $c || { say "coarse training failed: $out/coarse.out"; kill "$(cat "$out/refine.pid")" 2>/dev/null; exit 1; }
+if [ ! -f "$out/refine/done" ]; then
+  # The coarse model is done: the refine model goes on, where it stopped, on both cores.
+  say "coarse done ($(wc -l <"$out/coarse/metrics.jsonl") epochs); refine goes on on 2 cores"
+  kill -TERM "$(cat "$out/refine.pid")" 2>/dev/null || true
+  wait $r || true
+  train refine 2 "${refine[@]}" || { say "refine training failed: $out/refine.out"; exit 1; }
+fi
 say "trained: coarse $(wc -l <"$out/coarse/metrics.jsonl") epochs, refine $(wc -l <"$out/refine/metrics.jsonl") epochs"
 
 mkdir -p "$out/model"
