@@ -67,6 +67,10 @@ type Settings struct {
 	AnyAngle bool
 	// MinFace is the face presence a face beyond the best one needs for DetectAll to report it.
 	MinFace float64
+	// Zoom, above 0, runs the final refine pass also on its crop scaled by 1−Zoom and 1+Zoom
+	// (each mirrored too with Flip) and averages the three predictions' points; the face
+	// presence stays the unscaled crop's. 0 turns it off.
+	Zoom float64
 }
 
 // Defaults are the settings Load gives a detector, and the defaults of the command line's
@@ -84,6 +88,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("search %g out of range [0, 1]", s.Search)
 	case !(s.MinFace >= 0 && s.MinFace <= 1):
 		return fmt.Errorf("min-face %g out of range [0, 1]", s.MinFace)
+	case !(s.Zoom >= 0 && s.Zoom <= 0.5):
+		return fmt.Errorf("zoom %g out of range [0, 0.5]", s.Zoom)
 	}
 	return nil
 }
@@ -393,10 +399,11 @@ func (d *Detector) passBox(points landmark.Points) facecrop.Box {
 
 // refine runs passes refine passes on photos[i] from boxes[i], all photos in one batch per pass,
 // each pass on crops around the previous points, and leaves the last pass's points (photo
-// pixels), face presence and box in out. With d.Flip the last pass is averaged with the mirrored
-// crops' prediction; earlier passes only place the next crop and run unmirrored.
+// pixels), face presence and box in out. The last pass is the final one: averaged with the
+// mirrored crops' prediction with d.Flip and with the scaled crops' with d.Zoom; earlier passes
+// only place the next crop and run unmirrored.
 func (d *Detector) refine(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection, passes int) error {
-	return d.passes(ctx, photos, boxes, out, passes, d.Flip)
+	return d.passes(ctx, photos, boxes, out, passes, true)
 }
 
 // firstPass runs one unmirrored refine pass on photos[i] from boxes[i] (one batch), leaving the
@@ -406,9 +413,9 @@ func (d *Detector) firstPass(ctx context.Context, photos []*imgproc.RGB, boxes [
 	return d.passes(ctx, photos, boxes, out, 1, false)
 }
 
-// passes is refine, mirroring the last pass when flip.
-func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection, passes int, flip bool) error {
-	crops := make([]*imgproc.RGB, len(photos))
+// passes is refine; its last pass is a final one (Flip and Zoom apply) when final.
+func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection, passes int, final bool) error {
+	n := len(photos)
 	for pass := range passes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -418,11 +425,32 @@ func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 				boxes[i] = d.passBox(out[i].Points)
 			}
 		}
-		for i, photo := range photos {
-			crops[i] = facecrop.Crop(photo, photo.W, photo.H, boxes[i], d.Refine.Spec.Size)
+		last := final && pass == passes-1
+		// The crops: n of the boxes themselves, then, zooming, n scaled by each other factor.
+		zooms := []float64{1}
+		if last && d.Zoom > 0 {
+			zooms = append(zooms, 1-d.Zoom, 1+d.Zoom)
 		}
-		for i, o := range d.predict(d.Refine, crops, flip && pass == passes-1) {
-			out[i] = Detection{Points: boxes[i].FromBox(o.Points), Face: o.Face, Box: boxes[i]}
+		crops := make([]*imgproc.RGB, len(zooms)*n)
+		at := make([]facecrop.Box, len(zooms)*n)
+		for k, z := range zooms {
+			for i, photo := range photos {
+				at[k*n+i] = boxes[i]
+				at[k*n+i].Side *= z
+				crops[k*n+i] = facecrop.Crop(photo, photo.W, photo.H, at[k*n+i], d.Refine.Spec.Size)
+			}
+		}
+		res := d.predict(d.Refine, crops, last && d.Flip)
+		for i := range photos {
+			var p landmark.Points
+			for k := range zooms {
+				q := at[k*n+i].FromBox(res[k*n+i].Points)
+				for j := range p {
+					p[j].X += q[j].X / float64(len(zooms))
+					p[j].Y += q[j].Y / float64(len(zooms))
+				}
+			}
+			out[i] = Detection{Points: p, Face: res[i].Face, Box: boxes[i]}
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package catmark
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/catmark/catmark/augment"
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/facecrop"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/landmark"
@@ -71,17 +73,85 @@ func TestDetectorIsMirrorEquivariant(t *testing.T) {
 	photo := catPhoto(t)
 	mirrored := photo.Clone()
 	augment.FlipImage(mirrored)
-	p := det.DetectRGB(photo)
-	q := det.DetectRGB(mirrored).FlipPixels(photo.W)
-	for i := range p {
-		if math.IsNaN(p[i].X) || math.Abs(p[i].X-q[i].X) > 0.5 || math.Abs(p[i].Y-q[i].Y) > 0.5 {
-			t.Errorf("point %s: %v on the photo, %v from the mirrored photo", landmark.Names[i], p[i], q[i])
+	var p landmark.Points
+	for _, zoom := range []float64{0, 0.15} {
+		det.Zoom = zoom
+		p = det.DetectRGB(photo)
+		q := det.DetectRGB(mirrored).FlipPixels(photo.W)
+		for i := range p {
+			if math.IsNaN(p[i].X) || math.Abs(p[i].X-q[i].X) > 0.5 || math.Abs(p[i].Y-q[i].Y) > 0.5 {
+				t.Errorf("zoom %g, point %s: %v on the photo, %v from the mirrored photo", zoom, landmark.Names[i], p[i], q[i])
+			}
 		}
 	}
 	// Each stage runs: the two-stage result differs from the coarse model alone.
 	coarseOnly := &Detector{Coarse: det.Coarse, Settings: Settings{Flip: true}}
 	if c := coarseOnly.DetectRGB(photo); c == p {
 		t.Error("the refine stage changed nothing")
+	}
+}
+
+// With Zoom the final pass's points are the mean of the points found on the box and on the box
+// scaled by 1−Zoom and 1+Zoom; the presence is the box's own.
+func TestZoomAveragesScaledCrops(t *testing.T) {
+	dir := t.TempDir()
+	saveRandomModel(t, filepath.Join(dir, model.CoarseFile), model.Whole, 1)
+	saveRandomSpec(t, filepath.Join(dir, model.RefineFile), model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Crop, Norm: "imagenet", Margin: 0.3, Presence: true}, 2)
+	det, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	det.Flip, det.Zoom = false, 0.2
+	photo := catPhoto(t)
+	box := facecrop.Box{CX: float64(photo.W) / 2, CY: float64(photo.H) / 2, Side: float64(min(photo.W, photo.H)) / 2, Angle: 10}
+	got := make([]Detection, 1)
+	if err := det.refine(context.Background(), []*imgproc.RGB{photo}, []facecrop.Box{box}, got, 1); err != nil {
+		t.Fatal(err)
+	}
+	var want landmark.Points
+	var face float64
+	for k, z := range []float64{1, 0.8, 1.2} {
+		b := box
+		b.Side *= z
+		o := det.predict(det.Refine, []*imgproc.RGB{facecrop.Crop(photo, photo.W, photo.H, b, det.Refine.Spec.Size)}, false)[0]
+		if k == 0 {
+			face = o.Face
+		}
+		for j, p := range b.FromBox(o.Points) {
+			want[j].X += p.X / 3
+			want[j].Y += p.Y / 3
+		}
+	}
+	for j := range want {
+		if math.Abs(got[0].Points[j].X-want[j].X) > 1e-3 || math.Abs(got[0].Points[j].Y-want[j].Y) > 1e-3 {
+			t.Errorf("point %s: %v, want the mean of the three crops' %v", landmark.Names[j], got[0].Points[j], want[j])
+		}
+	}
+	if got[0].Face != face || got[0].Box != box {
+		t.Errorf("presence %g and box %+v, want the unscaled crop's %g and %+v", got[0].Face, got[0].Box, face, box)
+	}
+}
+
+func TestSettingsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		s    Settings
+		want string // "" for valid
+	}{
+		{Defaults, ""},
+		{Settings{}, ""},
+		{Settings{Passes: -1}, "passes"},
+		{Settings{Passes: 21}, "passes"},
+		{Settings{Grow: math.NaN()}, "grow"},
+		{Settings{Search: 1.5}, "search"},
+		{Settings{MinFace: -0.1}, "min-face"},
+		{Settings{Zoom: 0.6}, "zoom"},
+		{Settings{Zoom: math.NaN()}, "zoom"},
+		{Settings{Zoom: 0.5}, ""},
+	} {
+		err := tc.s.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v.Validate() = %v, want an error naming %q", tc.s, err, tc.want)
+		}
 	}
 }
 
