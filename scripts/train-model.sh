@@ -31,7 +31,7 @@ out=$(cd "$out" && pwd)
 log=$out/train-model.log
 say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
 
-say "seed $seed, budget coarse $coarse_budget, refine $budget, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "seed $seed, budget coarse $coarse_budget, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$root" && go build -o "$bin" ./cmd/catmark)
 [ -f "$out/cache/manifest.json" ] ||
   "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
