@@ -441,16 +441,12 @@ func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 			}
 		}
 		res := d.predict(d.Refine, crops, last && d.Flip)
+		views := make([]landmark.Points, len(zooms))
 		for i := range photos {
-			var p landmark.Points
 			for k := range zooms {
-				q := at[k*n+i].FromBox(res[k*n+i].Points)
-				for j := range p {
-					p[j].X += q[j].X / float64(len(zooms))
-					p[j].Y += q[j].Y / float64(len(zooms))
-				}
+				views[k] = at[k*n+i].FromBox(res[k*n+i].Points)
 			}
-			out[i] = Detection{Points: p, Face: res[i].Face, Box: boxes[i]}
+			out[i] = Detection{Points: landmark.Mean(views...), Face: res[i].Face, Box: boxes[i]}
 		}
 	}
 	return nil
@@ -603,10 +599,7 @@ func (d *Detector) predict(m *model.Model, imgs []*imgproc.RGB, flip bool) []mod
 	out := m.Predict(x, copies*n)
 	if flip {
 		for i := range n {
-			p, q := out[i].Points, out[n+i].Points.FlipNormalized()
-			for j := range p {
-				p[j] = landmark.Point{X: (p[j].X + q[j].X) / 2, Y: (p[j].Y + q[j].Y) / 2}
-			}
+			p := landmark.Mean(out[i].Points, out[n+i].Points.FlipNormalized())
 			out[i] = model.Output{Points: p, Face: (out[i].Face + out[n+i].Face) / 2}
 		}
 	}

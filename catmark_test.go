@@ -94,13 +94,7 @@ func TestDetectorIsMirrorEquivariant(t *testing.T) {
 // With Zoom the final pass's points are the mean of the points found on the box and on the box
 // scaled by 1−Zoom and 1+Zoom; the presence is the box's own.
 func TestZoomAveragesScaledCrops(t *testing.T) {
-	dir := t.TempDir()
-	saveRandomModel(t, filepath.Join(dir, model.CoarseFile), model.Whole, 1)
-	saveRandomSpec(t, filepath.Join(dir, model.RefineFile), model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Crop, Norm: "imagenet", Margin: 0.3, Presence: true}, 2)
-	det, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	det := randomDetector(t, "pool")
 	det.Flip, det.Zoom = false, 0.2
 	photo := catPhoto(t)
 	box := facecrop.Box{CX: float64(photo.W) / 2, CY: float64(photo.H) / 2, Side: float64(min(photo.W, photo.H)) / 2, Angle: 10}

@@ -123,6 +123,26 @@ func (p Points) FlipPixels(w int) Points {
 	return q
 }
 
+// Mean is the point-by-point mean of ps (the zero Points when ps is empty): how the detector
+// averages its predictions on mirrored and scaled crops.
+func Mean(ps ...Points) Points {
+	var m Points
+	if len(ps) == 0 {
+		return m
+	}
+	for _, p := range ps {
+		for j := range m {
+			m[j].X += p[j].X
+			m[j].Y += p[j].Y
+		}
+	}
+	for j := range m {
+		m[j].X /= float64(len(ps))
+		m[j].Y /= float64(len(ps))
+	}
+	return m
+}
+
 // Extent is the smallest rectangle holding the points: [x0, x1]×[y0, y1].
 func (p Points) Extent() (x0, y0, x1, y1 float64) {
 	x0, y0, x1, y1 = p[0].X, p[0].Y, p[0].X, p[0].Y

@@ -121,3 +121,21 @@ func TestExtent(t *testing.T) {
 		t.Errorf("Extent = [%v, %v]×[%v, %v], want [-2, 18]×[26, 70]", x0, x1, y0, y1)
 	}
 }
+
+func TestMean(t *testing.T) {
+	var a, b, c Points
+	for i := range a {
+		a[i] = Point{X: float64(i), Y: 1}
+		b[i] = Point{X: float64(2 * i), Y: 2}
+		c[i] = Point{X: float64(3 * i), Y: 6}
+	}
+	m := Mean(a, b, c)
+	for i, p := range m {
+		if p.X != float64(2*i) || p.Y != 3 {
+			t.Errorf("Mean point %d = %v, want (%d, 3)", i, p, 2*i)
+		}
+	}
+	if Mean(a) != a || Mean() != (Points{}) {
+		t.Errorf("Mean of one = %v, of none = %v; want it and zero", Mean(a), Mean())
+	}
+}
