@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,6 +11,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -81,7 +84,7 @@ Flags:`)
 	data := fs.String("data", "", "prepared cache folder, or folder or zip of photos with .cat files")
 	split := fs.String("split", "", `for a cache: the split to measure, train, val or all (default val); a folder is measured whole`)
 	asJSON := fs.Bool("json", false, "print the figures as one JSON object")
-	out := fs.String("out", "", "folder for pictures: worst.png (the 12 worst photos by NME), random.png (12 random ones), eval.json; with --composite, misses.png (the pictures where a face was missed or a false one reported) and each such picture as picture-N.png")
+	out := fs.String("out", "", "folder for pictures: worst.png (the 12 worst photos by NME), random.png (12 random ones), eval.json, photos.csv (each photo's NME); with --composite, misses.png (the pictures where a face was missed or a false one reported) and each such picture as picture-N.png")
 	backend := fs.String("backend", "", backendHelp())
 	batch := fs.Int("batch", 32, "photos per forward pass")
 	seed := fs.Int64("seed", 1, "seed of the random photos in random.png")
@@ -176,9 +179,33 @@ Flags:`)
 		if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(msg, "wrote %s, %s (truth green, prediction magenta) and %s\n", files[0], files[1], jsonPath)
+		csvPath := filepath.Join(*out, "photos.csv")
+		if err := writePhotoNMEs(csvPath, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(msg, "wrote %s, %s (truth green, prediction magenta), %s and %s\n", files[0], files[1], jsonPath, csvPath)
 	}
 	return nil
+}
+
+// writePhotoNMEs writes path as CSV: a header (photo,nme), then every measured photo's name and
+// NME in the set's order; the NME is empty for a photo whose true eyes coincide.
+func writePhotoNMEs(path string, res *evaluate.Result) error {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write([]string{"photo", "nme"})
+	for _, p := range res.Photos {
+		nme := ""
+		if !math.IsNaN(p.NME) {
+			nme = strconv.FormatFloat(p.NME, 'f', 5, 64)
+		}
+		w.Write([]string{p.Name, nme})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // printEval writes the readable report.

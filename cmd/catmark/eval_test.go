@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"image/png"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -120,6 +122,17 @@ func TestEvalCommand(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(pics, "eval.json")); err != nil || !json.Valid(b) {
 		t.Errorf("eval.json: %v", err)
 	}
+	if rows, err := readCSV(filepath.Join(pics, "photos.csv")); err != nil {
+		t.Errorf("photos.csv: %v", err)
+	} else if len(rows) != 17 || rows[0][0] != "photo" || rows[0][1] != "nme" {
+		t.Errorf("photos.csv has %d rows (want a header and 16 photos), header %q", len(rows), rows[0])
+	} else {
+		for _, r := range rows[1:] {
+			if v, err := strconv.ParseFloat(r[1], 64); err != nil || v < 0 || r[0] == "" {
+				t.Errorf("photos.csv row %q: want a photo name and an NME ≥ 0 (%v)", r, err)
+			}
+		}
+	}
 
 	// A crop-stage checkpoint says it was given the true face crops; a detector folder with
 	// both models runs the two stages.
@@ -197,4 +210,14 @@ func TestEvalErrors(t *testing.T) {
 			t.Errorf("eval %q: error %v, want one naming %s", c.args, err, c.want)
 		}
 	}
+}
+
+// readCSV reads a whole CSV file.
+func readCSV(path string) ([][]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return csv.NewReader(f).ReadAll()
 }
