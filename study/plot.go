@@ -108,11 +108,14 @@ func column(log []train.EpochLog, f func(train.EpochLog) float64) plotter.XYs {
 	return columnX(log, func(e train.EpochLog) float64 { return float64(e.Epoch) }, f)
 }
 
-// columnX returns the (x, value) points of one figure of a log.
+// columnX returns the (x, value) points of one figure of a log, leaving out epochs without
+// the figure (validation figures of epochs not validated).
 func columnX(log []train.EpochLog, x, f func(train.EpochLog) float64) plotter.XYs {
-	xy := make(plotter.XYs, len(log))
-	for i, e := range log {
-		xy[i] = plotter.XY{X: x(e), Y: f(e)}
+	xy := make(plotter.XYs, 0, len(log))
+	for _, e := range log {
+		if y := f(e); !math.IsNaN(y) {
+			xy = append(xy, plotter.XY{X: x(e), Y: y})
+		}
 	}
 	return xy
 }

@@ -516,6 +516,9 @@ func readRow(c Case, cfg train.Config) (row Row, started bool) {
 		}
 		row.Trained = e.Epoch
 		row.TrainS = e.Elapsed
+		if !e.Validated() {
+			continue
+		}
 		row.FinalNME = e.ValNME
 		if !(e.ValMSE >= row.BestMSE) {
 			row.BestMSE, row.BestMSEEpoch = e.ValMSE, e.Epoch

@@ -68,7 +68,11 @@ type Config struct {
 	// Budget bounds the wall-clock training time; the schedule follows whichever of epochs and
 	// budget runs out first.
 	Budget Duration `json:"budget,omitempty"`
-	Seed   int64    `json:"seed"`
+	// ValEvery validates after every ValEvery-th epoch and after the last (0 or 1: after every
+	// epoch). Validation is about a twelfth of a crop-stage epoch; a run that keeps its last
+	// checkpoint spends that time training instead.
+	ValEvery int   `json:"val_every,omitempty"`
+	Seed     int64 `json:"seed"`
 	// Split names the cache's split used for training; validation uses "val".
 	Split string `json:"split"`
 	Quiet bool   `json:"-"`
@@ -107,6 +111,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: input size %d is below 32", c.Size)
 	case c.Batch < 1:
 		return fmt.Errorf("train: batch %d must be positive", c.Batch)
+	case c.ValEvery < 0:
+		return fmt.Errorf("train: val-every %d must be 0 or more", c.ValEvery)
 	case c.Epochs < 1:
 		return fmt.Errorf("train: epochs %d must be positive", c.Epochs)
 	case c.LR <= 0:

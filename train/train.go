@@ -27,7 +27,9 @@ import (
 	"github.com/catmark/catmark/weights"
 )
 
-// EpochLog is one line of metrics.jsonl: the state after a finished epoch.
+// EpochLog is one line of metrics.jsonl: the state after a finished epoch. After an epoch that
+// was not validated (Config.ValEvery) the validation figures are NaN and the line has no val_*
+// keys.
 type EpochLog struct {
 	Epoch     int     `json:"epoch"`
 	Step      int     `json:"step"`
@@ -40,6 +42,50 @@ type EpochLog struct {
 	Elapsed   float64 `json:"elapsed_s"`
 	ImagesPS  float64 `json:"images_per_s"`
 	Best      bool    `json:"best"`
+}
+
+// Validated reports whether the epoch was validated.
+func (e EpochLog) Validated() bool { return !math.IsNaN(e.ValNME) }
+
+// epochJSON is EpochLog as metrics.jsonl writes it: validation figures absent when not measured.
+type epochJSON struct {
+	Epoch     int      `json:"epoch"`
+	Step      int      `json:"step"`
+	LR        float64  `json:"lr"`
+	TrainLoss float64  `json:"train_loss"`
+	ValLoss   *float64 `json:"val_loss,omitempty"`
+	ValMSE    *float64 `json:"val_mse,omitempty"`
+	ValNME    *float64 `json:"val_nme,omitempty"`
+	ValPCK01  *float64 `json:"val_pck_0_1,omitempty"`
+	Elapsed   float64  `json:"elapsed_s"`
+	ImagesPS  float64  `json:"images_per_s"`
+	Best      bool     `json:"best"`
+}
+
+func (e EpochLog) MarshalJSON() ([]byte, error) {
+	j := epochJSON{Epoch: e.Epoch, Step: e.Step, LR: e.LR, TrainLoss: e.TrainLoss, Elapsed: e.Elapsed,
+		ImagesPS: e.ImagesPS, Best: e.Best}
+	if e.Validated() {
+		j.ValLoss, j.ValMSE, j.ValNME, j.ValPCK01 = &e.ValLoss, &e.ValMSE, &e.ValNME, &e.ValPCK01
+	}
+	return json.Marshal(j)
+}
+
+func (e *EpochLog) UnmarshalJSON(b []byte) error {
+	var j epochJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	val := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	*e = EpochLog{Epoch: j.Epoch, Step: j.Step, LR: j.LR, TrainLoss: j.TrainLoss, ValLoss: val(j.ValLoss),
+		ValMSE: val(j.ValMSE), ValNME: val(j.ValNME), ValPCK01: val(j.ValPCK01), Elapsed: j.Elapsed,
+		ImagesPS: j.ImagesPS, Best: j.Best}
+	return nil
 }
 
 // Result summarises a finished run.
@@ -137,7 +183,7 @@ const (
 type State struct {
 	Epoch   int     `json:"epoch"` // finished epochs
 	Elapsed float64 `json:"elapsed_s"`
-	BestNME float64 `json:"best_nme"`
+	BestNME float64 `json:"best_nme,omitempty"` // 0 until an epoch is validated
 }
 
 // trainer is a run in progress: what setup made, and the state the epochs advance.
@@ -180,7 +226,8 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 		if ep.n == 0 {
 			break
 		}
-		if err := t.endEpoch(epoch, ep, res); err != nil {
+		validate := t.cfg.ValEvery <= 1 || epoch%t.cfg.ValEvery == 0 || epoch == cfg.Epochs || t.outOfTime()
+		if err := t.endEpoch(epoch, ep, validate, res); err != nil {
 			return res, err
 		}
 	}
@@ -194,7 +241,7 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 // setup opens the data, builds the model and optimiser, makes the run folder (a new run) or
 // loads the last checkpoint (a resumed one), and plans the learning-rate schedule.
 func setup(cfg Config, resume bool, log io.Writer) (*trainer, error) {
-	t := &trainer{cfg: cfg, log: log, st: State{BestNME: math.Inf(1)}}
+	t := &trainer{cfg: cfg, log: log}
 	var err error
 	if t.b, err = engine.Open(cfg.Backend); err != nil {
 		return nil, err
@@ -327,16 +374,20 @@ func (t *trainer) epoch(ctx context.Context, epoch int) (epochStats, error) {
 	return ep, nil
 }
 
-// endEpoch validates, then writes best.safetensors (if best), the log line and last.safetensors,
-// in that order: a crash between them repeats this epoch, and resuming drops log lines after
-// last's epoch.
-func (t *trainer) endEpoch(epoch int, ep epochStats, res *Result) error {
-	rep, valLoss := Validate(t.net, t.batches, t.valIdx, t.lossFn)
+// endEpoch validates (if validate), then writes best.safetensors (if best), the log line and
+// last.safetensors, in that order: a crash between them repeats this epoch, and resuming drops
+// log lines after last's epoch.
+func (t *trainer) endEpoch(epoch int, ep epochStats, validate bool, res *Result) error {
+	nan := math.NaN()
+	rep, valLoss := metrics.Report{MSE: nan, NME: nan, PCK01: nan}, nan
+	if validate {
+		rep, valLoss = Validate(t.net, t.batches, t.valIdx, t.lossFn)
+	}
 	t.st.Epoch = epoch
 	t.st.Elapsed = time.Since(t.started).Seconds()
 	entry := EpochLog{Epoch: epoch, Step: t.step, LR: ep.lr, TrainLoss: ep.sum / float64(ep.n), ValLoss: valLoss,
 		ValMSE: rep.MSE, ValNME: rep.NME, ValPCK01: rep.PCK01, Elapsed: t.st.Elapsed, ImagesPS: ep.images}
-	if rep.N > 0 && rep.NME < t.st.BestNME {
+	if validate && rep.N > 0 && (t.st.BestNME == 0 || rep.NME < t.st.BestNME) {
 		t.st.BestNME = rep.NME
 		entry.Best = true
 	}
@@ -357,7 +408,10 @@ func (t *trainer) endEpoch(epoch int, ep epochStats, res *Result) error {
 		return err
 	}
 	res.Last, res.Epochs = entry, epoch
-	if !t.cfg.Quiet {
+	if !t.cfg.Quiet && !validate {
+		fmt.Fprintf(t.log, "epoch %3d  loss %.5f  (not validated)  %.0f img/s  %s\n", epoch, entry.TrainLoss, ep.images,
+			time.Duration(t.st.Elapsed*float64(time.Second)).Round(time.Second))
+	} else if !t.cfg.Quiet {
 		fmt.Fprintf(t.log, "epoch %3d  loss %.5f  val loss %.5f  MSE %.5f  NME %.4f  PCK@0.1 %.3f  %.0f img/s  %s%s\n",
 			epoch, entry.TrainLoss, valLoss, rep.MSE, rep.NME, rep.PCK01, ep.images,
 			time.Duration(t.st.Elapsed*float64(time.Second)).Round(time.Second), map[bool]string{true: "  best"}[entry.Best])

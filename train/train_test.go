@@ -77,6 +77,45 @@ func TestRunWritesRun(t *testing.T) {
 	}
 }
 
+// TestValEvery validates every second epoch and the last: the other epochs' log lines have no
+// validation figures, and best.safetensors is the best validated epoch.
+func TestValEvery(t *testing.T) {
+	cfg := tinyConfig(testCache(t, 40), filepath.Join(t.TempDir(), "run"))
+	cfg.Epochs, cfg.ValEvery = 5, 2
+	res, err := Run(context.Background(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := ReadLog(cfg.Out)
+	if err != nil || len(log) != 5 {
+		t.Fatalf("metrics log = %+v (%v), want 5 epochs", log, err)
+	}
+	for _, e := range log {
+		want := e.Epoch == 2 || e.Epoch == 4 || e.Epoch == 5
+		if e.Validated() != want || (want && !(e.ValNME > 0 && e.ValLoss > 0)) {
+			t.Errorf("epoch %d: validated %v (NME %v, loss %v), want %v", e.Epoch, e.Validated(), e.ValNME, e.ValLoss, want)
+		}
+		if !want && e.Best {
+			t.Errorf("epoch %d was not validated but is marked best", e.Epoch)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.Out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if strings.Contains(lines[0], "val_") || !strings.Contains(lines[1], `"val_nme"`) {
+		t.Errorf("metrics.jsonl lines 1 and 2:\n%s\n%s\nwant val_* keys on the validated epoch only", lines[0], lines[1])
+	}
+	if !slices.Contains([]int{2, 4, 5}, res.Best.Epoch) || res.Last.Epoch != 5 || !res.Last.Validated() {
+		t.Errorf("best epoch %d, last %d (validated %v): want the best of 2, 4, 5 and a validated last", res.Best.Epoch, res.Last.Epoch, res.Last.Validated())
+	}
+	cfg.ValEvery = -1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "val-every") {
+		t.Errorf("ValEvery -1: error %v, want one naming val-every", err)
+	}
+}
+
 // TestKillAndResume kills a training process with SIGKILL after its first checkpoint, resumes it,
 // and checks that the run completes with one log line per epoch and the weights of a run that
 // was never interrupted.

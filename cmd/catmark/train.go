@@ -63,6 +63,7 @@ func runTrain(args []string) error {
 	fs.IntVar(&cfg.Batch, "batch", d.Batch, "batch size")
 	fs.IntVar(&cfg.Epochs, "epochs", d.Epochs, "epochs (the time budget may end the run first)")
 	budget := fs.Duration("time-budget", time.Duration(d.Budget), "wall-clock training budget (0: none)")
+	fs.IntVar(&cfg.ValEvery, "val-every", 0, "validate after every Nth epoch and the last (0 or 1: every epoch); best.safetensors is the best validated epoch")
 	fs.Int64Var(&cfg.Seed, "seed", d.Seed, "random seed")
 	fs.StringVar(&cfg.Split, "split", d.Split, "the cache's split to train on")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress bar or per-epoch lines")
