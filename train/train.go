@@ -226,8 +226,7 @@ func run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Result, 
 		if ep.n == 0 {
 			break
 		}
-		validate := t.cfg.ValEvery <= 1 || epoch%t.cfg.ValEvery == 0 || epoch == cfg.Epochs || t.outOfTime()
-		if err := t.endEpoch(epoch, ep, validate, res); err != nil {
+		if err := t.endEpoch(epoch, ep, t.validates(epoch), res); err != nil {
 			return res, err
 		}
 	}
@@ -374,6 +373,12 @@ func (t *trainer) epoch(ctx context.Context, epoch int) (epochStats, error) {
 	return ep, nil
 }
 
+// validates reports whether the epoch just trained is validated: every ValEvery-th epoch and
+// the run's last, by epochs or by time budget.
+func (t *trainer) validates(epoch int) bool {
+	return t.cfg.ValEvery <= 1 || epoch%t.cfg.ValEvery == 0 || epoch == t.cfg.Epochs || t.outOfTime()
+}
+
 // endEpoch validates (if validate), then writes best.safetensors (if best), the log line and
 // last.safetensors, in that order: a crash between them repeats this epoch, and resuming drops
 // log lines after last's epoch.
@@ -408,14 +413,16 @@ func (t *trainer) endEpoch(epoch int, ep epochStats, validate bool, res *Result)
 		return err
 	}
 	res.Last, res.Epochs = entry, epoch
-	if !t.cfg.Quiet && !validate {
-		fmt.Fprintf(t.log, "epoch %3d  loss %.5f  (not validated)  %.0f img/s  %s\n", epoch, entry.TrainLoss, ep.images,
-			time.Duration(t.st.Elapsed*float64(time.Second)).Round(time.Second))
-	} else if !t.cfg.Quiet {
-		fmt.Fprintf(t.log, "epoch %3d  loss %.5f  val loss %.5f  MSE %.5f  NME %.4f  PCK@0.1 %.3f  %.0f img/s  %s%s\n",
-			epoch, entry.TrainLoss, valLoss, rep.MSE, rep.NME, rep.PCK01, ep.images,
-			time.Duration(t.st.Elapsed*float64(time.Second)).Round(time.Second), map[bool]string{true: "  best"}[entry.Best])
+	if t.cfg.Quiet {
+		return nil
 	}
+	elapsed := time.Duration(t.st.Elapsed * float64(time.Second)).Round(time.Second)
+	if !validate {
+		fmt.Fprintf(t.log, "epoch %3d  loss %.5f  (not validated)  %.0f img/s  %s\n", epoch, entry.TrainLoss, ep.images, elapsed)
+		return nil
+	}
+	fmt.Fprintf(t.log, "epoch %3d  loss %.5f  val loss %.5f  MSE %.5f  NME %.4f  PCK@0.1 %.3f  %.0f img/s  %s%s\n",
+		epoch, entry.TrainLoss, valLoss, rep.MSE, rep.NME, rep.PCK01, ep.images, elapsed, map[bool]string{true: "  best"}[entry.Best])
 	return nil
 }
 
