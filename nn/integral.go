@@ -24,13 +24,25 @@ import (
 //
 // The head computes on the host (ToHost and FromHost): its work, N·K·C·H·W multiply-adds, is
 // small beside the network's, and so it runs on every backend unchanged.
+//
+// With SpreadWeight λ > 0, training adds the variance regulariser of DSNT (Nibali et al.,
+// "Numerical Coordinate Regression with Convolutional Neural Networks", 2018) to the loss whose
+// gradient Backward receives:
+//
+//	R = λ/(N·K) · Σ over inputs n and points k of (Vx[n,k] − σ²)² + (Vy[n,k] − σ²)²
+//
+// where Vx and Vy are heatmap k's variances along x and y in cells² (cell j at position j) and
+// σ = SpreadSigma cells. The coordinate loss alone is met by any distribution with the right
+// mean; R asks for one blob about σ cells wide around it. Spread reports R.
 type IntegralHead struct {
-	Weight, Bias         *Param // heatmap convolution: K×C×1×1, K
-	PWeight, PBias       *Param // presence: 1×C, 1; nil without presence
-	K                    int
-	b                    engine.Backend
-	n, c, h, w           int
-	x, prob, pooled, out []float32 // kept by a training Forward
+	Weight, Bias              *Param // heatmap convolution: K×C×1×1, K
+	PWeight, PBias            *Param // presence: 1×C, 1; nil without presence
+	K                         int
+	SpreadWeight, SpreadSigma float64 // variance regulariser λ and σ (cells); λ = 0: none
+	b                         engine.Backend
+	n, c, h, w                int
+	x, prob, pooled, out      []float32 // kept by a training Forward
+	spread                    float64   // R of the last training Forward
 }
 
 // NewIntegralHead returns a head for k points from c channels, with zero weights (see the init
@@ -73,6 +85,7 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 	out := make([]float32, n*no)
 	prob := make([]float32, n*l.K*hw)
 	z := make([]float64, hw)
+	var spread float64
 	for in := range n {
 		xn := xs[in*c*hw : (in+1)*c*hw]
 		for k := range l.K {
@@ -88,6 +101,11 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 				}
 			}
 			out[in*no+2*k], out[in*no+2*k+1] = float32(ex), float32(ey)
+			if train && l.SpreadWeight > 0 {
+				vx, vy := variances(pk, h, w)
+				s2 := l.SpreadSigma * l.SpreadSigma
+				spread += (vx-s2)*(vx-s2) + (vy-s2)*(vy-s2)
+			}
 		}
 	}
 	var pooled []float32
@@ -110,9 +128,28 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 	if train {
 		l.n, l.c, l.h, l.w = n, c, h, w
 		l.x, l.prob, l.pooled, l.out = xs, prob, pooled, out
+		l.spread = l.SpreadWeight * spread / float64(n*l.K)
 	}
 	return l.b.FromHost(out, n, no)
 }
+
+// variances returns the variances along x and y, in cells², of the distribution q over h×w cells.
+func variances(q []float32, h, w int) (vx, vy float64) {
+	var mx, my, sx, sy float64
+	for i := range h {
+		for j := range w {
+			p := float64(q[i*w+j])
+			mx += p * float64(j)
+			my += p * float64(i)
+			sx += p * float64(j*j)
+			sy += p * float64(i*i)
+		}
+	}
+	return sx - mx*mx, sy - my*my
+}
+
+// Spread returns the variance regulariser R of the last training Forward (0 without one).
+func (l *IntegralHead) Spread() float64 { return l.spread }
 
 // logits writes heatmap k's logits for one input's features xn (C×H·W) into z (H·W).
 func (l *IntegralHead) logits(xn, wt, bs []float32, k int, z []float64) {
@@ -172,7 +209,9 @@ func softmax(z []float64, p []float32) {
 // Backward sets the gradients of the heatmap convolution (and presence) and returns dx if
 // needInputGrad. For one heatmap with cell probabilities q, expected position (ex, ey) and
 // incoming gradients (gx, gy), the logit of cell p gets q_p·(gx·(u_p − ex) + gy·(v_p − ey)),
-// the softmax's Jacobian applied to the cell positions (u_p, v_p).
+// the softmax's Jacobian applied to the cell positions (u_p, v_p). The variance regulariser adds
+// λ/(N·K)·2·(Vx − σ²)·q_p·((j − mx)² − Vx) for cell p = (i, j), mx the mean in cells, and
+// the same along y.
 func (l *IntegralHead) Backward(dy engine.Tensor, needInputGrad bool) engine.Tensor {
 	if l.x == nil {
 		panic("nn: IntegralHead: Backward without a training Forward")
@@ -197,11 +236,20 @@ func (l *IntegralHead) Backward(dy engine.Tensor, needInputGrad bool) engine.Ten
 			pk := l.prob[(in*l.K+k)*hw : (in*l.K+k+1)*hw]
 			gx, gy := float64(g[in*no+2*k]), float64(g[in*no+2*k+1])
 			ex, ey := float64(l.out[in*no+2*k]), float64(l.out[in*no+2*k+1])
+			var rx, ry, vx, vy float64 // the regulariser's 2λ/(N·K)·(V − σ²) along x and y
+			if l.SpreadWeight > 0 {
+				vx, vy = variances(pk, h, w)
+				f := 2 * l.SpreadWeight / float64(n*l.K)
+				rx, ry = f*(vx-l.SpreadSigma*l.SpreadSigma), f*(vy-l.SpreadSigma*l.SpreadSigma)
+			}
+			mx, my := ex*float64(w-1), ey*float64(h-1) // the means in cells
 			var sb float64
 			for i := range h {
 				for j := range w {
 					p := i*w + j
-					dz[p] = float64(pk[p]) * (gx*(cellPos(j, w)-ex) + gy*(cellPos(i, h)-ey))
+					dj, di := float64(j)-mx, float64(i)-my
+					dz[p] = float64(pk[p]) * (gx*(cellPos(j, w)-ex) + gy*(cellPos(i, h)-ey) +
+						rx*(dj*dj-vx) + ry*(di*di-vy))
 					sb += dz[p]
 				}
 			}

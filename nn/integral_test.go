@@ -12,13 +12,22 @@ import (
 )
 
 // TestIntegralHeadGradients checks the integral head's parameter and input gradients, with and
-// without presence, against central differences of L = Σ r·y.
+// without presence and the variance regulariser, against central differences of L = Σ r·y + R.
 func TestIntegralHeadGradients(t *testing.T) {
 	b := ref.New()
-	for _, presence := range []string{"", "fc"} {
-		t.Run("presence="+presence, func(t *testing.T) {
+	for _, tc := range []struct {
+		name, presence string
+		spread, sigma  float64
+	}{
+		{"plain", "", 0, 0},
+		{"presence", "fc", 0, 0},
+		{"spread", "", 0.7, 1},
+		{"presence and spread", "fc", 0.3, 0.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			rng := enginetest.NewRand(4)
-			l := NewIntegralHead(b, "heatmap", 4, 3, presence)
+			l := NewIntegralHead(b, "heatmap", 4, 3, tc.presence)
+			l.SpreadWeight, l.SpreadSigma = tc.spread, tc.sigma
 			for _, p := range l.Params() {
 				copy(b.Data(p.Value), enginetest.Rand(rng, engine.Numel(p.Value.Shape()), 1))
 			}
@@ -27,11 +36,16 @@ func TestIntegralHeadGradients(t *testing.T) {
 			r := enginetest.Rand(rng, engine.Numel(y.Shape()), 1)
 			dx := l.Backward(b.FromHost(r, y.Shape()...), true)
 			loss := func() float64 {
-				var s float64
-				for i, v := range b.ToHost(l.Forward(x, false)) {
+				s := 0.0
+				for i, v := range b.ToHost(l.Forward(x, true)) {
 					s += float64(r[i]) * float64(v)
 				}
+				s += l.Spread()
+				l.Free()
 				return s
+			}
+			if tc.spread > 0 && loss() <= 0 {
+				t.Fatalf("loss %v with the regulariser", loss())
 			}
 			checks := map[string][2]engine.Tensor{"x": {x, dx}}
 			for _, p := range l.Params() {

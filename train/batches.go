@@ -18,10 +18,10 @@ import (
 // batcher makes a run's training and validation batches from its cache: whole photos or face
 // crops, as the run's stage says.
 type batcher struct {
-	data  *cache.Cache
-	cfg   Config
-	train loader.Config
-	val   loader.Config
+	data         *cache.Cache
+	cfg          Config
+	train, small loader.Config // small: training at Config.SmallSize
+	val          loader.Config
 }
 
 func newBatcher(data *cache.Cache, cfg Config) *batcher {
@@ -37,11 +37,21 @@ func newBatcher(data *cache.Cache, cfg Config) *batcher {
 		aug.Scale = [2]float64{1 / (1 + cfg.Scale), 1 + cfg.Scale}
 		aug.Shift, aug.Rotate = cfg.Shift, cfg.Rotate
 	}
-	return &batcher{
+	b := &batcher{
 		data: data, cfg: cfg,
 		train: loader.Config{Batch: cfg.Batch, Shuffle: true, DropLast: true, Augment: aug, Norm: norm, OutSize: cfg.Size, Seed: cfg.Seed, Frame: frame},
 		val:   loader.Config{Batch: cfg.Batch, Norm: norm, OutSize: cfg.Size, Seed: cfg.Seed, Frame: valFrame},
 	}
+	b.small = b.train
+	if cfg.SmallSize > 0 {
+		b.small.OutSize = cfg.SmallSize
+		if cfg.Stage == model.Crop {
+			small := cfg
+			small.Size = cfg.SmallSize
+			b.small.Frame = cropFrame(data, small, true)
+		}
+	}
+	return b
 }
 
 // cropFrame returns the loader hook that cuts the face crop of photo i: the square around its
@@ -82,9 +92,17 @@ func NoFace() landmark.Points {
 // validation.
 func (b *batcher) Epoch(idx []int, epoch int, training bool) iter.Seq[*loader.Batch] {
 	if training {
-		return loader.New(b.data, idx, b.train).Epoch(epoch)
+		return b.Train(idx, epoch, false)
 	}
 	return loader.New(b.data, idx, b.val).Epoch(0)
+}
+
+// Train yields an epoch's training batches of idx, at Config.SmallSize if small.
+func (b *batcher) Train(idx []int, epoch int, small bool) iter.Seq[*loader.Batch] {
+	if small {
+		return loader.New(b.data, idx, b.small).Epoch(epoch)
+	}
+	return loader.New(b.data, idx, b.train).Epoch(epoch)
 }
 
 // Sample turns sample k of a validation batch and its predicted points (normalised to the

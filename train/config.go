@@ -35,20 +35,25 @@ type Config struct {
 	Width int         `json:"width"` // base width (64 = torchvision's)
 	// Head is "pool" (pooled regression, the default) or "integral" (heatmaps, soft-argmax);
 	// Stages is 3 or 4 (0: 4). See model.Spec.
-	Head    string   `json:"head,omitempty"`
-	Stages  int      `json:"stages,omitempty"`
-	Size    int      `json:"size"` // network input side in pixels
-	Freeze  []string `json:"freeze,omitempty"`
-	Init    string   `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
-	Norm    string   `json:"norm"`           // "imagenet" or "unit" (/255)
-	Backend string   `json:"backend,omitempty"`
-	Loss    string   `json:"loss"`
-	Flip    bool     `json:"flip"`
-	PCA     bool     `json:"pca"`
-	Scale   float64  `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
-	Shift   float64  `json:"shift"`  // similarity jitter: shift as a share of the side
-	Rotate  float64  `json:"rotate"` // similarity jitter: rotation in degrees
-	Margin  float64  `json:"margin"` // crop stage: share of the face box added on each side
+	Head   string `json:"head,omitempty"`
+	Stages int    `json:"stages,omitempty"`
+	Size   int    `json:"size"` // network input side in pixels
+	// SmallSize, when set, is the training input side for the first SmallShare of the run (by
+	// the schedule's progress, steps or time budget): progressive resizing, cheaper epochs
+	// first. The rest of the run and every validation use Size.
+	SmallSize  int      `json:"small_size,omitempty"`
+	SmallShare float64  `json:"small_share,omitempty"`
+	Freeze     []string `json:"freeze,omitempty"`
+	Init       string   `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
+	Norm       string   `json:"norm"`           // "imagenet" or "unit" (/255)
+	Backend    string   `json:"backend,omitempty"`
+	Loss       string   `json:"loss"`
+	Flip       bool     `json:"flip"`
+	PCA        bool     `json:"pca"`
+	Scale      float64  `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
+	Shift      float64  `json:"shift"`  // similarity jitter: shift as a share of the side
+	Rotate     float64  `json:"rotate"` // similarity jitter: rotation in degrees
+	Margin     float64  `json:"margin"` // crop stage: share of the face box added on each side
 	// Negatives is the crop stage's share of training crops cut where no face is. When positive,
 	// the model gets a 19th output, the face presence, trained towards 1 on face crops and 0 on
 	// these (loss.EvalPresence); the detector uses it to search a photo when a crop misses.
@@ -57,14 +62,19 @@ type Config struct {
 	// quarter, a half or three quarters (before the rotation jitter): presence then means an
 	// upright face, which the detector's any-angle first pass relies on.
 	TurnedNegatives float64 `json:"turned_negatives,omitempty"`
-	Optimizer       string  `json:"optimizer"`
-	LR              float64 `json:"lr"`
-	Momentum        float64 `json:"momentum"`
-	Decay           float64 `json:"weight_decay"`
-	Schedule        string  `json:"schedule"` // "constant", "step", "cosine"
-	Warmup          float64 `json:"warmup"`   // share of the run spent warming up (cosine)
-	Batch           int     `json:"batch"`
-	Epochs          int     `json:"epochs"`
+	// Spread λ > 0 adds DSNT's variance regulariser to an integral head's training loss, asking
+	// each heatmap for one blob SpreadSigma cells wide (nn.IntegralHead; 0: 1 cell). The logged
+	// train_loss is the landmark loss without it.
+	Spread      float64 `json:"spread,omitempty"`
+	SpreadSigma float64 `json:"spread_sigma,omitempty"`
+	Optimizer   string  `json:"optimizer"`
+	LR          float64 `json:"lr"`
+	Momentum    float64 `json:"momentum"`
+	Decay       float64 `json:"weight_decay"`
+	Schedule    string  `json:"schedule"` // "constant", "step", "cosine"
+	Warmup      float64 `json:"warmup"`   // share of the run spent warming up (cosine)
+	Batch       int     `json:"batch"`
+	Epochs      int     `json:"epochs"`
 	// Budget bounds the wall-clock training time; the schedule follows whichever of epochs and
 	// budget runs out first.
 	Budget Duration `json:"budget,omitempty"`
@@ -109,6 +119,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: stages %d: want 3 or 4", c.Stages)
 	case c.Size < 32:
 		return fmt.Errorf("train: input size %d is below 32", c.Size)
+	case c.SmallSize != 0 && (c.SmallSize < 32 || c.SmallSize >= c.Size):
+		return fmt.Errorf("train: small size %d: want 32 or more and below the input size %d", c.SmallSize, c.Size)
+	case c.SmallSize != 0 && (c.SmallShare <= 0 || c.SmallShare >= 1):
+		return fmt.Errorf("train: small share %g: want a share of the run in (0, 1) for --small-size", c.SmallShare)
+	case c.SmallSize == 0 && c.SmallShare != 0:
+		return fmt.Errorf("train: small share %g without --small-size", c.SmallShare)
 	case c.Batch < 1:
 		return fmt.Errorf("train: batch %d must be positive", c.Batch)
 	case c.ValEvery < 0:
@@ -129,6 +145,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: turned negatives %g: want a share in [0, 1]", c.TurnedNegatives)
 	case c.TurnedNegatives > 0 && c.Negatives == 0:
 		return fmt.Errorf("train: turned negatives %g: a share of --negatives, which is 0", c.TurnedNegatives)
+	case c.Spread < 0 || c.SpreadSigma < 0:
+		return fmt.Errorf("train: spread %g, spread sigma %g: want 0 or more", c.Spread, c.SpreadSigma)
+	case c.SpreadSigma > 0 && c.Spread == 0:
+		return fmt.Errorf("train: spread sigma %g without --spread", c.SpreadSigma)
+	case c.Spread > 0 && c.Head != resnet.Integral:
+		return fmt.Errorf("train: spread %g: the variance regulariser needs --head integral", c.Spread)
 	case c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "cosine":
 		return fmt.Errorf("train: schedule %q: want constant, step or cosine", c.Schedule)
 	}

@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/loss"
@@ -15,11 +16,14 @@ import (
 // (loss.EvalPresence): large enough to learn it, small beside the landmark terms' gradients.
 const presenceWeight = 0.05
 
-// Step runs forward and backward on one batch (x: n×3×S×S, y: n×18, a row of NaN for a crop
-// without a face) and leaves the gradients in m's parameters; it returns the batch's loss.
-// grad is scratch of n×m.Outputs().
+// Step runs forward and backward on one batch (x: n×3×S×S, S the model's input side or another
+// the network takes; y: n×18, a row of NaN for a crop without a face) and leaves the gradients
+// in m's parameters; it returns the batch's loss. grad is scratch of n×m.Outputs().
 func Step(m *model.Model, x, y []float32, n int, l *loss.Loss, grad []float32) float64 {
-	s := m.Spec.Size
+	s := int(math.Round(math.Sqrt(float64(len(x)) / float64(3*n))))
+	if 3*n*s*s != len(x) {
+		panic(fmt.Sprintf("train: Step: %d values for %d square 3-channel inputs", len(x), n))
+	}
 	xt := m.B.FromHost(x, n, 3, s, s)
 	out := m.Net.Forward(xt, true)
 	pred := m.B.ToHost(out)

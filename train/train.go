@@ -42,6 +42,7 @@ type EpochLog struct {
 	Elapsed   float64 `json:"elapsed_s"`
 	ImagesPS  float64 `json:"images_per_s"`
 	Best      bool    `json:"best"`
+	Size      int     `json:"size,omitempty"` // the training input side, when not the run's (Config.SmallSize)
 }
 
 // Validated reports whether the epoch was validated.
@@ -60,11 +61,12 @@ type epochJSON struct {
 	Elapsed   float64  `json:"elapsed_s"`
 	ImagesPS  float64  `json:"images_per_s"`
 	Best      bool     `json:"best"`
+	Size      int      `json:"size,omitempty"`
 }
 
 func (e EpochLog) MarshalJSON() ([]byte, error) {
 	j := epochJSON{Epoch: e.Epoch, Step: e.Step, LR: e.LR, TrainLoss: e.TrainLoss, Elapsed: e.Elapsed,
-		ImagesPS: e.ImagesPS, Best: e.Best}
+		ImagesPS: e.ImagesPS, Best: e.Best, Size: e.Size}
 	if e.Validated() {
 		j.ValLoss, j.ValMSE, j.ValNME, j.ValPCK01 = &e.ValLoss, &e.ValMSE, &e.ValNME, &e.ValPCK01
 	}
@@ -84,7 +86,7 @@ func (e *EpochLog) UnmarshalJSON(b []byte) error {
 	}
 	*e = EpochLog{Epoch: j.Epoch, Step: j.Step, LR: j.LR, TrainLoss: j.TrainLoss, ValLoss: val(j.ValLoss),
 		ValMSE: val(j.ValMSE), ValNME: val(j.ValNME), ValPCK01: val(j.ValPCK01), Elapsed: j.Elapsed,
-		ImagesPS: j.ImagesPS, Best: j.Best}
+		ImagesPS: j.ImagesPS, Best: j.Best, Size: j.Size}
 	return nil
 }
 
@@ -312,17 +314,26 @@ func (t *trainer) outOfTime() bool {
 	return budget > 0 && time.Since(t.started) >= budget
 }
 
-// lr is the learning rate of the next step. The schedule follows progress: the larger of the
-// share of steps done and the share of the time budget spent, so a budget-bound run still
-// anneals to its end.
-func (t *trainer) lr() float64 {
-	s := t.step
+// progress is the share of the run done: the larger of the share of steps done and the share of
+// the time budget spent.
+func (t *trainer) progress() float64 {
+	p := float64(t.step) / float64(t.total)
 	if budget := time.Duration(t.cfg.Budget); budget > 0 {
-		if p := int(time.Since(t.started).Seconds() / budget.Seconds() * float64(t.total)); p > s {
-			s = p
-		}
+		p = max(p, time.Since(t.started).Seconds()/budget.Seconds())
 	}
-	return t.sched.LR(min(s, t.total))
+	return min(p, 1)
+}
+
+// lr is the learning rate of the next step. The schedule follows progress, so a budget-bound run
+// still anneals to its end.
+func (t *trainer) lr() float64 {
+	return t.sched.LR(min(int(t.progress()*float64(t.total)), t.total))
+}
+
+// small reports whether the next epoch trains at Config.SmallSize: while progress is under
+// SmallShare.
+func (t *trainer) small() bool {
+	return t.cfg.SmallSize > 0 && t.progress() < t.cfg.SmallShare
 }
 
 // epochStats is what one epoch's training steps measured.
@@ -331,6 +342,7 @@ type epochStats struct {
 	n      int     // images trained on
 	lr     float64 // the last step's learning rate
 	images float64 // images per second
+	small  bool    // trained at Config.SmallSize
 }
 
 // epoch trains one epoch (or until the time budget ends), step by step.
@@ -346,7 +358,8 @@ func (t *trainer) epoch(ctx context.Context, epoch int) (epochStats, error) {
 		defer bar.Finish()
 	}
 	start := time.Now()
-	for batch := range t.batches.Epoch(t.trainIdx, epoch, true) {
+	ep.small = t.small()
+	for batch := range t.batches.Train(t.trainIdx, epoch, ep.small) {
 		if t.outOfTime() {
 			batch.Release()
 			break
@@ -392,6 +405,9 @@ func (t *trainer) endEpoch(epoch int, ep epochStats, validate bool, res *Result)
 	t.st.Elapsed = time.Since(t.started).Seconds()
 	entry := EpochLog{Epoch: epoch, Step: t.step, LR: ep.lr, TrainLoss: ep.sum / float64(ep.n), ValLoss: valLoss,
 		ValMSE: rep.MSE, ValNME: rep.NME, ValPCK01: rep.PCK01, Elapsed: t.st.Elapsed, ImagesPS: ep.images}
+	if ep.small {
+		entry.Size = t.cfg.SmallSize
+	}
 	if validate && rep.N > 0 && (t.st.BestNME == 0 || rep.NME < t.st.BestNME) {
 		t.st.BestNME = rep.NME
 		entry.Best = true
@@ -438,7 +454,7 @@ func schedule(cfg Config, total int) (optim.Schedule, error) {
 }
 
 // newNet builds the run's network on b, freshly initialised from cfg.Seed, with cfg.Freeze's
-// parts frozen.
+// parts frozen and cfg.Spread's regulariser on its integral head.
 func newNet(b engine.Backend, cfg Config) (*model.Model, error) {
 	m, err := model.New(b, cfg.Spec(), cfg.Seed)
 	if err != nil {
@@ -447,6 +463,12 @@ func newNet(b engine.Backend, cfg Config) (*model.Model, error) {
 	if len(cfg.Freeze) > 0 {
 		if err := m.Net.Freeze(cfg.Freeze...); err != nil {
 			return nil, err
+		}
+	}
+	if h := m.Net.IntegralHead(); h != nil && cfg.Spread > 0 {
+		h.SpreadWeight, h.SpreadSigma = cfg.Spread, cfg.SpreadSigma
+		if h.SpreadSigma == 0 {
+			h.SpreadSigma = 1
 		}
 	}
 	return m, nil

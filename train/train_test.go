@@ -255,6 +255,9 @@ func TestConfigErrors(t *testing.T) {
 		{"stage", func(c *Config) { c.Stage = "face" }, `stage "face"`},
 		{"optimizer", func(c *Config) { c.Optimizer = "lion" }, `optimiser "lion"`},
 		{"lr", func(c *Config) { c.LR = 0 }, "learning rate"},
+		{"spread on a pooled head", func(c *Config) { c.Spread = 1 }, "--head integral"},
+		{"negative spread", func(c *Config) { c.Head, c.Spread = "integral", -1 }, "spread -1"},
+		{"spread sigma alone", func(c *Config) { c.Head, c.SpreadSigma = "integral", 2 }, "without --spread"},
 	}
 	for _, tc := range tests {
 		c := base
@@ -503,5 +506,80 @@ func TestGradNorms(t *testing.T) {
 	}
 	if _, err := GradNorms(cfg, []string{"nonsense"}, 1); err == nil {
 		t.Error("GradNorms of an unknown loss: no error")
+	}
+}
+
+// --spread reaches the integral head, with σ 1 cell unless set, and nothing else gets it.
+func TestSpreadReachesHead(t *testing.T) {
+	b := refBackend(t)
+	for _, tc := range []struct {
+		spread, sigma, wantSigma float64
+	}{{0, 0, 0}, {0.5, 0, 1}, {2, 1.5, 1.5}} {
+		cfg := tinyConfig("data", "out")
+		cfg.Head, cfg.Stages, cfg.Spread, cfg.SpreadSigma = "integral", 3, tc.spread, tc.sigma
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		m, err := newNet(b, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := m.Net.IntegralHead()
+		if h == nil || h.SpreadWeight != tc.spread || h.SpreadSigma != tc.wantSigma {
+			t.Errorf("spread %v, sigma %v: head %+v", tc.spread, tc.sigma, h)
+		}
+	}
+}
+
+// --small-size trains the first --small-share of the run at the small side, then at the run's,
+// and the log says which epochs were small; validation stays at the run's side.
+func TestProgressiveResizing(t *testing.T) {
+	data := testCache(t, 40)
+	for _, stage := range []model.Stage{model.Whole, model.Crop} {
+		t.Run(string(stage), func(t *testing.T) {
+			cfg := tinyConfig(data, filepath.Join(t.TempDir(), "run"))
+			cfg.Stage, cfg.Size, cfg.SmallSize, cfg.SmallShare, cfg.Epochs = stage, 48, 32, 0.5, 4
+			c, err := cache.Open(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newBatcher(c, cfg)
+			for small, want := range map[bool]int{true: 32, false: 48} {
+				for batch := range b.Train([]int{0, 1, 2, 3, 4, 5, 6, 7}, 1, small) {
+					if batch.Size != want || len(batch.X) != batch.N*3*want*want {
+						t.Errorf("small %v: batch of side %d (%d values for %d), want %d", small, batch.Size, len(batch.X), batch.N, want)
+					}
+					batch.Release()
+				}
+			}
+			if _, err := Run(context.Background(), cfg, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			logs, err := ReadLog(cfg.Out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sizes []int
+			for _, e := range logs {
+				sizes = append(sizes, e.Size)
+				if !e.Validated() || !(e.ValNME > 0) {
+					t.Errorf("epoch %d not validated: %+v", e.Epoch, e)
+				}
+			}
+			if !slices.Equal(sizes, []int{32, 32, 0, 0}) {
+				t.Errorf("logged training sides %v, want [32 32 0 0] (0: the run's)", sizes)
+			}
+		})
+	}
+	cfg := tinyConfig("data", "out")
+	for _, tc := range []struct {
+		size  int
+		share float64
+		want  string
+	}{{32, 0, "small share 0"}, {16, 0.5, "small size 16"}, {32, 1, "small share 1"}, {0, 0.5, "without --small-size"}} {
+		cfg.Size, cfg.SmallSize, cfg.SmallShare = 48, tc.size, tc.share
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("small size %d share %g: %v, want an error mentioning %q", tc.size, tc.share, err, tc.want)
+		}
 	}
 }

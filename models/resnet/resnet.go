@@ -242,8 +242,8 @@ func (m *Model) Backward(dy engine.Tensor) {
 // shape; ok is false for a pooled head.
 func (m *Model) Heatmaps(x engine.Tensor) (maps []float32, shape [4]int, ok bool) {
 	layers := m.net.Layers
-	head, ok := layers[len(layers)-1].(*nn.IntegralHead)
-	if !ok {
+	head := m.IntegralHead()
+	if head == nil {
 		return nil, shape, false
 	}
 	cur := x
@@ -261,6 +261,12 @@ func (m *Model) Heatmaps(x engine.Tensor) (maps []float32, shape [4]int, ok bool
 		m.b.Release(cur)
 	}
 	return maps, shape, true
+}
+
+// IntegralHead returns the network's integral head, or nil for a pooled head.
+func (m *Model) IntegralHead() *nn.IntegralHead {
+	h, _ := m.net.Layers[len(m.net.Layers)-1].(*nn.IntegralHead)
+	return h
 }
 
 // Free drops what a training Forward kept, when no Backward will follow.
