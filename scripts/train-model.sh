@@ -5,6 +5,8 @@
 #   scripts/train-model.sh OUT            # OUT/model is a detector folder (catmark predict --model OUT/model)
 #   SEED=2 scripts/train-model.sh OUT2    # another seed of the same recipe
 #   LOSS=mse+ddmse:1-8+area scripts/…     # another landmark loss (default l1: docs/runs/loss-ab)
+#   SPREAD=0.001 scripts/…                # the refine head's variance regulariser (docs/runs/spread-ab)
+#   SMALL_SIZE= scripts/…                 # the refine model all at 128 px (default: its first half at 96 px, docs/runs/resize-ab)
 #
 # What it does (docs/model-card.md, "Training"):
 #   1. prepares ../shared/data/cats (or $PHOTOS) at 320 px, split by ID prefix (seed 1, 80 % train);
@@ -25,6 +27,8 @@ photos=${PHOTOS:-$root/../shared/data/cats}
 seed=${SEED:-1}
 budget=${BUDGET:-56m}
 coarse_budget=${COARSE_BUDGET:-$budget}
+small_size=${SMALL_SIZE-96} # the refine model's first half at 96 px (SMALL_SIZE= for none)
+small_share=${SMALL_SHARE:-0.5}
 bin=$root/bin/catmark
 start=$(date +%s)
 mkdir -p "$out"
@@ -32,7 +36,7 @@ out=$(cd "$out" && pwd)
 log=$out/train-model.log
 say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
 
-say "seed $seed, budget coarse $coarse_budget, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "seed $seed, budget coarse $coarse_budget, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}${small_size:+ ($small_size for $small_share of it)}${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$root" && go build -o "$bin" ./cmd/catmark)
 [ -f "$out/cache/manifest.json" ] ||
   "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
@@ -42,7 +46,8 @@ common=(--data "$out/cache" --depth 18 --width 32 --batch 32 --optimizer adamw -
 coarse=(--time-budget "$coarse_budget" --stage whole --size 128 --lr 2e-3 --scale 0.15 --shift 0.08 --rotate 10
   --head "${COARSE_HEAD:-integral}" --stages "${COARSE_STAGES:-3}")
 refine=(--time-budget "$budget" --stage crop --size "${REFINE_SIZE:-128}" --lr 2e-3 --margin 0.3 --scale 0.25 --shift 0.15 --rotate 25
-  --negatives 0.25 --turned-negatives 0.4 --head "${REFINE_HEAD:-integral}" --stages "${REFINE_STAGES:-3}")
+  --negatives 0.25 --turned-negatives 0.4 --head "${REFINE_HEAD:-integral}" --stages "${REFINE_STAGES:-3}"
+  ${SPREAD:+--spread "$SPREAD"} ${small_size:+--small-size "$small_size" --small-share "$small_share"})
 
 # train NAME THREADS ARGS…: a fresh run, or the resumption of one that was stopped (on THREADS
 # cores); the run's process id is in OUT/NAME.pid while it trains.
