@@ -13,7 +13,8 @@
 #   2. trains the coarse model (whole photo) and the refine model (face crops) side by side, one
 #      core each, for $BUDGET each (56m: the hour less the build, the evaluations and a margin);
 #      with a shorter $COARSE_BUDGET the refine model goes on on both cores once the coarse model
-#      is done (recipe 3, measured and not kept: the model card). Each learning-rate schedule is
+#      is done (recipe 3, measured and not kept: the model card). The refine model trains the
+#      first half of its time on 96 px crops (--small-size: more epochs). Each learning-rate schedule is
 #      planned on its budget and the last checkpoint is kept (no epoch is chosen on validation
 #      photos), so validation runs only every 10th epoch and after the last (--val-every);
 #   3. exports both to OUT/model and measures the detector on the two halves of the validation
