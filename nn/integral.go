@@ -42,7 +42,6 @@ type IntegralHead struct {
 	b                         engine.Backend
 	n, c, h, w                int
 	x, prob, pooled, out      []float32 // kept by a training Forward
-	spread                    float64   // R of the last training Forward
 }
 
 // NewIntegralHead returns a head for k points from c channels, with zero weights (see the init
@@ -85,7 +84,6 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 	out := make([]float32, n*no)
 	prob := make([]float32, n*l.K*hw)
 	z := make([]float64, hw)
-	var spread float64
 	for in := range n {
 		xn := xs[in*c*hw : (in+1)*c*hw]
 		for k := range l.K {
@@ -101,11 +99,6 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 				}
 			}
 			out[in*no+2*k], out[in*no+2*k+1] = float32(ex), float32(ey)
-			if train && l.SpreadWeight > 0 {
-				vx, vy := variances(pk, h, w)
-				s2 := l.SpreadSigma * l.SpreadSigma
-				spread += (vx-s2)*(vx-s2) + (vy-s2)*(vy-s2)
-			}
 		}
 	}
 	var pooled []float32
@@ -128,7 +121,6 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 	if train {
 		l.n, l.c, l.h, l.w = n, c, h, w
 		l.x, l.prob, l.pooled, l.out = xs, prob, pooled, out
-		l.spread = l.SpreadWeight * spread / float64(n*l.K)
 	}
 	return l.b.FromHost(out, n, no)
 }
@@ -148,8 +140,21 @@ func variances(q []float32, h, w int) (vx, vy float64) {
 	return sx - mx*mx, sy - my*my
 }
 
-// Spread returns the variance regulariser R of the last training Forward (0 without one).
-func (l *IntegralHead) Spread() float64 { return l.spread }
+// Spread returns the variance regulariser R of the last training Forward (0 without one, or
+// after Backward or Free). Training needs only R's gradient, which Backward adds; R itself is
+// computed here, on demand, from the heatmaps the Forward kept.
+func (l *IntegralHead) Spread() float64 {
+	if l.SpreadWeight == 0 || l.prob == nil {
+		return 0
+	}
+	hw, s2 := l.h*l.w, l.SpreadSigma*l.SpreadSigma
+	var r float64
+	for q := range l.n * l.K {
+		vx, vy := variances(l.prob[q*hw:(q+1)*hw], l.h, l.w)
+		r += (vx-s2)*(vx-s2) + (vy-s2)*(vy-s2)
+	}
+	return l.SpreadWeight * r / float64(l.n*l.K)
+}
 
 // logits writes heatmap k's logits for one input's features xn (C×H·W) into z (H·W).
 func (l *IntegralHead) logits(xn, wt, bs []float32, k int, z []float64) {
