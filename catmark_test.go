@@ -141,6 +141,9 @@ func TestSettingsValidate(t *testing.T) {
 		{Settings{Zoom: 0.6}, "zoom"},
 		{Settings{Zoom: math.NaN()}, "zoom"},
 		{Settings{Zoom: 0.5}, ""},
+		{Settings{Upright: 1.5}, "upright"},
+		{Settings{Upright: math.NaN()}, "upright"},
+		{Settings{Upright: 1}, ""},
 	} {
 		err := tc.s.Validate()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
