@@ -28,10 +28,11 @@ func randomDetector(t *testing.T, coarseHead string) *Detector {
 
 // With AnyAngle, a photo turned by quarter turns gets the same points, turned with it: the four
 // turns the first pass tries are the same whichever way the photo came (within 3 pixels: the
-// coarse input is resized before it is turned, which rounds differently).
+// coarse input is resized before it is turned, which rounds differently). Upright is off: it
+// prefers the photo's own upright on purpose.
 func TestAnyAngleFollowsQuarterTurns(t *testing.T) {
 	det := randomDetector(t, "pool")
-	det.AnyAngle, det.Search = true, 0
+	det.AnyAngle, det.Search, det.Upright = true, 0, 0
 	photo := catPhoto(t)
 	want, _ := det.DetectFaceRGB(photo)
 	for q := 1; q < 4; q++ {
@@ -194,6 +195,45 @@ func TestPickTurns(t *testing.T) {
 		if second[0].Box != all[tc.second] || second[0].Face != tc.face[tc.second] {
 			t.Errorf("presences %v: runner-up %+v, want turn %d", tc.face, second[0].Box, tc.second)
 		}
+	}
+}
+
+// With Upright, a face turned a quarter or more from upright whose presence is below it gives way
+// to what the detector finds with AnyAngle off; a turned face whose presence reaches it stands.
+func TestUprightOverridesWeakTurnedFaces(t *testing.T) {
+	det := randomDetector(t, "pool")
+	det.Search = 0
+	upright := &Detector{Coarse: det.Coarse, Refine: det.Refine, Settings: det.Settings}
+	upright.AnyAngle = false
+	photo := catPhoto(t)
+	turned := 0
+	for q := range 4 {
+		p := photo.TurnQuarter(q)
+		det.Upright = 0
+		free, face := det.DetectFaceRGB(p)
+		want, _ := upright.DetectFaceRGB(p)
+		if nearestQuarter(free.Angle()) == 0 {
+			det.Upright = 1
+			if got, _ := det.DetectFaceRGB(p); got != free {
+				t.Errorf("%d quarter turns: an upright face (angle %.0f°) changed with Upright 1: %v, want %v", q, free.Angle(), got, free)
+			}
+			continue
+		}
+		turned++
+		if free == want {
+			t.Fatalf("%d quarter turns: the upright detector finds the same face as the any-angle one; the test cannot tell them apart", q)
+		}
+		det.Upright = math.Nextafter(face, 2)
+		if got, _ := det.DetectFaceRGB(p); got != want {
+			t.Errorf("%d quarter turns: a face turned %.0f° with presence %g under Upright %g: %v, want the upright detector's %v", q, free.Angle(), face, det.Upright, got, want)
+		}
+		det.Upright = face
+		if got, _ := det.DetectFaceRGB(p); got != free {
+			t.Errorf("%d quarter turns: a face turned %.0f° with presence %g reaching Upright %g: %v, want it kept, %v", q, free.Angle(), face, det.Upright, got, free)
+		}
+	}
+	if turned == 0 {
+		t.Fatal("no turn of the photo gave a turned face: the test checks nothing")
 	}
 }
 
