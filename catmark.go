@@ -300,7 +300,8 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 		// winner's presence is below the search threshold or the runner-up's reaches half of
 		// MinFace (in one batch), and the higher final presence wins: a first-pass presence can
 		// saturate on a wrong turn. Only presences choose, so a photo turned by quarters is
-		// measured as the upright one is.
+		// measured as the upright one is, except where Upright overrules a weak turned face
+		// (preferUpright, at the end).
 		second, err := d.quarterTurns(ctx, photos, out)
 		if err != nil {
 			return nil, err
