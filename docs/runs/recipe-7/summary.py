@@ -30,6 +30,8 @@ rows = [
     ("val-report, --upright 0", "val-report-upright-0", nme),
     ("val-report, --zoom 0", "val-report-zoom-0", nme),
     ("val-report, refine on true crops", "refine-val-report", nme),
+    ("val-report, coarse model alone", "coarse-val-report", nme),
+    ("val-report turned 45°", "val-report-turn-45", nme),
     ("val-report turned 90°", "val-report-turn-90", nme),
     ("val-report turned 180°", "val-report-turn-180", nme),
     ("val-report turned 270°", "val-report-turn-270", nme),
