@@ -80,7 +80,7 @@ type Settings struct {
 
 // Defaults are the settings Load gives a detector, and the defaults of the command line's
 // detector flags.
-var Defaults = Settings{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5, AnyAngle: true, MinFace: DefaultMinFace, Zoom: 0.15, Upright: 0.5}
+var Defaults = Settings{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5, AnyAngle: true, MinFace: DefaultMinFace}
 
 // Validate reports the first setting outside its range.
 func (s Settings) Validate() error {

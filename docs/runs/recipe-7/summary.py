@@ -10,7 +10,7 @@ import sys
 
 def load(run, name):
     path = os.path.join(run, f"eval-{name}.json")
-    return json.load(open(path)) if os.path.exists(path) else None
+    return json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else None
 
 
 def nme(d):
