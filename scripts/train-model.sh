@@ -88,13 +88,13 @@ say "trained: coarse $(wc -l <"$out/coarse/metrics.jsonl") epochs, refine $(wc -
 
 # The detector settings the recipe's models are measured with (chosen on val-select; not the
 # shipped detector's defaults: docs/model-card.md, recipe 7).
-detector="--upright 0.5 --zoom 0.15"
+detector=(--upright 0.5 --zoom 0.15)
 mkdir -p "$out/model"
 "$bin" export --model "$out/coarse/last.safetensors" --out "$out/model/coarse.safetensors" >>"$log"
 "$bin" export --model "$out/refine/last.safetensors" --out "$out/model/refine.safetensors" >>"$log"
 for half in val-select val-report; do
   [ -d "$out/$half" ] || bash "$root/scripts/split-photos.sh" "$out/cache" "$half" "$photos" "$out/$half" >>"$log"
-  "$bin" eval --model "$out/model" --data "$out/$half" --quiet --json $detector >"$out/eval-$half.json"
+  "$bin" eval --model "$out/model" --data "$out/$half" --quiet --json "${detector[@]}" >"$out/eval-$half.json"
   "$bin" eval --model "$out/refine/last.safetensors" --data "$out/$half" --quiet --json >"$out/eval-refine-$half.json"
   say "$half: detector $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f} failure {d['failure_rate']:.3f} PCK@0.1 {d['pck_0_1']:.3f}\")" "$out/eval-$half.json"); refine on true crops $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f}\")" "$out/eval-refine-$half.json")"
 done

@@ -10,7 +10,8 @@
 set -euo pipefail
 out=${1:?usage: evaluate.sh OUT [CATMARK]}
 bin=${2:-bin/catmark}
-ev() { local name=$1; shift; "$bin" eval --model "$out/model" --quiet --json --upright 0.5 --zoom 0.15 "$@" >"$out/eval-$name.json"; }
+detector=(--upright 0.5 --zoom 0.15) # as scripts/train-model.sh measures its models; later flags override
+ev() { local name=$1; shift; "$bin" eval --model "$out/model" --quiet --json "${detector[@]}" "$@" >"$out/eval-$name.json"; }
 for deg in 45 90 180 270; do ev "val-report-turn-$deg" --data "$out/val-report" --turn "$deg"; done
 for half in val-select val-report; do
   for k in 2 3; do ev "$half-composite-$k" --data "$out/$half" --composite "$k"; done
@@ -18,5 +19,5 @@ for half in val-select val-report; do
   ev "$half-zoom-0" --data "$out/$half" --zoom 0
 done
 "$bin" eval --model "$out/model/coarse.safetensors" --data "$out/val-report" --quiet --json >"$out/eval-coarse-val-report.json"
-"$bin" eval --model "$out/model" --data "$out/val-report" --quiet --upright 0.5 --zoom 0.15 --out "$out/report-pictures" >/dev/null
+"$bin" eval --model "$out/model" --data "$out/val-report" --quiet "${detector[@]}" --out "$out/report-pictures" >/dev/null
 cp "$out/report-pictures/photos.csv" "$out/photos-val-report.csv"
