@@ -34,12 +34,14 @@ var (
 // Backend runs catmark's operations as oneDNN primitives. Make one with New; all Backends of a
 // process share oneDNN's CPU engine and stream.
 type Backend struct {
-	mu      sync.Mutex
-	pool    pool
-	prims   map[string]*prim
-	layouts map[uint64][]*C.dnnl_memory_desc_t
-	plain   map[string]*C.dnnl_memory_desc_t
-	prof    *profiler
+	mu    sync.Mutex
+	pool  pool
+	prims map[string]*prim
+	// convChoice is each convolution bucket's timed choice (convPrim, with convTune).
+	convChoice map[string]convChoice
+	layouts    map[uint64][]*C.dnnl_memory_desc_t
+	plain      map[string]*C.dnnl_memory_desc_t
+	prof       *profiler
 	// scratch is the scratchpad every primitive shares (operations are serialised).
 	scratch *tensor
 	// auto lets convolutions choose Winograd where oneDNN thinks it faster (CATMARK_DNNL_AUTO=1).
@@ -69,11 +71,12 @@ func New() (*Backend, error) {
 		return nil, initErr
 	}
 	b := &Backend{
-		prims:   map[string]*prim{},
-		layouts: map[uint64][]*C.dnnl_memory_desc_t{},
-		plain:   map[string]*C.dnnl_memory_desc_t{},
-		auto:    os.Getenv("CATMARK_DNNL_AUTO") == "1",
-		block:   int(C.cm_block()),
+		prims:      map[string]*prim{},
+		convChoice: map[string]convChoice{},
+		layouts:    map[uint64][]*C.dnnl_memory_desc_t{},
+		plain:      map[string]*C.dnnl_memory_desc_t{},
+		auto:       os.Getenv("CATMARK_DNNL_AUTO") == "1",
+		block:      int(C.cm_block()),
 	}
 	b.pool.free = map[uintptr][]unsafe.Pointer{}
 	if os.Getenv("CATMARK_DNNL_POOL") == "malloc" {

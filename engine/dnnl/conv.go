@@ -11,7 +11,9 @@ import "C"
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -104,6 +106,8 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	if pr, ok := b.prims[key]; ok {
 		return pr
 	}
+	// A batch size in the same power-of-two bucket as one already timed takes its choice.
+	class := fmt.Sprintf("conv%d n%d %v %v s%d p%d %+v", kind, bucket(xs[0]), xs[1:], ws, p.Stride, p.Pad, f)
 	var hint *prim
 	if kind == C.CM_BWD_DATA || kind == C.CM_BWD_WEIGHTS {
 		hint = b.convPrim(C.CM_FWD_TRAIN, xs, ws, ys, p, convFused{bias: f.bias})
@@ -126,6 +130,24 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	direct := 0
 	if b.auto {
 		direct = 1
+	}
+	if c, ok := b.convChoice[class]; ok && b.convAlgo == convTune {
+		algo, nth, layout := direct, 0, b.layout
+		switch {
+		case c.suffix == " winograd":
+			algo = 2
+		case c.suffix == " direct nhwc":
+			layout = layoutNHWC
+		case c.suffix == " direct nchw":
+			layout = layoutPlain
+		case strings.HasPrefix(c.suffix, " direct#"):
+			nth, _ = strconv.Atoi(strings.TrimPrefix(c.suffix, " direct#"))
+		}
+		if pr, err := b.tryPrimitive(key+c.suffix, mk(algo, nth, layout)); err == nil && C.GoString(C.cm_impl(pr.pd)) == c.impl &&
+			(algo != 2 || pr.scratch == nil || mdSize(pr.scratch) <= b.winoMax) {
+			b.prims[key] = pr
+			return pr
+		}
 	}
 	base := b.primitive(key+" direct", mk(direct, 0, b.layout))
 	cands := []*prim{base}
@@ -191,9 +213,26 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			times[i] += b.timeReorder(b.pmd(base, srcQ), b.pmd(c, srcQ)) + b.timeReorder(b.pmd(c, dstQ), b.pmd(base, dstQ))
 		}
 		chosen = cands[slices.Index(times, slices.Min(times))]
+		b.convChoice[class] = convChoice{strings.TrimPrefix(chosen.name, key), C.GoString(C.cm_impl(chosen.pd))}
 	}
 	b.prims[key] = chosen
 	return chosen
+}
+
+// convChoice is a timed convolution choice (convPrim) kept for the other batch sizes of its
+// bucket: the candidate's name suffix (" direct", " direct#2", " winograd", " direct nhwc", …)
+// and oneDNN's implementation name, which a later primitive made the same way must match.
+type convChoice struct{ suffix, impl string }
+
+// bucket is the power-of-two bucket of batch size n (the largest power of two at most n): batch
+// sizes in one bucket share a timed convolution choice, so a detector whose batches vary in size
+// times each layer a few times rather than once per size (catmark predict on 60 photos spent
+// more time timing than computing).
+func bucket(n int) int {
+	if n < 1 {
+		return n
+	}
+	return 1 << (bits.Len(uint(n)) - 1)
 }
 
 // timeReorder returns the shortest of a few reorders from layout a to layout b (0 when equal).

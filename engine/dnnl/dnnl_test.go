@@ -275,3 +275,58 @@ func TestNoReferenceKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestConvChoicePerBucket checks that a timed convolution choice is made once per power-of-two
+// bucket of batch sizes: batch 3 takes batch 2's choice (one primitive made, no candidates timed),
+// batch 4 is timed anew, and every result matches the reference backend.
+func TestConvChoicePerBucket(t *testing.T) {
+	b := newBackend(t)
+	b.convAlgo = convTune
+	r := ref.New()
+	rng := enginetest.NewRand(5)
+	ws := []int{32, 16, 3, 3}
+	wh := enginetest.Rand(rng, engine.Numel(ws), 0.1)
+	cp := engine.ConvParams{Stride: 1, Pad: 1}
+	for _, c := range []struct {
+		n, newPrims int // batch size; convolution primitives it makes (-1: at least 2, a timing)
+	}{{2, -1}, {3, 1}, {2, 0}, {4, -1}, {7, 1}} {
+		xs := []int{c.n, 16, 9, 9}
+		xh := enginetest.Rand(rng, engine.Numel(xs), 1)
+		convs := func() int {
+			seen := map[*prim]bool{}
+			for key, p := range b.prims {
+				seen[p] = seen[p] || strings.HasPrefix(key, "conv")
+			}
+			k := 0
+			for _, conv := range seen {
+				if conv {
+					k++
+				}
+			}
+			return k
+		}
+		before := convs()
+		run := func(be engine.Backend) []float32 {
+			return be.ToHost(be.Conv2D(be.FromHost(xh, xs...), be.FromHost(wh, ws...), nil, cp))
+		}
+		got, want := run(b), run(r)
+		if e, err := enginetest.MaxRelErr(got, want); err != nil || e > enginetest.Tolerance {
+			t.Errorf("batch %d: error %v %v", c.n, e, err)
+		}
+		made := convs() - before
+		switch {
+		case c.newPrims < 0 && made < 2 && b.block == 16:
+			t.Errorf("batch %d: %d primitives made, want its bucket's candidates timed", c.n, made)
+		case c.newPrims >= 0 && made != c.newPrims:
+			t.Errorf("batch %d: %d primitives made, want %d (its bucket's choice)", c.n, made, c.newPrims)
+		}
+	}
+	if got := bucket(1); got != 1 {
+		t.Errorf("bucket(1) = %d", got)
+	}
+	for n, want := range map[int]int{2: 2, 3: 2, 31: 16, 32: 32, 48: 32} {
+		if got := bucket(n); got != want {
+			t.Errorf("bucket(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
