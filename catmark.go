@@ -71,10 +71,13 @@ type Settings struct {
 	// (each mirrored too with Flip) and averages the three predictions' points; the face
 	// presence stays the unscaled crop's. 0 turns it off.
 	Zoom float64
-	// Upright, with AnyAngle, is the face presence a face turned a quarter or more from upright
-	// needs to be kept: a turned face below it gives way to what the detector finds with
-	// AnyAngle off. Most photos show the cat upright, so a weak turned face is more often a
-	// wrong turn (a basket's handle) than a cat lying on its side. 0 lets presence alone choose.
+	// Upright, with AnyAngle, is the face presence a face turned a quarter or more from its
+	// photo's upright needs to be kept: a turned face below it gives way to what the detector
+	// finds with AnyAngle off on the photo turned upright. Most photos show the cat upright in
+	// the scene, so a weak turned face is more often a wrong turn (a basket's handle) than a cat
+	// lying on its side. The photo's upright is the quarter turn in which the coarse model's
+	// points on the photo and on its mirror image agree best, so a photo turned by quarters
+	// gets the same answer, turned with it. 0 lets presence alone choose.
 	Upright float64
 }
 
@@ -386,15 +389,28 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 	return out, nil
 }
 
-// preferUpright replaces each face in out turned a quarter or more from upright (by its points'
-// angle) whose presence is below d.Upright with what the detector finds on its photo with
-// AnyAngle off (searching below search), in one batch.
+// preferUpright replaces each face in out whose presence is below d.Upright and which is turned
+// a quarter or more from its photo's upright (by its points' angle against upTurns' quarter)
+// with what the detector finds with AnyAngle off on the photo turned upright (searching below
+// search), in one batch. The photo's upright comes from the photo itself, not its frame, so a
+// photo turned by quarters gets the same choice, turned with it.
 func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out []Detection, search float64) error {
-	var ps []*imgproc.RGB
+	var weak []*imgproc.RGB
 	var at []int
 	for i, o := range out {
-		if o.Face < d.Upright && nearestQuarter(o.Points.Angle()) != 0 {
-			ps, at = append(ps, photos[i]), append(at, i)
+		if o.Face < d.Upright {
+			weak, at = append(weak, photos[i]), append(at, i)
+		}
+	}
+	if len(weak) == 0 {
+		return nil
+	}
+	ups := d.upTurns(weak)
+	var ps []*imgproc.RGB
+	var turns, redo []int
+	for k, i := range at {
+		if q := ups[k]; nearestQuarter(out[i].Points.Angle()) != q {
+			ps, turns, redo = append(ps, photos[i].TurnQuarter(q)), append(turns, q), append(redo, i)
 		}
 	}
 	if len(ps) == 0 {
@@ -406,10 +422,63 @@ func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out
 	if err != nil {
 		return err
 	}
-	for k, i := range at {
-		out[i] = res[k]
+	for k, i := range redo {
+		out[i] = unturnDetection(res[k], turns[k], ps[k], photos[i])
 	}
 	return nil
+}
+
+// upTurns returns, for each photo, the quarter turn q (0…3) that shows it upright: the turn in
+// which the coarse model's points agree best with its points on the mirrored photo (mean
+// distance over the points' extent), one batch of eight coarse inputs a photo. A model asked
+// about a scene on its side guesses, and its guesses on the two mirror images part.
+func (d *Detector) upTurns(photos []*imgproc.RGB) []int {
+	m, s := d.Coarse, d.Coarse.Spec.Size
+	var imgs []*imgproc.RGB
+	for _, photo := range photos {
+		small := photo.Resize(s, s)
+		for q := range 4 {
+			imgs = append(imgs, small.TurnQuarter(q))
+		}
+	}
+	n := len(imgs)
+	x := make([]float32, 2*n*3*s*s)
+	for i, img := range imgs {
+		m.Spec.Input(img, x[i*3*s*s:])
+		mirrored := img.Clone()
+		augment.FlipImage(mirrored)
+		m.Spec.Input(mirrored, x[(n+i)*3*s*s:])
+	}
+	res := m.Predict(x, 2*n)
+	ups := make([]int, len(photos))
+	for i := range photos {
+		best := math.Inf(1)
+		for q := range 4 {
+			a, b := res[4*i+q].Points, res[n+4*i+q].Points.FlipNormalized()
+			x0, y0, x1, y1 := landmark.Mean(a, b).Extent()
+			var gap float64
+			for j := range a {
+				gap += math.Hypot(a[j].X-b[j].X, a[j].Y-b[j].Y)
+			}
+			if gap /= max(x1-x0, y1-y0, 1e-6); gap < best {
+				best, ups[i] = gap, q
+			}
+		}
+	}
+	return ups
+}
+
+// unturnDetection maps a detection on turned (photo turned by q quarters counter-clockwise)
+// back to photo: its points and box centre, and its box angle less q quarters.
+func unturnDetection(det Detection, q int, turned, photo *imgproc.RGB) Detection {
+	det.Points = unturn(det.Points.NormalizeUnclipped(turned.W, turned.H), q).Denormalize(photo.W, photo.H)
+	c := unturn(landmark.Points{{X: det.Box.CX / float64(turned.W), Y: det.Box.CY / float64(turned.H)}}, q)
+	det.Box.CX, det.Box.CY = c[0].X*float64(photo.W), c[0].Y*float64(photo.H)
+	det.Box.Angle = math.Remainder(det.Box.Angle+quarterAngle(q), 360)
+	if det.Box.Angle == -180 {
+		det.Box.Angle = 180
+	}
+	return det
 }
 
 // firstBox is the first refine pass's box for a face at points (photo pixels) turned by angle:

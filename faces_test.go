@@ -1,6 +1,8 @@
 package catmark
 
 import (
+	"context"
+	"fmt"
 	"image"
 	"math"
 	"path/filepath"
@@ -28,11 +30,17 @@ func randomDetector(t *testing.T, coarseHead string) *Detector {
 
 // With AnyAngle, a photo turned by quarter turns gets the same points, turned with it: the four
 // turns the first pass tries are the same whichever way the photo came (within 3 pixels: the
-// coarse input is resized before it is turned, which rounds differently). Upright is off: it
-// prefers the photo's own upright on purpose.
+// coarse input is resized before it is turned, which rounds differently). So with Upright 1,
+// which sends every face to preferUpright: the photo's upright turns with it (upTurns).
 func TestAnyAngleFollowsQuarterTurns(t *testing.T) {
+	for _, up := range []float64{0, 1} {
+		t.Run(fmt.Sprintf("upright-%g", up), func(t *testing.T) { testFollowsQuarterTurns(t, up) })
+	}
+}
+
+func testFollowsQuarterTurns(t *testing.T, upright float64) {
 	det := randomDetector(t, "pool")
-	det.AnyAngle, det.Search, det.Upright = true, 0, 0
+	det.AnyAngle, det.Search, det.Upright = true, 0, upright
 	photo := catPhoto(t)
 	want, _ := det.DetectFaceRGB(photo)
 	for q := 1; q < 4; q++ {
@@ -198,8 +206,9 @@ func TestPickTurns(t *testing.T) {
 	}
 }
 
-// With Upright, a face turned a quarter or more from upright whose presence is below it gives way
-// to what the detector finds with AnyAngle off; a turned face whose presence reaches it stands.
+// With Upright, a face turned a quarter or more from its photo's upright (upTurns) whose
+// presence is below it gives way to what the detector finds with AnyAngle off on the photo turned
+// upright, mapped back; a face upright in its photo, or one whose presence reaches Upright, stands.
 func TestUprightOverridesWeakTurnedFaces(t *testing.T) {
 	det := randomDetector(t, "pool")
 	det.Search = 0
@@ -209,23 +218,29 @@ func TestUprightOverridesWeakTurnedFaces(t *testing.T) {
 	turned := 0
 	for q := range 4 {
 		p := photo.TurnQuarter(q)
+		up := det.upTurns([]*imgproc.RGB{p})[0]
 		det.Upright = 0
 		free, face := det.DetectFaceRGB(p)
-		want, _ := upright.DetectFaceRGB(p)
-		if nearestQuarter(free.Angle()) == 0 {
+		if nearestQuarter(free.Angle()) == up {
 			det.Upright = 1
 			if got, _ := det.DetectFaceRGB(p); got != free {
-				t.Errorf("%d quarter turns: an upright face (angle %.0f°) changed with Upright 1: %v, want %v", q, free.Angle(), got, free)
+				t.Errorf("%d quarter turns: a face upright in its photo (angle %.0f°, up %d) changed with Upright 1: %v, want %v", q, free.Angle(), up, got, free)
 			}
 			continue
 		}
 		turned++
+		straight := p.TurnQuarter(up)
+		res, err := upright.detect(context.Background(), []*imgproc.RGB{straight})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := unturnDetection(res[0], up, straight, p).Points
 		if free == want {
 			t.Fatalf("%d quarter turns: the upright detector finds the same face as the any-angle one; the test cannot tell them apart", q)
 		}
 		det.Upright = math.Nextafter(face, 2)
 		if got, _ := det.DetectFaceRGB(p); got != want {
-			t.Errorf("%d quarter turns: a face turned %.0f° with presence %g under Upright %g: %v, want the upright detector's %v", q, free.Angle(), face, det.Upright, got, want)
+			t.Errorf("%d quarter turns: a face turned %.0f° (up %d) with presence %g under Upright %g: %v, want the upright detector's %v", q, free.Angle(), up, face, det.Upright, got, want)
 		}
 		det.Upright = face
 		if got, _ := det.DetectFaceRGB(p); got != free {
@@ -234,6 +249,57 @@ func TestUprightOverridesWeakTurnedFaces(t *testing.T) {
 	}
 	if turned == 0 {
 		t.Fatal("no turn of the photo gave a turned face: the test checks nothing")
+	}
+}
+
+// upTurns follows the photo: turned by q quarters, its upright is q quarters fewer.
+func TestUpTurnsFollowQuarterTurns(t *testing.T) {
+	det := randomDetector(t, "pool")
+	photo := catPhoto(t)
+	ps := []*imgproc.RGB{photo, photo.TurnQuarter(1), photo.TurnQuarter(2), photo.TurnQuarter(3)}
+	ups := det.upTurns(ps)
+	for q, up := range ups {
+		if want := (ups[0] - q) & 3; up != want {
+			t.Errorf("photo turned %d quarters: upright %d quarters on, want %d (the photo's own: %d)", q, up, want, ups[0])
+		}
+	}
+}
+
+// unturnDetection undoes TurnQuarter on a detection's points, box centre and box angle.
+func TestUnturnDetection(t *testing.T) {
+	photo := imgproc.New(40, 30)
+	var pts landmark.Points
+	for i := range pts {
+		pts[i] = landmark.Point{X: float64(3 + 4*i), Y: float64(2 + 3*i)}
+	}
+	box := facecrop.Box{CX: 11, CY: 7, Side: 9, Angle: 30}
+	for q := range 4 {
+		turned := photo.TurnQuarter(q)
+		// A counter-clockwise quarter of a w-wide image takes (x, y) to (y, w − x).
+		on := pts
+		c := landmark.Point{X: box.CX, Y: box.CY}
+		w := float64(photo.W)
+		for k := range q {
+			if k%2 == 1 {
+				w = float64(photo.H)
+			} else {
+				w = float64(photo.W)
+			}
+			for i, p := range on {
+				on[i] = landmark.Point{X: p.Y, Y: w - p.X}
+			}
+			c = landmark.Point{X: c.Y, Y: w - c.X}
+		}
+		det := Detection{Points: on, Face: 0.5, Box: facecrop.Box{CX: c.X, CY: c.Y, Side: box.Side, Angle: box.Angle + 90*float64(q)}}
+		got := unturnDetection(det, q, turned, photo)
+		for i := range pts {
+			if d := math.Hypot(got.Points[i].X-pts[i].X, got.Points[i].Y-pts[i].Y); d > 1e-9 {
+				t.Errorf("%d quarters: point %d at %v, want %v", q, i, got.Points[i], pts[i])
+			}
+		}
+		if math.Abs(got.Box.CX-box.CX) > 1e-9 || math.Abs(got.Box.CY-box.CY) > 1e-9 || got.Box.Side != box.Side || math.Abs(got.Box.Angle-box.Angle) > 1e-9 || got.Face != 0.5 {
+			t.Errorf("%d quarters: box %+v face %g, want %+v and 0.5", q, got.Box, got.Face, box)
+		}
 	}
 }
 

@@ -29,7 +29,7 @@ func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
 		search: fs.Float64("search", d.Search, "detector: search the whole photo when the first crop's face presence is below this (0: never; needs a refine model with a presence output)"),
 		min:    fs.Float64("min-face", d.MinFace, "detector: the face presence a face beyond the best one needs to be reported (faces in --json, every face drawn)"),
 		zoom:   fs.Float64("zoom", d.Zoom, "detector: average the final refine pass with its crop scaled by 1−zoom and 1+zoom (0: not at all)"),
-		up:     fs.Float64("upright", d.Upright, "detector, with --any-angle: the face presence a face turned a quarter or more from upright needs; a weaker one gives way to the upright crops' answer (0: presence alone chooses)"),
+		up:     fs.Float64("upright", d.Upright, "detector, with --any-angle: the face presence a face turned a quarter or more from its photo's upright needs; a weaker one gives way to the upright crops' answer on the photo turned upright (0: presence alone chooses)"),
 		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle); --any-angle=false for upright crops only"),
 	}
 }
