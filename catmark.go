@@ -429,9 +429,12 @@ func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out
 }
 
 // upTurns returns, for each photo, the quarter turn q (0…3) that shows it upright: the turn in
-// which the coarse model's points agree best with its points on the mirrored photo (mean
-// distance over the points' extent), one batch of eight coarse inputs a photo. A model asked
-// about a scene on its side guesses, and its guesses on the two mirror images part.
+// which the coarse model's points agree best with its points on the mirrored photo (the sum of
+// the nine distances, in the coarse input's normalised coordinates), one batch of eight coarse
+// inputs a photo. A model asked about a scene on its side guesses, and its guesses on the two
+// mirror images part. On the validation photos it names the upright turn of 122 and 123 of
+// val-select's 133 with recipe 7's two coarse models (119 and 122 with the distances over the
+// points' extent, 120 and 123 with their median; docs/model-card.md).
 func (d *Detector) upTurns(photos []*imgproc.RGB) []int {
 	m, s := d.Coarse, d.Coarse.Spec.Size
 	var imgs []*imgproc.RGB
@@ -455,12 +458,11 @@ func (d *Detector) upTurns(photos []*imgproc.RGB) []int {
 		best := math.Inf(1)
 		for q := range 4 {
 			a, b := res[4*i+q].Points, res[n+4*i+q].Points.FlipNormalized()
-			x0, y0, x1, y1 := landmark.Mean(a, b).Extent()
 			var gap float64
 			for j := range a {
 				gap += math.Hypot(a[j].X-b[j].X, a[j].Y-b[j].Y)
 			}
-			if gap /= max(x1-x0, y1-y0, 1e-6); gap < best {
+			if gap < best {
 				best, ups[i] = gap, q
 			}
 		}
