@@ -82,8 +82,9 @@ type Settings struct {
 }
 
 // Defaults are the settings Load gives a detector, and the defaults of the command line's
-// detector flags.
-var Defaults = Settings{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5, AnyAngle: true, MinFace: DefaultMinFace}
+// detector flags: those the shipped model (recipe 7) was measured with, Zoom, Upright and MinFace
+// chosen on val-select (docs/model-card.md).
+var Defaults = Settings{Passes: 3, Flip: true, Grow: 1.4, Search: 0.5, AnyAngle: true, MinFace: DefaultMinFace, Zoom: 0.15, Upright: 0.5}
 
 // Validate reports the first setting outside its range.
 func (s Settings) Validate() error {

