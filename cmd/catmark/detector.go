@@ -18,11 +18,13 @@ type detectorFlags struct {
 	min    *float64
 	zoom   *float64
 	up     *float64
+	fs     *flag.FlagSet
 }
 
 func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
 	d := catmark.Defaults
 	return detectorFlags{
+		fs:     fs,
 		passes: fs.Int("passes", d.Passes, "detector: refine passes, each on a crop around the previous points (at least 1)"),
 		flip:   fs.Bool("flip", d.Flip, "detector: average the final prediction with the mirrored photo's"),
 		grow:   fs.Float64("grow", d.Grow, "detector: enlarge the first refine crop by this factor (1 or 0: not at all)"),
@@ -39,6 +41,11 @@ func (f detectorFlags) apply(d *catmark.Detector) error {
 	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle, MinFace: *f.min, Zoom: *f.zoom, Upright: *f.up}
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("detector flags: %w", err)
+	}
+	set := false
+	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == "upright" })
+	if set && s.Upright > 0 && !s.AnyAngle {
+		return fmt.Errorf("detector flags: --upright %g applies only with --any-angle (with --any-angle=false every crop is upright already)", s.Upright)
 	}
 	d.Settings = s
 	return nil

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/catmark/catmark"
+)
+
+// The detector flags reach the Detector's settings, and a flag that would be silently ignored
+// or out of range is an error naming it.
+func TestDetectorFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // a part of the error; empty: none
+		up   float64
+	}{
+		{nil, "", catmark.Defaults.Upright},
+		{[]string{"--upright", "0.3"}, "", 0.3},
+		{[]string{"--any-angle=false"}, "", catmark.Defaults.Upright},
+		{[]string{"--any-angle=false", "--upright", "0"}, "", 0},
+		{[]string{"--any-angle=false", "--upright", "0.5"}, "--upright 0.5 applies only with --any-angle", 0},
+		{[]string{"--upright", "2"}, "upright 2 out of range", 0},
+		{[]string{"--zoom", "0.6"}, "zoom 0.6 out of range", 0},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		f := addDetectorFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		var d catmark.Detector
+		err := f.apply(&d)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: error %v, want one containing %q", tc.args, err, tc.want)
+		case tc.want == "" && d.Upright != tc.up:
+			t.Errorf("%v: Upright %g, want %g", tc.args, d.Upright, tc.up)
+		}
+	}
+}
