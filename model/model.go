@@ -62,7 +62,7 @@ type Spec struct {
 	Presence bool `json:"presence,omitempty"`
 	// Head is how the network turns features into points: "pool" (empty in older checkpoints)
 	// regresses them from globally pooled features, "integral" takes each point as the expected
-	// position of a heatmap (resnet.Config.Head).
+	// position of a heatmap, "simcc" each coordinate as that of its bins (resnet.Config.Head).
 	Head string `json:"head,omitempty"`
 	// Stages is the number of ResNet stages, 3 or 4 (0, in older checkpoints: 4).
 	Stages int `json:"stages,omitempty"`
@@ -89,8 +89,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("model spec: stage %q: want %q or %q", s.Stage, Whole, Crop)
 	case !(s.Margin >= 0 && s.Margin <= MaxMargin):
 		return fmt.Errorf("model spec: margin %g out of range [0, %d]", s.Margin, MaxMargin)
-	case s.Head != "" && s.Head != resnet.Pool && s.Head != resnet.Integral:
-		return fmt.Errorf("model spec: head %q: want %q or %q", s.Head, resnet.Pool, resnet.Integral)
+	case !resnet.HeadOK(s.Head):
+		return fmt.Errorf("model spec: head %q: want %q, %q or %q", s.Head, resnet.Pool, resnet.Integral, resnet.SimCC)
 	case s.Stages != 0 && s.Stages != 3 && s.Stages != 4:
 		return fmt.Errorf("model spec: stages %d: want 3 or 4", s.Stages)
 	}
@@ -251,6 +251,8 @@ func checkShapes(name string, spec Spec, infos []weights.TensorInfo) error {
 		if spec.Presence {
 			want = append(want, need{"fc.weight", []int{1, features}})
 		}
+	} else if spec.Head == resnet.SimCC {
+		want = append(want, need{"fc.weight", []int{landmark.Dim/2*2*resnet.SimCCBins + spec.Outputs()%2, features}})
 	} else {
 		want = append(want, need{"fc.weight", []int{spec.Outputs(), features}})
 	}

@@ -127,7 +127,9 @@ func TestLoadRoundTripAndDecode(t *testing.T) {
 	integral3.Head, integral3.Stages, integral3.Size = "integral", 3, 32
 	integral4 := tinySpec
 	integral4.Head, integral4.Size = "integral", 64
-	for _, spec := range []Spec{tinySpec, integral3, integral4} {
+	simcc := tinySpec
+	simcc.Head, simcc.Stages, simcc.Size = "simcc", 3, 32
+	for _, spec := range []Spec{tinySpec, integral3, integral4, simcc} {
 		orig, err := New(b, spec, 7)
 		if err != nil {
 			t.Fatal(err)

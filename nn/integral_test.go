@@ -51,23 +51,29 @@ func TestIntegralHeadGradients(t *testing.T) {
 			for _, p := range l.Params() {
 				checks[p.Name] = [2]engine.Tensor{p.Value, p.Grad}
 			}
-			const eps = 1e-2
 			for name, c := range checks {
-				val, got := b.Data(c[0]), b.ToHost(c[1])
-				for i := range val {
-					v := val[i]
-					val[i] = v + eps
-					up := loss()
-					val[i] = v - eps
-					down := loss()
-					val[i] = v
-					want := (up - down) / (2 * eps)
-					if math.Abs(float64(got[i])-want) > 2e-3*(1+math.Abs(want)) {
-						t.Errorf("d%s[%d] = %.6f, finite difference %.6f", name, i, got[i], want)
-					}
-				}
+				checkFiniteDiff(t, "d"+name, b.Data(c[0]), b.ToHost(c[1]), loss)
 			}
 		})
+	}
+}
+
+// checkFiniteDiff checks each got[i], the gradient of loss by val[i], against the central
+// difference of loss with val[i] moved by ±0.01 (val is changed and restored in place).
+func checkFiniteDiff(t *testing.T, name string, val, got []float32, loss func() float64) {
+	t.Helper()
+	const eps = 1e-2
+	for i := range val {
+		v := val[i]
+		val[i] = v + eps
+		up := loss()
+		val[i] = v - eps
+		down := loss()
+		val[i] = v
+		want := (up - down) / (2 * eps)
+		if math.Abs(float64(got[i])-want) > 2e-3*(1+math.Abs(want)) {
+			t.Errorf("%s[%d] = %.6f, finite difference %.6f", name, i, got[i], want)
+		}
 	}
 }
 

@@ -33,7 +33,8 @@ type Config struct {
 	Stage model.Stage `json:"stage"`
 	Depth int         `json:"depth"` // ResNet depth: 18, 34 or 50
 	Width int         `json:"width"` // base width (64 = torchvision's)
-	// Head is "pool" (pooled regression, the default) or "integral" (heatmaps, soft-argmax);
+	// Head is "pool" (pooled regression, the default), "integral" (heatmaps, soft-argmax) or
+	// "simcc" (per-axis bins from pooled features, soft-argmax);
 	// Stages is 3 or 4 (0: 4). See model.Spec.
 	Head   string `json:"head,omitempty"`
 	Stages int    `json:"stages,omitempty"`
@@ -113,8 +114,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: depth %d: want 18, 34 or 50", c.Depth)
 	case c.Width < 1:
 		return fmt.Errorf("train: width %d must be positive", c.Width)
-	case c.Head != "" && c.Head != resnet.Pool && c.Head != resnet.Integral:
-		return fmt.Errorf("train: head %q: want %q or %q", c.Head, resnet.Pool, resnet.Integral)
+	case !resnet.HeadOK(c.Head):
+		return fmt.Errorf("train: head %q: want %q, %q or %q", c.Head, resnet.Pool, resnet.Integral, resnet.SimCC)
 	case c.Stages != 0 && c.Stages != 3 && c.Stages != 4:
 		return fmt.Errorf("train: stages %d: want 3 or 4", c.Stages)
 	case c.Size < 32:

@@ -38,7 +38,7 @@ func runTrain(args []string) error {
 	stage := fs.String("stage", string(d.Stage), "what the model sees: whole (the photo) or crop (a face crop)")
 	fs.IntVar(&cfg.Depth, "depth", d.Depth, "ResNet depth: 18, 34 or 50")
 	fs.IntVar(&cfg.Width, "width", d.Width, "ResNet base width (64 = torchvision's)")
-	fs.StringVar(&cfg.Head, "head", "pool", "how features become points: pool (pooled regression) or integral (a heatmap per point, its expected position)")
+	fs.StringVar(&cfg.Head, "head", "pool", "how features become points: pool (pooled regression), integral (a heatmap per point, its expected position) or simcc (256 bins per coordinate from pooled features, their expected position)")
 	fs.IntVar(&cfg.Stages, "stages", 4, "ResNet stages: 4, or 3 (ends at layer3: stride 16, a finer heatmap for an integral head)")
 	fs.IntVar(&cfg.Size, "size", d.Size, "input side in pixels")
 	fs.IntVar(&cfg.SmallSize, "small-size", 0, "progressive resizing: train the first --small-share of the run at this input side (0: none)")

@@ -43,7 +43,10 @@ type Config struct {
 	// global average pooling, fc and a sigmoid; "integral" is integral regression
 	// (nn.IntegralHead): Outputs/2 heatmaps ("heatmap.weight", "heatmap.bias") from the last
 	// stage's feature map, each point the expected position of its heatmap's softmax, and, when
-	// Outputs is odd, one more output from pooled features as the pooled head's ("fc.weight" 1×C).
+	// Outputs is odd, one more output from pooled features as the pooled head's ("fc.weight" 1×C);
+	// "simcc" is coordinate classification on pooled features: global average pooling, fc to
+	// SimCCBins logits a coordinate (and one presence logit when Outputs is odd), and nn.SoftBins,
+	// each coordinate the expected position of its bins' softmax.
 	Head string
 	// Stages is how many of the four stages the network has (3 ends at layer3, stride 16,
 	// for a finer heatmap at three quarters of the work); 0 means all four.
@@ -54,7 +57,17 @@ type Config struct {
 const (
 	Pool     = "pool"
 	Integral = "integral"
+	SimCC    = "simcc"
 )
+
+// SimCCBins is the number of bins a coordinate has in a SimCC head: twice the 128 px input's
+// side, SimCC's splitting factor of 2.
+const SimCCBins = 256
+
+// HeadOK reports whether head names a head kind ("" is Pool).
+func HeadOK(head string) bool {
+	return head == "" || head == Pool || head == Integral || head == SimCC
+}
 
 // Stages returns the block kind (bottleneck or basic) and the number of blocks in each of the
 // four stages (layer1…layer4) of a ResNet of the given depth, as in the paper's table.
@@ -101,10 +114,10 @@ func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
 	if stages < 3 || stages > 4 {
 		return nil, fmt.Errorf("resnet: %d stages: want 3 or 4", cfg.Stages)
 	}
-	if cfg.Head != "" && cfg.Head != Pool && cfg.Head != Integral {
-		return nil, fmt.Errorf("resnet: head %q: want %q or %q", cfg.Head, Pool, Integral)
+	if !HeadOK(cfg.Head) {
+		return nil, fmt.Errorf("resnet: head %q: want %q, %q or %q", cfg.Head, Pool, Integral, SimCC)
 	}
-	if cfg.Head == Integral && cfg.Outputs < 2 {
+	if (cfg.Head == Integral || cfg.Head == SimCC) && cfg.Outputs < 2 {
 		return nil, fmt.Errorf("resnet: an integral head needs at least 2 outputs, not %d", cfg.Outputs)
 	}
 	expansion := 1
@@ -136,6 +149,9 @@ func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
 			presence = "fc"
 		}
 		layers = append(layers, nn.NewIntegralHead(b, "heatmap", in, cfg.Outputs/2, presence))
+	} else if cfg.Head == SimCC {
+		bins := nn.NewSoftBins(b, cfg.Outputs/2*2, SimCCBins, cfg.Outputs%2 == 1)
+		layers = append(layers, nn.NewGlobalAvgPool(b), nn.NewLinear(b, "fc", in, bins.Inputs()), bins)
 	} else {
 		fc := nn.NewLinear(b, "fc", in, cfg.Outputs)
 		layers = append(layers, nn.NewGlobalAvgPool(b), fc, nn.NewSigmoid(b))
