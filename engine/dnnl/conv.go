@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -132,25 +131,15 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		direct = 1
 	}
 	if c, ok := b.convChoice[class]; ok && b.convAlgo == convTune {
-		algo, nth, layout := direct, 0, b.layout
-		switch {
-		case c.suffix == " winograd":
-			algo = 2
-		case c.suffix == " direct nhwc":
-			layout = layoutNHWC
-		case c.suffix == " direct nchw":
-			layout = layoutPlain
-		case strings.HasPrefix(c.suffix, " direct#"):
-			nth, _ = strconv.Atoi(strings.TrimPrefix(c.suffix, " direct#"))
-		}
-		if pr, err := b.tryPrimitive(key+c.suffix, mk(algo, nth, layout)); err == nil && C.GoString(C.cm_impl(pr.pd)) == c.impl &&
-			(algo != 2 || pr.scratch == nil || mdSize(pr.scratch) <= b.winoMax) {
+		if pr, err := b.tryPrimitive(key+c.suffix, mk(c.algo, c.nth, c.layout)); err == nil && C.GoString(C.cm_impl(pr.pd)) == c.impl &&
+			(c.algo != 2 || pr.scratch == nil || mdSize(pr.scratch) <= b.winoMax) {
 			b.prims[key] = pr
 			return pr
 		}
 	}
 	base := b.primitive(key+" direct", mk(direct, 0, b.layout))
 	cands := []*prim{base}
+	made := []convChoice{{algo: direct, layout: b.layout}} // how each candidate was made
 	if b.convAlgo == convTune {
 		// oneDNN's further AVX-512 implementations in the same layout (for 1×1 convolutions the
 		// general direct kernel besides the 1×1 one). On an AVX2 CPU timing its alternatives cost
@@ -168,13 +157,13 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			}
 			seen[impl] = true
 			if c, err := b.tryPrimitive(fmt.Sprintf("%s direct#%d", key, nth), mk(direct, nth, b.layout)); err == nil {
-				cands = append(cands, c)
+				cands, made = append(cands, c), append(made, convChoice{algo: direct, nth: nth, layout: b.layout})
 			}
 		}
 	}
 	if b.convAlgo != convDirect && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
 		if wino, err := b.tryPrimitive(key+" winograd", mk(2, 0, b.layout)); err == nil && (wino.scratch == nil || mdSize(wino.scratch) <= b.winoMax) {
-			cands = append(cands, wino)
+			cands, made = append(cands, wino), append(made, convChoice{algo: 2, layout: b.layout})
 		}
 	}
 	if last := cands[len(cands)-1]; b.convAlgo == convWinograd && strings.HasSuffix(last.name, " winograd") {
@@ -194,7 +183,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		}
 		for _, o := range others {
 			if c, err := b.tryPrimitive(key+" direct "+o.name, mk(direct, 0, o.layout)); err == nil {
-				cands = append(cands, c)
+				cands, made = append(cands, c), append(made, convChoice{algo: direct, layout: o.layout})
 			}
 		}
 	}
@@ -212,17 +201,23 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		for i, c := range cands {
 			times[i] += b.timeReorder(b.pmd(base, srcQ), b.pmd(c, srcQ)) + b.timeReorder(b.pmd(c, dstQ), b.pmd(base, dstQ))
 		}
-		chosen = cands[slices.Index(times, slices.Min(times))]
-		b.convChoice[class] = convChoice{strings.TrimPrefix(chosen.name, key), C.GoString(C.cm_impl(chosen.pd))}
+		i := slices.Index(times, slices.Min(times))
+		chosen, c := cands[i], made[i]
+		c.suffix, c.impl = strings.TrimPrefix(chosen.name, key), C.GoString(C.cm_impl(chosen.pd))
+		b.convChoice[class] = c
 	}
 	b.prims[key] = chosen
 	return chosen
 }
 
 // convChoice is a timed convolution choice (convPrim) kept for the other batch sizes of its
-// bucket: the candidate's name suffix (" direct", " direct#2", " winograd", " direct nhwc", …)
-// and oneDNN's implementation name, which a later primitive made the same way must match.
-type convChoice struct{ suffix, impl string }
+// bucket: how the candidate was made (mk's algorithm, implementation index and layout), its
+// name suffix (" direct", " direct#2", " winograd", " direct nhwc", …) and oneDNN's
+// implementation name, which a later primitive made the same way must match.
+type convChoice struct {
+	algo, nth, layout int
+	suffix, impl      string
+}
 
 // bucket is the power-of-two bucket of batch size n (the largest power of two at most n): batch
 // sizes in one bucket share a timed convolution choice, so a detector whose batches vary in size
