@@ -437,28 +437,12 @@ func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out
 // val-select's 133 with recipe 7's two coarse models (119 and 122 with the distances over the
 // points' extent, 120 and 123 with their median; docs/model-card.md).
 func (d *Detector) upTurns(photos []*imgproc.RGB) []int {
-	m, s := d.Coarse, d.Coarse.Spec.Size
-	var imgs []*imgproc.RGB
-	for _, photo := range photos {
-		small := photo.Resize(s, s)
-		for q := range 4 {
-			imgs = append(imgs, small.TurnQuarter(q))
-		}
-	}
-	n := len(imgs)
-	x := make([]float32, 2*n*3*s*s)
-	for i, img := range imgs {
-		m.Spec.Input(img, x[i*3*s*s:])
-		mirrored := img.Clone()
-		augment.FlipImage(mirrored)
-		m.Spec.Input(mirrored, x[(n+i)*3*s*s:])
-	}
-	res := m.Predict(x, 2*n)
+	plain, mirrored := d.predictPair(d.Coarse, quarterInputs(photos, d.Coarse.Spec.Size), true)
 	ups := make([]int, len(photos))
 	for i := range photos {
 		best := math.Inf(1)
 		for q := range 4 {
-			a, b := res[4*i+q].Points, res[n+4*i+q].Points.FlipNormalized()
+			a, b := plain[4*i+q].Points, mirrored[4*i+q].Points.FlipNormalized()
 			var gap float64
 			for j := range a {
 				gap += math.Hypot(a[j].X-b[j].X, a[j].Y-b[j].Y)
@@ -471,12 +455,25 @@ func (d *Detector) upTurns(photos []*imgproc.RGB) []int {
 	return ups
 }
 
+// quarterInputs returns each photo resized to s×s in the four quarter turns, counter-clockwise:
+// photo i turned by q at 4i+q.
+func quarterInputs(photos []*imgproc.RGB, s int) []*imgproc.RGB {
+	turned := make([]*imgproc.RGB, 0, 4*len(photos))
+	for _, photo := range photos {
+		small := photo.Resize(s, s)
+		for q := range 4 {
+			turned = append(turned, small.TurnQuarter(q))
+		}
+	}
+	return turned
+}
+
 // unturnDetection maps a detection on turned (photo turned by q quarters counter-clockwise)
 // back to photo: its points and box centre, and its box angle less q quarters.
 func unturnDetection(det Detection, q int, turned, photo *imgproc.RGB) Detection {
 	det.Points = unturn(det.Points.NormalizeUnclipped(turned.W, turned.H), q).Denormalize(photo.W, photo.H)
-	c := unturn(landmark.Points{{X: det.Box.CX / float64(turned.W), Y: det.Box.CY / float64(turned.H)}}, q)
-	det.Box.CX, det.Box.CY = c[0].X*float64(photo.W), c[0].Y*float64(photo.H)
+	c := unturnPoint(landmark.Point{X: det.Box.CX / float64(turned.W), Y: det.Box.CY / float64(turned.H)}, q)
+	det.Box.CX, det.Box.CY = c.X*float64(photo.W), c.Y*float64(photo.H)
 	det.Box.Angle = math.Remainder(det.Box.Angle+quarterAngle(q), 360)
 	if det.Box.Angle == -180 {
 		det.Box.Angle = 180
@@ -570,14 +567,8 @@ func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 // each photo keeps the turn with the highest face presence, in out. It returns each photo's
 // runner-up turn's result too (pickTurns).
 func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out []Detection) ([]Detection, error) {
-	n, s := len(photos), d.Coarse.Spec.Size
-	turned := make([]*imgproc.RGB, 0, 4*n)
-	for _, photo := range photos {
-		small := photo.Resize(s, s)
-		for q := range 4 {
-			turned = append(turned, small.TurnQuarter(q))
-		}
-	}
+	n := len(photos)
+	turned := quarterInputs(photos, d.Coarse.Spec.Size)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -689,6 +680,20 @@ func steps(n, side, stride float64) []float64 {
 // presence (NaN without a presence output), averaged with the mirrored input's prediction when
 // flip (the mirrored copies run in the same batch).
 func (d *Detector) predict(m *model.Model, imgs []*imgproc.RGB, flip bool) []model.Output {
+	out, mirrored := d.predictPair(m, imgs, flip)
+	if flip {
+		for i := range out {
+			p := landmark.Mean(out[i].Points, mirrored[i].Points.FlipNormalized())
+			out[i] = model.Output{Points: p, Face: (out[i].Face + mirrored[i].Face) / 2}
+		}
+	}
+	return out
+}
+
+// predictPair runs m on imgs and, when flip, on their mirror images, all in one batch, and
+// returns both predictions as m gives them (the mirrored ones in the mirrored inputs'
+// coordinates; nil without flip).
+func (d *Detector) predictPair(m *model.Model, imgs []*imgproc.RGB, flip bool) (plain, mirrored []model.Output) {
 	s, n := m.Spec.Size, len(imgs)
 	copies := 1
 	if flip {
@@ -702,17 +707,14 @@ func (d *Detector) predict(m *model.Model, imgs []*imgproc.RGB, flip bool) []mod
 		}
 		m.Spec.Input(small, x[i*3*s*s:])
 		if flip {
-			mirrored := small.Clone()
-			augment.FlipImage(mirrored)
-			m.Spec.Input(mirrored, x[(n+i)*3*s*s:])
+			m2 := small.Clone()
+			augment.FlipImage(m2)
+			m.Spec.Input(m2, x[(n+i)*3*s*s:])
 		}
 	}
 	out := m.Predict(x, copies*n)
 	if flip {
-		for i := range n {
-			p := landmark.Mean(out[i].Points, out[n+i].Points.FlipNormalized())
-			out[i] = model.Output{Points: p, Face: (out[i].Face + out[n+i].Face) / 2}
-		}
+		return out[:n], out[n:]
 	}
-	return out[:n]
+	return out, nil
 }

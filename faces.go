@@ -230,12 +230,18 @@ func (d *Detector) tilePoints(photo *imgproc.RGB, q int) []landmark.Points {
 // unturn maps points normalised to an image turned by q quarters counter-clockwise back to the
 // image itself: (u, v) ↦ (1−v, u) undoes one quarter.
 func unturn(p landmark.Points, q int) landmark.Points {
-	for range q & 3 {
-		for j, pt := range p {
-			p[j] = landmark.Point{X: 1 - pt.Y, Y: pt.X}
-		}
+	for j, pt := range p {
+		p[j] = unturnPoint(pt, q)
 	}
 	return p
+}
+
+// unturnPoint is unturn for one point.
+func unturnPoint(pt landmark.Point, q int) landmark.Point {
+	for range q & 3 {
+		pt = landmark.Point{X: 1 - pt.Y, Y: pt.X}
+	}
+	return pt
 }
 
 // nearestQuarter is the quarter turn q (0…3) whose quarterAngle is nearest to a box angle in

@@ -252,7 +252,7 @@ func checkShapes(name string, spec Spec, infos []weights.TensorInfo) error {
 			want = append(want, need{"fc.weight", []int{1, features}})
 		}
 	} else if spec.Head == resnet.SimCC {
-		want = append(want, need{"fc.weight", []int{landmark.Dim/2*2*resnet.SimCCBins + spec.Outputs()%2, features}})
+		want = append(want, need{"fc.weight", []int{landmark.Dim*resnet.SimCCBins + spec.Outputs()%2, features}})
 	} else {
 		want = append(want, need{"fc.weight", []int{spec.Outputs(), features}})
 	}
