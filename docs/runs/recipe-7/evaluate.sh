@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every measurement of one recipe-7 run folder OUT (its model/, val-select/ and val-report/, as
-# scripts/train-model.sh leaves them) with the detector's default settings (session 12: --zoom
+# scripts/train-model.sh leaves them) with the detector's default settings (--zoom
 # 0.15, --upright 0.5, --min-face 0.2): the command's own (eval-val-select.json,
 # eval-val-report.json, eval-refine-*.json), the val-report photos turned 45°, 90°, 180° and 270°;
-# composites of 2 and 3 photos (recall, false faces; issue 12) on both halves; three defaults
+# composites of 2 and 3 photos (recall, false faces) on both halves; three defaults
 # taken away one at a time (--upright 0, --zoom 0, --min-face 0.5), to show what each does; the
 # coarse model alone on val-report; and each val-report photo's NME (photos-val-report.csv).
 # Every file: OUT/eval-*.json.

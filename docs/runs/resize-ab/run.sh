@@ -1,6 +1,6 @@
 #!/bin/bash
 # equal-time A/B of progressive resizing for the refine model (--small-size 96 --small-share S):
-# S = 0.5 and S = 0.75, 24 min each side by side on one core, against session 9's recipe run in
+# S = 0.5 and S = 0.75, 24 min each side by side on one core, against the recipe's run in
 # the same setting (docs/runs/jitter-ab/wide, 87 epochs); each paired with the full-hour seed 1's
 # coarse model and measured on val-select.
 cd /work/main

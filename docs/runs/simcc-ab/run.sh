@@ -1,5 +1,5 @@
 #!/bin/bash
-# Equal-time A/B of the refine model's head (issue 10): the recipe's integral head (heatmaps at
+# Equal-time A/B of the refine model's head: the recipe's integral head (heatmaps at
 # stride 16, soft-argmax) against SimCC's coordinate classification on pooled features
 # (--head simcc: 256 bins a coordinate, soft-argmax over them), each with recipe 7's refine
 # settings, 24 min side by side on one core each; each paired with recipe 7 seed 1's coarse model
@@ -16,7 +16,7 @@ for v in integral simcc; do
 done
 wait
 for v in integral simcc; do
-  mkdir -p "$out/$v-model" && cp docs/runs/recipe-7/seed1/model/coarse.safetensors "$out/$v-model/" && $bin export --model "$out/$v/last.safetensors" --out "$out/$v-model/refine.safetensors" >/dev/null
+  mkdir -p "$out/$v-model" && cp model/coarse.safetensors "$out/$v-model/" && $bin export --model "$out/$v/last.safetensors" --out "$out/$v-model/refine.safetensors" >/dev/null
   $bin eval --model "$out/$v-model" --data /tmp/r7/val-select --quiet --json > "$out/$v-det.json"
   $bin eval --model "$out/$v/last.safetensors" --data /tmp/r7/val-select --quiet --json > "$out/$v-ref.json"
   python3 -c "import json;d=json.load(open('$out/$v-det.json'));r=json.load(open('$out/$v-ref.json'));print('$v: epochs $(wc -l < "$out/$v/metrics.jsonl"), val-select detector', round(d['nme'],4), round(d['failure_rate']*100,1), '%, refine on true crops', round(r['nme'],4), 'per point', ', '.join('%.3f'%p['nme'] for p in r['per_point']))"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # the refine step of scripts/train-model.sh (commit after 5451d00, SMALL_SIZE default 96), run for
 # seeds 1 and 2 side by side, one core each, beside nothing else; the coarse models are those of
-# session 9's runs of the same command (/tmp/recipe5s1, /tmp/recipe5s2; unchanged code and flags)
+# the full-hour runs of the same command (/tmp/recipe5s1, /tmp/recipe5s2; unchanged code and flags)
 for seed in 1 2; do
   out=/tmp/recipe6s$seed
   OMP_NUM_THREADS=1 GOMAXPROCS=1 /tmp/cm-r6 train --data "$out/cache" --depth 18 --width 32 --batch 32 --optimizer adamw --weight-decay 0.05 \

@@ -1,6 +1,6 @@
 #!/bin/bash
 # equal-time A/B of DSNT's variance regulariser on the refine model's integral head (--spread λ,
-# σ = 1 cell): λ = 0.01 and λ = 0.001, 24 min each side by side on one core, against session 9's
+# σ = 1 cell): λ = 0.01 and λ = 0.001, 24 min each side by side on one core, against the recipe's
 # recipe run in the same setting (docs/runs/jitter-ab/wide, 87 epochs); each paired with the
 # full-hour seed 1's coarse model and measured on val-select. λ = 1 and λ = 0.1 ran first the same
 # way and were stopped after epoch 20 (spread1/, spread01/: far behind).
