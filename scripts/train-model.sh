@@ -8,12 +8,12 @@
 #   SPREAD=0.001 scripts/…                # the refine head's variance regulariser (docs/runs/spread-ab)
 #   SMALL_SIZE= scripts/…                 # the refine model all at 128 px (default: its first half at 96 px, docs/runs/resize-ab)
 #
-# What it does (docs/model-card.md, "Training"):
+# What it does (docs/model-card.md, "Training data"; how it was chosen: docs/experiments.md):
 #   1. prepares ../shared/data/cats (or $PHOTOS) at 320 px, split by ID prefix (seed 1, 80 % train);
 #   2. trains the coarse model (whole photo) and the refine model (face crops) side by side, one
 #      core each, for $BUDGET each (56m: the hour less the build, the evaluations and a margin);
 #      with a shorter $COARSE_BUDGET the refine model goes on on both cores once the coarse model
-#      is done (recipe 3, measured and not kept: the model card). The refine model trains the
+#      is done (recipe 3, measured and not kept: docs/experiments.md). The refine model trains the
 #      first half of its time on 96 px crops (--small-size: more epochs). Each learning-rate schedule is
 #      planned on its budget and the last checkpoint is kept (no epoch is chosen on validation
 #      photos), so validation runs only every 10th epoch and after the last (--val-every);

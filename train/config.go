@@ -89,9 +89,9 @@ type Config struct {
 	Quiet bool   `json:"-"`
 }
 
-// Defaults returns the CPU recipe for the whole-photo stage (docs/model-card.md): the shipped
-// coarse model was trained with it in one hour on one core of a 2-core machine. The crop stage
-// was trained with Stage Crop, Scale 0.2 and Shift 0.1 and otherwise the same settings.
+// Defaults returns catmark train's defaults: a whole-photo recipe of one hour on one core. The
+// shipped models were trained by scripts/train-model.sh, which sets its own flags on top of these
+// (its loss, crop stage and budgets; docs/model-card.md, "Training data").
 func Defaults() Config {
 	return Config{
 		Stage: model.Whole, Depth: 18, Width: 32, Size: 128, Norm: "imagenet",
