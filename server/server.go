@@ -22,7 +22,16 @@
 // reason (catmark_refusals_total), follow the queue (catmark_queue_depth, catmark_queue_capacity),
 // the workers (catmark_workers), the request bodies in memory (catmark_body_in_flight_bytes) and
 // readiness (catmark_ready), and measure every detector call: its photos (catmark_batch_size) and
-// its time (catmark_model_duration_seconds). Each Server has a registry of its own.
+// its time (catmark_model_duration_seconds). Each Server has a registry of its own. The refusal
+// reasons, by status code:
+//
+//	400  bad_content_type, bad_body, no_photo, not_image, corrupt_image, truncated_image
+//	413  body_too_large
+//	415  unsupported_content_type, unsupported_format
+//	422  image_too_large, image_too_small
+//	499  client_gone (the client left before its answer)
+//	500  detector_failed
+//	503  bodies_in_flight, queue_full, queue_timeout, request_timeout, shutting_down
 //
 // The photo is the raw request body (Content-Type image/jpeg, image/png, any other image/*,
 // application/octet-stream, or none) or the file field "photo" (also "file" or "image") of a
