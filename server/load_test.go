@@ -76,9 +76,9 @@ func TestLoadTest(t *testing.T) {
 	png := makePNG(t, 48, 40)
 	ok := httptest.NewServer(newServer(t, templateDetector{}, Options{Workers: 2}))
 	defer ok.Close()
-	rep, err := LoadTest(context.Background(), ok.URL+"/v1/landmarks", 4, 40, png)
+	rep, err := loadTest(context.Background(), ok.URL+"/v1/landmarks", 4, 40, png)
 	if err != nil {
-		t.Fatalf("LoadTest against a working server: %v", err)
+		t.Fatalf("loadTest against a working server: %v", err)
 	}
 	if rep.Requests != 40 || rep.Errors != 0 || rep.Statuses[200] != 40 || rep.Clients != 4 {
 		t.Errorf("report %+v: want 40 requests from 4 clients, all 200", rep)
@@ -91,16 +91,16 @@ func TestLoadTest(t *testing.T) {
 		return Detection{}, errInternal
 	}), Options{}))
 	defer failing.Close()
-	rep, err = LoadTest(context.Background(), failing.URL+"/v1/landmarks", 3, 10, png)
+	rep, err = loadTest(context.Background(), failing.URL+"/v1/landmarks", 3, 10, png)
 	if err == nil || !strings.Contains(err.Error(), "10 of 10 requests failed") {
-		t.Errorf("LoadTest against a failing server: error %v, want 10 of 10 failed", err)
+		t.Errorf("loadTest against a failing server: error %v, want 10 of 10 failed", err)
 	}
 	if rep.Errors != 10 || rep.Statuses[500] != 10 || !strings.Contains(rep.FirstError, "500") {
 		t.Errorf("report %+v: want 10 errors, all 500", rep)
 	}
 
-	if _, err := LoadTest(context.Background(), ok.URL, 0, 10, png); err == nil {
-		t.Error("LoadTest with 0 clients succeeded")
+	if _, err := loadTest(context.Background(), ok.URL, 0, 10, png); err == nil {
+		t.Error("loadTest with 0 clients succeeded")
 	}
 }
 
@@ -145,10 +145,10 @@ func runLoad(b *testing.B, url string, photo []byte) {
 		}
 		requests = n
 	}
-	var rep LoadReport
+	var rep loadReport
 	for b.Loop() {
 		var err error
-		rep, err = LoadTest(context.Background(), url, clients, requests, photo)
+		rep, err = loadTest(context.Background(), url, clients, requests, photo)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,8 +14,9 @@ import (
 // longest a request may take. The caller cancels ctx on SIGINT/SIGTERM
 // (signal.NotifyContext). Serve returns nil after a clean shutdown.
 //
-// When h is a *Server its options set the timeouts and its logger reports the address;
-// otherwise the defaults of Options apply.
+// When h is a *Server its options set the timeouts, its logger reports the address and its
+// GET /readyz answers 503 from the start of the shutdown; otherwise the defaults of Options
+// apply.
 func Serve(ctx context.Context, addr string, h http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -52,6 +53,9 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if s, ok := h.(*Server); ok {
+		s.beginShutdown() // GET /readyz answers 503 while the requests in flight finish
 	}
 	opt.Logger.Info("shutting down", "addr", ln.Addr().String())
 	sctx, cancel := context.WithTimeout(context.Background(), handling+5*time.Second)

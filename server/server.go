@@ -3,8 +3,35 @@
 // Routes:
 //
 //	POST /v1/landmarks  one photo in, one Result (JSON) out
-//	GET  /healthz       {"status":"ok", …} and the detector's Info, where it has one
+//	GET  /healthz       liveness: {"status":"ok", …} and the detector's Info, where it has one;
+//	                    200 whenever the process answers
+//	GET  /readyz        readiness: 200 {"status":"ready", …} when the server can take a photo
+//	                    now; 503 {"status":"not ready","reason":"…"} when it is closed or
+//	                    shutting down, has no detector or worker, its queue is full or the
+//	                    request bodies in memory reach Options.MaxBodyBytesInFlight
+//	GET  /metrics       Prometheus metrics (text exposition format), all named catmark_…
+//	                    beside the Go runtime's go_… and the process's process_…
 //	GET  /              a small web page: drop a photo, see the nine points drawn on it
+//
+// Every answer carries an X-Request-ID header: the client's own when it sent a sane one (1 to
+// MaxRequestIDLen visible ASCII characters), else a new random one. The request's log line
+// carries it as request_id, and RequestID reads it from the request's context.
+//
+// The metrics count requests by route and status code (catmark_http_requests_total), time them
+// by route (catmark_http_request_duration_seconds), count refused photos by status code and
+// reason (catmark_refusals_total), follow the queue (catmark_queue_depth, catmark_queue_capacity),
+// the workers (catmark_workers), the request bodies in memory (catmark_body_in_flight_bytes) and
+// readiness (catmark_ready), and measure every detector call: its photos (catmark_batch_size) and
+// its time (catmark_model_duration_seconds). Each Server has a registry of its own. The refusal
+// reasons, by status code:
+//
+//	400  bad_content_type, bad_body, no_photo, not_image, corrupt_image, truncated_image
+//	413  body_too_large
+//	415  unsupported_content_type, unsupported_format
+//	422  image_too_large, image_too_small
+//	499  client_gone (the client left before its answer)
+//	500  detector_failed
+//	503  bodies_in_flight, queue_full, queue_timeout, request_timeout, shutting_down
 //
 // The photo is the raw request body (Content-Type image/jpeg, image/png, any other image/*,
 // application/octet-stream, or none) or the file field "photo" (also "file" or "image") of a
@@ -46,6 +73,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/catmark/catmark/imgproc"
@@ -230,6 +258,9 @@ type Server struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+	running   atomic.Int32 // workers running
+	draining  atomic.Bool  // shutting down: /readyz answers 503
+	metrics   *metrics
 }
 
 // New returns a Server that finds landmarks with det. Batching is used when det implements
@@ -248,6 +279,8 @@ func New(det Detector, opt Options) *Server {
 	if bd, ok := det.(BatchDetector); ok && opt.MaxBatch > 1 {
 		s.batch = bd
 	}
+	s.metrics = newMetrics(s)
+	s.running.Store(int32(opt.Workers))
 	s.wg.Add(opt.Workers)
 	for range opt.Workers {
 		go s.worker()
@@ -258,10 +291,14 @@ func New(det Detector, opt Options) *Server {
 // Options returns the options in effect, defaults filled in.
 func (s *Server) Options() Options { return s.opt }
 
-// Close stops the workers; requests still queued and those that arrive later get 503. It waits
+// Close stops the workers; requests still queued and those that arrive later get 503, and so does
+// GET /readyz. It waits
 // for the photos being processed to finish. Close is safe to call more than once.
 func (s *Server) Close() error {
-	s.closeOnce.Do(func() { close(s.done) })
+	s.closeOnce.Do(func() {
+		s.beginShutdown()
+		close(s.done)
+	})
 	s.wg.Wait()
 	return nil
 }
@@ -269,6 +306,11 @@ func (s *Server) Close() error {
 // ServeHTTP routes a request; see the package documentation for the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	id := requestID(r)
+	w.Header().Set(RequestIDHeader, id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	s.metrics.inFlight.Inc()
+	defer s.metrics.inFlight.Dec()
 	rec := &statusWriter{ResponseWriter: w}
 	switch r.URL.Path {
 	case "/v1/landmarks":
@@ -283,6 +325,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		s.health(rec)
+	case "/readyz":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(rec, r, "GET, HEAD")
+			break
+		}
+		s.ready(rec)
+	case "/metrics":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(rec, r, "GET, HEAD")
+			break
+		}
+		s.metrics.handler.ServeHTTP(rec, r)
 	case "/":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			methodNotAllowed(rec, r, "GET, HEAD")
@@ -290,14 +344,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		servePage(rec)
 	default:
-		writeError(rec, http.StatusNotFound, fmt.Sprintf("no such path %q; the API is POST /v1/landmarks, GET /healthz and the page at /", r.URL.Path))
+		writeError(rec, http.StatusNotFound, fmt.Sprintf("no such path %q; the API is POST /v1/landmarks, GET /healthz, GET /readyz, GET /metrics and the page at /", r.URL.Path))
 	}
+	if rec.status == 0 { // nothing written: net/http answers 200
+		rec.status = http.StatusOK
+	}
+	s.metrics.observe(routeLabel(r.URL.Path), rec.status, rec.reason, time.Since(start))
 	level := slog.LevelInfo
 	if rec.status >= 500 {
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{
-		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
 		slog.Int64("bytes_in", r.ContentLength), slog.String("remote", r.RemoteAddr),
 	}
@@ -343,14 +401,14 @@ func (s *Server) landmarks(w *statusWriter, r *http.Request) {
 	defer j.leave()
 	select {
 	case <-s.done:
-		writeHTTPError(w, unavailable("the server is shutting down"))
+		writeHTTPError(w, unavailable(reasonShuttingDown, "the server is shutting down"))
 		return
 	default:
 	}
 	select {
 	case s.jobs <- j:
 	default:
-		writeHTTPError(w, unavailable(fmt.Sprintf("server busy: %d photos already wait for %d workers; try again shortly", cap(s.jobs), s.opt.Workers)))
+		writeHTTPError(w, unavailable(reasonQueueFull, fmt.Sprintf("server busy: %d photos already wait for %d workers; try again shortly", cap(s.jobs), s.opt.Workers)))
 		return
 	}
 
@@ -364,7 +422,7 @@ func (s *Server) landmarks(w *statusWriter, r *http.Request) {
 			waiting = false
 		case <-queueTimer.C:
 			if j.abandon() {
-				writeHTTPError(w, unavailable(fmt.Sprintf("server busy: no worker was free within %v; try again shortly", s.opt.QueueTimeout)))
+				writeHTTPError(w, unavailable(reasonQueueTimeout, fmt.Sprintf("server busy: no worker was free within %v; try again shortly", s.opt.QueueTimeout)))
 				return
 			}
 			// A worker took the photo just now; wait for it.
@@ -374,7 +432,7 @@ func (s *Server) landmarks(w *statusWriter, r *http.Request) {
 			return
 		case <-closed:
 			if j.abandon() { // closed after this photo was queued: no worker will come
-				writeHTTPError(w, unavailable("the server is shutting down"))
+				writeHTTPError(w, unavailable(reasonShuttingDown, "the server is shutting down"))
 				return
 			}
 			closed = nil // a worker has it; wait for its answer
@@ -390,9 +448,9 @@ func (s *Server) landmarks(w *statusWriter, r *http.Request) {
 // timeoutError says why ctx ended: the request timeout, or the client going away.
 func timeoutError(ctx context.Context, limit time.Duration) *httpError {
 	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return unavailable(fmt.Sprintf("the request took longer than the %v limit", limit))
+		return unavailable(reasonRequestTimeout, fmt.Sprintf("the request took longer than the %v limit", limit))
 	}
-	return &httpError{status: 499, msg: "client closed the request"}
+	return &httpError{status: 499, reason: reasonClientGone, msg: "client closed the request"}
 }
 
 // job is one photo waiting for, or held by, a worker.
@@ -469,6 +527,7 @@ func (j *job) abandon() bool {
 
 func (s *Server) worker() {
 	defer s.wg.Done()
+	defer s.running.Add(-1)
 	var carry *job // taken by fill but over its batch's decoding budget: the next batch's first
 	for {
 		j := carry
@@ -547,7 +606,7 @@ func (s *Server) drain() {
 		select {
 		case j := <-s.jobs:
 			if j.take() {
-				j.answer(outcome{err: unavailable("the server is shutting down")})
+				j.answer(outcome{err: unavailable(reasonShuttingDown, "the server is shutting down")})
 			}
 		default:
 			return
@@ -584,7 +643,9 @@ func (s *Server) process(batch []*job) {
 	if len(live) == 0 {
 		return
 	}
+	t0 := time.Now()
 	pts, err := s.detect(live, liveImgs)
+	s.metrics.observeBatch(len(live), time.Since(t0))
 	for i, j := range live {
 		if err != nil {
 			j.answer(outcome{err: err})
@@ -648,32 +709,34 @@ func detectError(ctx context.Context, err error, limit time.Duration) *httpError
 }
 
 func detectorFailed(cause error) *httpError {
-	return &httpError{status: http.StatusInternalServerError, msg: "the landmark detector failed on this photo", cause: cause}
+	return &httpError{status: http.StatusInternalServerError, reason: reasonDetectorFailed, msg: "the landmark detector failed on this photo", cause: cause}
 }
 
-// httpError is an error response: its status, the message the client sees, and an internal cause
-// that only the log sees.
+// httpError is an error response: its status, its reason (a reason… constant, for the metrics),
+// the message the client sees, and an internal cause that only the log sees.
 type httpError struct {
 	status int
+	reason string
 	msg    string
 	cause  error
 }
 
 func (e *httpError) Error() string { return e.msg }
 
-func badRequest(format string, a ...any) *httpError {
-	return &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, a...)}
+func badRequest(reason, format string, a ...any) *httpError {
+	return &httpError{status: http.StatusBadRequest, reason: reason, msg: fmt.Sprintf(format, a...)}
 }
 
-func unavailable(msg string) *httpError {
-	return &httpError{status: http.StatusServiceUnavailable, msg: msg}
+func unavailable(reason, msg string) *httpError {
+	return &httpError{status: http.StatusServiceUnavailable, reason: reason, msg: msg}
 }
 
-// statusWriter remembers the status and error of a response for the request log.
+// statusWriter remembers the status and error of a response for the request log and metrics.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	errMsg string
+	reason string // an httpError's reason
 	cause  error
 }
 
@@ -711,7 +774,7 @@ func writeError(w *statusWriter, status int, msg string) {
 }
 
 func writeHTTPError(w *statusWriter, e *httpError) {
-	w.cause = e.cause
+	w.cause, w.reason = e.cause, e.reason
 	if e.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}

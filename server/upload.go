@@ -50,7 +50,7 @@ func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request, res *reservat
 		var err error
 		mediaType, params, err = mime.ParseMediaType(ct)
 		if err != nil {
-			return nil, badRequest("cannot parse Content-Type %q: %v", ct, err)
+			return nil, badRequest(reasonBadContentType, "cannot parse Content-Type %q: %v", ct, err)
 		}
 	}
 
@@ -66,7 +66,7 @@ func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request, res *reservat
 		data, herr = s.readAll(r.Body, limit, r.ContentLength, res)
 		name = rawName(r)
 	default:
-		return nil, &httpError{status: http.StatusUnsupportedMediaType, msg: fmt.Sprintf(
+		return nil, &httpError{status: http.StatusUnsupportedMediaType, reason: reasonUnsupportedType, msg: fmt.Sprintf(
 			"unsupported Content-Type %s: send a JPEG or PNG photo as the body (Content-Type image/jpeg, image/png or application/octet-stream) or as the file field %q of a multipart/form-data form",
 			mediaType, photoFields[0])}
 	}
@@ -74,7 +74,7 @@ func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request, res *reservat
 		return nil, herr
 	}
 	if len(data) == 0 {
-		return nil, badRequest("%s: empty photo: the request carried no image data", name)
+		return nil, badRequest(reasonNoPhoto, "%s: empty photo: the request carried no image data", name)
 	}
 
 	format, herr := sniff(data, name)
@@ -94,13 +94,16 @@ func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request, res *reservat
 		return nil, decodeFailed(name, format, data, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, badRequest("%s: the %s header gives an empty image (%d×%d pixels)", name, strings.ToUpper(format), cfg.Width, cfg.Height)
+		return nil, badRequest(reasonCorrupt, "%s: the %s header gives an empty image (%d×%d pixels)", name, strings.ToUpper(format), cfg.Width, cfg.Height)
 	}
 	// Sides, pixels, decoded bytes and JPEG scans, with the limits predict and prepare apply.
 	h, err := s.lim.CheckConfig(data, format, cfg)
 	if err != nil {
-		if errors.Is(err, imgproc.ErrTooLarge) || errors.Is(err, imgproc.ErrTooSmall) {
-			return nil, &httpError{status: http.StatusUnprocessableEntity, msg: name + ": " + err.Error()}
+		if errors.Is(err, imgproc.ErrTooLarge) {
+			return nil, &httpError{status: http.StatusUnprocessableEntity, reason: reasonImageTooLarge, msg: name + ": " + err.Error()}
+		}
+		if errors.Is(err, imgproc.ErrTooSmall) {
+			return nil, &httpError{status: http.StatusUnprocessableEntity, reason: reasonImageTooSmall, msg: name + ": " + err.Error()}
 		}
 		return nil, decodeFailed(name, format, data, err)
 	}
@@ -109,7 +112,7 @@ func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request, res *reservat
 
 // busyBodies is the 503 for a body that the budget of bodies in flight cannot hold.
 func (s *Server) busyBodies() *httpError {
-	return unavailable(fmt.Sprintf("server busy: the request bodies being read or processed already take the limit of %s; try again shortly",
+	return unavailable(reasonBodiesInFlight, fmt.Sprintf("server busy: the request bodies being read or processed already take the limit of %s; try again shortly",
 		sizeString(s.opt.MaxBodyBytesInFlight)))
 }
 
@@ -144,7 +147,7 @@ func (s *Server) readAll(r io.Reader, limit, declared int64, res *reservation) (
 			if errors.As(err, &mbe) {
 				return nil, tooLarge(limit)
 			}
-			return nil, badRequest("cannot read the request body: %v", err)
+			return nil, badRequest(reasonBadBody, "cannot read the request body: %v", err)
 		}
 		if int64(len(buf)) > limit { // a multipart part, not under MaxBytesReader's own count
 			return nil, tooLarge(limit)
@@ -156,7 +159,7 @@ func (s *Server) readAll(r io.Reader, limit, declared int64, res *reservation) (
 // other parts.
 func (s *Server) readMultipart(r *http.Request, boundary string, limit int64, res *reservation) ([]byte, string, *httpError) {
 	if boundary == "" {
-		return nil, "", badRequest("multipart/form-data Content-Type has no boundary parameter")
+		return nil, "", badRequest(reasonBadContentType, "multipart/form-data Content-Type has no boundary parameter")
 	}
 	mr := multipart.NewReader(r.Body, boundary)
 	var seen []string
@@ -170,7 +173,7 @@ func (s *Server) readMultipart(r *http.Request, boundary string, limit int64, re
 			if errors.As(err, &mbe) {
 				return nil, "", tooLarge(limit)
 			}
-			return nil, "", badRequest("malformed multipart/form-data body: %v", err)
+			return nil, "", badRequest(reasonBadBody, "malformed multipart/form-data body: %v", err)
 		}
 		field := part.FormName()
 		if !isPhotoField(field) {
@@ -180,14 +183,14 @@ func (s *Server) readMultipart(r *http.Request, boundary string, limit int64, re
 				if errors.As(err, &mbe) {
 					return nil, "", tooLarge(limit)
 				}
-				return nil, "", badRequest("malformed multipart/form-data body: %v", err)
+				return nil, "", badRequest(reasonBadBody, "malformed multipart/form-data body: %v", err)
 			}
 			continue
 		}
 		data, herr := s.readAll(part, limit, r.ContentLength, res)
 		if herr != nil {
 			if herr.status == http.StatusBadRequest {
-				herr = badRequest("malformed multipart/form-data body in field %q: %v", field, herr.msg)
+				herr = badRequest(herr.reason, "malformed multipart/form-data body in field %q: %v", field, herr.msg)
 			}
 			return nil, "", herr
 		}
@@ -198,7 +201,7 @@ func (s *Server) readMultipart(r *http.Request, boundary string, limit int64, re
 	if len(seen) > 0 {
 		found = "it has " + strings.Join(seen, ", ")
 	}
-	return nil, "", badRequest("multipart form has no photo: put the image in the file field %q (or %q, %q); %s",
+	return nil, "", badRequest(reasonNoPhoto, "multipart form has no photo: put the image in the file field %q (or %q, %q); %s",
 		photoFields[0], photoFields[1], photoFields[2], found)
 }
 
@@ -256,10 +259,10 @@ func sniff(data []byte, name string) (string, *httpError) {
 		other = "HEIF/AVIF"
 	}
 	if other != "" {
-		return "", &httpError{status: http.StatusUnsupportedMediaType, msg: fmt.Sprintf(
+		return "", &httpError{status: http.StatusUnsupportedMediaType, reason: reasonUnsupportedFormat, msg: fmt.Sprintf(
 			"%s: %s images are not supported; send a JPEG or PNG", name, other)}
 	}
-	return "", badRequest("%s: not a JPEG or PNG image (the data looks like %s)", name, http.DetectContentType(data))
+	return "", badRequest(reasonNotImage, "%s: not a JPEG or PNG image (the data looks like %s)", name, http.DetectContentType(data))
 }
 
 // isBMP reports whether data starts with a BMP file header followed by a known DIB header size.
@@ -288,11 +291,11 @@ func (s *Server) decode(j *job) (image.Image, *httpError) {
 }
 
 func decodeFailed(name, format string, data []byte, err error) *httpError {
-	what := "corrupt"
+	what, reason := "corrupt", reasonCorrupt
 	if truncated(data, format) || errors.Is(err, io.ErrUnexpectedEOF) {
-		what = "truncated"
+		what, reason = "truncated", reasonTruncated
 	}
-	return badRequest("%s: %s %s image: %v", name, what, strings.ToUpper(format), err)
+	return badRequest(reason, "%s: %s %s image: %v", name, what, strings.ToUpper(format), err)
 }
 
 // truncated reports whether data lacks the end marker of its format: EOI (FF D9) for a JPEG, the
@@ -305,7 +308,7 @@ func truncated(data []byte, format string) bool {
 }
 
 func tooLarge(limit int64) *httpError {
-	return &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf(
+	return &httpError{status: http.StatusRequestEntityTooLarge, reason: reasonBodyTooLarge, msg: fmt.Sprintf(
 		"request body is larger than the limit of %s; send a smaller photo", sizeString(limit))}
 }
 

@@ -17,9 +17,9 @@ import (
 	"github.com/catmark/catmark/landmark"
 )
 
-// LoadReport is the outcome of LoadTest. Latencies are of successful requests, from sending the
+// loadReport is the outcome of loadTest. Latencies are of successful requests, from sending the
 // request to reading the whole answer.
-type LoadReport struct {
+type loadReport struct {
 	Clients    int
 	Requests   int // requests sent
 	Errors     int // requests that failed: transport error, status other than 200, or a bad Result
@@ -32,7 +32,7 @@ type LoadReport struct {
 }
 
 // String summarises the report on one line.
-func (r LoadReport) String() string {
+func (r loadReport) String() string {
 	s := fmt.Sprintf("%d requests, %d clients, %d errors in %v: %.1f req/s, latency p50 %v p90 %v p99 %v max %v",
 		r.Requests, r.Clients, r.Errors, r.Duration.Round(time.Millisecond), r.Throughput,
 		r.P50.Round(10*time.Microsecond), r.P90.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
@@ -42,14 +42,14 @@ func (r LoadReport) String() string {
 	return s
 }
 
-// LoadTest sends requests POSTs of body to url (the landmarks endpoint, e.g.
+// loadTest sends requests POSTs of body to url (the landmarks endpoint, e.g.
 // http://127.0.0.1:8080/v1/landmarks) from clients concurrent clients, each sending its next
 // request as soon as its last one is answered, and measures throughput and latency. A request
 // succeeds when it gets 200 and a Result with nine points. The error is non-nil when any request
 // failed or ctx ended; the report is filled in either way.
-func LoadTest(ctx context.Context, url string, clients, requests int, body []byte) (LoadReport, error) {
+func loadTest(ctx context.Context, url string, clients, requests int, body []byte) (loadReport, error) {
 	if clients <= 0 || requests <= 0 {
-		return LoadReport{}, fmt.Errorf("loadtest: need at least one client and one request (got %d clients, %d requests)", clients, requests)
+		return loadReport{}, fmt.Errorf("loadtest: need at least one client and one request (got %d clients, %d requests)", clients, requests)
 	}
 	contentType := http.DetectContentType(body)
 	if !strings.HasPrefix(contentType, "image/") {
@@ -68,7 +68,7 @@ func LoadTest(ctx context.Context, url string, clients, requests int, body []byt
 		next      atomic.Int64
 		mu        sync.Mutex
 		latencies = make([]time.Duration, 0, requests)
-		rep       = LoadReport{Clients: clients, Statuses: map[int]int{}}
+		rep       = loadReport{Clients: clients, Statuses: map[int]int{}}
 		wg        sync.WaitGroup
 	)
 	fail := func(msg string) {
