@@ -95,7 +95,7 @@ func headName(h string) string {
 func (e *exporter) describe(s model.Spec, norm imgproc.Norm) (in, out string) {
 	what := "the whole photo"
 	if s.Stage == model.Crop {
-		what = fmt.Sprintf("the square face crop (the face box grown by %g of its side on each side)", s.Margin)
+		what = fmt.Sprintf("the face crop (the square around the points' bounding box, its longer side grown by %g of it on each side)", s.Margin)
 	}
 	in = fmt.Sprintf("%s: float32 N×3×%d×%d RGB planes (NCHW) of %s resized to %d×%d (aspect not kept, bilinear), "+
 		"each 8-bit value v given as v/255 in [0, 1]; the graph normalises them itself, (x − mean)/std with mean %v and std %v (%q)",
@@ -151,14 +151,14 @@ func (e *exporter) int64s(name string, v ...int64) string {
 	return name
 }
 
-// output declares v a graph output named name (the value must have been made under that name).
-func (e *exporter) output(name string, doc string, dims ...Dim) {
+// output declares the value called name a graph output of dims N×dims.
+func (e *exporter) output(name, doc string, dims ...Dim) {
 	e.g.Outputs = append(e.g.Outputs, ValueInfo{Name: name, Dims: append([]Dim{{Param: "N"}}, dims...), Doc: doc})
 }
 
 // normalise adds (x − mean)/std per channel, unless norm is the identity.
 func (e *exporter) normalise(x value, norm imgproc.Norm) value {
-	if norm == imgproc.Unit || norm == (imgproc.Norm{}) {
+	if norm == imgproc.Unit {
 		return x
 	}
 	var mean, std []float32
