@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/catmark/catmark/engine"
@@ -50,5 +53,58 @@ func TestExportHalf(t *testing.T) {
 	}
 	if err := runExport([]string{"--model", filepath.Join(dir, "missing"), "--out", out}); err == nil {
 		t.Error("exporting a missing checkpoint succeeded")
+	}
+}
+
+// export --format onnx writes the shipped detector's two networks to a folder, and a checkpoint
+// to one file; it refuses --half, a folder model into one file, and unknown formats.
+func TestExportONNX(t *testing.T) {
+	dir := t.TempDir()
+	if err := runExport([]string{"--format", "onnx", "--out", filepath.Join(dir, "shipped")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"coarse.onnx", "refine.onnx"} {
+		data, err := os.ReadFile(filepath.Join(dir, "shipped", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(data, []byte("catmark.model_spec")) || len(data) < 1e6 {
+			t.Errorf("%s: %d bytes without the model spec, want an ONNX model of the shipped network", f, len(data))
+		}
+	}
+	b, err := engine.Open("ref")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.New(b, model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Crop, Norm: "imagenet", Head: "integral", Stages: 3, Presence: true}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, "best.safetensors")
+	if err := weights.Save(ckpt, b, m.Params(), nil, m.Meta()); err != nil {
+		t.Fatal(err)
+	}
+	one := filepath.Join(dir, "one.onnx")
+	if err := runExport([]string{"--format", "onnx", "--model", ckpt, "--out", one}); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(one); err != nil || !bytes.Contains(data, []byte(`"stage":"crop"`)) {
+		t.Errorf("%s: %v, want the checkpoint's spec in the ONNX model", one, err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "onnx", "--half", "--out", dir}, "--half"},
+		{[]string{"--format", "onnx", "--half=false", "--model", ckpt, "--out", one}, "--half"},
+		{[]string{"--format", "onnx", "--out", filepath.Join(dir, "both.onnx")}, "folder"},
+		{[]string{"--format", "onnx", "--model", ckpt, "--out", dir}, "FILE.onnx"},
+		{[]string{"--format", "tflite", "--model", ckpt, "--out", one}, `"tflite"`},
+		{[]string{"--out", one}, "--model"},
+	} {
+		err := runExport(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("export %q: %v, want an error naming %s", c.args, err, c.want)
+		}
 	}
 }

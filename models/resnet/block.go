@@ -47,6 +47,10 @@ func newDownsample(b engine.Backend, name string, in, out, stride int) *nn.Seque
 		nn.NewBatchNorm2d(b, name+".downsample.1", out, false))
 }
 
+// Residual returns the block's branches: the block computes ReLU(main(x) + shortcut(x)), a nil
+// shortcut being the identity.
+func (k *block) Residual() (main, shortcut *nn.Sequential) { return k.main, k.down }
+
 // Forward returns ReLU(main(x) + shortcut(x)). Both branches end in a batch norm without ReLU,
 // whose backward pass does not read its output, so the branch outputs die at the join.
 func (k *block) Forward(x engine.Tensor, train bool) engine.Tensor {

@@ -179,6 +179,11 @@ func newStem(b engine.Backend, width int) *nn.Sequential {
 // Params returns the parameters and buffers in torchvision's state_dict order.
 func (m *Model) Params() []*nn.Param { return m.params }
 
+// Layers returns the network's layers in order, for walking it (as an exporter does): the stem's
+// convolution, batch norm and max pool, the residual blocks (each with a Residual method giving
+// its branches), then the head's layers.
+func (m *Model) Layers() []nn.Layer { return m.net.Layers }
+
 // Param returns the parameter or buffer with the given torchvision name, or nil.
 func (m *Model) Param(name string) *nn.Param { return m.byName[name] }
 

@@ -1,0 +1,236 @@
+package onnx
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/catmark/catmark/engine/ref"
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/model"
+	"github.com/catmark/catmark/nn"
+)
+
+// runtimeDir is the node project that runs ONNX models in onnxruntime-node.
+const runtimeDir = "testdata/runtime"
+
+// needRuntime skips the test when onnxruntime-node is not installed, unless CI=true.
+func needRuntime(t *testing.T) {
+	t.Helper()
+	why := ""
+	if _, err := exec.LookPath("node"); err != nil {
+		why = "node is not on PATH"
+	} else if _, err := os.Stat(filepath.Join(runtimeDir, "node_modules", "onnxruntime-node")); err != nil {
+		why = "onnxruntime-node is not installed (npm ci --ignore-scripts --prefix onnx/testdata/runtime)"
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and %s", why)
+	}
+	t.Skip(why)
+}
+
+// runtimeOutput is one output of the node runner.
+type runtimeOutput struct {
+	Dims []int     `json:"dims"`
+	Data []float64 `json:"data"`
+}
+
+// runRuntime runs the ONNX file in onnxruntime-node on x (n×3×s×s) and returns its outputs.
+func runRuntime(t *testing.T, path string, x []float32, n, s int) (inputs []string, outputs map[string]runtimeOutput) {
+	t.Helper()
+	in := filepath.Join(t.TempDir(), "input.f32")
+	raw := make([]byte, 0, 4*len(x))
+	for _, v := range x {
+		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
+	}
+	if err := os.WriteFile(in, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{filepath.Join(runtimeDir, "run.js"), path, in}
+	for _, d := range []int{n, 3, s, s} {
+		args = append(args, strconv.Itoa(d))
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("node", args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("onnxruntime-node on %s: %v\n%s", path, err, stderr.String())
+	}
+	var res struct {
+		Inputs  []string                 `json:"inputs"`
+		Outputs map[string]runtimeOutput `json:"outputs"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("reading the runner's output: %v", err)
+	}
+	return res.Inputs, res.Outputs
+}
+
+// randomise gives every parameter of m deterministic random values, batch-norm statistics
+// included, so that folding them into the convolutions is put to the test.
+func randomise(m *model.Model, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 1))
+	for _, p := range m.Params() {
+		d := m.B.Data(p.Value)
+		switch {
+		case strings.HasSuffix(p.Name, "running_var"):
+			for i := range d {
+				d[i] = 0.5 + r.Float32()
+			}
+		case strings.HasSuffix(p.Name, "running_mean"), strings.HasSuffix(p.Name, "bias"):
+			for i := range d {
+				d[i] = 0.4 * (r.Float32() - 0.5)
+			}
+		case strings.HasPrefix(p.Name, "bn") || strings.Contains(p.Name, ".bn") || strings.Contains(p.Name, "downsample.1"):
+			for i := range d { // γ below 1 keeps a deep residual stack's activations in bounds
+				d[i] = 0.3 + 0.5*r.Float32()
+			}
+		default: // convolution and linear weights: scale them by 0.5…1.5 around their init
+			for i := range d {
+				d[i] *= 0.5 + r.Float32()
+			}
+		}
+	}
+}
+
+// randomImages returns n random s×s photos as catmark's input (x, normalised by the spec) and
+// as the ONNX model's (v/255).
+func randomImages(spec model.Spec, n int, seed uint64) (x, unit []float32) {
+	r := rand.New(rand.NewPCG(seed, 2))
+	for range n {
+		img := imgproc.New(spec.Size, spec.Size)
+		for i := range img.Pix {
+			img.Pix[i] = uint8(r.IntN(256))
+		}
+		x = spec.AppendInput(x, img)
+		unit = append(unit, make([]float32, 3*spec.Size*spec.Size)...)
+		imgproc.Unit.Planes(img, unit[len(unit)-3*spec.Size*spec.Size:])
+	}
+	return x, unit
+}
+
+// The exported ONNX files, run in onnxruntime-node on a batch of 2 random photos, give every
+// output that catmark's own forward pass (the reference backend) gives, within 1e-4: the
+// shipped coarse and refine networks, and small random networks of every head, depth and
+// normalisation a spec can name.
+func TestRuntimeMatchesForward(t *testing.T) {
+	needRuntime(t)
+	b := ref.New()
+	type tc struct {
+		name string
+		m    *model.Model
+	}
+	var cases []tc
+	for _, f := range []string{model.CoarseFile, model.RefineFile} {
+		data, err := fs.ReadFile(model.Shipped, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.LoadBytes(b, f, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, tc{"shipped " + f, m})
+	}
+	for i, spec := range []model.Spec{
+		{Depth: 18, Width: 4, Size: 32, Stage: model.Whole, Norm: "imagenet", Presence: true},
+		{Depth: 34, Width: 4, Size: 32, Stage: model.Whole, Norm: "unit", Head: "pool"},
+		{Depth: 50, Width: 4, Size: 64, Stage: model.Crop, Norm: "imagenet", Head: "integral", Stages: 3, Presence: true},
+		{Depth: 18, Width: 4, Size: 64, Stage: model.Whole, Norm: "imagenet", Head: "integral"},
+		{Depth: 18, Width: 4, Size: 32, Stage: model.Crop, Norm: "imagenet", Head: "simcc", Presence: true},
+	} {
+		m, err := model.New(b, spec, int64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		randomise(m, uint64(i))
+		cases = append(cases, tc{fmt.Sprintf("random %+v", spec), m})
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			spec, n := c.m.Spec, 2
+			path := filepath.Join(t.TempDir(), "model.onnx")
+			if err := WriteFile(path, c.m); err != nil {
+				t.Fatal(err)
+			}
+			x, unit := randomImages(spec, n, uint64(i))
+			inputs, got := runRuntime(t, path, unit, n, spec.Size)
+
+			rows := c.m.Forward(x, n)
+			k := spec.Outputs()
+			want := map[string][]float32{Points: {}}
+			for r := range n {
+				want[Points] = append(want[Points], rows[r*k:r*k+landmark.Dim]...)
+				if spec.Presence {
+					want[Face] = append(want[Face], rows[r*k+landmark.Dim])
+				}
+			}
+			switch spec.Head {
+			case "integral":
+				maps, _, err := c.m.Heatmaps(x, n, spec.Size, spec.Size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[Heatmaps] = maps
+			case "simcc": // the logits before the head: every layer but nn.SoftBins
+				layers := c.m.Net.Layers()
+				xt := b.FromHost(x, n, 3, spec.Size, spec.Size)
+				logits := b.ToHost(nn.NewSequential(b, layers[:len(layers)-1]...).Forward(xt, false))
+				g, stride := landmark.Dim*256, len(logits)/n
+				for r := range n {
+					want[Bins] = append(want[Bins], logits[r*stride:r*stride+g]...)
+				}
+			}
+
+			if !slices.Equal(inputs, []string{Input}) {
+				t.Errorf("inputs %q, want [%q]", inputs, Input)
+			}
+			var names []string
+			for name := range got {
+				names = append(names, name)
+			}
+			var wantNames []string
+			for name := range want {
+				wantNames = append(wantNames, name)
+			}
+			slices.Sort(names)
+			slices.Sort(wantNames)
+			if !slices.Equal(names, wantNames) {
+				t.Fatalf("outputs %q, want %q", names, wantNames)
+			}
+			for name, w := range want {
+				o := got[name]
+				if o.Dims[0] != n || len(o.Data) != len(w) {
+					t.Errorf("%s: dims %v (%d values), want batch %d and %d values", name, o.Dims, len(o.Data), n, len(w))
+					continue
+				}
+				worst, at := 0.0, 0
+				for j, v := range w {
+					if d := math.Abs(o.Data[j] - float64(v)); !(d <= worst) {
+						worst, at = d, j
+					}
+				}
+				if worst > 1e-4 {
+					t.Errorf("%s: max |onnxruntime − catmark| = %.3g at %d (%v against %v)", name, worst, at, o.Data[at], w[at])
+				}
+				t.Logf("%s %v, values %.3g…%.3g: max abs difference %.2g", name, o.Dims, slices.Min(w), slices.Max(w), worst)
+			}
+		})
+	}
+}
