@@ -42,7 +42,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(withPNGExif(f, pngOfF(f, randomRGBA(7, 6, 1)), orientationTIFF(binary.BigEndian, 6)))
 	f.Add(withExif(f, jp.Bytes(), []byte("II*\x00\xff\xff\xff\x7f")))
 	f.Add(withExif(f, jp.Bytes(), []byte("MM\x00*\x00\x00\x00\x08\xff\xff\x01\x12\x00\x03")))
-	f.Add(withExif(f, jp.Bytes(), tiffBlock(binary.LittleEndian, []ifdEntry{{0x0112, 3, 1, 5}}, 8)))
+	f.Add(withExif(f, jp.Bytes(), tiffBlock(binary.LittleEndian, []ifdEntry{{Tag: 0x0112, Type: 3, Count: 1, Value: 5}}, 8)))
 	f.Add(withExif(f, jp.Bytes(), orientationTIFF(binary.LittleEndian, 6))[:60])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, h, err := fuzzLimits.Decode(context.Background(), data)

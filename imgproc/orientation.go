@@ -34,6 +34,10 @@ func (o Orientation) Valid() bool { return o >= 1 && o <= 8 }
 // Swaps reports whether o exchanges width and height (orientations 5 to 8).
 func (o Orientation) Swaps() bool { return o >= 5 && o <= 8 }
 
+// Mirrors reports whether o mirrors the photo (orientations 2, 4, 5 and 7): left and right
+// change places as seen.
+func (o Orientation) Mirrors() bool { return o == 2 || o == 4 || o == 5 || o == 7 }
+
 // Size returns the displayed size of a photo stored w×h pixels.
 func (o Orientation) Size(w, h int) (int, int) {
 	if o.Swaps() {

@@ -5,92 +5,49 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"image/png"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/catmark/catmark/internal/exiftest"
 )
 
-// ifdEntry is one 12-byte entry of a TIFF IFD: tag, type, count, and the 4-byte value field.
-type ifdEntry struct {
-	tag, typ uint16
-	count    uint32
-	value    uint32 // a SHORT sits in the field's first two bytes
-}
+// Test shorthands for the exiftest writers.
+type ifdEntry = exiftest.Entry
 
-// byteOrder is binary.LittleEndian or binary.BigEndian.
-type byteOrder interface {
-	binary.ByteOrder
-	binary.AppendByteOrder
-}
+var (
+	tiffBlock       = exiftest.TIFF
+	orientationTIFF = exiftest.Orientation
+)
 
-// tiffBlock writes a TIFF header whose first IFD, at offset 8, holds entries and links to
-// the IFD at next (0: none).
-func tiffBlock(bo byteOrder, entries []ifdEntry, next uint32) []byte {
-	var b []byte
-	if bo == binary.LittleEndian {
-		b = append(b, "II*\x00"...)
-	} else {
-		b = append(b, "MM\x00*"...)
-	}
-	b = bo.AppendUint32(b, 8)
-	b = bo.AppendUint16(b, uint16(len(entries)))
-	for _, e := range entries {
-		b = bo.AppendUint16(b, e.tag)
-		b = bo.AppendUint16(b, e.typ)
-		b = bo.AppendUint32(b, e.count)
-		if e.typ == 3 {
-			b = bo.AppendUint16(b, uint16(e.value))
-			b = append(b, 0, 0)
-		} else {
-			b = bo.AppendUint32(b, e.value)
-		}
-	}
-	return bo.AppendUint32(b, next)
-}
-
-// orientationTIFF is a well-formed EXIF block giving orientation o, after two other tags of
-// IFD0 (ImageWidth and Make), as cameras write it.
-func orientationTIFF(bo byteOrder, o uint16) []byte {
-	return tiffBlock(bo, []ifdEntry{{0x0100, 4, 1, 640}, {0x010f, 2, 4, 0x41424300}, {0x0112, 3, 1, uint32(o)}}, 0)
-}
-
-// withApp1 inserts an APP1 segment holding payload right after the JPEG's SOI marker.
 func withApp1(t testing.TB, jpg, payload []byte) []byte {
 	t.Helper()
-	if len(payload)+2 > 0xffff {
-		t.Fatalf("APP1 payload of %d bytes does not fit a segment", len(payload))
+	out, err := exiftest.WithApp1(jpg, payload)
+	if err != nil {
+		t.Fatal(err)
 	}
-	seg := []byte{0xff, 0xe1, 0, 0}
-	binary.BigEndian.PutUint16(seg[2:], uint16(len(payload)+2))
-	seg = append(seg, payload...)
-	out := append([]byte{}, jpg[:2]...)
-	out = append(out, seg...)
-	return append(out, jpg[2:]...)
+	return out
 }
 
-// withExif is withApp1 with an Exif segment holding the TIFF block tiff.
 func withExif(t testing.TB, jpg, tiff []byte) []byte {
-	return withApp1(t, jpg, append([]byte("Exif\x00\x00"), tiff...))
+	t.Helper()
+	out, err := exiftest.WithExif(jpg, tiff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
-// withPNGExif inserts an eXIf chunk holding tiff after the PNG's IHDR chunk.
 func withPNGExif(t testing.TB, p, tiff []byte) []byte {
 	t.Helper()
-	ihdrEnd := 8 + 8 + 13 + 4
-	if string(p[12:16]) != "IHDR" {
-		t.Fatal("the PNG does not start with IHDR")
+	out, err := exiftest.WithPNGExif(p, tiff)
+	if err != nil {
+		t.Fatal(err)
 	}
-	chunk := binary.BigEndian.AppendUint32(nil, uint32(len(tiff)))
-	chunk = append(chunk, "eXIf"...)
-	chunk = append(chunk, tiff...)
-	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
-	out := append([]byte{}, p[:ihdrEnd]...)
-	out = append(out, chunk...)
-	return append(out, p[ihdrEnd:]...)
+	return out
 }
 
 // letterF is an asymmetric w×h picture (no turn or mirror maps it onto itself): a dark
@@ -145,7 +102,7 @@ var orientations = []Orientation{1, 2, 3, 4, 5, 6, 7, 8}
 // pixels moved exactly.
 func TestDecodeEightOrientations(t *testing.T) {
 	shown := letterF(64, 48)
-	for _, bo := range []byteOrder{binary.LittleEndian, binary.BigEndian} {
+	for _, bo := range []exiftest.ByteOrder{binary.LittleEndian, binary.BigEndian} {
 		for _, o := range orientations {
 			stored := OrientRGB(shown, o.Inverse())
 			data := withExif(t, jpegOf(t, stored, 95), orientationTIFF(bo, uint16(o)))
@@ -217,6 +174,13 @@ func TestOrientationPoint(t *testing.T) {
 				}
 			}
 		}
+		// Mirrors: the mapping's determinant is negative.
+		x0, y0 := o.Point(0, 0, w, h)
+		x1, y1 := o.Point(1, 0, w, h)
+		x2, y2 := o.Point(0, 1, w, h)
+		if det := (x1-x0)*(y2-y0) - (y1-y0)*(x2-x0); (det < 0) != o.Mirrors() {
+			t.Errorf("orientation %d: Mirrors() = %v, the mapping's determinant is %g", o, o.Mirrors(), det)
+		}
 		if back := OrientRGB(dst, o.Inverse()); !bytes.Equal(back.Pix, src.Pix) {
 			t.Errorf("orientation %d then %d is not the identity", o, o.Inverse())
 		}
@@ -239,7 +203,7 @@ func TestReadOrientation(t *testing.T) {
 		{"little-endian 6", withExif(t, plain, orientationTIFF(binary.LittleEndian, 6)), 6},
 		{"big-endian 8", withExif(t, plain, orientationTIFF(binary.BigEndian, 8)), 8},
 		{"after an XMP APP1", withExif(t, withApp1(t, plain, xmp), orientationTIFF(binary.BigEndian, 3)), 3},
-		{"no orientation tag", withExif(t, plain, tiffBlock(binary.LittleEndian, []ifdEntry{{0x0100, 4, 1, 640}}, 0)), 1},
+		{"no orientation tag", withExif(t, plain, tiffBlock(binary.LittleEndian, []ifdEntry{{Tag: 0x0100, Type: 4, Count: 1, Value: 640}}, 0)), 1},
 		{"first Exif segment wins", withExif(t, withExif(t, plain, orientationTIFF(binary.LittleEndian, 2)), orientationTIFF(binary.LittleEndian, 5)), 5},
 		{"PNG eXIf", withPNGExif(t, pb.Bytes(), orientationTIFF(binary.BigEndian, 6)), 6},
 		{"PNG without eXIf", pb.Bytes(), 1},
@@ -269,8 +233,7 @@ func TestMalformedExif(t *testing.T) {
 		le.PutUint16(b[at:], v)
 		return b
 	}
-	// The orientation entry is the third of IFD0: it starts at 8 + 2 + 2×12.
-	const entry = 8 + 2 + 24
+	const entry = exiftest.OrientationEntry
 	cases := []struct {
 		name, tiff, errSays string
 	}{
@@ -303,7 +266,7 @@ func TestMalformedExif(t *testing.T) {
 	}
 	// IFD0 linking to itself (a loop) and to an IFD outside the block: only IFD0 is read.
 	for _, next := range []uint32{8, 1 << 30} {
-		tiff := tiffBlock(le, []ifdEntry{{0x0112, 3, 1, 8}}, next)
+		tiff := tiffBlock(le, []ifdEntry{{Tag: 0x0112, Type: 3, Count: 1, Value: 8}}, next)
 		if o, err := ReadOrientation(withExif(t, plain, tiff)); o != 8 || err != nil {
 			t.Errorf("IFD0 linking to %d: ReadOrientation = %d, %v; want 8", next, o, err)
 		}
