@@ -176,9 +176,10 @@ func (r rowOf) Bounds() image.Rectangle {
 // another type, count or value than one SHORT from 1 to 8, is Upright with an error wrapping
 // ErrBadExif that says what is wrong.
 //
-// Decoding ignores that error and shows such a photo as stored, deliberately: browsers and
-// viewers do the same (Chromium reads the tag only where it is well formed), so the points
-// stay in the frame the user sees, and a damaged EXIF block costs nothing to refuse. Reading
+// Decoding ignores that error and shows such a photo as stored, deliberately: Chromium does
+// the same, so the points stay in the frame the user sees, and a damaged EXIF block costs
+// nothing to refuse. Like Chromium, an IFD that declares more entries than its block holds is
+// read as far as it goes (server/browser_test.go checks the two agree). Reading
 // is bounded by the block itself: a JPEG segment holds at most 65,533 bytes; only the TIFF
 // header and the first IFD are read, no IFD link is followed (so no loop is possible), every
 // offset is checked against the block, and nothing is allocated.
@@ -283,12 +284,11 @@ func tiffOrientation(t []byte) (Orientation, error) {
 	if off < 8 || off+2 > int64(len(t)) {
 		return Upright, fmt.Errorf("the first IFD's offset %d lies outside the %d-byte block", off, len(t))
 	}
+	// Entries beyond the block are not read; those within it are, as Chromium does.
 	n := int64(bo.Uint16(t[off:]))
 	entries := t[off+2:]
-	if 12*n > int64(len(entries)) {
-		return Upright, fmt.Errorf("the first IFD at %d declares %d entries; the block holds room for %d", off, n, len(entries)/12)
-	}
-	for k := range n {
+	room := int64(len(entries) / 12)
+	for k := range min(n, room) {
 		e := entries[12*k : 12*k+12]
 		if bo.Uint16(e) != 0x0112 {
 			continue
@@ -302,6 +302,9 @@ func tiffOrientation(t []byte) (Orientation, error) {
 			return Upright, fmt.Errorf("orientation %d is not one of 1 to 8", v)
 		}
 		return Orientation(v), nil
+	}
+	if n > room {
+		return Upright, fmt.Errorf("the first IFD at %d declares %d entries; the block holds room for %d, without the orientation", off, n, room)
 	}
 	return Upright, nil
 }

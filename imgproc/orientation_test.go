@@ -242,8 +242,8 @@ func TestMalformedExif(t *testing.T) {
 		{"truncated header", string(good[:6]), "too short"},
 		{"IFD offset outside", string(setU32(good, 4, 1<<31)), "outside"},
 		{"IFD offset inside the header", string(setU32(good, 4, 2)), "outside"},
-		{"truncated IFD", string(good[:entry+6]), "declares 3 entries"},
-		{"huge entry count", string(setU16(good, 8, 0xffff)), "declares 65535 entries"},
+		{"truncated IFD", string(good[:entry+6]), "declares 3 entries; the block holds room for 2"},
+		{"huge entry count, orientation cut off", string(setU16(good[:entry+6], 8, 0xffff)), "declares 65535 entries; the block holds room for 2"},
 		{"type LONG", string(setU16(good, entry+2, 4)), "type 4 and count 1"},
 		{"count 2", string(setU32(good, entry+4, 2)), "type 3 and count 2"},
 		{"huge count", string(setU32(good, entry+4, 0xffffffff)), "count 4294967295"},
@@ -270,6 +270,10 @@ func TestMalformedExif(t *testing.T) {
 		if o, err := ReadOrientation(withExif(t, plain, tiff)); o != 8 || err != nil {
 			t.Errorf("IFD0 linking to %d: ReadOrientation = %d, %v; want 8", next, o, err)
 		}
+	}
+	// An IFD declaring more entries than the block holds is read as far as it goes.
+	if o, err := ReadOrientation(withExif(t, plain, setU16(good, 8, 0xffff))); o != 6 || err != nil {
+		t.Errorf("IFD0 declaring 65535 entries, the orientation among the 3 there: %d, %v; want 6", o, err)
 	}
 	// A segment whose declared length runs past the end of the file.
 	cut := withExif(t, plain, good)[:2+4+6+entry]
