@@ -106,7 +106,7 @@ func (o Orientation) pixel(x, y, w, h int) (int, int) {
 // Orient returns img as displayed with orientation o: a new *image.RGBA (opaque, origin (0, 0))
 // whose colours are those FromImage gives, moved; img itself when o is Upright or not valid.
 // It allocates 4 bytes a pixel for the new image (the estimate Limits.MaxDecodedBytes counts)
-// and one row of RGB.
+// and a band of orientBand rows of RGB.
 //
 // A caller that decodes photos itself (image.Decode, image/jpeg) gets the stored grid; to see
 // the photo as browsers and viewers show it, and to have a Detector's points in that frame:
@@ -121,25 +121,51 @@ func Orient(img image.Image, o Orientation) image.Image {
 	w, h := b.Dx(), b.Dy()
 	dw, dh := o.Size(w, h)
 	out := image.NewRGBA(image.Rect(0, 0, dw, dh))
-	row := New(w, 1)
+	buf := make([]uint8, w*min(h, orientBand)*3)
 	sub, canSub := img.(interface {
 		SubImage(image.Rectangle) image.Image
 	})
-	for y := range h {
+	// The output offset of stored pixel (x, y) is off0 + x·sx + y·sy: o is affine.
+	u0, v0 := o.pixel(0, 0, w, h)
+	ux, vx := o.pixel(1, 0, w, h)
+	uy, vy := o.pixel(0, 1, w, h)
+	off0 := v0*out.Stride + u0*4
+	sx, sy := (vx-v0)*out.Stride+(ux-u0)*4, (vy-v0)*out.Stride+(uy-u0)*4
+	for y0 := 0; y0 < h; y0 += orientBand {
+		n := min(orientBand, h-y0)
+		band := &RGB{W: w, H: n, Pix: buf[:w*n*3]}
+		r := image.Rect(b.Min.X, b.Min.Y+y0, b.Max.X, b.Min.Y+y0+n)
 		if canSub {
-			convertInto(row, sub.SubImage(image.Rect(b.Min.X, b.Min.Y+y, b.Max.X, b.Min.Y+y+1)))
+			convertInto(band, sub.SubImage(r))
 		} else {
-			convertInto(row, rowOf{img, b.Min.Y + y})
+			convertInto(band, rowsOf{img, r})
 		}
-		for x := range w {
-			u, v := o.pixel(x, y, w, h)
-			i := out.PixOffset(u, v)
-			p := row.Pix[3*x : 3*x+3]
-			out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = p[0], p[1], p[2], 255
+		// Output rows are written in runs: along stored columns when o turns (each stored
+		// column becomes an output row), along stored rows when it does not.
+		outer, inner, souter, sinner := w, n, sx, sy
+		pouter, pinner := 3, 3*w
+		if !o.Swaps() {
+			outer, inner, souter, sinner = n, w, sy, sx
+			pouter, pinner = 3*w, 3
+		}
+		for a := range outer {
+			j := off0 + y0*sy + a*souter
+			i := a * pouter
+			for range inner {
+				q := out.Pix[j : j+4 : j+4]
+				p := band.Pix[i : i+3 : i+3]
+				q[0], q[1], q[2], q[3] = p[0], p[1], p[2], 255
+				j += sinner
+				i += pinner
+			}
 		}
 	}
 	return out
 }
+
+// orientBand is the number of stored rows Orient converts at a time: enough that a turned
+// band's output rows are written in runs of whole cache lines.
+const orientBand = 32
 
 // OrientRGB returns m as displayed with orientation o: a new image (m itself when o is Upright
 // or not valid). Pixels are copied exactly.
@@ -159,16 +185,13 @@ func OrientRGB(m *RGB, o Orientation) *RGB {
 	return out
 }
 
-// rowOf is row y of an image without SubImage, as an image of its own.
-type rowOf struct {
+// rowsOf is the rows r of an image without SubImage, as an image of their own.
+type rowsOf struct {
 	image.Image
-	y int
+	r image.Rectangle
 }
 
-func (r rowOf) Bounds() image.Rectangle {
-	b := r.Image.Bounds()
-	return image.Rect(b.Min.X, r.y, b.Max.X, r.y+1)
-}
+func (r rowsOf) Bounds() image.Rectangle { return r.r }
 
 // ReadOrientation reads the EXIF orientation of a JPEG (its first APP1 "Exif" segment) or a
 // PNG (its eXIf chunk before the image data). A photo without EXIF, or whose EXIF has no
