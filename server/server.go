@@ -120,8 +120,8 @@ type Informer interface {
 // "catmark predict --json" prints them.
 type Result struct {
 	Path   string           `json:"path"`   // the photo's file name (or path, for catmark predict)
-	Width  int              `json:"width"`  // image width in pixels
-	Height int              `json:"height"` // image height in pixels
+	Width  int              `json:"width"`  // image width in pixels, as shown (EXIF orientation applied)
+	Height int              `json:"height"` // image height in pixels, as shown
 	Points []landmark.Named `json:"points"` // the nine points in annotation order, pixel coordinates
 	// Face is the model's face presence for the points, 0 to 1 (low: probably no cat's face
 	// there); absent when the model has no such output.
