@@ -200,12 +200,12 @@ func (r rowsOf) Bounds() image.Rectangle { return r.r }
 // ErrBadExif that says what is wrong.
 //
 // Decoding ignores that error and shows such a photo as stored, deliberately: Chromium does
-// the same, so the points stay in the frame the user sees, and a damaged EXIF block costs
-// nothing to refuse. Like Chromium, an IFD that declares more entries than its block holds is
-// read as far as it goes (server/browser_test.go checks the two agree). Reading
-// is bounded by the block itself: a JPEG segment holds at most 65,533 bytes; only the TIFF
+// the same, so the points stay in the frame the user sees, and no EXIF block costs enough to
+// need refusing. Like Chromium, an IFD that declares more entries than its block holds is read
+// as far as it goes (server/browser_test.go checks the two agree). Reading is bounded by the
+// block, which is a slice of data (a JPEG segment holds at most 65,533 bytes): only the TIFF
 // header and the first IFD are read, no IFD link is followed (so no loop is possible), every
-// offset is checked against the block, and nothing is allocated.
+// offset is checked against the block, and nothing is allocated but the error.
 //
 // The parser is this small function rather than a general EXIF library (such as
 // github.com/dsoprea/go-exif): those decode every IFD and tag, follow IFD links and allocate
