@@ -9,6 +9,14 @@
 //	pts, err := det.Detect(img)
 //	fmt.Println(pts[0].X, pts[0].Y) // the left eye
 //
+// The detector takes pixels as it is given them. Phones store most photos sideways with an
+// EXIF orientation that browsers and viewers apply; decode with imgproc.DecodeImage (or
+// imgproc.Limits.Decode), which applies it too, so that the points are in the frame the photo
+// is shown in. An image decoded otherwise (image.Decode) is in the stored grid; turn it with
+//
+//	o, _ := imgproc.ReadOrientation(data) // data: the file's bytes
+//	img = imgproc.Orient(img, o)
+//
 // The package imports nothing of training and no cgo: by itself it runs on catmark's pure-Go
 // backend (engine/purego: assembly GEMM kernels on amd64, plain Go elsewhere). A program links
 // the oneDNN backend in, as a database/sql driver, with

@@ -10,7 +10,8 @@ import (
 )
 
 // Find the landmarks on a photo with the shipped model. (A plain grey square stands in for a
-// photo here; on a real one, decode it with image.Decode.)
+// photo here; decode a real one with imgproc.DecodeImage, which also turns it as its EXIF
+// orientation says.)
 func Example() {
 	det, err := catmark.Load("") // the model embedded in the package
 	if err != nil {

@@ -6,6 +6,7 @@ package catdata
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -356,16 +357,42 @@ func (sc *scanner) pair() {
 }
 
 // Load decodes entry i: its photo as RGB and its landmarks in the photo's pixels, as the
-// annotation gives them (unclipped). A bad entry returns a *Problem naming the entry and the
-// Reason: the annotation is checked first, then the photo. Grey and CMYK JPEGs are refused.
+// annotation gives them (unclipped). The photo keeps its stored pixel grid, whatever its EXIF
+// orientation says, because the annotations are in that grid (LoadOriented turns both). A bad
+// entry returns a *Problem naming the entry and the Reason: the annotation is checked first,
+// then the photo. Grey and CMYK JPEGs are refused.
 func (s *Source) Load(i int) (*imgproc.RGB, landmark.Points, error) {
+	img, pts, _, err := s.load(i)
+	return img, pts, err
+}
+
+// storedGrid are the limits of Load: imgproc.DefaultLimits, keeping the stored pixel grid.
+var storedGrid = func() imgproc.Limits {
+	l := imgproc.DefaultLimits
+	l.IgnoreOrientation = true
+	return l
+}()
+
+// load is Load that also returns the photo's EXIF orientation (Upright when it has none or it
+// is malformed).
+func (s *Source) load(i int) (*imgproc.RGB, landmark.Points, imgproc.Orientation, error) {
+	img, pts, data, err := s.loadStored(i)
+	if err != nil {
+		return nil, pts, imgproc.Upright, err
+	}
+	o, _ := imgproc.ReadOrientation(data)
+	return img, pts, o, nil
+}
+
+// loadStored is Load that also returns the photo's bytes.
+func (s *Source) loadStored(i int) (*imgproc.RGB, landmark.Points, []byte, error) {
 	e := s.Entries[i]
 	pts, err := e.Points()
 	if err != nil {
-		return nil, pts, err
+		return nil, pts, nil, err
 	}
-	fail := func(r Reason, err error) (*imgproc.RGB, landmark.Points, error) {
-		return nil, pts, &Problem{Name: e.Name, Reason: r, Err: err}
+	fail := func(r Reason, err error) (*imgproc.RGB, landmark.Points, []byte, error) {
+		return nil, pts, nil, &Problem{Name: e.Name, Reason: r, Err: err}
 	}
 	data, err := e.photo.read(maxPhotoSize)
 	if err != nil {
@@ -388,7 +415,7 @@ func (s *Source) Load(i int) (*imgproc.RGB, landmark.Points, error) {
 	case color.CMYKModel:
 		return fail(CMYK, fmt.Errorf("%d×%d CMYK JPEG; the models take RGB photos", cfg.Width, cfg.Height))
 	}
-	img, _, err := imgproc.DecodeImage(bytes.NewReader(data))
+	img, _, err := storedGrid.Decode(context.Background(), data)
 	if err != nil {
 		return fail(decodeReason(data, err))
 	}
@@ -398,7 +425,7 @@ func (s *Source) Load(i int) (*imgproc.RGB, landmark.Points, error) {
 	case *image.CMYK:
 		return fail(CMYK, errors.New("CMYK JPEG"))
 	}
-	return imgproc.FromImage(img), pts, nil
+	return imgproc.FromImage(img), pts, data, nil
 }
 
 // Points reads and parses the entry's annotation. Errors are *Problem.

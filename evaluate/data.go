@@ -40,6 +40,10 @@ func (s *CacheSet) Photo(i int) (Photo, error) {
 // FolderSet is every photo of a scanned Cat Dataset source, decoded at its own size.
 type FolderSet struct {
 	Src *catdata.Source
+	// Oriented shows each photo as its EXIF orientation says, the frame catmark predict and
+	// serve give the detector by default, with its truth mapped into that frame
+	// (catdata.Source.LoadOriented); false keeps the stored pixel grid the annotations are in.
+	Oriented bool
 }
 
 // Len returns the number of photos.
@@ -48,6 +52,9 @@ func (s *FolderSet) Len() int { return s.Src.Len() }
 // Photo decodes photo i; a bad photo or annotation returns the *catdata.Problem naming it.
 func (s *FolderSet) Photo(i int) (Photo, error) {
 	img, pts, err := s.Src.Load(i)
+	if s.Oriented {
+		img, pts, _, err = s.Src.LoadOriented(i)
+	}
 	if err != nil {
 		return Photo{}, err
 	}
@@ -103,6 +110,15 @@ func OpenData(path, split string) (*Data, error) {
 		d.Problems = append(d.Problems, p.Error())
 	}
 	return d, nil
+}
+
+// Orient sets whether a photo folder's photos are shown as their EXIF orientation says, with
+// their truth mapped along (FolderSet.Oriented). A prepared cache holds its photos in their
+// stored pixel grid, as catmark prepare decoded them, and is left as it is.
+func (d *Data) Orient(on bool) {
+	if f, ok := d.Set.(*FolderSet); ok {
+		f.Oriented = on
+	}
 }
 
 // Close releases the files a folder or zip source holds open.

@@ -31,8 +31,10 @@ func Sniff(head []byte) string {
 	return ""
 }
 
-// DecodeImage decodes a JPEG or PNG image from r without converting it, and returns it with
-// its format, "jpeg" or "png". It reads r to the end, within DefaultLimits. Errors wrap
+// DecodeImage decodes a JPEG or PNG image from r without converting its colours, and returns
+// it with its format, "jpeg" or "png". It reads r to the end, within DefaultLimits, and applies
+// the photo's EXIF orientation, so that the image is the one browsers and viewers show (use
+// Limits.Decode with IgnoreOrientation for the stored pixel grid). Errors wrap
 // ErrUnknownFormat, ErrTruncated or ErrCorrupt and describe the problem, or ErrTooLarge for a
 // photo over DefaultLimits; a read error from r is returned wrapped as it is.
 //

@@ -3,6 +3,7 @@ package imgproc
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"image"
 	"image/color"
@@ -32,6 +33,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add(pngOfF(f, image.NewPaletted(image.Rect(0, 0, 4, 4), color.Palette{color.Black, color.White})))
 	f.Add([]byte("\xff\xd8\xff"))
 	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	// EXIF: each orientation in both byte orders, a PNG's eXIf chunk, and malformed blocks (an
+	// IFD offset outside, a huge entry count, a loop, a cut segment).
+	for o := range uint16(9) {
+		f.Add(withExif(f, jp.Bytes(), orientationTIFF(binary.LittleEndian, o)))
+		f.Add(withExif(f, jp.Bytes(), orientationTIFF(binary.BigEndian, o)))
+	}
+	f.Add(withPNGExif(f, pngOfF(f, randomRGBA(7, 6, 1)), orientationTIFF(binary.BigEndian, 6)))
+	f.Add(withExif(f, jp.Bytes(), []byte("II*\x00\xff\xff\xff\x7f")))
+	f.Add(withExif(f, jp.Bytes(), []byte("MM\x00*\x00\x00\x00\x08\xff\xff\x01\x12\x00\x03")))
+	f.Add(withExif(f, jp.Bytes(), tiffBlock(binary.LittleEndian, []ifdEntry{{Tag: 0x0112, Type: 3, Count: 1, Value: 5}}, 8)))
+	f.Add(withExif(f, jp.Bytes(), orientationTIFF(binary.LittleEndian, 6))[:60])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, h, err := fuzzLimits.Decode(context.Background(), data)
 		if err != nil {
@@ -43,6 +55,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("error %v is of no known kind", err)
 			}
 			return
+		}
+		if o, _ := ReadOrientation(data); o != h.Orientation || h.Oriented != (o != Upright) {
+			t.Fatalf("header %+v, ReadOrientation %d", h, o)
 		}
 		b := img.Bounds()
 		if b.Dx() != h.Width || b.Dy() != h.Height {

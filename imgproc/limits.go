@@ -29,6 +29,11 @@ var (
 // Limits bounds what reading and decoding one photo may cost. Everything is checked from the
 // file's size and header before any pixel is decoded. A zero field means no limit, except
 // MinSide, where zero means 1.
+//
+// Decode applies the photo's EXIF orientation (see ReadOrientation), so that its pixels, and
+// the points found on them, are in the frame browsers and viewers show; IgnoreOrientation keeps
+// the stored pixel grid. The limits apply to the decoded size either way (a turn swaps width
+// and height; every limit is the same both ways round).
 type Limits struct {
 	MaxBytes  int64 // largest encoded file
 	MinSide   int   // smallest width and height in pixels
@@ -36,7 +41,8 @@ type Limits struct {
 	MaxPixels int64 // largest width×height
 	// MaxDecodedBytes bounds the memory the decoder allocates, estimated from the header: the
 	// decoded pixels (8 bytes a pixel for 16-bit RGBA PNG, 1.5 for a 4:2:0 JPEG), twice that for
-	// an interlaced PNG, plus 4 bytes a sample of coefficients for a progressive JPEG.
+	// an interlaced PNG, plus 4 bytes a sample of coefficients for a progressive JPEG, plus 4
+	// bytes a pixel for the turned copy of a photo with an EXIF orientation (see Orient).
 	MaxDecodedBytes int64
 	// MaxScans bounds the scans (SOS markers) of a JPEG: a progressive JPEG can repeat a scan
 	// thousands of times at a few bytes each.
@@ -45,6 +51,9 @@ type Limits struct {
 	// scan covers, summed over the scans (libjpeg's progressive photos take about 8 a pixel,
 	// a baseline one 1.5 to 3).
 	MaxScanSamples int64
+	// IgnoreOrientation keeps a photo's stored pixel grid, ignoring its EXIF orientation (the
+	// frame the Cat Dataset's annotations are in).
+	IgnoreOrientation bool
 }
 
 // DefaultLimits are the limits of catmark serve, predict and prepare: a 20 MiB file, 8000
@@ -62,12 +71,19 @@ var DefaultLimits = Limits{
 
 // Header is what Check learned from a photo's header.
 type Header struct {
-	Format        string // "jpeg" or "png"
+	Format string // "jpeg" or "png"
+	// Width and Height are the size of the image Decode returns: the displayed size when
+	// Oriented (swapped from the stored size for orientations 5 to 8), else the stored size.
 	Width, Height int
-	Progressive   bool  // a progressive JPEG
-	Scans         int   // SOS markers of a JPEG; 0 for a PNG
-	ScanSamples   int64 // samples of the components the JPEG's scans cover, summed
-	DecodedBytes  int64 // the estimated memory of decoding it (see Limits.MaxDecodedBytes)
+	// Orientation is the photo's EXIF orientation, Upright when it has none or it is malformed.
+	Orientation Orientation
+	// Oriented reports whether Decode turns the pixels by Orientation: the photo has an
+	// orientation other than Upright and the limits do not ignore it.
+	Oriented     bool
+	Progressive  bool  // a progressive JPEG
+	Scans        int   // SOS markers of a JPEG; 0 for a PNG
+	ScanSamples  int64 // samples of the components the JPEG's scans cover, summed
+	DecodedBytes int64 // the estimated memory of decoding it (see Limits.MaxDecodedBytes)
 }
 
 // ReadAll reads r to the end, failing with an error wrapping ErrTooLarge as soon as it holds
@@ -162,15 +178,21 @@ func (l Limits) Check(data []byte) (Header, error) {
 // and its errors wrap ErrCorrupt (an empty image), ErrTooLarge or ErrTooSmall.
 func (l Limits) CheckConfig(data []byte, format string, cfg image.Config) (Header, error) {
 	h := Header{Format: format, Width: cfg.Width, Height: cfg.Height}
-	w, ht := int64(cfg.Width), int64(cfg.Height)
+	// A malformed EXIF block reads as Upright: see ReadOrientation.
+	h.Orientation, _ = ReadOrientation(data)
+	h.Oriented = !l.IgnoreOrientation && h.Orientation != Upright
+	if h.Oriented {
+		h.Width, h.Height = h.Orientation.Size(cfg.Width, cfg.Height)
+	}
+	w, ht := int64(h.Width), int64(h.Height)
 	if w <= 0 || ht <= 0 {
 		return h, fmt.Errorf("%w: the %s header gives an empty image (%d×%d pixels)", ErrCorrupt, format, w, ht)
 	}
 	minSide := max(l.MinSide, 1)
-	if cfg.Width < minSide || cfg.Height < minSide {
+	if h.Width < minSide || h.Height < minSide {
 		return h, limitErr(ErrTooSmall, "image of %d×%d pixels is too small: the smallest accepted is %d×%d", w, ht, minSide, minSide)
 	}
-	if (l.MaxSide > 0 && (cfg.Width > l.MaxSide || cfg.Height > l.MaxSide)) || (l.MaxPixels > 0 && w*ht > l.MaxPixels) {
+	if (l.MaxSide > 0 && (h.Width > l.MaxSide || h.Height > l.MaxSide)) || (l.MaxPixels > 0 && w*ht > l.MaxPixels) {
 		return h, limitErr(ErrTooLarge, "image of %d×%d pixels is too large: the limit is %s pixels a side and %s megapixels in all; scale it down", w, ht, sideString(l.MaxSide), strconv.FormatFloat(float64(l.MaxPixels)/1e6, 'g', 4, 64))
 	}
 	if format == "jpeg" {
@@ -187,6 +209,9 @@ func (l Limits) CheckConfig(data []byte, format string, cfg image.Config) (Heade
 	} else {
 		h.DecodedBytes = pngDecodedBytes(data, cfg)
 	}
+	if h.Oriented {
+		h.DecodedBytes += orientedBytes * w * ht // Orient's copy
+	}
 	if l.MaxDecodedBytes > 0 && h.DecodedBytes > l.MaxDecodedBytes {
 		return h, limitErr(ErrTooLarge, "decoding the %d×%d %s would take %s of memory, over the limit of %s", w, ht, describeKind(h, cfg), sizeString(h.DecodedBytes), sizeString(l.MaxDecodedBytes))
 	}
@@ -194,22 +219,36 @@ func (l Limits) CheckConfig(data []byte, format string, cfg image.Config) (Heade
 }
 
 // Decode checks data against l and decodes it, stopping with ctx's error when ctx ends before
-// the decoder has read all of data. Errors are those of Check, the decoding errors of
+// the decoder has read all of data; unless l.IgnoreOrientation, the image is turned by the
+// photo's EXIF orientation (h.Oriented). Errors are those of Check, the decoding errors of
 // DecodeBytes, or ctx's error (wrapped).
 func (l Limits) Decode(ctx context.Context, data []byte) (image.Image, Header, error) {
 	h, err := l.Check(data)
 	if err != nil {
 		return nil, h, err
 	}
+	img, err := DecodeHeader(ctx, data, h)
+	return img, h, err
+}
+
+// DecodeHeader decodes data whose header Check or CheckConfig has checked into h, and turns it
+// by h.Orientation when h.Oriented. Its errors are Decode's.
+func DecodeHeader(ctx context.Context, data []byte, h Header) (image.Image, error) {
 	img, err := DecodeFormat(ctx, data, h.Format)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return nil, h, fmt.Errorf("decoding %s: %w", h.Format, err)
+			return nil, fmt.Errorf("decoding %s: %w", h.Format, err)
 		}
-		return nil, h, classify(h.Format, data, err)
+		return nil, classify(h.Format, data, err)
 	}
-	return img, h, nil
+	if h.Oriented {
+		img = Orient(img, h.Orientation)
+	}
+	return img, nil
 }
+
+// orientedBytes is the memory a pixel of Orient's copy takes (an *image.RGBA).
+const orientedBytes = 4
 
 // DecodeFormat decodes data as format ("jpeg" or "png") with the standard decoders, whose
 // errors it returns unchanged; the decoder reads data through a reader that fails with ctx's

@@ -47,8 +47,15 @@ func (m *RGB) Clone() *RGB {
 // over a background (a premultiplied RGBA pixel keeps its premultiplied values).
 func FromImage(img image.Image) *RGB {
 	b := img.Bounds()
+	out := New(b.Dx(), b.Dy())
+	convertInto(out, img)
+	return out
+}
+
+// convertInto is FromImage into out, which has img's size.
+func convertInto(out *RGB, img image.Image) {
+	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
-	out := New(w, h)
 	p := out.Pix
 	switch src := img.(type) {
 	case *image.YCbCr:
@@ -97,7 +104,6 @@ func FromImage(img image.Image) *RGB {
 			}
 		}
 	}
-	return out
 }
 
 // fromYCbCr converts with the same integer arithmetic as color.YCbCrToRGB, inlined, walking

@@ -59,8 +59,9 @@
 // Photos wait in a bounded queue for one of Options.Workers workers; a worker decodes the photo
 // and runs the detector, so at most Workers photos are decoded at a time (MaxBatch times that
 // when batching, the photos of a batch together within MaxDecodedBytes). Decoding and detection stop when the request ends (timeout or client gone).
-// EXIF orientation is ignored: points are in the stored pixel grid, as the training data's
-// annotations are.
+// A photo is turned as its EXIF orientation says (imgproc.ReadOrientation) before detection,
+// so that the points, width and height are those of the photo as browsers show it (the web page
+// draws them on it); Options.IgnoreOrientation keeps the stored pixel grid instead.
 package server
 
 import (
@@ -147,8 +148,8 @@ type Informer interface {
 // "catmark predict --json" prints them.
 type Result struct {
 	Path   string           `json:"path"`   // the photo's file name (or path, for catmark predict)
-	Width  int              `json:"width"`  // image width in pixels
-	Height int              `json:"height"` // image height in pixels
+	Width  int              `json:"width"`  // image width in pixels, as shown (EXIF orientation applied)
+	Height int              `json:"height"` // image height in pixels, as shown
 	Points []landmark.Named `json:"points"` // the nine points in annotation order, pixel coordinates
 	// Face is the model's face presence for the points, 0 to 1 (low: probably no cat's face
 	// there); absent when the model has no such output.
@@ -191,6 +192,10 @@ type Options struct {
 	RequestTimeout time.Duration // longest time for a whole request (queue, decode, detect); default 30s
 
 	Logger *slog.Logger // request log; default slog.Default()
+
+	// IgnoreOrientation keeps each photo's stored pixel grid, ignoring its EXIF orientation:
+	// points are then in the stored pixels, not in the photo as browsers show it.
+	IgnoreOrientation bool
 }
 
 func (o Options) withDefaults() Options {
@@ -241,6 +246,7 @@ func (o Options) withDefaults() Options {
 func (o Options) limits() imgproc.Limits {
 	l := imgproc.DefaultLimits
 	l.MaxBytes, l.MaxSide, l.MaxPixels, l.MinSide, l.MaxDecodedBytes = o.MaxBodyBytes, o.MaxSide, o.MaxPixels, o.MinSide, o.MaxDecodedBytes
+	l.IgnoreOrientation = o.IgnoreOrientation
 	return l
 }
 
@@ -397,7 +403,7 @@ func (s *Server) landmarks(w *statusWriter, r *http.Request) {
 		writeHTTPError(w, herr)
 		return
 	}
-	j := &job{ctx: ctx, data: up.data, format: up.format, name: up.name, decoded: up.decoded, done: make(chan outcome, 1), res: res}
+	j := &job{ctx: ctx, data: up.data, format: up.format, name: up.name, decoded: up.decoded, turn: up.turn, done: make(chan outcome, 1), res: res}
 	defer j.leave()
 	select {
 	case <-s.done:
@@ -464,6 +470,8 @@ type job struct {
 	decoded int64
 	done    chan outcome // buffered: the worker never blocks on it
 	res     *reservation // the body bytes it holds; released by whichever of handler and worker is last
+
+	turn imgproc.Orientation // the EXIF orientation decoding applies; Upright for none
 
 	state    sync.Mutex
 	taken    bool // a worker took it

@@ -28,6 +28,9 @@ type upload struct {
 	w, h   int
 	// decoded is the memory decoding it takes, estimated from its header (imgproc.Header).
 	decoded int64
+	// turn is the EXIF orientation decoding applies (Upright for none, or when the server
+	// ignores orientation); w and h are the size after it.
+	turn imgproc.Orientation
 }
 
 // readPhoto reads the photo from r's body (raw or multipart) into memory reserved in res,
@@ -107,7 +110,11 @@ func (s *Server) readPhoto(w http.ResponseWriter, r *http.Request, res *reservat
 		}
 		return nil, decodeFailed(name, format, data, err)
 	}
-	return &upload{data: data, format: format, name: name, w: cfg.Width, h: cfg.Height, decoded: h.DecodedBytes}, nil
+	up := &upload{data: data, format: format, name: name, w: h.Width, h: h.Height, decoded: h.DecodedBytes, turn: imgproc.Upright}
+	if h.Oriented {
+		up.turn = h.Orientation
+	}
+	return up, nil
 }
 
 // busyBodies is the 503 for a body that the budget of bodies in flight cannot hold.
@@ -277,8 +284,8 @@ func isBMP(data []byte) bool {
 	return false
 }
 
-// decode decodes the pixels of a photo whose header readPhoto checked; it stops when the
-// request ends.
+// decode decodes the pixels of a photo whose header readPhoto checked, and turns them as its
+// EXIF orientation says; it stops when the request ends.
 func (s *Server) decode(j *job) (image.Image, *httpError) {
 	img, err := imgproc.DecodeFormat(j.ctx, j.data, j.format)
 	if err != nil {
@@ -287,7 +294,7 @@ func (s *Server) decode(j *job) (image.Image, *httpError) {
 		}
 		return nil, decodeFailed(j.name, j.format, j.data, err)
 	}
-	return img, nil
+	return imgproc.Orient(img, j.turn), nil
 }
 
 func decodeFailed(name, format string, data []byte, err error) *httpError {

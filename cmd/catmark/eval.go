@@ -101,6 +101,7 @@ Flags:`)
 	turn := fs.Float64("turn", 0, "turn every photo (and its truth) by this many degrees, counter-clockwise, before predicting: how the detector copes with tilted and upside-down heads")
 	composite := fs.Int("composite", 0, "instead: place this many photos side by side (each scaled by 0.5 to 1) and measure how many cats' faces a detector folder finds (recall, false faces per picture, NME of the found faces)")
 	tune := addDetectorFlags(fs)
+	oriented := addOrientationFlag(fs)
 	if err := parseFlags(fs, args, "model", "data"); err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ Flags:`)
 		if batchSet {
 			return errors.New("--batch does not apply to --composite (DetectAll takes one picture at a time)")
 		}
-		return evalComposites(*model, *data, *split, *backend, *composite, *turn, *seed, *out, *asJSON, tune)
+		return evalComposites(*model, *data, *split, *backend, *composite, *turn, *seed, *out, *asJSON, *oriented, tune)
 	}
 	if *batch < 1 {
 		return fmt.Errorf("--batch %d must be positive", *batch)
@@ -124,6 +125,7 @@ Flags:`)
 		return err
 	}
 	defer d.Close()
+	d.Orient(*oriented)
 	for _, p := range d.Problems {
 		fmt.Fprintf(os.Stderr, "catmark eval: skipping %s\n", p)
 	}
@@ -255,7 +257,7 @@ func printEval(w io.Writer, res *evaluate.Result, desc string, d *evaluate.Data,
 // With out set, it draws the pictures on which a face was missed or a false face reported in
 // out/misses.png, and saves each such picture undrawn as out/picture-N.png (to run catmark
 // predict on).
-func evalComposites(path, data, split, backend string, k int, turn float64, seed int64, out string, asJSON bool, tune detectorFlags) error {
+func evalComposites(path, data, split, backend string, k int, turn float64, seed int64, out string, asJSON, oriented bool, tune detectorFlags) error {
 	if k < 1 || k > 8 {
 		return fmt.Errorf("--composite %d: want 1 to 8 photos a picture", k)
 	}
@@ -274,6 +276,7 @@ func evalComposites(path, data, split, backend string, k int, turn float64, seed
 		return err
 	}
 	defer d.Close()
+	d.Orient(oriented)
 	var set evaluate.Set = d
 	if turn != 0 {
 		set = evaluate.Turned{Set: d, Degrees: turn}

@@ -43,6 +43,7 @@ func runPredict(args []string) error {
 	model := fs.String("model", "", "model folder or checkpoint (default: the shipped model)")
 	batchSize := fs.Int("batch", 8, "photos detected together: each stage runs its model on all of them at once (1: one by one)")
 	tune := addDetectorFlags(fs)
+	oriented := addOrientationFlag(fs)
 	args, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -75,6 +76,8 @@ func runPredict(args []string) error {
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	failed := 0
+	lim := predictLimits
+	lim.IgnoreOrientation = !*oriented
 	var batch []*photoJob
 	var pixels int
 	flush := func() {
@@ -90,7 +93,7 @@ func runPredict(args []string) error {
 				fmt.Fprintf(os.Stderr, "catmark predict: %s is drawn to %s: another photo is called %s\n", path, pic, plain)
 			}
 		}
-		job := loadPhoto(path, pic)
+		job := loadPhoto(lim, path, pic)
 		batch = append(batch, job)
 		pixels += job.h.Width * job.h.Height
 		if len(batch) == *batchSize || pixels >= maxBatchPixels {
@@ -195,22 +198,22 @@ type photoJob struct {
 	err       error
 }
 
-// loadPhoto reads and decodes the photo at path ("-": stdin) within predictLimits, the limits of
-// catmark serve: a pipe, a device or a file over 20 MiB is refused unread, and a photo under
-// catmark.MinSide pixels a side is an error.
-func loadPhoto(path, pic string) *photoJob {
+// loadPhoto reads and decodes the photo at path ("-": stdin) within lim (predictLimits, the
+// limits of catmark serve, and whether to apply the EXIF orientation): a pipe, a device or a file
+// over 20 MiB is refused unread, and a photo under catmark.MinSide pixels a side is an error.
+func loadPhoto(lim imgproc.Limits, path, pic string) *photoJob {
 	job := &photoJob{path: path, pic: pic}
 	var data []byte
 	if path == "-" {
-		if data, job.err = predictLimits.ReadAll(os.Stdin); job.err != nil {
+		if data, job.err = lim.ReadAll(os.Stdin); job.err != nil {
 			job.err = fmt.Errorf("stdin: %w", job.err)
 			return job
 		}
-	} else if data, job.err = predictLimits.ReadFile(path); job.err != nil {
+	} else if data, job.err = lim.ReadFile(path); job.err != nil {
 		job.err = fmt.Errorf("%w; skipped", job.err)
 		return job
 	}
-	if job.img, job.h, job.err = predictLimits.Decode(context.Background(), data); job.err != nil {
+	if job.img, job.h, job.err = lim.Decode(context.Background(), data); job.err != nil {
 		job.err = fmt.Errorf("%s: %w", path, job.err)
 	}
 	return job
@@ -256,9 +259,10 @@ func predictBatch(det *catmark.Detector, jobs []*photoJob, asJSON bool, out io.W
 }
 
 // predictOne finds the landmarks on the photo at path ("-": stdin) and prints them; with
-// drawTo, it also writes the photo with the points drawn there (loadPhoto's limits apply).
+// drawTo, it also writes the photo with the points drawn there (predictLimits apply, the EXIF
+// orientation applied).
 func predictOne(det *catmark.Detector, path string, asJSON bool, drawTo string, out io.Writer) error {
-	job := loadPhoto(path, drawTo)
+	job := loadPhoto(predictLimits, path, drawTo)
 	if job.err != nil {
 		return job.err
 	}

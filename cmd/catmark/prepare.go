@@ -20,7 +20,7 @@ func init() {
 func runPrepare(args []string) error {
 	fs := flag.NewFlagSet("prepare", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: catmark prepare --data DIR|ZIP --out CACHE_DIR [flags]\n\nDecodes every photo of the Cat Dataset (a folder of NAME.jpg + NAME.jpg.cat, CAT_00…CAT_06\nor flat, or zip archives of it) once, resizes it to a square and writes a packed cache with a\nseeded train/val split. Bad files are reported by name and reason, and skipped. Flags:")
+		fmt.Fprintln(fs.Output(), "usage: catmark prepare --data DIR|ZIP --out CACHE_DIR [flags]\n\nDecodes every photo of the Cat Dataset (a folder of NAME.jpg + NAME.jpg.cat, CAT_00…CAT_06\nor flat, or zip archives of it) once, resizes it to a square and writes a packed cache with a\nseeded train/val split. Photos keep their stored pixel grid, the frame of the .cat annotations\n(an EXIF orientation is not applied). Bad files are reported by name and reason, and skipped.\nFlags:")
 		fs.PrintDefaults()
 	}
 	data := fs.String("data", "", "the dataset: a folder (searched recursively, zips inside read in place) or a .zip")

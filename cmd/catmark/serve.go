@@ -87,6 +87,7 @@ func runServe(args []string) error {
 	workers := fs.Int("workers", 0, "detection workers (0: one per core); each runs a batch at a time")
 	batch := fs.Int("batch", 8, "largest batch of concurrent requests' photos a worker detects together (1: one by one)")
 	tune := addDetectorFlags(fs)
+	oriented := addOrientationFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func runServe(args []string) error {
 		return err
 	}
 	srv := server.New(detector{det, modelInfo(*model, det.Refine != nil)},
-		server.Options{MaxBodyBytes: *maxBody, MaxSide: *maxSide, MinSide: catmark.MinSide, Workers: *workers, MaxBatch: *batch})
+		server.Options{MaxBodyBytes: *maxBody, MaxSide: *maxSide, MinSide: catmark.MinSide, Workers: *workers, MaxBatch: *batch, IgnoreOrientation: !*oriented})
 	defer srv.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
