@@ -105,20 +105,40 @@ func (s Settings) Validate() error {
 	return nil
 }
 
-// Detector finds landmarks with a coarse model and, when it has one, a refine model. Its methods
-// are safe for concurrent use; calls run one at a time (the backend uses every core already).
+// Detector finds landmarks with a coarse model and, when it has one, a refine model. Its
+// settings are fixed when it is loaded (WithSettings), so its methods are safe for concurrent
+// use; calls run one at a time (the backend uses every core already).
 type Detector struct {
-	Coarse *model.Model // whole photo → landmarks
-	Refine *model.Model // face crop → landmarks; nil for a single-stage detector
-	Settings
-	mu sync.Mutex
+	coarse *model.Model // whole photo → landmarks
+	refine *model.Model // face crop → landmarks; nil for a single-stage detector
+	cfg    Settings
+	mu     sync.Mutex
 }
+
+// Settings returns the detector's inference settings.
+func (d *Detector) Settings() Settings { return d.cfg }
+
+// Coarse returns the spec of the whole-photo model, the detector's first stage.
+func (d *Detector) Coarse() model.Spec { return d.coarse.Spec }
+
+// Refine returns the spec of the face-crop model, the detector's second stage, and true; false
+// for a single-stage detector.
+func (d *Detector) Refine() (model.Spec, bool) {
+	if d.refine == nil {
+		return model.Spec{}, false
+	}
+	return d.refine.Spec, true
+}
+
+// Backend returns the name of the engine backend the detector runs on ("go", "ref", "dnnl").
+func (d *Detector) Backend() string { return d.coarse.B.Name() }
 
 // An Option adjusts Load.
 type Option func(*options)
 
 type options struct {
-	backend string
+	backend  string
+	settings *Settings
 }
 
 // WithBackend runs the detector on the named engine backend ("ref", "dnnl", …; see
@@ -128,13 +148,21 @@ type options struct {
 //	import _ "github.com/catmark/catmark/engine/dnnl"
 func WithBackend(name string) Option { return func(o *options) { o.backend = name } }
 
+// WithSettings gives the detector settings s instead of Defaults; Load rejects them when
+// s.Validate does.
+func WithSettings(s Settings) Option { return func(o *options) { o.settings = &s } }
+
 // Load loads a detector. path is "" for the shipped model (model.Shipped), a folder holding
 // coarse.safetensors and optionally refine.safetensors, or one whole-photo checkpoint (a run's
-// best.safetensors). Its settings are Defaults.
+// best.safetensors). Its settings are Defaults unless WithSettings gives others.
 func Load(path string, opts ...Option) (*Detector, error) {
-	var o options
+	o := options{settings: &Defaults}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	cfg := *o.settings
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("catmark: settings: %w", err)
 	}
 	b, err := engine.Open(o.backend)
 	if err != nil {
@@ -154,7 +182,7 @@ func Load(path string, opts ...Option) (*Detector, error) {
 		if m.Spec.Stage != model.Whole {
 			return nil, fmt.Errorf("catmark: %s is a face-crop model; a detector needs a whole-photo model first (pass a folder with %s and %s)", path, model.CoarseFile, model.RefineFile)
 		}
-		return &Detector{Coarse: m, Settings: Defaults}, nil
+		return &Detector{coarse: m, cfg: cfg}, nil
 	default:
 		fsys = os.DirFS(path)
 	}
@@ -165,18 +193,18 @@ func Load(path string, opts ...Option) (*Detector, error) {
 		}
 		return model.LoadBytes(b, filepath.Join(path, name), data)
 	}
-	d := &Detector{Settings: Defaults}
-	if d.Coarse, err = load(model.CoarseFile); errors.Is(err, fs.ErrNotExist) {
+	d := &Detector{cfg: cfg}
+	if d.coarse, err = load(model.CoarseFile); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("catmark: %s holds no %s (train one: see the README)", path, model.CoarseFile)
 	} else if err != nil {
 		return nil, err
 	}
-	if d.Refine, err = load(model.RefineFile); errors.Is(err, fs.ErrNotExist) {
-		d.Refine = nil
+	if d.refine, err = load(model.RefineFile); errors.Is(err, fs.ErrNotExist) {
+		d.refine = nil
 	} else if err != nil {
 		return nil, err
 	}
-	if d.Coarse.Spec.Stage != model.Whole || d.Refine != nil && d.Refine.Spec.Stage != model.Crop {
+	if d.coarse.Spec.Stage != model.Whole || d.refine != nil && d.refine.Spec.Stage != model.Crop {
 		return nil, fmt.Errorf("catmark: %s: %s must be a whole-photo model and %s a face-crop model", path, model.CoarseFile, model.RefineFile)
 	}
 	return d, nil
@@ -197,6 +225,10 @@ func (d *Detector) Detect(img image.Image) (landmark.Points, error) {
 
 // DetectFace is Detect that also returns how sure the refine model is that the points frame a
 // cat's face: its face presence, in (0, 1), or NaN when the model has no presence output.
+//
+// With a presence output, a first crop whose presence is below Settings.Search counts as a miss
+// of the coarse model: the detector then scores square windows of up to six sizes all over the
+// photo, refines the best three and keeps whichever ends with the highest presence.
 func (d *Detector) DetectFace(img image.Image) (landmark.Points, float64, error) {
 	return d.DetectFaceContext(context.Background(), img)
 }
@@ -204,46 +236,51 @@ func (d *Detector) DetectFace(img image.Image) (landmark.Points, float64, error)
 // DetectFaceContext is DetectFace that stops, returning ctx's error, once ctx is done: it checks
 // ctx before every model call, so an abandoned request costs at most one more batch.
 func (d *Detector) DetectFaceContext(ctx context.Context, img image.Image) (landmark.Points, float64, error) {
-	det, err := d.DetectBatch(ctx, []image.Image{img})
+	res, err := d.DetectBatch(ctx, []image.Image{img})
 	if err != nil {
 		return landmark.Points{}, math.NaN(), err
 	}
-	return det[0].Points, det[0].Face, det[0].Err
-}
-
-// Detection is what a detector found on one photo: the points in the photo's pixels, the face
-// presence (NaN for a model without a presence output) and, for a photo it could not use (one
-// under MinSide a side), the error instead. Box is the last refine pass's crop in the photo's
-// pixels (its Angle how far the face is turned, counter-clockwise in degrees); zero for a
-// detector without a refine model.
-type Detection struct {
-	Points landmark.Points
-	Face   float64
-	Box    facecrop.Box
-	Err    error
+	if res[0].Err != nil {
+		return landmark.Points{}, math.NaN(), res[0].Err
+	}
+	return res[0].Faces[0].Points, res[0].Faces[0].Presence, nil
 }
 
 // DetectBatch detects the points on several photos at once: each stage runs its model once on
 // all of them (the mirrored copies in the same batch), which uses the cores far better than photo
-// by photo; a photo whose first crop misses is then searched on its own. Results are in imgs'
-// order and equal, within float rounding, what DetectFace finds photo by photo. The error is
-// ctx's, when it ends first.
-func (d *Detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]Detection, error) {
-	out, _, err := d.detectImages(ctx, imgs)
-	return out, err
+// by photo; a photo whose first crop misses is then searched on its own. It returns one Faces
+// per photo, in imgs' order, holding the photo's best face only (DetectAllBatch finds them all)
+// or, for a photo it could not use (one under MinSide a side), the error instead. The faces equal,
+// within float rounding, what DetectFace finds photo by photo. The error is ctx's, when it ends
+// first.
+func (d *Detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]Faces, error) {
+	best, errs, _, err := d.detectImages(ctx, imgs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Faces, len(imgs))
+	for i := range out {
+		if out[i].Err = errs[i]; errs[i] == nil {
+			out[i].Faces = []Face{best[i]}
+		}
+	}
+	return out, nil
 }
 
-// detectImages is DetectBatch that also returns each photo's RGB form (nil for one it could
-// not use), for callers that go on working on the photos.
-func (d *Detector) detectImages(ctx context.Context, imgs []image.Image) ([]Detection, []*imgproc.RGB, error) {
-	out := make([]Detection, len(imgs))
+// detectImages is DetectBatch's work: each photo's best face, or the error that kept it from
+// being measured (its face then has a NaN presence), and each photo's RGB form (nil for one it
+// could not use), for callers that go on working on the photos.
+func (d *Detector) detectImages(ctx context.Context, imgs []image.Image) ([]Face, []error, []*imgproc.RGB, error) {
+	out := make([]Face, len(imgs))
+	errs := make([]error, len(imgs))
 	rgb := make([]*imgproc.RGB, len(imgs))
 	var photos []*imgproc.RGB
 	var at []int
 	for i, img := range imgs {
 		b := img.Bounds()
 		if b.Dx() < MinSide || b.Dy() < MinSide {
-			out[i] = Detection{Face: math.NaN(), Err: fmt.Errorf("catmark: image of %d×%d pixels: %w (at least %d×%d)", b.Dx(), b.Dy(), ErrTooSmall, MinSide, MinSide)}
+			out[i] = Face{Presence: math.NaN()}
+			errs[i] = fmt.Errorf("catmark: image of %d×%d pixels: %w (at least %d×%d)", b.Dx(), b.Dy(), ErrTooSmall, MinSide, MinSide)
 			continue
 		}
 		rgb[i] = imgproc.FromImage(img)
@@ -251,52 +288,38 @@ func (d *Detector) detectImages(ctx context.Context, imgs []image.Image) ([]Dete
 		at = append(at, i)
 	}
 	if len(photos) == 0 {
-		return out, rgb, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return nil, nil, nil, err
+		}
+		return out, errs, rgb, nil
 	}
 	det, err := d.detect(ctx, photos)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for k, i := range at {
 		out[i] = det[k]
 	}
-	return out, rgb, nil
-}
-
-// DetectRGB is Detect for an image already in catmark's RGB form (at least MinSide a side).
-func (d *Detector) DetectRGB(photo *imgproc.RGB) landmark.Points {
-	pts, _ := d.DetectFaceRGB(photo)
-	return pts
-}
-
-// DetectFaceRGB is DetectFace for an image already in catmark's RGB form (at least MinSide a
-// side).
-//
-// With a presence output, a first crop whose presence is below d.Search counts as a miss of the
-// coarse model: the detector then scores square windows of up to six sizes all over the photo,
-// refines the best three and keeps whichever ends with the highest presence.
-func (d *Detector) DetectFaceRGB(photo *imgproc.RGB) (landmark.Points, float64) {
-	det, _ := d.detect(context.Background(), []*imgproc.RGB{photo})
-	return det[0].Points, det[0].Face
+	return out, errs, rgb, nil
 }
 
 // detect runs the two stages on photos in batches and searches the photos whose first crop
 // missed, stopping when ctx is done.
-func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Detection, error) {
+func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Face, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.detectLocked(ctx, photos, d.Search)
+	return d.detectLocked(ctx, photos, d.cfg.Search)
 }
 
 // detectLocked is detect for a caller that holds d.mu, searching the photos whose first crop's
 // presence is below search.
-func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, search float64) ([]Detection, error) {
+func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, search float64) ([]Face, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]Detection, len(photos))
+	out := make([]Face, len(photos))
 	boxes := make([]facecrop.Box, len(photos))
-	passes := max(d.Passes, 1)
+	passes := max(d.cfg.Passes, 1)
 	anyAngle := d.anyAngle()
 	if anyAngle {
 		// Stage 1 in four quarter turns, and the first refine pass on each. The turn with the
@@ -312,10 +335,10 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 		}
 		if passes--; passes > 0 {
 			ps := append([]*imgproc.RGB(nil), photos...)
-			all := append([]Detection(nil), out...)
+			all := append([]Face(nil), out...)
 			var at []int
 			for i, u := range second {
-				if out[i].Face < d.Search || u.Face >= d.MinFace/2 {
+				if out[i].Presence < d.cfg.Search || u.Presence >= d.cfg.MinFace/2 {
 					ps, all, at = append(ps, photos[i]), append(all, u), append(at, i)
 				}
 			}
@@ -323,12 +346,12 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 			for i := range bs {
 				bs[i] = d.passBox(all[i].Points)
 			}
-			if err := d.refine(ctx, ps, bs, all, passes); err != nil {
+			if err := d.runRefine(ctx, ps, bs, all, passes); err != nil {
 				return nil, err
 			}
 			copy(out, all)
 			for k, i := range at {
-				if alt := all[len(photos)+k]; alt.Face > out[i].Face {
+				if alt := all[len(photos)+k]; alt.Presence > out[i].Presence {
 					out[i] = alt
 				}
 			}
@@ -336,10 +359,10 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 		}
 	} else {
 		// Stage 1: the whole photos, points normalised to each.
-		for i, o := range d.predict(d.Coarse, photos, d.Flip) {
-			out[i] = Detection{Points: o.Points.Denormalize(photos[i].W, photos[i].H), Face: math.NaN()}
+		for i, o := range d.predict(d.coarse, photos, d.cfg.Flip) {
+			out[i] = Face{Points: o.Points.Denormalize(photos[i].W, photos[i].H), Presence: math.NaN()}
 		}
-		if d.Refine == nil {
+		if d.refine == nil {
 			return out, nil
 		}
 		for i := range boxes {
@@ -347,15 +370,15 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 		}
 	}
 	if passes > 0 {
-		if err := d.refine(ctx, photos, boxes, out, passes); err != nil {
+		if err := d.runRefine(ctx, photos, boxes, out, passes); err != nil {
 			return nil, err
 		}
 	}
-	if !d.Refine.Spec.Presence {
+	if !d.refine.Spec.Presence {
 		return out, nil
 	}
 	for i, photo := range photos {
-		if out[i].Face >= search {
+		if out[i].Presence >= search {
 			continue
 		}
 		// With AnyAngle the search scores every window in the four quarter turns: the
@@ -368,21 +391,21 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 		if err != nil {
 			return nil, err
 		}
-		tries := make([]Detection, len(wins))
+		tries := make([]Face, len(wins))
 		same := make([]*imgproc.RGB, len(wins))
 		for k := range same {
 			same[k] = photo
 		}
-		if err := d.refine(ctx, same, wins, tries, max(d.Passes, 1)); err != nil {
+		if err := d.runRefine(ctx, same, wins, tries, max(d.cfg.Passes, 1)); err != nil {
 			return nil, err
 		}
 		for _, t := range tries {
-			if t.Face > out[i].Face {
+			if t.Presence > out[i].Presence {
 				out[i] = t
 			}
 		}
 	}
-	if anyAngle && d.Upright > 0 {
+	if anyAngle && d.cfg.Upright > 0 {
 		if err := d.preferUpright(ctx, photos, out, search); err != nil {
 			return nil, err
 		}
@@ -390,16 +413,16 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 	return out, nil
 }
 
-// preferUpright replaces each face in out whose presence is below d.Upright and which is turned
+// preferUpright replaces each face in out whose presence is below d.cfg.Upright and which is turned
 // a quarter or more from its photo's upright (by its points' angle against upTurns' quarter)
 // with what the detector finds with AnyAngle off on the photo turned upright (searching below
 // search), in one batch. The photo's upright comes from the photo itself, not its frame, so a
 // photo turned by quarters gets the same choice, turned with it.
-func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out []Detection, search float64) error {
+func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out []Face, search float64) error {
 	var weak []*imgproc.RGB
 	var at []int
 	for i, o := range out {
-		if o.Face < d.Upright {
+		if o.Presence < d.cfg.Upright {
 			weak, at = append(weak, photos[i]), append(at, i)
 		}
 	}
@@ -417,14 +440,14 @@ func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out
 	if len(ps) == 0 {
 		return nil
 	}
-	upright := &Detector{Coarse: d.Coarse, Refine: d.Refine, Settings: d.Settings}
-	upright.AnyAngle = false
+	upright := &Detector{coarse: d.coarse, refine: d.refine, cfg: d.cfg}
+	upright.cfg.AnyAngle = false
 	res, err := upright.detectLocked(ctx, ps, search)
 	if err != nil {
 		return err
 	}
 	for k, i := range redo {
-		out[i] = unturnDetection(res[k], turns[k], ps[k], photos[i])
+		out[i] = unturnFace(res[k], turns[k], ps[k], photos[i])
 	}
 	return nil
 }
@@ -437,7 +460,7 @@ func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out
 // val-select's 133 with recipe 7's two coarse models (119 and 122 with the distances over the
 // points' extent, 120 and 123 with their median; docs/model-card.md).
 func (d *Detector) upTurns(photos []*imgproc.RGB) []int {
-	plain, mirrored := d.predictPair(d.Coarse, quarterInputs(photos, d.Coarse.Spec.Size), true)
+	plain, mirrored := d.predictPair(d.coarse, quarterInputs(photos, d.coarse.Spec.Size), true)
 	ups := make([]int, len(photos))
 	for i := range photos {
 		best := math.Inf(1)
@@ -468,9 +491,9 @@ func quarterInputs(photos []*imgproc.RGB, s int) []*imgproc.RGB {
 	return turned
 }
 
-// unturnDetection maps a detection on turned (photo turned by q quarters counter-clockwise)
-// back to photo: its points and box centre, and its box angle less q quarters.
-func unturnDetection(det Detection, q int, turned, photo *imgproc.RGB) Detection {
+// unturnFace maps a face found on turned (photo turned by q quarters counter-clockwise) back to
+// photo: its points and box centre, and its box angle less q quarters.
+func unturnFace(det Face, q int, turned, photo *imgproc.RGB) Face {
 	det.Points = unturn(det.Points.NormalizeUnclipped(turned.W, turned.H), q).Denormalize(photo.W, photo.H)
 	c := unturnPoint(landmark.Point{X: det.Box.CX / float64(turned.W), Y: det.Box.CY / float64(turned.H)}, q)
 	det.Box.CX, det.Box.CY = c.X*float64(photo.W), c.Y*float64(photo.H)
@@ -482,47 +505,47 @@ func unturnDetection(det Detection, q int, turned, photo *imgproc.RGB) Detection
 }
 
 // firstBox is the first refine pass's box for a face at points (photo pixels) turned by angle:
-// the refine model's face box, grown by d.Grow.
+// the refine model's face box, grown by d.cfg.Grow.
 func (d *Detector) firstBox(points landmark.Points, angle float64) facecrop.Box {
-	b := facecrop.FaceBoxAt(points, d.Refine.Spec.Margin, angle)
-	if d.Grow > 0 {
-		b.Side *= d.Grow
+	b := facecrop.FaceBoxAt(points, d.refine.Spec.Margin, angle)
+	if d.cfg.Grow > 0 {
+		b.Side *= d.cfg.Grow
 	}
 	return b
 }
 
 // anyAngle reports whether AnyAngle applies: it needs a refine model with a presence output.
 func (d *Detector) anyAngle() bool {
-	return d.AnyAngle && d.Refine != nil && d.Refine.Spec.Presence
+	return d.cfg.AnyAngle && d.refine != nil && d.refine.Spec.Presence
 }
 
 // passBox is a later refine pass's box around the previous pass's points: upright, or, with
 // AnyAngle, turned with the face.
 func (d *Detector) passBox(points landmark.Points) facecrop.Box {
 	if d.anyAngle() {
-		return facecrop.FaceBoxAt(points, d.Refine.Spec.Margin, points.Angle())
+		return facecrop.FaceBoxAt(points, d.refine.Spec.Margin, points.Angle())
 	}
-	return facecrop.FaceBox(points, d.Refine.Spec.Margin)
+	return facecrop.FaceBox(points, d.refine.Spec.Margin)
 }
 
 // refine runs passes refine passes on photos[i] from boxes[i], all photos in one batch per pass,
 // each pass on crops around the previous points, and leaves the last pass's points (photo
 // pixels), face presence and box in out. The last pass is the final one: averaged with the
-// mirrored crops' prediction with d.Flip and with the scaled crops' with d.Zoom; earlier passes
+// mirrored crops' prediction with d.cfg.Flip and with the scaled crops' with d.cfg.Zoom; earlier passes
 // only place the next crop and run unmirrored.
-func (d *Detector) refine(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection, passes int) error {
+func (d *Detector) runRefine(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Face, passes int) error {
 	return d.passes(ctx, photos, boxes, out, passes, true)
 }
 
 // firstPass runs one unmirrored refine pass on photos[i] from boxes[i] (one batch), leaving the
 // points, presence and box in out: a candidate's first look, which decides whether it gets the
 // remaining passes (finishPasses).
-func (d *Detector) firstPass(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection) error {
+func (d *Detector) firstPass(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Face) error {
 	return d.passes(ctx, photos, boxes, out, 1, false)
 }
 
 // passes is refine; its last pass is a final one (Flip and Zoom apply) when final.
-func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Detection, passes int, final bool) error {
+func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []facecrop.Box, out []Face, passes int, final bool) error {
 	n := len(photos)
 	for pass := range passes {
 		if err := ctx.Err(); err != nil {
@@ -536,8 +559,8 @@ func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 		last := final && pass == passes-1
 		// The crops: n of the boxes themselves, then, zooming, n scaled by each other factor.
 		zooms := []float64{1}
-		if last && d.Zoom > 0 {
-			zooms = append(zooms, 1-d.Zoom, 1+d.Zoom)
+		if last && d.cfg.Zoom > 0 {
+			zooms = append(zooms, 1-d.cfg.Zoom, 1+d.cfg.Zoom)
 		}
 		crops := make([]*imgproc.RGB, len(zooms)*n)
 		at := make([]facecrop.Box, len(zooms)*n)
@@ -545,16 +568,16 @@ func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 			for i, photo := range photos {
 				at[k*n+i] = boxes[i]
 				at[k*n+i].Side *= z
-				crops[k*n+i] = facecrop.Crop(photo, photo.W, photo.H, at[k*n+i], d.Refine.Spec.Size)
+				crops[k*n+i] = facecrop.Crop(photo, photo.W, photo.H, at[k*n+i], d.refine.Spec.Size)
 			}
 		}
-		res := d.predict(d.Refine, crops, last && d.Flip)
+		res := d.predict(d.refine, crops, last && d.cfg.Flip)
 		views := make([]landmark.Points, len(zooms))
 		for i := range photos {
 			for k := range zooms {
 				views[k] = at[k*n+i].FromBox(res[k*n+i].Points)
 			}
-			out[i] = Detection{Points: landmark.Mean(views...), Face: res[i].Face, Box: boxes[i]}
+			out[i] = Face{Points: landmark.Mean(views...), Presence: res[i].Presence, Box: boxes[i]}
 		}
 	}
 	return nil
@@ -566,13 +589,13 @@ func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 // quarters in the photo); the refine model runs on all four boxes (one batch, unmirrored) and
 // each photo keeps the turn with the highest face presence, in out. It returns each photo's
 // runner-up turn's result too (pickTurns).
-func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out []Detection) ([]Detection, error) {
+func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out []Face) ([]Face, error) {
 	n := len(photos)
-	turned := quarterInputs(photos, d.Coarse.Spec.Size)
+	turned := quarterInputs(photos, d.coarse.Spec.Size)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	coarse := d.predict(d.Coarse, turned, false)
+	coarse := d.predict(d.coarse, turned, false)
 	all := make([]facecrop.Box, 4*n)
 	crops := make([]*imgproc.RGB, 4*n)
 	for i, photo := range photos {
@@ -580,13 +603,13 @@ func (d *Detector) quarterTurns(ctx context.Context, photos []*imgproc.RGB, out 
 			p := unturn(coarse[4*i+q].Points, q)
 			b := d.firstBox(p.Denormalize(photo.W, photo.H), quarterAngle(q))
 			all[4*i+q] = b
-			crops[4*i+q] = facecrop.Crop(photo, photo.W, photo.H, b, d.Refine.Spec.Size)
+			crops[4*i+q] = facecrop.Crop(photo, photo.W, photo.H, b, d.refine.Spec.Size)
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return d.pickTurns(d.predict(d.Refine, crops, false), all, out), nil
+	return d.pickTurns(d.predict(d.refine, crops, false), all, out), nil
 }
 
 // windowSides are the search windows' sides as shares of the photo's longer side: from a small
@@ -617,7 +640,7 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angle
 			}
 		}
 	}
-	m := d.Refine
+	m := d.refine
 	s := m.Spec.Size
 	score := make([]float64, 0, len(boxes))
 	// Every batch is full (the last one padded with copies): a backend prepares its kernels
@@ -636,7 +659,7 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angle
 			copy(x[i*3*s*s:(i+1)*3*s*s], x[:3*s*s])
 		}
 		for _, o := range m.Predict(x, batch)[:n] {
-			score = append(score, o.Face)
+			score = append(score, o.Presence)
 		}
 	}
 	order := make([]int, len(boxes))
@@ -684,7 +707,7 @@ func (d *Detector) predict(m *model.Model, imgs []*imgproc.RGB, flip bool) []mod
 	if flip {
 		for i := range out {
 			p := landmark.Mean(out[i].Points, mirrored[i].Points.FlipNormalized())
-			out[i] = model.Output{Points: p, Face: (out[i].Face + mirrored[i].Face) / 2}
+			out[i] = model.Output{Points: p, Presence: (out[i].Presence + mirrored[i].Presence) / 2}
 		}
 	}
 	return out

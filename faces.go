@@ -14,15 +14,16 @@ import (
 	"github.com/catmark/catmark/models/resnet"
 )
 
-// Face is one cat's face that DetectAll found.
+// Face is one cat's face a Detector found on a photo.
 type Face struct {
 	// Points are the nine landmarks in the photo's pixels, labelled as on the upright cat (the
 	// cat's left eye is Points[0] however the head is turned).
 	Points landmark.Points
-	// Face is the refine model's face presence for them, 0 to 1.
-	Face float64
+	// Presence is how sure the refine model is that the points frame a cat's face, 0 to 1; NaN
+	// for a model without a presence output.
+	Presence float64
 	// Box is the last refine pass's crop in the photo's pixels; Box.Angle is how far the crop
-	// is turned, counter-clockwise in degrees.
+	// is turned, counter-clockwise in degrees. It is zero for a detector without a refine model.
 	Box facecrop.Box
 }
 
@@ -56,8 +57,8 @@ const DefaultMinFace = 0.2
 //
 // The other peaks of the coarse model's heatmaps, when it has an integral head
 // (model.Spec.Head), are candidates too. Each candidate gets one unmirrored refine pass in its
-// box's turn, and the remaining passes when its presence reaches half of d.MinFace. A face is
-// kept when its presence reaches d.MinFace and it overlaps no better face. A detector without a
+// box's turn, and the remaining passes when its presence reaches half of d.cfg.MinFace. A face is
+// kept when its presence reaches d.cfg.MinFace and it overlaps no better face. A detector without a
 // refine model with a presence output finds one face.
 func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 	all, err := d.DetectAllBatch(context.Background(), []image.Image{img})
@@ -67,8 +68,8 @@ func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 	return all[0].Faces, all[0].Err
 }
 
-// Faces is what DetectAllBatch found on one photo: its faces, best first, or the error that
-// kept the photo from being measured.
+// Faces is what DetectAllBatch (or DetectBatch, the best face only) found on one photo: its
+// faces, best first, or the error that kept the photo from being measured.
 type Faces struct {
 	Faces []Face
 	Err   error
@@ -77,43 +78,24 @@ type Faces struct {
 // DetectAllBatch is DetectAll for several photos: the best faces are found as DetectBatch finds
 // them, and each round of erasing and looking again runs on all photos at once.
 func (d *Detector) DetectAllBatch(ctx context.Context, imgs []image.Image) ([]Faces, error) {
-	best, photos, err := d.detectImages(ctx, imgs)
+	best, errs, photos, err := d.detectImages(ctx, imgs)
 	if err != nil {
 		return nil, err
 	}
-	return d.allFaces(ctx, best, photos)
+	return d.allFaces(ctx, best, errs, photos)
 }
 
-// DetectAllRGB is DetectAll for an image already in catmark's RGB form (at least MinSide a
-// side), returning each face's points, best first: what evaluate.MeasureFaces measures.
-func (d *Detector) DetectAllRGB(photo *imgproc.RGB) ([]landmark.Points, error) {
-	ps := []*imgproc.RGB{photo}
-	best, err := d.detect(context.Background(), ps)
-	if err != nil {
-		return nil, err
-	}
-	all, err := d.allFaces(context.Background(), best, ps)
-	if err != nil {
-		return nil, err
-	}
-	pts := make([]landmark.Points, len(all[0].Faces))
-	for i, f := range all[0].Faces {
-		pts[i] = f.Points
-	}
-	return pts, all[0].Err
-}
-
-// allFaces goes on from each photo's best face (best[i], on photos[i]; a photo with an error
-// keeps it) to all of its faces.
-func (d *Detector) allFaces(ctx context.Context, best []Detection, photos []*imgproc.RGB) ([]Faces, error) {
+// allFaces goes on from each photo's best face (best[i], on photos[i]; a photo with an error,
+// errs[i], keeps it) to all of its faces.
+func (d *Detector) allFaces(ctx context.Context, best []Face, errs []error, photos []*imgproc.RGB) ([]Faces, error) {
 	out := make([]Faces, len(best))
 	var at []int
 	for i, b := range best {
-		if b.Err != nil {
-			out[i].Err = b.Err
+		if errs[i] != nil {
+			out[i].Err = errs[i]
 			continue
 		}
-		out[i].Faces = []Face{{Points: b.Points, Face: b.Face, Box: b.Box}}
+		out[i].Faces = []Face{b}
 		at = append(at, i)
 	}
 	if !d.manyFaces() || len(at) == 0 {
@@ -165,7 +147,7 @@ func erase(m *imgproc.RGB, faces []Face) {
 
 // manyFaces reports whether the detector can find more than one face.
 func (d *Detector) manyFaces() bool {
-	return d.Refine != nil && d.Refine.Spec.Presence
+	return d.refine != nil && d.refine.Spec.Presence
 }
 
 // tileAspect is the tiles' aspect ratio: the coarse model learnt on photos of about 4:3.
@@ -210,13 +192,13 @@ func (d *Detector) tilePoints(photo *imgproc.RGB, q int) []landmark.Points {
 	}
 	// The whole photo too, as the first stage sees it.
 	ts = append(ts, image.Rect(0, 0, photo.W, photo.H))
-	s := d.Coarse.Spec.Size
+	s := d.coarse.Spec.Size
 	imgs := make([]*imgproc.RGB, len(ts))
 	for i, r := range ts {
 		imgs[i] = photo.Sub(r).Resize(s, s).TurnQuarter(q)
 	}
 	out := make([]landmark.Points, len(ts))
-	for i, o := range d.predict(d.Coarse, imgs, false) {
+	for i, o := range d.predict(d.coarse, imgs, false) {
 		p := unturn(o.Points, q).Denormalize(ts[i].Dx(), ts[i].Dy())
 		for j := range p {
 			p[j].X += float64(ts[i].Min.X)
@@ -264,7 +246,7 @@ func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, fo
 		turns = append(turns, q)
 	}
 	var boxes []facecrop.Box
-	if d.Coarse.Spec.Head == resnet.Integral {
+	if d.coarse.Spec.Head == resnet.Integral {
 		peaks, err := d.peakPoints(photo)
 		if err != nil {
 			return nil, err
@@ -291,7 +273,7 @@ func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, fo
 		erase(masked, found[n:])
 		boxes = nil
 	}
-	sort.SliceStable(found[1:], func(a, b int) bool { return found[1+a].Face > found[1+b].Face })
+	sort.SliceStable(found[1:], func(a, b int) bool { return found[1+a].Presence > found[1+b].Presence })
 	return found[:min(len(found), maxFaces)], nil
 }
 
@@ -308,7 +290,7 @@ func (d *Detector) candidates(ctx context.Context, photo *imgproc.RGB, boxes []f
 	for i := range photos {
 		photos[i] = photo
 	}
-	dets := make([]Detection, len(boxes))
+	dets := make([]Face, len(boxes))
 	if err := d.firstPass(ctx, photos, boxes, dets); err != nil {
 		return nil, err
 	}
@@ -316,11 +298,11 @@ func (d *Detector) candidates(ctx context.Context, photo *imgproc.RGB, boxes []f
 	if err != nil {
 		return nil, err
 	}
-	sort.SliceStable(kept, func(a, b int) bool { return dets[kept[a]].Face > dets[kept[b]].Face })
+	sort.SliceStable(kept, func(a, b int) bool { return dets[kept[a]].Presence > dets[kept[b]].Presence })
 	for _, k := range kept {
 		t := dets[k]
-		if t.Face >= d.MinFace && !overlapsAny(t.Points, found) {
-			found = append(found, Face{Points: t.Points, Face: t.Face, Box: t.Box})
+		if t.Presence >= d.cfg.MinFace && !overlapsAny(t.Points, found) {
+			found = append(found, t)
 		}
 	}
 	return found, nil
@@ -339,7 +321,7 @@ const maxPeaks = 8
 // peak is a cell no lower than its eight neighbours and at least a tenth of the highest; each
 // point is the expected position of its heatmap's softmax within peakWindow cells of the peak.
 func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
-	m := d.Coarse
+	m := d.coarse
 	s := m.Spec.Size
 	// The coarse model learnt on photos of about 4:3 squashed to s×s. A wider photo (several
 	// cats side by side, say) keeps that squash: its input grows in width instead, so each face
@@ -498,43 +480,43 @@ func quarterAngle(q int) float64 {
 // prediction has the highest face presence, and returns each photo's runner-up turn's (the
 // second highest presence). The choice depends only on the presences, so a photo turned by a
 // quarter gets the same choice, turned with it.
-func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []Detection) []Detection {
-	second := make([]Detection, len(out))
+func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []Face) []Face {
+	second := make([]Face, len(out))
 	for i := range out {
 		best, next := -1, -1
 		for k := 4 * i; k < 4*i+4; k++ {
 			switch {
-			case best < 0 || refined[k].Face > refined[best].Face:
+			case best < 0 || refined[k].Presence > refined[best].Presence:
 				best, next = k, best
-			case next < 0 || refined[k].Face > refined[next].Face:
+			case next < 0 || refined[k].Presence > refined[next].Presence:
 				next = k
 			}
 		}
-		out[i] = Detection{Points: all[best].FromBox(refined[best].Points), Face: refined[best].Face, Box: all[best]}
-		second[i] = Detection{Points: all[next].FromBox(refined[next].Points), Face: refined[next].Face, Box: all[next]}
+		out[i] = Face{Points: all[best].FromBox(refined[best].Points), Presence: refined[best].Presence, Box: all[best]}
+		second[i] = Face{Points: all[next].FromBox(refined[next].Points), Presence: refined[next].Presence, Box: all[next]}
 	}
 	return second
 }
 
 // finishPasses keeps the first-pass results dets[k] (on photos[k]) whose presence reaches half
-// of d.MinFace, runs the remaining refine passes on those, all in one batch, and returns their
+// of d.cfg.MinFace, runs the remaining refine passes on those, all in one batch, and returns their
 // indices, dets updated in place.
-func (d *Detector) finishPasses(ctx context.Context, photos []*imgproc.RGB, dets []Detection) ([]int, error) {
+func (d *Detector) finishPasses(ctx context.Context, photos []*imgproc.RGB, dets []Face) ([]int, error) {
 	var kept []int
 	for k, t := range dets {
-		if t.Face >= d.MinFace/2 {
+		if t.Presence >= d.cfg.MinFace/2 {
 			kept = append(kept, k)
 		}
 	}
-	passes := max(d.Passes, 1) - 1
+	passes := max(d.cfg.Passes, 1) - 1
 	if passes == 0 || len(kept) == 0 {
 		return kept, nil
 	}
-	ps, bs, out := make([]*imgproc.RGB, len(kept)), make([]facecrop.Box, len(kept)), make([]Detection, len(kept))
+	ps, bs, out := make([]*imgproc.RGB, len(kept)), make([]facecrop.Box, len(kept)), make([]Face, len(kept))
 	for j, k := range kept {
 		ps[j], bs[j] = photos[k], d.passBox(dets[k].Points)
 	}
-	if err := d.refine(ctx, ps, bs, out, passes); err != nil {
+	if err := d.runRefine(ctx, ps, bs, out, passes); err != nil {
 		return nil, err
 	}
 	for j, k := range kept {
@@ -548,8 +530,8 @@ const maxFaces = 8
 
 // maskedFaces erases the faces found so far on each photo (their boxes painted mid-grey) and
 // looks at what is left as DetectFace does, without the search, all photos in one batch: a first
-// pass (in four quarter turns with AnyAngle) and, where its presence reaches half of d.MinFace,
-// the remaining passes. A photo keeps a face whose final presence reaches d.MinFace and that
+// pass (in four quarter turns with AnyAngle) and, where its presence reaches half of d.cfg.MinFace,
+// the remaining passes. A photo keeps a face whose final presence reaches d.cfg.MinFace and that
 // overlaps no face found, and goes on until one does not, or maxFaces. found[i] grows with
 // photos[i]'s new faces; the photos with all their faces erased are returned. The caller holds
 // d.mu.
@@ -568,14 +550,14 @@ func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found
 			erased[i] = len(found[i])
 			ps[k] = masked[i]
 		}
-		t := make([]Detection, len(active))
+		t := make([]Face, len(active))
 		if d.anyAngle() {
 			if _, err := d.quarterTurns(ctx, ps, t); err != nil {
 				return nil, err
 			}
 		} else {
 			boxes := make([]facecrop.Box, len(ps))
-			for k, o := range d.predict(d.Coarse, ps, d.Flip) {
+			for k, o := range d.predict(d.coarse, ps, d.cfg.Flip) {
 				boxes[k] = d.firstBox(o.Points.Denormalize(ps[k].W, ps[k].H), 0)
 			}
 			if err := d.firstPass(ctx, ps, boxes, t); err != nil {
@@ -589,8 +571,8 @@ func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found
 		var next []int
 		for _, k := range more {
 			i := active[k]
-			if t[k].Face >= d.MinFace && !overlapsAny(t[k].Points, found[i]) {
-				found[i] = append(found[i], Face{Points: t[k].Points, Face: t[k].Face, Box: t[k].Box})
+			if t[k].Presence >= d.cfg.MinFace && !overlapsAny(t[k].Points, found[i]) {
+				found[i] = append(found[i], t[k])
 				if len(found[i]) < maxFaces {
 					next = append(next, i)
 				}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/landmark"
 )
 
@@ -118,7 +119,7 @@ func TestBrowserPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got Result
+	var got catmark.Record
 	if err := json.Unmarshal([]byte(raw), &got); err != nil {
 		t.Fatalf("result-json %q: %v", raw, err)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/render"
-	"github.com/catmark/catmark/server"
 )
 
 func init() {
@@ -54,11 +53,8 @@ func runPredict(args []string) error {
 		fs.Usage()
 		return fmt.Errorf("no photos given")
 	}
-	det, err := catmark.Load(*model)
+	det, err := tune.load(*model)
 	if err != nil {
-		return err
-	}
-	if err := tune.apply(det); err != nil {
 		return err
 	}
 	var paths []string
@@ -272,21 +268,21 @@ func predictOne(det *catmark.Detector, path string, asJSON bool, drawTo string, 
 // printPhoto prints what was found on a photo, as JSON or as a table, and draws it when the
 // job has a picture to write.
 func printPhoto(job *photoJob, faces []catmark.Face, asJSON bool, out io.Writer) error {
-	res := server.NewResult(job.path, job.h.Width, job.h.Height, detection(faces))
+	res := catmark.NewRecord(job.path, job.h.Width, job.h.Height, faces)
 	if asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(out, "%s\n", b)
 	} else {
 		fmt.Fprintf(out, "%s (%d×%d)", job.path, job.h.Width, job.h.Height)
-		if res.Face != nil {
-			fmt.Fprintf(out, ", face %.2f", *res.Face)
+		if res.Presence != nil {
+			fmt.Fprintf(out, ", face %.2f", *res.Presence)
 		}
 		fmt.Fprintln(out)
 		for _, p := range res.Points {
 			fmt.Fprintf(out, "  %-22s %7.1f %7.1f\n", p.Name, p.X, p.Y)
 		}
 		for i, f := range res.Faces[min(1, len(res.Faces)):] {
-			fmt.Fprintf(out, "  face %d of %d: presence %.2f, turned %.0f°, box %.0f,%.0f %.0f×%.0f\n", i+2, len(res.Faces), *f.Face, f.Angle, f.Box.X, f.Box.Y, f.Box.W, f.Box.H)
+			fmt.Fprintf(out, "  face %d of %d: presence %.2f, turned %.0f°, box %.0f,%.0f %.0f×%.0f\n", i+2, len(res.Faces), *f.Presence, f.Angle, f.Box.X, f.Box.Y, f.Box.W, f.Box.H)
 			for _, p := range f.Points {
 				fmt.Fprintf(out, "    %-20s %7.1f %7.1f\n", p.Name, p.X, p.Y)
 			}

@@ -21,7 +21,6 @@ import (
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/internal/fixture"
-	"github.com/catmark/catmark/server"
 )
 
 // predictOne prints one JSON line per photo with nine named points inside the photo and the
@@ -38,7 +37,7 @@ func TestPredictOne(t *testing.T) {
 	if err := predictOne(det, photo, true, "", &out); err != nil {
 		t.Fatal(err)
 	}
-	var r server.Result
+	var r catmark.Record
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("output %q is not one JSON object: %v", out.String(), err)
 	}
@@ -50,8 +49,8 @@ func TestPredictOne(t *testing.T) {
 			t.Errorf("point %s (%.1f, %.1f) outside the %d×%d photo", p.Name, p.X, p.Y, r.Width, r.Height)
 		}
 	}
-	if r.Face == nil || *r.Face <= 0.5 || *r.Face >= 1 {
-		t.Errorf("face presence %v on a cat photo, want in (0.5, 1)", r.Face)
+	if r.Presence == nil || *r.Presence <= 0.5 || *r.Presence >= 1 {
+		t.Errorf("face presence %v on a cat photo, want in (0.5, 1)", r.Presence)
 	}
 	raw, err := os.ReadFile(photo + ".cat")
 	if err != nil {
