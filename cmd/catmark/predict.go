@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -58,8 +59,14 @@ func runPredict(args []string) error {
 		return err
 	}
 	var paths []string
+	failed := 0 // photos and folders that could not be read or measured
 	for _, arg := range args {
-		paths = append(paths, expandPhotos(arg)...)
+		found, errs := expandPhotos(arg)
+		for _, err := range errs {
+			fmt.Fprintf(os.Stderr, "catmark predict: %v\n", err)
+		}
+		failed += len(errs)
+		paths = append(paths, found...)
 	}
 	var drawn []string
 	if *draw != "" {
@@ -70,7 +77,6 @@ func runPredict(args []string) error {
 	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
-	failed := 0
 	var batch []*photoJob
 	var pixels int
 	flush := func() {
@@ -95,7 +101,7 @@ func runPredict(args []string) error {
 	}
 	flush()
 	if failed > 0 {
-		fmt.Fprintf(os.Stderr, "catmark predict: %d photo(s) failed\n", failed)
+		fmt.Fprintf(os.Stderr, "catmark predict: %d photo(s) or folder(s) failed\n", failed)
 		return errSilent
 	}
 	return nil
@@ -163,23 +169,37 @@ func drawNames(paths []string) []string {
 }
 
 // expandPhotos turns a folder into the photos under it (JPEG and PNG, sorted) and keeps files
-// and "-" as they are. Entries that are not regular files are kept too, for predictOne to report.
-func expandPhotos(arg string) []string {
+// and "-" as they are. Entries that are not regular files are kept too, for loadPhoto to report.
+// A folder under it that cannot be read is an error naming it, and the walk goes on past it.
+func expandPhotos(arg string) ([]string, []error) {
 	st, err := os.Stat(arg)
 	if arg == "-" || err != nil || !st.IsDir() {
-		return []string{arg}
+		return []string{arg}, nil
 	}
-	var out []string
-	filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+	return walkPhotos(os.DirFS(arg), arg)
+}
+
+// walkPhotos returns the photos in fsys (JPEG and PNG, sorted), named as in the folder root
+// that fsys shows, and an error for each folder it could not read.
+func walkPhotos(fsys fs.FS, root string) (paths []string, errs []error) {
+	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		name := filepath.Join(root, filepath.FromSlash(p))
+		if err != nil {
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				err = pe.Err // the path is name
+			}
+			errs = append(errs, fmt.Errorf("%s: folder not readable: %w; its photos skipped", name, err))
+			return nil
+		}
+		if !d.IsDir() {
 			switch strings.ToLower(filepath.Ext(p)) {
 			case ".jpg", ".jpeg", ".png":
-				out = append(out, p)
+				paths = append(paths, name)
 			}
 		}
 		return nil
 	})
-	return out
+	return paths, errs
 }
 
 // photoJob is one photo of a predict run: where it came from, its decoded pixels or why it has
