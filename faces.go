@@ -10,42 +10,8 @@ import (
 	"github.com/catmark/catmark/facecrop"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
-	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/models/resnet"
 )
-
-// Face is one cat's face a Detector found on a photo.
-type Face struct {
-	// Points are the nine landmarks in the photo's pixels, labelled as on the upright cat (the
-	// cat's left eye is Points[0] however the head is turned).
-	Points landmark.Points
-	// Presence is how sure the refine model is that the points frame a cat's face, 0 to 1; NaN
-	// for a model without a presence output.
-	Presence float64
-	// Box is the last refine pass's crop in the photo's pixels; Box.Angle is how far the crop
-	// is turned, counter-clockwise in degrees. It is zero for a detector without a refine model.
-	Box facecrop.Box
-}
-
-// Angle is how far the face is turned from upright, counter-clockwise in degrees, from its
-// points (landmark.Points.Angle).
-func (f Face) Angle() float64 { return f.Points.Angle() }
-
-// Bounds is the smallest rectangle of whole pixels holding Box (turned or not).
-func (f Face) Bounds() image.Rectangle {
-	c := f.Box.Corners()
-	x0, y0, x1, y1 := c[0].X, c[0].Y, c[0].X, c[0].Y
-	for _, p := range c[1:] {
-		x0, x1 = min(x0, p.X), max(x1, p.X)
-		y0, y1 = min(y0, p.Y), max(y1, p.Y)
-	}
-	return image.Rect(int(math.Floor(x0)), int(math.Floor(y0)), int(math.Ceil(x1)), int(math.Ceil(y1)))
-}
-
-// DefaultMinFace is Settings.MinFace's default: the face presence a face beyond the best one
-// needs to be reported by DetectAll. The largest value at which both seeds of the shipped recipe
-// find 95 % of the faces in val-select's composites (docs/model-card.md).
-const DefaultMinFace = 0.2
 
 // DetectAll finds every cat's face in img, best first (by face presence). The best face is what
 // DetectFace finds; it is then erased (painted mid-grey) and the rest of the photo looked at:
@@ -66,13 +32,6 @@ func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 		return nil, err
 	}
 	return all[0].Faces, all[0].Err
-}
-
-// Faces is what DetectAllBatch (or DetectBatch, the best face only) found on one photo: its
-// faces, best first, or the error that kept the photo from being measured.
-type Faces struct {
-	Faces []Face
-	Err   error
 }
 
 // DetectAllBatch is DetectAll for several photos: the best faces are found as DetectBatch finds
@@ -138,98 +97,62 @@ func (d *Detector) allFaces(ctx context.Context, best []Face, errs []error, phot
 	return out, nil
 }
 
-// erase paints the faces' bounds mid-grey in m.
-func erase(m *imgproc.RGB, faces []Face) {
-	for _, f := range faces {
-		m.Fill(f.Bounds(), 128)
+// maxFaces bounds the faces DetectAll reports on one photo.
+const maxFaces = 8
+
+// maskedFaces erases the faces found so far on each photo (their boxes painted mid-grey) and
+// looks at what is left as DetectFace does, without the search, all photos in one batch: a first
+// pass (in four quarter turns with AnyAngle) and, where its presence reaches half of d.cfg.MinFace,
+// the remaining passes. A photo keeps a face whose final presence reaches d.cfg.MinFace and that
+// overlaps no face found, and goes on until one does not, or maxFaces. found[i] grows with
+// photos[i]'s new faces; the photos with all their faces erased are returned. The caller holds
+// d.mu.
+func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found [][]Face) ([]*imgproc.RGB, error) {
+	masked := make([]*imgproc.RGB, len(photos))
+	erased := make([]int, len(photos))
+	var active []int
+	for i, p := range photos {
+		masked[i] = p.Clone()
+		active = append(active, i)
 	}
-}
-
-// manyFaces reports whether the detector can find more than one face.
-func (d *Detector) manyFaces() bool {
-	return d.refine != nil && d.refine.Spec.Presence
-}
-
-// tileAspect is the tiles' aspect ratio: the coarse model learnt on photos of about 4:3.
-const tileAspect = 4.0 / 3
-
-// tiles returns, for a photo of w×h pixels wider than tileAspect (or taller than its inverse),
-// tiles of that aspect at half its height (half its width for a tall photo), a tile apart, and
-// at its full height, half a tile apart, each size spread from edge to edge and inside the
-// photo, smaller first; for any other photo none. A 3:2 photo gets six small tiles and two
-// large ones.
-func tiles(w, h int) []image.Rectangle {
-	wide := float64(w) > tileAspect*float64(h)
-	if !wide && !(float64(h) > tileAspect*float64(w)) {
-		return nil
-	}
-	var out []image.Rectangle
-	for _, share := range []int{2, 1} {
-		tw, th := int(math.Round(tileAspect*float64(h/share))), h/share
-		if !wide {
-			tw, th = w/share, int(math.Round(tileAspect*float64(w/share)))
+	for len(active) > 0 {
+		ps := make([]*imgproc.RGB, len(active))
+		for k, i := range active {
+			erase(masked[i], found[i][erased[i]:])
+			erased[i] = len(found[i])
+			ps[k] = masked[i]
 		}
-		stride := float64(share) / 2 // in tiles: the small ones a tile apart, the large half a tile
-		for _, cy := range steps(float64(h), float64(th), stride) {
-			for _, cx := range steps(float64(w), float64(tw), stride) {
-				x := min(max(int(math.Round(cx-float64(tw)/2)), 0), w-tw)
-				y := min(max(int(math.Round(cy-float64(th)/2)), 0), h-th)
-				out = append(out, image.Rect(x, y, x+tw, y+th))
+		t := make([]Face, len(active))
+		if d.anyAngle() {
+			if _, err := d.quarterTurns(ctx, ps, t); err != nil {
+				return nil, err
+			}
+		} else {
+			boxes := make([]facecrop.Box, len(ps))
+			for k, o := range d.predict(d.coarse, ps, d.cfg.Flip) {
+				boxes[k] = d.firstBox(o.Points.Denormalize(ps[k].W, ps[k].H), 0)
+			}
+			if err := d.firstPass(ctx, ps, boxes, t); err != nil {
+				return nil, err
 			}
 		}
-	}
-	return out
-}
-
-// tilePoints runs the coarse model on each of the photo's tiles turned by q quarters
-// counter-clockwise (one batch, unmirrored) and returns each tile's points in the photo's
-// pixels: a face candidate per tile, for photos much wider or taller than the coarse model learnt
-// on (several cats side by side, say), and for faces small in such a photo.
-func (d *Detector) tilePoints(photo *imgproc.RGB, q int) []landmark.Points {
-	ts := tiles(photo.W, photo.H)
-	if len(ts) == 0 {
-		return nil
-	}
-	// The whole photo too, as the first stage sees it.
-	ts = append(ts, image.Rect(0, 0, photo.W, photo.H))
-	s := d.coarse.Spec.Size
-	imgs := make([]*imgproc.RGB, len(ts))
-	for i, r := range ts {
-		imgs[i] = photo.Sub(r).Resize(s, s).TurnQuarter(q)
-	}
-	out := make([]landmark.Points, len(ts))
-	for i, o := range d.predict(d.coarse, imgs, false) {
-		p := unturn(o.Points, q).Denormalize(ts[i].Dx(), ts[i].Dy())
-		for j := range p {
-			p[j].X += float64(ts[i].Min.X)
-			p[j].Y += float64(ts[i].Min.Y)
+		more, err := d.finishPasses(ctx, ps, t)
+		if err != nil {
+			return nil, err
 		}
-		out[i] = p
+		var next []int
+		for _, k := range more {
+			i := active[k]
+			if t[k].Presence >= d.cfg.MinFace && !overlapsAny(t[k].Points, found[i]) {
+				found[i] = append(found[i], t[k])
+				if len(found[i]) < maxFaces {
+					next = append(next, i)
+				}
+			}
+		}
+		active = next
 	}
-	return out
-}
-
-// unturn maps points normalised to an image turned by q quarters counter-clockwise back to the
-// image itself: (u, v) ↦ (1−v, u) undoes one quarter.
-func unturn(p landmark.Points, q int) landmark.Points {
-	for j, pt := range p {
-		p[j] = unturnPoint(pt, q)
-	}
-	return p
-}
-
-// unturnPoint is unturn for one point.
-func unturnPoint(pt landmark.Point, q int) landmark.Point {
-	for range q & 3 {
-		pt = landmark.Point{X: 1 - pt.Y, Y: pt.X}
-	}
-	return pt
-}
-
-// nearestQuarter is the quarter turn q (0…3) whose quarterAngle is nearest to a box angle in
-// degrees: the photo turned by q quarters shows that face closest to upright.
-func nearestQuarter(angle float64) int {
-	return int(math.Round(-angle/90)) & 3
+	return masked, nil
 }
 
 // moreFaces looks for faces beyond found (the best one and those maskedFaces found) at the
@@ -308,126 +231,16 @@ func (d *Detector) candidates(ctx context.Context, photo *imgproc.RGB, boxes []f
 	return found, nil
 }
 
-// peakWindow is the half-side, in heatmap cells, of the window around a peak in which each
-// point's position is taken.
-const peakWindow = 2
+// erase paints the faces' bounds mid-grey in m.
+func erase(m *imgproc.RGB, faces []Face) {
+	for _, f := range faces {
+		m.Fill(f.Bounds(), 128)
+	}
+}
 
-// maxPeaks bounds the candidates one photo's heatmaps give.
-const maxPeaks = 8
-
-// peakPoints runs the coarse model's heatmaps on the photo and returns, for each peak of their
-// combined evidence, the nine points read from the heatmaps near it, in photo pixels. The
-// evidence is the sum over the nine points of each heatmap's softmax, smoothed over 3×3 cells; a
-// peak is a cell no lower than its eight neighbours and at least a tenth of the highest; each
-// point is the expected position of its heatmap's softmax within peakWindow cells of the peak.
-func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
-	m := d.coarse
-	s := m.Spec.Size
-	// The coarse model learnt on photos of about 4:3 squashed to s×s. A wider photo (several
-	// cats side by side, say) keeps that squash: its input grows in width instead, so each face
-	// looks as the faces it learnt on.
-	w, h := s, s
-	if float64(photo.W) > tileAspect*float64(photo.H) {
-		w = min(4*s, int(math.Round(float64(s)*float64(photo.W)/float64(photo.H)/tileAspect/16))*16)
-	}
-	norm, err := imgproc.NormNamed(m.Spec.Norm)
-	if err != nil {
-		return nil, err
-	}
-	x := make([]float32, 3*w*h)
-	norm.Planes(photo.Resize(w, h), x)
-	maps, shape, err := m.Heatmaps(x, 1, h, w)
-	if err != nil {
-		return nil, err
-	}
-	k := shape[1]
-	h, w = shape[2], shape[3]
-	hw := h * w
-	prob := make([]float64, k*hw)
-	ev := make([]float64, hw)
-	for j := range k {
-		z := maps[j*hw : (j+1)*hw]
-		top := float64(z[0])
-		for _, v := range z {
-			top = max(top, float64(v))
-		}
-		var sum float64
-		for p, v := range z {
-			e := math.Exp(float64(v) - top)
-			prob[j*hw+p] = e
-			sum += e
-		}
-		for p := range hw {
-			prob[j*hw+p] /= sum
-			ev[p] += prob[j*hw+p]
-		}
-	}
-	smooth := make([]float64, hw)
-	for i := range h {
-		for j := range w {
-			for di := -1; di <= 1; di++ {
-				for dj := -1; dj <= 1; dj++ {
-					if ii, jj := i+di, j+dj; ii >= 0 && ii < h && jj >= 0 && jj < w {
-						smooth[i*w+j] += ev[ii*w+jj]
-					}
-				}
-			}
-		}
-	}
-	top := 0.0
-	for _, v := range smooth {
-		top = max(top, v)
-	}
-	type peak struct {
-		i, j int
-		v    float64
-	}
-	var peaks []peak
-	for i := range h {
-		for j := range w {
-			v := smooth[i*w+j]
-			if v < top/10 {
-				continue
-			}
-			highest := true
-			for di := -1; di <= 1 && highest; di++ {
-				for dj := -1; dj <= 1; dj++ {
-					if ii, jj := i+di, j+dj; (di != 0 || dj != 0) && ii >= 0 && ii < h && jj >= 0 && jj < w && smooth[ii*w+jj] > v {
-						highest = false
-						break
-					}
-				}
-			}
-			if highest {
-				peaks = append(peaks, peak{i, j, v})
-			}
-		}
-	}
-	sort.Slice(peaks, func(a, b int) bool { return peaks[a].v > peaks[b].v })
-	if len(peaks) > maxPeaks {
-		peaks = peaks[:maxPeaks]
-	}
-	out := make([]landmark.Points, 0, len(peaks))
-	for _, pk := range peaks {
-		var pts landmark.Points
-		for j := range k {
-			var sum, ex, ey float64
-			for i := max(pk.i-peakWindow, 0); i <= min(pk.i+peakWindow, h-1); i++ {
-				for jj := max(pk.j-peakWindow, 0); jj <= min(pk.j+peakWindow, w-1); jj++ {
-					q := prob[j*hw+i*w+jj]
-					sum += q
-					ex += q * float64(jj) / float64(w-1)
-					ey += q * float64(i) / float64(h-1)
-				}
-			}
-			if sum == 0 {
-				ex, ey, sum = float64(pk.j)/float64(w-1), float64(pk.i)/float64(h-1), 1
-			}
-			pts[j] = landmark.Point{X: ex / sum, Y: ey / sum}
-		}
-		out = append(out, pts.Denormalize(photo.W, photo.H))
-	}
-	return out, nil
+// manyFaces reports whether the detector can find more than one face.
+func (d *Detector) manyFaces() bool {
+	return d.refine != nil && d.refine.Spec.Presence
 }
 
 // overlapsAny reports whether the face with points p is one of the found faces: the
@@ -470,115 +283,61 @@ func coversAny(b facecrop.Box, found []Face) bool {
 	return false
 }
 
-// quarterAngle is the box angle of a face upright in the photo turned by q quarters
-// counter-clockwise: −q quarters, in (−180, 180].
-func quarterAngle(q int) float64 {
-	return [4]float64{0, -90, 180, 90}[q&3]
+// tileAspect is the tiles' aspect ratio: the coarse model learnt on photos of about 4:3.
+const tileAspect = 4.0 / 3
+
+// tiles returns, for a photo of w×h pixels wider than tileAspect (or taller than its inverse),
+// tiles of that aspect at half its height (half its width for a tall photo), a tile apart, and
+// at its full height, half a tile apart, each size spread from edge to edge and inside the
+// photo, smaller first; for any other photo none. A 3:2 photo gets six small tiles and two
+// large ones.
+func tiles(w, h int) []image.Rectangle {
+	wide := float64(w) > tileAspect*float64(h)
+	if !wide && !(float64(h) > tileAspect*float64(w)) {
+		return nil
+	}
+	var out []image.Rectangle
+	for _, share := range []int{2, 1} {
+		tw, th := int(math.Round(tileAspect*float64(h/share))), h/share
+		if !wide {
+			tw, th = w/share, int(math.Round(tileAspect*float64(w/share)))
+		}
+		stride := float64(share) / 2 // in tiles: the small ones a tile apart, the large half a tile
+		for _, cy := range steps(float64(h), float64(th), stride) {
+			for _, cx := range steps(float64(w), float64(tw), stride) {
+				x := min(max(int(math.Round(cx-float64(tw)/2)), 0), w-tw)
+				y := min(max(int(math.Round(cy-float64(th)/2)), 0), h-th)
+				out = append(out, image.Rect(x, y, x+tw, y+th))
+			}
+		}
+	}
+	return out
 }
 
-// pickTurns keeps, for each photo i, the one of its four turned boxes all[4i…4i+3] whose
-// prediction has the highest face presence, and returns each photo's runner-up turn's (the
-// second highest presence). The choice depends only on the presences, so a photo turned by a
-// quarter gets the same choice, turned with it.
-func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []Face) []Face {
-	second := make([]Face, len(out))
-	for i := range out {
-		best, next := -1, -1
-		for k := 4 * i; k < 4*i+4; k++ {
-			switch {
-			case best < 0 || refined[k].Presence > refined[best].Presence:
-				best, next = k, best
-			case next < 0 || refined[k].Presence > refined[next].Presence:
-				next = k
-			}
+// tilePoints runs the coarse model on each of the photo's tiles turned by q quarters
+// counter-clockwise (one batch, unmirrored) and returns each tile's points in the photo's
+// pixels: a face candidate per tile, for photos much wider or taller than the coarse model learnt
+// on (several cats side by side, say), and for faces small in such a photo.
+func (d *Detector) tilePoints(photo *imgproc.RGB, q int) []landmark.Points {
+	ts := tiles(photo.W, photo.H)
+	if len(ts) == 0 {
+		return nil
+	}
+	// The whole photo too, as the first stage sees it.
+	ts = append(ts, image.Rect(0, 0, photo.W, photo.H))
+	s := d.coarse.Spec.Size
+	imgs := make([]*imgproc.RGB, len(ts))
+	for i, r := range ts {
+		imgs[i] = photo.Sub(r).Resize(s, s).TurnQuarter(q)
+	}
+	out := make([]landmark.Points, len(ts))
+	for i, o := range d.predict(d.coarse, imgs, false) {
+		p := unturn(o.Points, q).Denormalize(ts[i].Dx(), ts[i].Dy())
+		for j := range p {
+			p[j].X += float64(ts[i].Min.X)
+			p[j].Y += float64(ts[i].Min.Y)
 		}
-		out[i] = Face{Points: all[best].FromBox(refined[best].Points), Presence: refined[best].Presence, Box: all[best]}
-		second[i] = Face{Points: all[next].FromBox(refined[next].Points), Presence: refined[next].Presence, Box: all[next]}
+		out[i] = p
 	}
-	return second
-}
-
-// finishPasses keeps the first-pass results dets[k] (on photos[k]) whose presence reaches half
-// of d.cfg.MinFace, runs the remaining refine passes on those, all in one batch, and returns their
-// indices, dets updated in place.
-func (d *Detector) finishPasses(ctx context.Context, photos []*imgproc.RGB, dets []Face) ([]int, error) {
-	var kept []int
-	for k, t := range dets {
-		if t.Presence >= d.cfg.MinFace/2 {
-			kept = append(kept, k)
-		}
-	}
-	passes := max(d.cfg.Passes, 1) - 1
-	if passes == 0 || len(kept) == 0 {
-		return kept, nil
-	}
-	ps, bs, out := make([]*imgproc.RGB, len(kept)), make([]facecrop.Box, len(kept)), make([]Face, len(kept))
-	for j, k := range kept {
-		ps[j], bs[j] = photos[k], d.passBox(dets[k].Points)
-	}
-	if err := d.runRefine(ctx, ps, bs, out, passes); err != nil {
-		return nil, err
-	}
-	for j, k := range kept {
-		dets[k] = out[j]
-	}
-	return kept, nil
-}
-
-// maxFaces bounds the faces DetectAll reports on one photo.
-const maxFaces = 8
-
-// maskedFaces erases the faces found so far on each photo (their boxes painted mid-grey) and
-// looks at what is left as DetectFace does, without the search, all photos in one batch: a first
-// pass (in four quarter turns with AnyAngle) and, where its presence reaches half of d.cfg.MinFace,
-// the remaining passes. A photo keeps a face whose final presence reaches d.cfg.MinFace and that
-// overlaps no face found, and goes on until one does not, or maxFaces. found[i] grows with
-// photos[i]'s new faces; the photos with all their faces erased are returned. The caller holds
-// d.mu.
-func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found [][]Face) ([]*imgproc.RGB, error) {
-	masked := make([]*imgproc.RGB, len(photos))
-	erased := make([]int, len(photos))
-	var active []int
-	for i, p := range photos {
-		masked[i] = p.Clone()
-		active = append(active, i)
-	}
-	for len(active) > 0 {
-		ps := make([]*imgproc.RGB, len(active))
-		for k, i := range active {
-			erase(masked[i], found[i][erased[i]:])
-			erased[i] = len(found[i])
-			ps[k] = masked[i]
-		}
-		t := make([]Face, len(active))
-		if d.anyAngle() {
-			if _, err := d.quarterTurns(ctx, ps, t); err != nil {
-				return nil, err
-			}
-		} else {
-			boxes := make([]facecrop.Box, len(ps))
-			for k, o := range d.predict(d.coarse, ps, d.cfg.Flip) {
-				boxes[k] = d.firstBox(o.Points.Denormalize(ps[k].W, ps[k].H), 0)
-			}
-			if err := d.firstPass(ctx, ps, boxes, t); err != nil {
-				return nil, err
-			}
-		}
-		more, err := d.finishPasses(ctx, ps, t)
-		if err != nil {
-			return nil, err
-		}
-		var next []int
-		for _, k := range more {
-			i := active[k]
-			if t[k].Presence >= d.cfg.MinFace && !overlapsAny(t[k].Points, found[i]) {
-				found[i] = append(found[i], t[k])
-				if len(found[i]) < maxFaces {
-					next = append(next, i)
-				}
-			}
-		}
-		active = next
-	}
-	return masked, nil
+	return out
 }
