@@ -257,7 +257,7 @@ func TestUpTurnsFollowQuarterTurns(t *testing.T) {
 }
 
 // unturnFace undoes TurnQuarter on a detection's points, box centre and box angle.
-func TestUnturnDetection(t *testing.T) {
+func TestUnturnFace(t *testing.T) {
 	photo := imgproc.New(40, 30)
 	var pts landmark.Points
 	for i := range pts {
