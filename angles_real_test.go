@@ -31,13 +31,22 @@ func shippedOn(t *testing.T, n int) (*evaluate.Data, *catmark.Detector) {
 func TestAnyAngleOnTurnedRealPhotos(t *testing.T) {
 	const n = 12
 	d, det := shippedOn(t, n)
+	s := det.Settings()
+	s.AnyAngle = false
+	straight, err := catmark.Load("", catmark.WithSettings(s))
+	if err != nil {
+		t.Fatal(err)
+	}
 	nme := func(anyAngle bool, degrees float64) float64 {
-		det.AnyAngle = anyAngle
+		det := det
+		if !anyAngle {
+			det = straight
+		}
 		var set evaluate.Set = d
 		if degrees != 0 {
 			set = evaluate.Turned{Set: d, Degrees: degrees}
 		}
-		res, err := evaluate.Run(evaluate.PredictorFunc(det.DetectRGB), set, evaluate.Options{})
+		res, err := evaluate.Run(evaluate.PredictorFunc(det.Detect), set, evaluate.Options{})
 		if err != nil || res.N != n {
 			t.Fatalf("turned %v°: %v, %d photos measured", degrees, err, res.N)
 		}
@@ -71,7 +80,7 @@ func TestAnyAngleOnTurnedRealPhotos(t *testing.T) {
 func TestDetectAllOnRealComposites(t *testing.T) {
 	d, det := shippedOn(t, 12)
 	for _, k := range []int{2, 3} {
-		rep, err := evaluate.MeasureFaces(det.DetectAllRGB, d, evaluate.FacesOptions{PerPhoto: k, MinScale: 0.5, Seed: 1})
+		rep, err := evaluate.MeasureFaces(det.DetectAll, d, evaluate.FacesOptions{PerPhoto: k, MinScale: 0.5, Seed: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

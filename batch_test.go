@@ -26,7 +26,7 @@ func TestBatchEqualsOneByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, search := range []float64{0, 1} { // never, always
-		det.Search = search
+		det.cfg.Search = search
 		var imgs []image.Image
 		for i := range 4 {
 			imgs = append(imgs, decodeFixture(t, i))
@@ -50,12 +50,12 @@ func TestBatchEqualsOneByOne(t *testing.T) {
 			if err != nil || got[i].Err != nil {
 				t.Fatalf("photo %d: %v, %v", i, err, got[i].Err)
 			}
-			if math.Abs(f-got[i].Face) > 1e-5 {
-				t.Errorf("search %v, photo %d: presence %v in the batch, %v alone", search, i, got[i].Face, f)
+			if math.Abs(f-got[i].Faces[0].Presence) > 1e-5 {
+				t.Errorf("search %v, photo %d: presence %v in the batch, %v alone", search, i, got[i].Faces[0].Presence, f)
 			}
 			for j := range p {
-				if math.Abs(p[j].X-got[i].Points[j].X) > 1e-3 || math.Abs(p[j].Y-got[i].Points[j].Y) > 1e-3 {
-					t.Errorf("search %v, photo %d, point %d: %v in the batch, %v alone", search, i, j, got[i].Points[j], p[j])
+				if math.Abs(p[j].X-got[i].Faces[0].Points[j].X) > 1e-3 || math.Abs(p[j].Y-got[i].Faces[0].Points[j].Y) > 1e-3 {
+					t.Errorf("search %v, photo %d, point %d: %v in the batch, %v alone", search, i, j, got[i].Faces[0].Points[j], p[j])
 				}
 			}
 		}

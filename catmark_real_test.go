@@ -50,7 +50,10 @@ func TestShippedDetectorOnRealPhotos(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s.cat: %v", name, err)
 		}
-		pred, face := det.DetectFaceRGB(img)
+		pred, face, err := det.DetectFace(img.Image())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 		if face > 0.5 {
 			faces++
 		}

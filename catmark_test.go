@@ -66,18 +66,18 @@ func TestDetectorIsMirrorEquivariant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if det.Refine == nil {
+	if det.refine == nil {
 		t.Fatal("the refine model was not loaded")
 	}
-	det.Passes = 1
+	det.cfg.Passes = 1
 	photo := catPhoto(t)
 	mirrored := photo.Clone()
 	augment.FlipImage(mirrored)
 	var p landmark.Points
 	for _, zoom := range []float64{0, 0.15} {
-		det.Zoom = zoom
-		p = det.DetectRGB(photo)
-		q := det.DetectRGB(mirrored).FlipPixels(photo.W)
+		det.cfg.Zoom = zoom
+		p = pointsRGB(t, det, photo)
+		q := pointsRGB(t, det, mirrored).FlipPixels(photo.W)
 		for i := range p {
 			if math.IsNaN(p[i].X) || math.Abs(p[i].X-q[i].X) > 0.5 || math.Abs(p[i].Y-q[i].Y) > 0.5 {
 				t.Errorf("zoom %g, point %s: %v on the photo, %v from the mirrored photo", zoom, landmark.Names[i], p[i], q[i])
@@ -85,8 +85,8 @@ func TestDetectorIsMirrorEquivariant(t *testing.T) {
 		}
 	}
 	// Each stage runs: the two-stage result differs from the coarse model alone.
-	coarseOnly := &Detector{Coarse: det.Coarse, Settings: Settings{Flip: true}}
-	if c := coarseOnly.DetectRGB(photo); c == p {
+	coarseOnly := &Detector{coarse: det.coarse, cfg: Settings{Flip: true}}
+	if c := pointsRGB(t, coarseOnly, photo); c == p {
 		t.Error("the refine stage changed nothing")
 	}
 }
@@ -95,11 +95,11 @@ func TestDetectorIsMirrorEquivariant(t *testing.T) {
 // scaled by 1−Zoom and 1+Zoom; the presence is the box's own.
 func TestZoomAveragesScaledCrops(t *testing.T) {
 	det := randomDetector(t, "pool")
-	det.Flip, det.Zoom = false, 0.2
+	det.cfg.Flip, det.cfg.Zoom = false, 0.2
 	photo := catPhoto(t)
 	box := facecrop.Box{CX: float64(photo.W) / 2, CY: float64(photo.H) / 2, Side: float64(min(photo.W, photo.H)) / 2, Angle: 10}
-	got := make([]Detection, 1)
-	if err := det.refine(context.Background(), []*imgproc.RGB{photo}, []facecrop.Box{box}, got, 1); err != nil {
+	got := make([]Face, 1)
+	if err := det.runRefine(context.Background(), []*imgproc.RGB{photo}, []facecrop.Box{box}, got, 1); err != nil {
 		t.Fatal(err)
 	}
 	var want landmark.Points
@@ -107,9 +107,9 @@ func TestZoomAveragesScaledCrops(t *testing.T) {
 	for k, z := range []float64{1, 0.8, 1.2} {
 		b := box
 		b.Side *= z
-		o := det.predict(det.Refine, []*imgproc.RGB{facecrop.Crop(photo, photo.W, photo.H, b, det.Refine.Spec.Size)}, false)[0]
+		o := det.predict(det.refine, []*imgproc.RGB{facecrop.Crop(photo, photo.W, photo.H, b, det.refine.Spec.Size)}, false)[0]
 		if k == 0 {
-			face = o.Face
+			face = o.Presence
 		}
 		for j, p := range b.FromBox(o.Points) {
 			want[j].X += p.X / 3
@@ -121,8 +121,8 @@ func TestZoomAveragesScaledCrops(t *testing.T) {
 			t.Errorf("point %s: %v, want the mean of the three crops' %v", landmark.Names[j], got[0].Points[j], want[j])
 		}
 	}
-	if got[0].Face != face || got[0].Box != box {
-		t.Errorf("presence %g and box %+v, want the unscaled crop's %g and %+v", got[0].Face, got[0].Box, face, box)
+	if got[0].Presence != face || got[0].Box != box {
+		t.Errorf("presence %g and box %+v, want the unscaled crop's %g and %+v", got[0].Presence, got[0].Box, face, box)
 	}
 }
 
@@ -182,10 +182,10 @@ func TestSearchKeepsTheLikeliestFace(t *testing.T) {
 		t.Fatal(err)
 	}
 	photo := catPhoto(t)
-	det.Search = 0
-	p0, f0 := det.DetectFaceRGB(photo)
-	det.Search = 1 // always search
-	p1, f1 := det.DetectFaceRGB(photo)
+	det.cfg.Search = 0
+	p0, f0 := detectRGB(t, det, photo)
+	det.cfg.Search = 1 // always search
+	p1, f1 := detectRGB(t, det, photo)
 	if math.IsNaN(f0) || math.IsNaN(f1) {
 		t.Fatalf("presence %v, %v from a model with a presence output", f0, f1)
 	}
@@ -195,8 +195,8 @@ func TestSearchKeepsTheLikeliestFace(t *testing.T) {
 	if f1 > f0 && p1 == p0 {
 		t.Error("search found a likelier face but returned the first crop's points")
 	}
-	det.Refine.Spec.Presence = false
-	if _, f := det.DetectFaceRGB(photo); !math.IsNaN(f) {
+	det.refine.Spec.Presence = false
+	if _, f := detectRGB(t, det, photo); !math.IsNaN(f) {
 		t.Errorf("presence %v from a model without a presence output, want NaN", f)
 	}
 }
@@ -228,4 +228,21 @@ func TestWindowSteps(t *testing.T) {
 			t.Errorf("steps(%v, %v, %v) = %d windows, %d would do", tc.n, tc.side, tc.stride, len(c), k)
 		}
 	}
+}
+
+// detectRGB is DetectFace on a photo already in catmark's RGB form, failing t on an error.
+func detectRGB(t *testing.T, d *Detector, photo *imgproc.RGB) (landmark.Points, float64) {
+	t.Helper()
+	det, err := d.detect(context.Background(), []*imgproc.RGB{photo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return det[0].Points, det[0].Presence
+}
+
+// pointsRGB is detectRGB's points.
+func pointsRGB(t *testing.T, d *Detector, photo *imgproc.RGB) landmark.Points {
+	t.Helper()
+	p, _ := detectRGB(t, d, photo)
+	return p
 }

@@ -76,7 +76,9 @@ import (
 )
 
 func main() {
-	det, err := catmark.Load("") // the fastest backend linked in: the pure-Go one
+	s := catmark.Defaults
+	s.Search = 0 // keep the run short: no face search on this blank picture
+	det, err := catmark.Load("", catmark.WithSettings(s)) // the fastest backend linked in: the pure-Go one
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -84,7 +86,6 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	det.Search = 0 // keep the run short: no face search on this blank picture
 	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
 	for i := range 64 * 48 {
 		img.Set(i%64, i/64, color.RGBA{uint8(i), 90, 200, 255})
@@ -93,7 +94,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("points:", len(pts), "backends:", det.Coarse.B.Name(), ref.Coarse.B.Name())
+	fmt.Println("points:", len(pts), "backends:", det.Backend(), ref.Backend())
 }
 `,
 	}

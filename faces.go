@@ -10,41 +10,8 @@ import (
 	"github.com/catmark/catmark/facecrop"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
-	"github.com/catmark/catmark/model"
 	"github.com/catmark/catmark/models/resnet"
 )
-
-// Face is one cat's face that DetectAll found.
-type Face struct {
-	// Points are the nine landmarks in the photo's pixels, labelled as on the upright cat (the
-	// cat's left eye is Points[0] however the head is turned).
-	Points landmark.Points
-	// Face is the refine model's face presence for them, 0 to 1.
-	Face float64
-	// Box is the last refine pass's crop in the photo's pixels; Box.Angle is how far the crop
-	// is turned, counter-clockwise in degrees.
-	Box facecrop.Box
-}
-
-// Angle is how far the face is turned from upright, counter-clockwise in degrees, from its
-// points (landmark.Points.Angle).
-func (f Face) Angle() float64 { return f.Points.Angle() }
-
-// Bounds is the smallest rectangle of whole pixels holding Box (turned or not).
-func (f Face) Bounds() image.Rectangle {
-	c := f.Box.Corners()
-	x0, y0, x1, y1 := c[0].X, c[0].Y, c[0].X, c[0].Y
-	for _, p := range c[1:] {
-		x0, x1 = min(x0, p.X), max(x1, p.X)
-		y0, y1 = min(y0, p.Y), max(y1, p.Y)
-	}
-	return image.Rect(int(math.Floor(x0)), int(math.Floor(y0)), int(math.Ceil(x1)), int(math.Ceil(y1)))
-}
-
-// DefaultMinFace is Settings.MinFace's default: the face presence a face beyond the best one
-// needs to be reported by DetectAll. The largest value at which both seeds of the shipped recipe
-// find 95 % of the faces in val-select's composites (docs/model-card.md).
-const DefaultMinFace = 0.2
 
 // DetectAll finds every cat's face in img, best first (by face presence). The best face is what
 // DetectFace finds; it is then erased (painted mid-grey) and the rest of the photo looked at:
@@ -56,8 +23,8 @@ const DefaultMinFace = 0.2
 //
 // The other peaks of the coarse model's heatmaps, when it has an integral head
 // (model.Spec.Head), are candidates too. Each candidate gets one unmirrored refine pass in its
-// box's turn, and the remaining passes when its presence reaches half of d.MinFace. A face is
-// kept when its presence reaches d.MinFace and it overlaps no better face. A detector without a
+// box's turn, and the remaining passes when its presence reaches half of d.cfg.MinFace. A face is
+// kept when its presence reaches d.cfg.MinFace and it overlaps no better face. A detector without a
 // refine model with a presence output finds one face.
 func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 	all, err := d.DetectAllBatch(context.Background(), []image.Image{img})
@@ -67,53 +34,27 @@ func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 	return all[0].Faces, all[0].Err
 }
 
-// Faces is what DetectAllBatch found on one photo: its faces, best first, or the error that
-// kept the photo from being measured.
-type Faces struct {
-	Faces []Face
-	Err   error
-}
-
 // DetectAllBatch is DetectAll for several photos: the best faces are found as DetectBatch finds
 // them, and each round of erasing and looking again runs on all photos at once.
 func (d *Detector) DetectAllBatch(ctx context.Context, imgs []image.Image) ([]Faces, error) {
-	best, photos, err := d.detectImages(ctx, imgs)
+	best, errs, photos, err := d.detectImages(ctx, imgs)
 	if err != nil {
 		return nil, err
 	}
-	return d.allFaces(ctx, best, photos)
+	return d.allFaces(ctx, best, errs, photos)
 }
 
-// DetectAllRGB is DetectAll for an image already in catmark's RGB form (at least MinSide a
-// side), returning each face's points, best first: what evaluate.MeasureFaces measures.
-func (d *Detector) DetectAllRGB(photo *imgproc.RGB) ([]landmark.Points, error) {
-	ps := []*imgproc.RGB{photo}
-	best, err := d.detect(context.Background(), ps)
-	if err != nil {
-		return nil, err
-	}
-	all, err := d.allFaces(context.Background(), best, ps)
-	if err != nil {
-		return nil, err
-	}
-	pts := make([]landmark.Points, len(all[0].Faces))
-	for i, f := range all[0].Faces {
-		pts[i] = f.Points
-	}
-	return pts, all[0].Err
-}
-
-// allFaces goes on from each photo's best face (best[i], on photos[i]; a photo with an error
-// keeps it) to all of its faces.
-func (d *Detector) allFaces(ctx context.Context, best []Detection, photos []*imgproc.RGB) ([]Faces, error) {
+// allFaces goes on from each photo's best face (best[i], on photos[i]; a photo with an error,
+// errs[i], keeps it) to all of its faces.
+func (d *Detector) allFaces(ctx context.Context, best []Face, errs []error, photos []*imgproc.RGB) ([]Faces, error) {
 	out := make([]Faces, len(best))
 	var at []int
 	for i, b := range best {
-		if b.Err != nil {
-			out[i].Err = b.Err
+		if errs[i] != nil {
+			out[i].Err = errs[i]
 			continue
 		}
-		out[i].Faces = []Face{{Points: b.Points, Face: b.Face, Box: b.Box}}
+		out[i].Faces = []Face{b}
 		at = append(at, i)
 	}
 	if !d.manyFaces() || len(at) == 0 {
@@ -156,6 +97,140 @@ func (d *Detector) allFaces(ctx context.Context, best []Detection, photos []*img
 	return out, nil
 }
 
+// maxFaces bounds the faces DetectAll reports on one photo.
+const maxFaces = 8
+
+// maskedFaces erases the faces found so far on each photo (their boxes painted mid-grey) and
+// looks at what is left as DetectFace does, without the search, all photos in one batch: a first
+// pass (in four quarter turns with AnyAngle) and, where its presence reaches half of d.cfg.MinFace,
+// the remaining passes. A photo keeps a face whose final presence reaches d.cfg.MinFace and that
+// overlaps no face found, and goes on until one does not, or maxFaces. found[i] grows with
+// photos[i]'s new faces; the photos with all their faces erased are returned. The caller holds
+// d.mu.
+func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found [][]Face) ([]*imgproc.RGB, error) {
+	masked := make([]*imgproc.RGB, len(photos))
+	erased := make([]int, len(photos))
+	var active []int
+	for i, p := range photos {
+		masked[i] = p.Clone()
+		active = append(active, i)
+	}
+	for len(active) > 0 {
+		ps := make([]*imgproc.RGB, len(active))
+		for k, i := range active {
+			erase(masked[i], found[i][erased[i]:])
+			erased[i] = len(found[i])
+			ps[k] = masked[i]
+		}
+		t := make([]Face, len(active))
+		if d.anyAngle() {
+			if _, err := d.quarterTurns(ctx, ps, t); err != nil {
+				return nil, err
+			}
+		} else {
+			boxes := make([]facecrop.Box, len(ps))
+			for k, o := range d.predict(d.coarse, ps, d.cfg.Flip) {
+				boxes[k] = d.firstBox(o.Points.Denormalize(ps[k].W, ps[k].H), 0)
+			}
+			if err := d.firstPass(ctx, ps, boxes, t); err != nil {
+				return nil, err
+			}
+		}
+		more, err := d.finishPasses(ctx, ps, t)
+		if err != nil {
+			return nil, err
+		}
+		var next []int
+		for _, k := range more {
+			i := active[k]
+			if t[k].Presence >= d.cfg.MinFace && !overlapsAny(t[k].Points, found[i]) {
+				found[i] = append(found[i], t[k])
+				if len(found[i]) < maxFaces {
+					next = append(next, i)
+				}
+			}
+		}
+		active = next
+	}
+	return masked, nil
+}
+
+// moreFaces looks for faces beyond found (the best one and those maskedFaces found) at the
+// candidates of DetectAll's last step, on masked (the photo with the faces found erased) and
+// photo, and returns all faces kept, best first, at most maxFaces. A round of tiles that finds
+// a face is followed by another with the new faces erased too (a tile showing two cats gives
+// one of them), until one finds none. The caller holds d.mu.
+func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, found []Face) ([]Face, error) {
+	// The tiles upright, and also turned as the best face is when that is nearer another
+	// quarter turn: the coarse model learnt on upright cats, and the cats of one photo are
+	// most often turned alike (a camera held sideways).
+	turns := []int{0}
+	if q := nearestQuarter(found[0].Box.Angle); d.anyAngle() && q != 0 {
+		turns = append(turns, q)
+	}
+	var boxes []facecrop.Box
+	if d.coarse.Spec.Head == resnet.Integral {
+		peaks, err := d.peakPoints(photo)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range peaks {
+			boxes = append(boxes, d.firstBox(p, 0))
+		}
+	}
+	tiled := len(tiles(photo.W, photo.H)) > 0
+	for len(found) < maxFaces {
+		for _, q := range turns {
+			for _, p := range d.tilePoints(masked, q) {
+				boxes = append(boxes, d.firstBox(p, quarterAngle(q)))
+			}
+		}
+		n := len(found)
+		var err error
+		if found, err = d.candidates(ctx, photo, boxes, found); err != nil {
+			return nil, err
+		}
+		if len(found) == n || !tiled {
+			break
+		}
+		erase(masked, found[n:])
+		boxes = nil
+	}
+	sort.SliceStable(found[1:], func(a, b int) bool { return found[1+a].Presence > found[1+b].Presence })
+	return found[:min(len(found), maxFaces)], nil
+}
+
+// candidates refines the candidate boxes on photo that overlap no face found: one unmirrored
+// pass in each box's turn (the coarse model saw the face so), the remaining passes where its
+// presence reaches half of MinFace. It returns found with the faces whose presence reaches
+// MinFace and that overlap no better face added, best first.
+func (d *Detector) candidates(ctx context.Context, photo *imgproc.RGB, boxes []facecrop.Box, found []Face) ([]Face, error) {
+	boxes = slices.DeleteFunc(boxes, func(b facecrop.Box) bool { return coversAny(b, found) })
+	if len(boxes) == 0 {
+		return found, nil
+	}
+	photos := make([]*imgproc.RGB, len(boxes))
+	for i := range photos {
+		photos[i] = photo
+	}
+	dets := make([]Face, len(boxes))
+	if err := d.firstPass(ctx, photos, boxes, dets); err != nil {
+		return nil, err
+	}
+	kept, err := d.finishPasses(ctx, photos, dets)
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(kept, func(a, b int) bool { return dets[kept[a]].Presence > dets[kept[b]].Presence })
+	for _, k := range kept {
+		t := dets[k]
+		if t.Presence >= d.cfg.MinFace && !overlapsAny(t.Points, found) {
+			found = append(found, t)
+		}
+	}
+	return found, nil
+}
+
 // erase paints the faces' bounds mid-grey in m.
 func erase(m *imgproc.RGB, faces []Face) {
 	for _, f := range faces {
@@ -165,7 +240,47 @@ func erase(m *imgproc.RGB, faces []Face) {
 
 // manyFaces reports whether the detector can find more than one face.
 func (d *Detector) manyFaces() bool {
-	return d.Refine != nil && d.Refine.Spec.Presence
+	return d.refine != nil && d.refine.Spec.Presence
+}
+
+// overlapsAny reports whether the face with points p is one of the found faces: the
+// rectangles holding their points (ear tips to mouth, no margin) share over a third of the
+// smaller one's area, or either face's centre lies in the other's rectangle. Crop boxes, with
+// their margins, would make two cats cheek to cheek one.
+func overlapsAny(p landmark.Points, found []Face) bool {
+	ax0, ay0, ax1, ay1 := p.Extent()
+	for _, f := range found {
+		bx0, by0, bx1, by1 := f.Points.Extent()
+		in := max(0, min(ax1, bx1)-max(ax0, bx0)) * max(0, min(ay1, by1)-max(ay0, by0))
+		small := min((ax1-ax0)*(ay1-ay0), (bx1-bx0)*(by1-by0))
+		if 3*in > small ||
+			inside((ax0+ax1)/2, (ay0+ay1)/2, bx0, by0, bx1, by1) ||
+			inside((bx0+bx1)/2, (by0+by1)/2, ax0, ay0, ax1, ay1) {
+			return true
+		}
+	}
+	return false
+}
+
+// inside reports whether (x, y) lies in the rectangle [x0, x1]×[y0, y1].
+func inside(x, y, x0, y0, x1, y1 float64) bool {
+	return x >= x0 && x <= x1 && y >= y0 && y <= y1
+}
+
+// coversAny reports whether candidate box b covers much of any found face's box: their
+// bounding rectangles' intersection is over a third of the smaller one's area. Refined, such a
+// candidate would most likely find that face again, so it is not refined.
+func coversAny(b facecrop.Box, found []Face) bool {
+	r := Face{Box: b}.Bounds()
+	for _, f := range found {
+		q := f.Bounds()
+		in := r.Intersect(q)
+		small := min(r.Dx()*r.Dy(), q.Dx()*q.Dy())
+		if small > 0 && 3*in.Dx()*in.Dy() > small {
+			return true
+		}
+	}
+	return false
 }
 
 // tileAspect is the tiles' aspect ratio: the coarse model learnt on photos of about 4:3.
@@ -210,13 +325,13 @@ func (d *Detector) tilePoints(photo *imgproc.RGB, q int) []landmark.Points {
 	}
 	// The whole photo too, as the first stage sees it.
 	ts = append(ts, image.Rect(0, 0, photo.W, photo.H))
-	s := d.Coarse.Spec.Size
+	s := d.coarse.Spec.Size
 	imgs := make([]*imgproc.RGB, len(ts))
 	for i, r := range ts {
 		imgs[i] = photo.Sub(r).Resize(s, s).TurnQuarter(q)
 	}
 	out := make([]landmark.Points, len(ts))
-	for i, o := range d.predict(d.Coarse, imgs, false) {
+	for i, o := range d.predict(d.coarse, imgs, false) {
 		p := unturn(o.Points, q).Denormalize(ts[i].Dx(), ts[i].Dy())
 		for j := range p {
 			p[j].X += float64(ts[i].Min.X)
@@ -225,378 +340,4 @@ func (d *Detector) tilePoints(photo *imgproc.RGB, q int) []landmark.Points {
 		out[i] = p
 	}
 	return out
-}
-
-// unturn maps points normalised to an image turned by q quarters counter-clockwise back to the
-// image itself: (u, v) ↦ (1−v, u) undoes one quarter.
-func unturn(p landmark.Points, q int) landmark.Points {
-	for j, pt := range p {
-		p[j] = unturnPoint(pt, q)
-	}
-	return p
-}
-
-// unturnPoint is unturn for one point.
-func unturnPoint(pt landmark.Point, q int) landmark.Point {
-	for range q & 3 {
-		pt = landmark.Point{X: 1 - pt.Y, Y: pt.X}
-	}
-	return pt
-}
-
-// nearestQuarter is the quarter turn q (0…3) whose quarterAngle is nearest to a box angle in
-// degrees: the photo turned by q quarters shows that face closest to upright.
-func nearestQuarter(angle float64) int {
-	return int(math.Round(-angle/90)) & 3
-}
-
-// moreFaces looks for faces beyond found (the best one and those maskedFaces found) at the
-// candidates of DetectAll's last step, on masked (the photo with the faces found erased) and
-// photo, and returns all faces kept, best first, at most maxFaces. A round of tiles that finds
-// a face is followed by another with the new faces erased too (a tile showing two cats gives
-// one of them), until one finds none. The caller holds d.mu.
-func (d *Detector) moreFaces(ctx context.Context, photo, masked *imgproc.RGB, found []Face) ([]Face, error) {
-	// The tiles upright, and also turned as the best face is when that is nearer another
-	// quarter turn: the coarse model learnt on upright cats, and the cats of one photo are
-	// most often turned alike (a camera held sideways).
-	turns := []int{0}
-	if q := nearestQuarter(found[0].Box.Angle); d.anyAngle() && q != 0 {
-		turns = append(turns, q)
-	}
-	var boxes []facecrop.Box
-	if d.Coarse.Spec.Head == resnet.Integral {
-		peaks, err := d.peakPoints(photo)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range peaks {
-			boxes = append(boxes, d.firstBox(p, 0))
-		}
-	}
-	tiled := len(tiles(photo.W, photo.H)) > 0
-	for len(found) < maxFaces {
-		for _, q := range turns {
-			for _, p := range d.tilePoints(masked, q) {
-				boxes = append(boxes, d.firstBox(p, quarterAngle(q)))
-			}
-		}
-		n := len(found)
-		var err error
-		if found, err = d.candidates(ctx, photo, boxes, found); err != nil {
-			return nil, err
-		}
-		if len(found) == n || !tiled {
-			break
-		}
-		erase(masked, found[n:])
-		boxes = nil
-	}
-	sort.SliceStable(found[1:], func(a, b int) bool { return found[1+a].Face > found[1+b].Face })
-	return found[:min(len(found), maxFaces)], nil
-}
-
-// candidates refines the candidate boxes on photo that overlap no face found: one unmirrored
-// pass in each box's turn (the coarse model saw the face so), the remaining passes where its
-// presence reaches half of MinFace. It returns found with the faces whose presence reaches
-// MinFace and that overlap no better face added, best first.
-func (d *Detector) candidates(ctx context.Context, photo *imgproc.RGB, boxes []facecrop.Box, found []Face) ([]Face, error) {
-	boxes = slices.DeleteFunc(boxes, func(b facecrop.Box) bool { return coversAny(b, found) })
-	if len(boxes) == 0 {
-		return found, nil
-	}
-	photos := make([]*imgproc.RGB, len(boxes))
-	for i := range photos {
-		photos[i] = photo
-	}
-	dets := make([]Detection, len(boxes))
-	if err := d.firstPass(ctx, photos, boxes, dets); err != nil {
-		return nil, err
-	}
-	kept, err := d.finishPasses(ctx, photos, dets)
-	if err != nil {
-		return nil, err
-	}
-	sort.SliceStable(kept, func(a, b int) bool { return dets[kept[a]].Face > dets[kept[b]].Face })
-	for _, k := range kept {
-		t := dets[k]
-		if t.Face >= d.MinFace && !overlapsAny(t.Points, found) {
-			found = append(found, Face{Points: t.Points, Face: t.Face, Box: t.Box})
-		}
-	}
-	return found, nil
-}
-
-// peakWindow is the half-side, in heatmap cells, of the window around a peak in which each
-// point's position is taken.
-const peakWindow = 2
-
-// maxPeaks bounds the candidates one photo's heatmaps give.
-const maxPeaks = 8
-
-// peakPoints runs the coarse model's heatmaps on the photo and returns, for each peak of their
-// combined evidence, the nine points read from the heatmaps near it, in photo pixels. The
-// evidence is the sum over the nine points of each heatmap's softmax, smoothed over 3×3 cells; a
-// peak is a cell no lower than its eight neighbours and at least a tenth of the highest; each
-// point is the expected position of its heatmap's softmax within peakWindow cells of the peak.
-func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
-	m := d.Coarse
-	s := m.Spec.Size
-	// The coarse model learnt on photos of about 4:3 squashed to s×s. A wider photo (several
-	// cats side by side, say) keeps that squash: its input grows in width instead, so each face
-	// looks as the faces it learnt on.
-	w, h := s, s
-	if float64(photo.W) > tileAspect*float64(photo.H) {
-		w = min(4*s, int(math.Round(float64(s)*float64(photo.W)/float64(photo.H)/tileAspect/16))*16)
-	}
-	norm, err := imgproc.NormNamed(m.Spec.Norm)
-	if err != nil {
-		return nil, err
-	}
-	x := make([]float32, 3*w*h)
-	norm.Planes(photo.Resize(w, h), x)
-	maps, shape, err := m.Heatmaps(x, 1, h, w)
-	if err != nil {
-		return nil, err
-	}
-	k := shape[1]
-	h, w = shape[2], shape[3]
-	hw := h * w
-	prob := make([]float64, k*hw)
-	ev := make([]float64, hw)
-	for j := range k {
-		z := maps[j*hw : (j+1)*hw]
-		top := float64(z[0])
-		for _, v := range z {
-			top = max(top, float64(v))
-		}
-		var sum float64
-		for p, v := range z {
-			e := math.Exp(float64(v) - top)
-			prob[j*hw+p] = e
-			sum += e
-		}
-		for p := range hw {
-			prob[j*hw+p] /= sum
-			ev[p] += prob[j*hw+p]
-		}
-	}
-	smooth := make([]float64, hw)
-	for i := range h {
-		for j := range w {
-			for di := -1; di <= 1; di++ {
-				for dj := -1; dj <= 1; dj++ {
-					if ii, jj := i+di, j+dj; ii >= 0 && ii < h && jj >= 0 && jj < w {
-						smooth[i*w+j] += ev[ii*w+jj]
-					}
-				}
-			}
-		}
-	}
-	top := 0.0
-	for _, v := range smooth {
-		top = max(top, v)
-	}
-	type peak struct {
-		i, j int
-		v    float64
-	}
-	var peaks []peak
-	for i := range h {
-		for j := range w {
-			v := smooth[i*w+j]
-			if v < top/10 {
-				continue
-			}
-			highest := true
-			for di := -1; di <= 1 && highest; di++ {
-				for dj := -1; dj <= 1; dj++ {
-					if ii, jj := i+di, j+dj; (di != 0 || dj != 0) && ii >= 0 && ii < h && jj >= 0 && jj < w && smooth[ii*w+jj] > v {
-						highest = false
-						break
-					}
-				}
-			}
-			if highest {
-				peaks = append(peaks, peak{i, j, v})
-			}
-		}
-	}
-	sort.Slice(peaks, func(a, b int) bool { return peaks[a].v > peaks[b].v })
-	if len(peaks) > maxPeaks {
-		peaks = peaks[:maxPeaks]
-	}
-	out := make([]landmark.Points, 0, len(peaks))
-	for _, pk := range peaks {
-		var pts landmark.Points
-		for j := range k {
-			var sum, ex, ey float64
-			for i := max(pk.i-peakWindow, 0); i <= min(pk.i+peakWindow, h-1); i++ {
-				for jj := max(pk.j-peakWindow, 0); jj <= min(pk.j+peakWindow, w-1); jj++ {
-					q := prob[j*hw+i*w+jj]
-					sum += q
-					ex += q * float64(jj) / float64(w-1)
-					ey += q * float64(i) / float64(h-1)
-				}
-			}
-			if sum == 0 {
-				ex, ey, sum = float64(pk.j)/float64(w-1), float64(pk.i)/float64(h-1), 1
-			}
-			pts[j] = landmark.Point{X: ex / sum, Y: ey / sum}
-		}
-		out = append(out, pts.Denormalize(photo.W, photo.H))
-	}
-	return out, nil
-}
-
-// overlapsAny reports whether the face with points p is one of the found faces: the
-// rectangles holding their points (ear tips to mouth, no margin) share over a third of the
-// smaller one's area, or either face's centre lies in the other's rectangle. Crop boxes, with
-// their margins, would make two cats cheek to cheek one.
-func overlapsAny(p landmark.Points, found []Face) bool {
-	ax0, ay0, ax1, ay1 := p.Extent()
-	for _, f := range found {
-		bx0, by0, bx1, by1 := f.Points.Extent()
-		in := max(0, min(ax1, bx1)-max(ax0, bx0)) * max(0, min(ay1, by1)-max(ay0, by0))
-		small := min((ax1-ax0)*(ay1-ay0), (bx1-bx0)*(by1-by0))
-		if 3*in > small ||
-			inside((ax0+ax1)/2, (ay0+ay1)/2, bx0, by0, bx1, by1) ||
-			inside((bx0+bx1)/2, (by0+by1)/2, ax0, ay0, ax1, ay1) {
-			return true
-		}
-	}
-	return false
-}
-
-// inside reports whether (x, y) lies in the rectangle [x0, x1]×[y0, y1].
-func inside(x, y, x0, y0, x1, y1 float64) bool {
-	return x >= x0 && x <= x1 && y >= y0 && y <= y1
-}
-
-// coversAny reports whether candidate box b covers much of any found face's box: their
-// bounding rectangles' intersection is over a third of the smaller one's area. Refined, such a
-// candidate would most likely find that face again, so it is not refined.
-func coversAny(b facecrop.Box, found []Face) bool {
-	r := Face{Box: b}.Bounds()
-	for _, f := range found {
-		q := f.Bounds()
-		in := r.Intersect(q)
-		small := min(r.Dx()*r.Dy(), q.Dx()*q.Dy())
-		if small > 0 && 3*in.Dx()*in.Dy() > small {
-			return true
-		}
-	}
-	return false
-}
-
-// quarterAngle is the box angle of a face upright in the photo turned by q quarters
-// counter-clockwise: −q quarters, in (−180, 180].
-func quarterAngle(q int) float64 {
-	return [4]float64{0, -90, 180, 90}[q&3]
-}
-
-// pickTurns keeps, for each photo i, the one of its four turned boxes all[4i…4i+3] whose
-// prediction has the highest face presence, and returns each photo's runner-up turn's (the
-// second highest presence). The choice depends only on the presences, so a photo turned by a
-// quarter gets the same choice, turned with it.
-func (d *Detector) pickTurns(refined []model.Output, all []facecrop.Box, out []Detection) []Detection {
-	second := make([]Detection, len(out))
-	for i := range out {
-		best, next := -1, -1
-		for k := 4 * i; k < 4*i+4; k++ {
-			switch {
-			case best < 0 || refined[k].Face > refined[best].Face:
-				best, next = k, best
-			case next < 0 || refined[k].Face > refined[next].Face:
-				next = k
-			}
-		}
-		out[i] = Detection{Points: all[best].FromBox(refined[best].Points), Face: refined[best].Face, Box: all[best]}
-		second[i] = Detection{Points: all[next].FromBox(refined[next].Points), Face: refined[next].Face, Box: all[next]}
-	}
-	return second
-}
-
-// finishPasses keeps the first-pass results dets[k] (on photos[k]) whose presence reaches half
-// of d.MinFace, runs the remaining refine passes on those, all in one batch, and returns their
-// indices, dets updated in place.
-func (d *Detector) finishPasses(ctx context.Context, photos []*imgproc.RGB, dets []Detection) ([]int, error) {
-	var kept []int
-	for k, t := range dets {
-		if t.Face >= d.MinFace/2 {
-			kept = append(kept, k)
-		}
-	}
-	passes := max(d.Passes, 1) - 1
-	if passes == 0 || len(kept) == 0 {
-		return kept, nil
-	}
-	ps, bs, out := make([]*imgproc.RGB, len(kept)), make([]facecrop.Box, len(kept)), make([]Detection, len(kept))
-	for j, k := range kept {
-		ps[j], bs[j] = photos[k], d.passBox(dets[k].Points)
-	}
-	if err := d.refine(ctx, ps, bs, out, passes); err != nil {
-		return nil, err
-	}
-	for j, k := range kept {
-		dets[k] = out[j]
-	}
-	return kept, nil
-}
-
-// maxFaces bounds the faces DetectAll reports on one photo.
-const maxFaces = 8
-
-// maskedFaces erases the faces found so far on each photo (their boxes painted mid-grey) and
-// looks at what is left as DetectFace does, without the search, all photos in one batch: a first
-// pass (in four quarter turns with AnyAngle) and, where its presence reaches half of d.MinFace,
-// the remaining passes. A photo keeps a face whose final presence reaches d.MinFace and that
-// overlaps no face found, and goes on until one does not, or maxFaces. found[i] grows with
-// photos[i]'s new faces; the photos with all their faces erased are returned. The caller holds
-// d.mu.
-func (d *Detector) maskedFaces(ctx context.Context, photos []*imgproc.RGB, found [][]Face) ([]*imgproc.RGB, error) {
-	masked := make([]*imgproc.RGB, len(photos))
-	erased := make([]int, len(photos))
-	var active []int
-	for i, p := range photos {
-		masked[i] = p.Clone()
-		active = append(active, i)
-	}
-	for len(active) > 0 {
-		ps := make([]*imgproc.RGB, len(active))
-		for k, i := range active {
-			erase(masked[i], found[i][erased[i]:])
-			erased[i] = len(found[i])
-			ps[k] = masked[i]
-		}
-		t := make([]Detection, len(active))
-		if d.anyAngle() {
-			if _, err := d.quarterTurns(ctx, ps, t); err != nil {
-				return nil, err
-			}
-		} else {
-			boxes := make([]facecrop.Box, len(ps))
-			for k, o := range d.predict(d.Coarse, ps, d.Flip) {
-				boxes[k] = d.firstBox(o.Points.Denormalize(ps[k].W, ps[k].H), 0)
-			}
-			if err := d.firstPass(ctx, ps, boxes, t); err != nil {
-				return nil, err
-			}
-		}
-		more, err := d.finishPasses(ctx, ps, t)
-		if err != nil {
-			return nil, err
-		}
-		var next []int
-		for _, k := range more {
-			i := active[k]
-			if t[k].Face >= d.MinFace && !overlapsAny(t[k].Points, found[i]) {
-				found[i] = append(found[i], Face{Points: t[k].Points, Face: t[k].Face, Box: t[k].Box})
-				if len(found[i]) < maxFaces {
-					next = append(next, i)
-				}
-			}
-		}
-		active = next
-	}
-	return masked, nil
 }

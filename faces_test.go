@@ -40,11 +40,11 @@ func TestAnyAngleFollowsQuarterTurns(t *testing.T) {
 
 func testFollowsQuarterTurns(t *testing.T, upright float64) {
 	det := randomDetector(t, "pool")
-	det.AnyAngle, det.Search, det.Upright = true, 0, upright
+	det.cfg.AnyAngle, det.cfg.Search, det.cfg.Upright = true, 0, upright
 	photo := catPhoto(t)
-	want, _ := det.DetectFaceRGB(photo)
+	want, _ := detectRGB(t, det, photo)
 	for q := 1; q < 4; q++ {
-		got, _ := det.DetectFaceRGB(photo.TurnQuarter(q))
+		got, _ := detectRGB(t, det, photo.TurnQuarter(q))
 		// Turn the points back: a counter-clockwise quarter takes (x, y) of a w-wide image to
 		// (y, w − x), so undoing it takes (u, v) to (w − v, u); the last turn was of an image
 		// W wide after an even number of turns, H wide after an odd one.
@@ -72,7 +72,7 @@ func TestDetectAll(t *testing.T) {
 	photo := catPhoto(t).Image()
 	for _, head := range []string{"pool", "integral"} {
 		det := randomDetector(t, head)
-		det.MinFace = 0
+		det.cfg.MinFace = 0
 		p, f, err := det.DetectFace(photo)
 		if err != nil {
 			t.Fatal(err)
@@ -81,25 +81,16 @@ func TestDetectAll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(faces) == 0 || faces[0].Points != p || faces[0].Face != f {
+		if len(faces) == 0 || faces[0].Points != p || faces[0].Presence != f {
 			t.Fatalf("%s head: DetectAll's first face %+v, DetectFace %v %v", head, faces, p, f)
 		}
-		pts, err := det.DetectAllRGB(imgproc.FromImage(photo))
-		if err != nil || len(pts) != len(faces) {
-			t.Fatalf("%s head: DetectAllRGB gave %d faces (%v), DetectAll %d", head, len(pts), err, len(faces))
-		}
-		for i := range pts {
-			if pts[i] != faces[i].Points {
-				t.Errorf("%s head: DetectAllRGB's face %d at %v, DetectAll's at %v", head, i, pts[i], faces[i].Points)
-			}
-		}
-		det.MinFace = 1 // above any presence: only the best face
+		det.cfg.MinFace = 1 // above any presence: only the best face
 		if one, err := det.DetectAll(photo); err != nil || len(one) != 1 || one[0].Points != p {
 			t.Errorf("%s head, min face 1: %d faces (%v), want the best one only", head, len(one), err)
 		}
 		for i := range faces {
-			if i > 1 && faces[i].Face > faces[i-1].Face {
-				t.Errorf("%s head: face %d has presence %v above face %d's %v", head, i, faces[i].Face, i-1, faces[i-1].Face)
+			if i > 1 && faces[i].Presence > faces[i-1].Presence {
+				t.Errorf("%s head: face %d has presence %v above face %d's %v", head, i, faces[i].Presence, i-1, faces[i-1].Presence)
 			}
 			if i > 0 && overlapsAny(faces[i].Points, faces[:i]) {
 				t.Errorf("%s head: face %d overlaps a better one", head, i)
@@ -192,15 +183,15 @@ func TestPickTurns(t *testing.T) {
 		refined := make([]model.Output, 4)
 		all := make([]facecrop.Box, 4)
 		for q := range 4 {
-			refined[q] = model.Output{Face: tc.face[q]}
+			refined[q] = model.Output{Presence: tc.face[q]}
 			all[q] = facecrop.Box{CX: 50, CY: 50, Side: 40, Angle: quarterAngle(q)}
 		}
-		out := make([]Detection, 1)
+		out := make([]Face, 1)
 		second := d.pickTurns(refined, all, out)
-		if out[0].Box != all[tc.best] || out[0].Face != tc.face[tc.best] {
+		if out[0].Box != all[tc.best] || out[0].Presence != tc.face[tc.best] {
 			t.Errorf("presences %v: kept %+v, want turn %d", tc.face, out[0].Box, tc.best)
 		}
-		if second[0].Box != all[tc.second] || second[0].Face != tc.face[tc.second] {
+		if second[0].Box != all[tc.second] || second[0].Presence != tc.face[tc.second] {
 			t.Errorf("presences %v: runner-up %+v, want turn %d", tc.face, second[0].Box, tc.second)
 		}
 	}
@@ -211,19 +202,19 @@ func TestPickTurns(t *testing.T) {
 // upright, mapped back; a face upright in its photo, or one whose presence reaches Upright, stands.
 func TestUprightOverridesWeakTurnedFaces(t *testing.T) {
 	det := randomDetector(t, "pool")
-	det.Search = 0
-	upright := &Detector{Coarse: det.Coarse, Refine: det.Refine, Settings: det.Settings}
-	upright.AnyAngle = false
+	det.cfg.Search = 0
+	upright := &Detector{coarse: det.coarse, refine: det.refine, cfg: det.cfg}
+	upright.cfg.AnyAngle = false
 	photo := catPhoto(t)
 	turned := 0
 	for q := range 4 {
 		p := photo.TurnQuarter(q)
 		up := det.upTurns([]*imgproc.RGB{p})[0]
-		det.Upright = 0
-		free, face := det.DetectFaceRGB(p)
+		det.cfg.Upright = 0
+		free, face := detectRGB(t, det, p)
 		if nearestQuarter(free.Angle()) == up {
-			det.Upright = 1
-			if got, _ := det.DetectFaceRGB(p); got != free {
+			det.cfg.Upright = 1
+			if got, _ := detectRGB(t, det, p); got != free {
 				t.Errorf("%d quarter turns: a face upright in its photo (angle %.0f°, up %d) changed with Upright 1: %v, want %v", q, free.Angle(), up, got, free)
 			}
 			continue
@@ -234,17 +225,17 @@ func TestUprightOverridesWeakTurnedFaces(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := unturnDetection(res[0], up, straight, p).Points
+		want := unturnFace(res[0], up, straight, p).Points
 		if free == want {
 			t.Fatalf("%d quarter turns: the upright detector finds the same face as the any-angle one; the test cannot tell them apart", q)
 		}
-		det.Upright = math.Nextafter(face, 2)
-		if got, _ := det.DetectFaceRGB(p); got != want {
-			t.Errorf("%d quarter turns: a face turned %.0f° (up %d) with presence %g under Upright %g: %v, want the upright detector's %v", q, free.Angle(), up, face, det.Upright, got, want)
+		det.cfg.Upright = math.Nextafter(face, 2)
+		if got, _ := detectRGB(t, det, p); got != want {
+			t.Errorf("%d quarter turns: a face turned %.0f° (up %d) with presence %g under Upright %g: %v, want the upright detector's %v", q, free.Angle(), up, face, det.cfg.Upright, got, want)
 		}
-		det.Upright = face
-		if got, _ := det.DetectFaceRGB(p); got != free {
-			t.Errorf("%d quarter turns: a face turned %.0f° with presence %g reaching Upright %g: %v, want it kept, %v", q, free.Angle(), face, det.Upright, got, free)
+		det.cfg.Upright = face
+		if got, _ := detectRGB(t, det, p); got != free {
+			t.Errorf("%d quarter turns: a face turned %.0f° with presence %g reaching Upright %g: %v, want it kept, %v", q, free.Angle(), face, det.cfg.Upright, got, free)
 		}
 	}
 	if turned == 0 {
@@ -265,8 +256,8 @@ func TestUpTurnsFollowQuarterTurns(t *testing.T) {
 	}
 }
 
-// unturnDetection undoes TurnQuarter on a detection's points, box centre and box angle.
-func TestUnturnDetection(t *testing.T) {
+// unturnFace undoes TurnQuarter on a detection's points, box centre and box angle.
+func TestUnturnFace(t *testing.T) {
 	photo := imgproc.New(40, 30)
 	var pts landmark.Points
 	for i := range pts {
@@ -290,15 +281,15 @@ func TestUnturnDetection(t *testing.T) {
 			}
 			c = landmark.Point{X: c.Y, Y: w - c.X}
 		}
-		det := Detection{Points: on, Face: 0.5, Box: facecrop.Box{CX: c.X, CY: c.Y, Side: box.Side, Angle: box.Angle + 90*float64(q)}}
-		got := unturnDetection(det, q, turned, photo)
+		det := Face{Points: on, Presence: 0.5, Box: facecrop.Box{CX: c.X, CY: c.Y, Side: box.Side, Angle: box.Angle + 90*float64(q)}}
+		got := unturnFace(det, q, turned, photo)
 		for i := range pts {
 			if d := math.Hypot(got.Points[i].X-pts[i].X, got.Points[i].Y-pts[i].Y); d > 1e-9 {
 				t.Errorf("%d quarters: point %d at %v, want %v", q, i, got.Points[i], pts[i])
 			}
 		}
-		if math.Abs(got.Box.CX-box.CX) > 1e-9 || math.Abs(got.Box.CY-box.CY) > 1e-9 || got.Box.Side != box.Side || math.Abs(got.Box.Angle-box.Angle) > 1e-9 || got.Face != 0.5 {
-			t.Errorf("%d quarters: box %+v face %g, want %+v and 0.5", q, got.Box, got.Face, box)
+		if math.Abs(got.Box.CX-box.CX) > 1e-9 || math.Abs(got.Box.CY-box.CY) > 1e-9 || got.Box.Side != box.Side || math.Abs(got.Box.Angle-box.Angle) > 1e-9 || got.Presence != 0.5 {
+			t.Errorf("%d quarters: box %+v face %g, want %+v and 0.5", q, got.Box, got.Presence, box)
 		}
 	}
 }

@@ -11,6 +11,7 @@ package evaluate
 
 import (
 	"fmt"
+	"image"
 	"math"
 	"runtime"
 	"sync"
@@ -28,14 +29,19 @@ type Predictor interface {
 }
 
 // PredictorFunc is a Predictor that finds the points of one photo at a time, such as a
-// detector's DetectRGB.
-type PredictorFunc func(*imgproc.RGB) landmark.Points
+// catmark.Detector's Detect.
+type PredictorFunc func(image.Image) (landmark.Points, error)
 
-// PredictBatch calls f on each photo.
+// PredictBatch calls f on each photo; the first error ends it, naming the photo's place in the
+// batch.
 func (f PredictorFunc) PredictBatch(imgs []*imgproc.RGB) ([]landmark.Points, error) {
 	out := make([]landmark.Points, len(imgs))
 	for i, img := range imgs {
-		out[i] = f(img)
+		p, err := f(img.Image())
+		if err != nil {
+			return nil, fmt.Errorf("photo %d of %d in the batch: %w", i+1, len(imgs), err)
+		}
+		out[i] = p
 	}
 	return out, nil
 }

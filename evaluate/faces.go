@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 )
@@ -81,8 +82,8 @@ type FacesOptions struct {
 
 // MeasureFaces builds composites of opt.PerPhoto photos of set each (photos in a seeded random
 // order, each used once) and measures detect, which returns every face's points it finds on a
-// picture, best first.
-func MeasureFaces(detect func(*imgproc.RGB) ([]landmark.Points, error), set Set, opt FacesOptions) (FacesReport, error) {
+// picture, best first (catmark.Detector's DetectAll).
+func MeasureFaces(detect func(image.Image) ([]catmark.Face, error), set Set, opt FacesOptions) (FacesReport, error) {
 	if opt.PerPhoto < 1 {
 		return FacesReport{}, fmt.Errorf("evaluate: %d photos per composite", opt.PerPhoto)
 	}
@@ -112,9 +113,13 @@ func MeasureFaces(detect func(*imgproc.RGB) ([]landmark.Points, error), set Set,
 			break
 		}
 		img, truths := Composite(photos, scales, 16)
-		found, err := detect(img)
+		faces, err := detect(img.Image())
 		if err != nil {
 			return rep, fmt.Errorf("evaluate: composite %d: %w", c, err)
+		}
+		found := make([]landmark.Points, len(faces))
+		for i, f := range faces {
+			found[i] = f.Points
 		}
 		used := make([]bool, len(truths))
 		falseBefore := rep.FalseFaces

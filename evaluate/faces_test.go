@@ -1,9 +1,11 @@
 package evaluate
 
 import (
+	"image"
 	"slices"
 	"testing"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 )
@@ -52,8 +54,9 @@ func TestMeasureFaces(t *testing.T) {
 	}
 	// MeasureFaces hands the detector the picture only: this one finds each photo by its shade
 	// along the composite's middle row, and its scale by the length of that run.
-	find := func(img *imgproc.RGB, stray, drop bool) []landmark.Points {
-		var out []landmark.Points
+	find := func(pic image.Image, stray, drop bool) []catmark.Face {
+		img := imgproc.FromImage(pic)
+		var out []catmark.Face
 		for _, p := range set {
 			shade := p.Img.Pix[0]
 			y := img.H / 2
@@ -71,7 +74,7 @@ func TestMeasureFaces(t *testing.T) {
 					for i, q := range p.Truth {
 						pts[i] = landmark.Point{X: float64(x) + q.X*s, Y: float64(img.H)/2 - float64(p.H)*s/2 + q.Y*s}
 					}
-					out = append(out, pts)
+					out = append(out, catmark.Face{Points: pts, Presence: 1})
 					break
 				}
 			}
@@ -80,8 +83,7 @@ func TestMeasureFaces(t *testing.T) {
 			out = out[1:]
 		}
 		if stray {
-			var junk landmark.Points
-			out = append(out, junk)
+			out = append(out, catmark.Face{Presence: 1})
 		}
 		return out
 	}
@@ -98,7 +100,7 @@ func TestMeasureFaces(t *testing.T) {
 			}
 		}
 	}}
-	rep, err := MeasureFaces(func(img *imgproc.RGB) ([]landmark.Points, error) { return find(img, false, false), nil }, set, opt)
+	rep, err := MeasureFaces(func(img image.Image) ([]catmark.Face, error) { return find(img, false, false), nil }, set, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +110,7 @@ func TestMeasureFaces(t *testing.T) {
 	if len(misses) != 0 {
 		t.Errorf("oracle: Miss called for composites %v, want none", misses)
 	}
-	rep, err = MeasureFaces(func(img *imgproc.RGB) ([]landmark.Points, error) { return find(img, true, true), nil }, set, opt)
+	rep, err = MeasureFaces(func(img image.Image) ([]catmark.Face, error) { return find(img, true, true), nil }, set, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

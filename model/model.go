@@ -300,8 +300,8 @@ func (m *Model) Outputs() int { return m.Spec.Outputs() }
 // Output is what the model says of one input: the nine points normalised to the input, and the
 // face presence in (0, 1), NaN for a model without a presence output.
 type Output struct {
-	Points landmark.Points
-	Face   float64
+	Points   landmark.Points
+	Presence float64
 }
 
 // Forward runs the network in inference mode on n inputs x (n×3×S×S) and returns its raw
@@ -346,9 +346,9 @@ func (s Spec) Decode(y []float32, n int) []Output {
 		for j := range out[i].Points {
 			out[i].Points[j] = landmark.Point{X: float64(row[2*j]), Y: float64(row[2*j+1])}
 		}
-		out[i].Face = math.NaN()
+		out[i].Presence = math.NaN()
 		if s.Presence {
-			out[i].Face = float64(row[landmark.Dim])
+			out[i].Presence = float64(row[landmark.Dim])
 		}
 	}
 	return out

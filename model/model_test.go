@@ -168,14 +168,14 @@ func TestLoadRoundTripAndDecode(t *testing.T) {
 		}
 		for i, o := range m.Predict(x, 2) {
 			row := raw[i*19:]
-			if o.Points[0].X != float64(row[0]) || o.Points[4].Y != float64(row[9]) || o.Face != float64(row[18]) {
+			if o.Points[0].X != float64(row[0]) || o.Points[4].Y != float64(row[9]) || o.Presence != float64(row[18]) {
 				t.Errorf("%+v: input %d: decoded %+v from row %v", spec, i, o, row[:19])
 			}
 		}
 	}
 	noFace := Spec{Depth: 18, Width: 1, Size: 16, Stage: Whole, Norm: "unit"}
-	if o := noFace.Decode(make([]float32, 18), 1)[0]; !math.IsNaN(o.Face) {
-		t.Errorf("a model without presence decoded face %v, want NaN", o.Face)
+	if o := noFace.Decode(make([]float32, 18), 1)[0]; !math.IsNaN(o.Presence) {
+		t.Errorf("a model without presence decoded face %v, want NaN", o.Presence)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/exiftest"
 	"github.com/catmark/catmark/landmark"
@@ -105,7 +106,7 @@ func TestBrowserPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got Result
+	var got catmark.Record
 	if err := json.Unmarshal([]byte(raw), &got); err != nil {
 		t.Fatalf("result-json %q: %v", raw, err)
 	}
@@ -269,7 +270,7 @@ func TestBrowserOrientedPhoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r Result
+	var r catmark.Record
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		t.Fatalf("result-json %q: %v", raw, err)
 	}

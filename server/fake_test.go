@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/internal/fixture"
 	"github.com/catmark/catmark/internal/testenv"
 	"github.com/catmark/catmark/landmark"
@@ -45,13 +47,23 @@ type templateDetector struct {
 	busy bool
 }
 
-func (d templateDetector) Detect(ctx context.Context, img image.Image) (Detection, error) {
+func (d templateDetector) Detect(ctx context.Context, img image.Image) ([]catmark.Face, error) {
 	spend(d.cost, d.busy)
 	if err := ctx.Err(); err != nil {
-		return Detection{}, err
+		return nil, err
 	}
 	b := img.Bounds()
-	return Detection{Points: templatePoints(b.Dx(), b.Dy())}, nil
+	return oneFace(templatePoints(b.Dx(), b.Dy()), nil), nil
+}
+
+// oneFace is a detector's answer of one face with points p and presence face (nil: the
+// detector cannot say, NaN), without a face box, as a single-stage detector gives it.
+func oneFace(p landmark.Points, face *float64) []catmark.Face {
+	f := catmark.Face{Points: p, Presence: math.NaN()}
+	if face != nil {
+		f.Presence = *face
+	}
+	return []catmark.Face{f}
 }
 
 // spend takes d of time, by burning CPU when busy, else by sleeping.
@@ -86,23 +98,23 @@ type batchTemplate struct {
 	sizes []int
 }
 
-func (d *batchTemplate) Detect(ctx context.Context, img image.Image) (Detection, error) {
+func (d *batchTemplate) Detect(ctx context.Context, img image.Image) ([]catmark.Face, error) {
 	pts, err := d.DetectBatch(ctx, []image.Image{img})
 	if err != nil {
-		return Detection{}, err
+		return nil, err
 	}
 	return pts[0], nil
 }
 
-func (d *batchTemplate) DetectBatch(ctx context.Context, imgs []image.Image) ([]Detection, error) {
+func (d *batchTemplate) DetectBatch(ctx context.Context, imgs []image.Image) ([][]catmark.Face, error) {
 	d.mu.Lock()
 	d.sizes = append(d.sizes, len(imgs))
 	d.mu.Unlock()
 	spend(d.fixed+time.Duration(len(imgs))*d.perImage, d.busy)
-	out := make([]Detection, len(imgs))
+	out := make([][]catmark.Face, len(imgs))
 	for i, img := range imgs {
 		b := img.Bounds()
-		out[i] = Detection{Points: templatePoints(b.Dx(), b.Dy())}
+		out[i] = oneFace(templatePoints(b.Dx(), b.Dy()), nil)
 	}
 	if d.wrongCount {
 		out = out[1:]
@@ -123,8 +135,8 @@ type fixedDetector struct {
 	face *float64
 }
 
-func (d fixedDetector) Detect(context.Context, image.Image) (Detection, error) {
-	return Detection{Points: d.p, Face: d.face}, nil
+func (d fixedDetector) Detect(context.Context, image.Image) ([]catmark.Face, error) {
+	return oneFace(d.p, d.face), nil
 }
 
 func (d fixedDetector) Info() map[string]string {
@@ -132,9 +144,9 @@ func (d fixedDetector) Info() map[string]string {
 }
 
 // funcDetector adapts a function to Detector.
-type funcDetector func(ctx context.Context, img image.Image) (Detection, error)
+type funcDetector func(ctx context.Context, img image.Image) ([]catmark.Face, error)
 
-func (f funcDetector) Detect(ctx context.Context, img image.Image) (Detection, error) {
+func (f funcDetector) Detect(ctx context.Context, img image.Image) ([]catmark.Face, error) {
 	return f(ctx, img)
 }
 
@@ -148,14 +160,14 @@ func newBlocking() *blockingDetector {
 	return &blockingDetector{started: make(chan struct{}, 16), release: make(chan struct{})}
 }
 
-func (d *blockingDetector) Detect(ctx context.Context, img image.Image) (Detection, error) {
+func (d *blockingDetector) Detect(ctx context.Context, img image.Image) ([]catmark.Face, error) {
 	d.started <- struct{}{}
 	select {
 	case <-d.release:
 		b := img.Bounds()
-		return Detection{Points: templatePoints(b.Dx(), b.Dy())}, nil
+		return oneFace(templatePoints(b.Dx(), b.Dy()), nil), nil
 	case <-ctx.Done():
-		return Detection{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 

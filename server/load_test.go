@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/catmark/catmark"
 )
 
 func TestServeGracefulShutdown(t *testing.T) {
@@ -87,8 +89,8 @@ func TestLoadTest(t *testing.T) {
 		t.Errorf("report %+v: latencies out of order or no throughput", rep)
 	}
 
-	failing := httptest.NewServer(newServer(t, funcDetector(func(context.Context, image.Image) (Detection, error) {
-		return Detection{}, errInternal
+	failing := httptest.NewServer(newServer(t, funcDetector(func(context.Context, image.Image) ([]catmark.Face, error) {
+		return nil, errInternal
 	}), Options{}))
 	defer failing.Close()
 	rep, err = loadTest(context.Background(), failing.URL+"/v1/landmarks", 3, 10, png)

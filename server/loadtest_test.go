@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/landmark"
 )
 
@@ -22,7 +23,7 @@ import (
 type loadReport struct {
 	Clients    int
 	Requests   int // requests sent
-	Errors     int // requests that failed: transport error, status other than 200, or a bad Result
+	Errors     int // requests that failed: transport error, status other than 200, or a bad catmark.Record
 	Duration   time.Duration
 	Throughput float64 // successful requests per second of Duration
 	P50, P90   time.Duration
@@ -45,7 +46,7 @@ func (r loadReport) String() string {
 // loadTest sends requests POSTs of body to url (the landmarks endpoint, e.g.
 // http://127.0.0.1:8080/v1/landmarks) from clients concurrent clients, each sending its next
 // request as soon as its last one is answered, and measures throughput and latency. A request
-// succeeds when it gets 200 and a Result with nine points. The error is non-nil when any request
+// succeeds when it gets 200 and a catmark.Record with nine points. The error is non-nil when any request
 // failed or ctx ended; the report is filled in either way.
 func loadTest(ctx context.Context, url string, clients, requests int, body []byte) (loadReport, error) {
 	if clients <= 0 || requests <= 0 {
@@ -138,9 +139,9 @@ func loadRequest(ctx context.Context, client *http.Client, url, contentType stri
 	if resp.StatusCode != http.StatusOK {
 		return resp.StatusCode, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
 	}
-	var res Result
+	var res catmark.Record
 	if err := json.Unmarshal(b, &res); err != nil {
-		return resp.StatusCode, fmt.Errorf("answer is not a Result: %v", err)
+		return resp.StatusCode, fmt.Errorf("answer is not a catmark.Record: %v", err)
 	}
 	if len(res.Points) != landmark.N {
 		return resp.StatusCode, fmt.Errorf("answer has %d points, want %d", len(res.Points), landmark.N)

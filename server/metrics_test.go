@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catmark/catmark"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -215,8 +217,8 @@ func TestRefusalReasons(t *testing.T) {
 		{"too small", Options{MinSide: 100}, nil, post(png64, "image/png"), "422", "image_too_small"},
 		{"bodies in flight", Options{MaxBodyBytesInFlight: 1000}, nil, post(cat, "image/jpeg"), "503", "bodies_in_flight"},
 		{"request timeout", Options{RequestTimeout: 30 * time.Millisecond}, templateDetector{cost: 200 * time.Millisecond}, post(png64, "image/png"), "503", "request_timeout"},
-		{"detector failed", Options{}, funcDetector(func(context.Context, image.Image) (Detection, error) {
-			return Detection{}, errInternal
+		{"detector failed", Options{}, funcDetector(func(context.Context, image.Image) ([]catmark.Face, error) {
+			return nil, errInternal
 		}), post(png64, "image/png"), "500", "detector_failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/exiftest"
 	"github.com/catmark/catmark/landmark"
@@ -50,7 +51,7 @@ func orientedPhoto(t testing.TB) []byte {
 // the size of the photo it was given.
 type squareDetector struct{ sizes chan image.Point }
 
-func (d squareDetector) Detect(_ context.Context, img image.Image) (Detection, error) {
+func (d squareDetector) Detect(_ context.Context, img image.Image) ([]catmark.Face, error) {
 	m := imgproc.FromImage(img)
 	if d.sizes != nil {
 		d.sizes <- image.Pt(m.W, m.H)
@@ -72,7 +73,7 @@ func (d squareDetector) Detect(_ context.Context, img image.Image) (Detection, e
 		p[i] = landmark.Point{X: red[0] / max(red[2], 1), Y: red[1] / max(red[2], 1)}
 	}
 	p[1] = landmark.Point{X: blue[0] / max(blue[2], 1), Y: blue[1] / max(blue[2], 1)}
-	return Detection{Points: p}, nil
+	return oneFace(p, nil), nil
 }
 
 // The server turns a photo by its EXIF orientation before detection: the detector gets the
@@ -88,7 +89,7 @@ func TestOrientedUpload(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("ignore %v: status %d: %s", ignore, code, body)
 		}
-		var r Result
+		var r catmark.Record
 		if err := json.Unmarshal(body, &r); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/catmark/catmark"
 )
 
 func TestSaneRequestID(t *testing.T) {
@@ -96,7 +98,7 @@ func TestRequestIDHeader(t *testing.T) {
 func TestRequestIDLogged(t *testing.T) {
 	var logBuf syncBuffer
 	seen := make(chan string, 4)
-	det := funcDetector(func(ctx context.Context, img image.Image) (Detection, error) {
+	det := funcDetector(func(ctx context.Context, img image.Image) ([]catmark.Face, error) {
 		seen <- RequestID(ctx)
 		return templateDetector{}.Detect(ctx, img)
 	})

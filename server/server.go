@@ -2,7 +2,7 @@
 //
 // Routes:
 //
-//	POST /v1/landmarks  one photo in, one Result (JSON) out
+//	POST /v1/landmarks  one photo in, one catmark.Record (JSON) out
 //	GET  /healthz       liveness: {"status":"ok", …} and the detector's Info, where it has one;
 //	                    200 whenever the process answers
 //	GET  /readyz        readiness: 200 {"status":"ready", …} when the server can take a photo
@@ -36,7 +36,7 @@
 // The photo is the raw request body (Content-Type image/jpeg, image/png, any other image/*,
 // application/octet-stream, or none) or the file field "photo" (also "file" or "image") of a
 // multipart/form-data body. JPEG and PNG are accepted; the bytes decide the format, not the
-// Content-Type. The name reported in Result.Path is the multipart file name, else the query
+// Content-Type. The name reported in Record.Path is the multipart file name, else the query
 // parameter "name", else the filename of a Content-Disposition header, else "upload".
 //
 // Every error is JSON, {"error": "…"}, with these statuses:
@@ -77,55 +77,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/imgproc"
-	"github.com/catmark/catmark/landmark"
 )
 
-// Detector finds the nine landmarks on one decoded photo; points in the photo's pixel coordinates.
-// Detect may be called from several goroutines at once (up to Options.Workers).
+// Detector finds the cats' faces on one decoded photo, best first: at least one, each with its
+// nine points in the photo's pixel coordinates and its presence (NaN when the detector cannot
+// say), as catmark.Detector's DetectAll gives them. Detect may be called from several goroutines
+// at once (up to Options.Workers).
 type Detector interface {
-	Detect(ctx context.Context, img image.Image) (Detection, error)
-}
-
-// Detection is what a Detector found on one photo.
-type Detection struct {
-	Points landmark.Points // the nine points in the photo's pixel coordinates
-	// Face is how sure the detector is that the points frame a cat's face, in [0, 1]; nil when it
-	// cannot say.
-	Face *float64
-	// Faces are every cat's face found, best first (the first is Points and Face); nil from a
-	// detector that finds one face only.
-	Faces []FaceDetection
-}
-
-// FaceDetection is one of several faces a detector found.
-type FaceDetection struct {
-	Points landmark.Points
-	Face   *float64
-	Box    Box     // the face's box in pixels (axis-aligned around the detector's crop)
-	Angle  float64 // how far the face is turned from upright, counter-clockwise, in degrees
-}
-
-// Box is a rectangle in pixels: top-left corner and size.
-type Box struct {
-	X float64 `json:"x"`
-	Y float64 `json:"y"`
-	W float64 `json:"w"`
-	H float64 `json:"h"`
-}
-
-// Face is one face of a Result.
-type Face struct {
-	Box    Box              `json:"box"`
-	Angle  float64          `json:"angle"`
-	Face   *float64         `json:"face,omitempty"`
-	Points []landmark.Named `json:"points"`
+	Detect(ctx context.Context, img image.Image) ([]catmark.Face, error)
 }
 
 // BatchDetector is a Detector that can also process several photos in one call, which a model
 // usually does faster per photo than one at a time. The server finds it by type assertion and
 // then gathers concurrent requests into batches (see Options.MaxBatch and Options.BatchWindow).
-// DetectBatch returns one Detection per image, in order.
+// DetectBatch returns each image's faces, in order.
 //
 // Batching was measured to pay with a fake model whose batch of n photos burns 0.8 ms + n·1.6 ms
 // of CPU (PyTorch's ResNet-18 inference here, scaled down 10×: its cost per photo shrinks with
@@ -135,37 +102,13 @@ type Face struct {
 // the gain shrank and once reversed. A lone request waits at most Options.BatchWindow longer.
 type BatchDetector interface {
 	Detector
-	DetectBatch(ctx context.Context, imgs []image.Image) ([]Detection, error)
+	DetectBatch(ctx context.Context, imgs []image.Image) ([][]catmark.Face, error)
 }
 
 // Informer is implemented by a detector that describes itself (model name, input size, …);
 // GET /healthz reports the map under "model".
 type Informer interface {
 	Info() map[string]string
-}
-
-// Result is the landmarks found on one photo, as the API returns them and as
-// "catmark predict --json" prints them.
-type Result struct {
-	Path   string           `json:"path"`   // the photo's file name (or path, for catmark predict)
-	Width  int              `json:"width"`  // image width in pixels, as shown (EXIF orientation applied)
-	Height int              `json:"height"` // image height in pixels, as shown
-	Points []landmark.Named `json:"points"` // the nine points in annotation order, pixel coordinates
-	// Face is the model's face presence for the points, 0 to 1 (low: probably no cat's face
-	// there); absent when the model has no such output.
-	Face *float64 `json:"face,omitempty"`
-	// Faces are every cat's face found, best first, each with its box, angle, presence and
-	// points; the first is Points and Face. Absent from a detector that finds one face only.
-	Faces []Face `json:"faces,omitempty"`
-}
-
-// NewResult builds the Result for detection d on a w×h photo called path.
-func NewResult(path string, w, h int, d Detection) Result {
-	r := Result{Path: path, Width: w, Height: h, Points: d.Points.Named(), Face: d.Face}
-	for _, f := range d.Faces {
-		r.Faces = append(r.Faces, Face{Box: f.Box, Angle: f.Angle, Face: f.Face, Points: f.Points.Named()})
-	}
-	return r
 }
 
 // Options configures a Server. Zero fields take the defaults given.
@@ -448,7 +391,7 @@ func (s *Server) landmarks(w *statusWriter, r *http.Request) {
 		writeHTTPError(w, out.err)
 		return
 	}
-	writeJSON(w, http.StatusOK, NewResult(up.name, up.w, up.h, out.found))
+	writeJSON(w, http.StatusOK, catmark.NewRecord(up.name, up.w, up.h, out.found))
 }
 
 // timeoutError says why ctx ended: the request timeout, or the client going away.
@@ -481,7 +424,7 @@ type job struct {
 }
 
 type outcome struct {
-	found Detection
+	found []catmark.Face
 	err   *httpError
 }
 
@@ -652,20 +595,23 @@ func (s *Server) process(batch []*job) {
 		return
 	}
 	t0 := time.Now()
-	pts, err := s.detect(live, liveImgs)
+	found, err := s.detect(live, liveImgs)
 	s.metrics.observeBatch(len(live), time.Since(t0))
 	for i, j := range live {
-		if err != nil {
+		switch {
+		case err != nil:
 			j.answer(outcome{err: err})
-		} else {
-			j.answer(outcome{found: pts[i]})
+		case len(found[i]) == 0:
+			j.answer(outcome{err: detectorFailed(errors.New("the detector returned no face"))})
+		default:
+			j.answer(outcome{found: found[i]})
 		}
 	}
 }
 
 // detect runs the detector on imgs, one call per image or one batch call, turning a panic or an
 // error into a 500 (or a 503 when the request's time ran out).
-func (s *Server) detect(jobs []*job, imgs []image.Image) (pts []Detection, herr *httpError) {
+func (s *Server) detect(jobs []*job, imgs []image.Image) (pts [][]catmark.Face, herr *httpError) {
 	defer func() {
 		if p := recover(); p != nil {
 			pts, herr = nil, detectorFailed(fmt.Errorf("detector panicked: %v", p))
@@ -683,7 +629,7 @@ func (s *Server) detect(jobs []*job, imgs []image.Image) (pts []Detection, herr 
 		}
 		return pts, nil
 	}
-	pts = make([]Detection, len(imgs))
+	pts = make([][]catmark.Face, len(imgs))
 	for i, img := range imgs {
 		p, err := s.det.Detect(jobs[i].ctx, img)
 		if err != nil {

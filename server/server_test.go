@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/landmark"
 )
 
@@ -72,13 +73,13 @@ func multipartBody(t *testing.T, field, filename string, data []byte) ([]byte, s
 	return buf.Bytes(), mw.FormDataContentType()
 }
 
-func decodeResult(t *testing.T, body []byte) Result {
+func decodeResult(t *testing.T, body []byte) catmark.Record {
 	t.Helper()
-	var r Result
+	var r catmark.Record
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		t.Fatalf("answer is not a Result: %v: %s", err, body)
+		t.Fatalf("answer is not a catmark.Record: %v: %s", err, body)
 	}
 	return r
 }
@@ -181,8 +182,8 @@ func TestLandmarksFace(t *testing.T) {
 			if tc.want == "" && has || tc.want != "" && !strings.Contains(string(body), tc.want) {
 				t.Errorf("body %s; want face %q", body, tc.want)
 			}
-			if r := decodeResult(t, body); (r.Face == nil) != (tc.face == nil) || r.Face != nil && *r.Face != *tc.face {
-				t.Errorf("decoded face %v, want %v", r.Face, tc.face)
+			if r := decodeResult(t, body); (r.Presence == nil) != (tc.face == nil) || r.Presence != nil && *r.Presence != *tc.face {
+				t.Errorf("decoded face %v, want %v", r.Presence, tc.face)
 			}
 		})
 	}
@@ -324,10 +325,13 @@ func TestDetectorFailure(t *testing.T) {
 		name string
 		det  Detector
 	}{
-		{"error", funcDetector(func(context.Context, image.Image) (Detection, error) {
-			return Detection{}, errInternal
+		{"error", funcDetector(func(context.Context, image.Image) ([]catmark.Face, error) {
+			return nil, errInternal
 		})},
-		{"panic", funcDetector(func(context.Context, image.Image) (Detection, error) {
+		{"no face", funcDetector(func(context.Context, image.Image) ([]catmark.Face, error) {
+			return nil, nil
+		})},
+		{"panic", funcDetector(func(context.Context, image.Image) ([]catmark.Face, error) {
 			panic(errInternal)
 		})},
 		{"batch of the wrong length", &batchTemplate{wrongCount: true}},
@@ -658,47 +662,5 @@ func TestBatchDecodingBudget(t *testing.T) {
 	}
 	if total != n || largest != 2 {
 		t.Errorf("batch sizes %v: want %d photos in all, batches of at most 2 and some of 2", det.batchSizes(), n)
-	}
-}
-
-// A detection with several faces answers with "faces", best first, each with its box, angle,
-// presence and nine points, and keeps the best face's points and presence at the top.
-func TestResultFaces(t *testing.T) {
-	one, two := 0.9, 0.6
-	var a, b landmark.Points
-	for i := range a {
-		a[i] = landmark.Point{X: float64(i), Y: 1}
-		b[i] = landmark.Point{X: 100 + float64(i), Y: 50}
-	}
-	d := Detection{Points: a, Face: &one, Faces: []FaceDetection{
-		{Points: a, Face: &one, Box: Box{X: 0, Y: 0, W: 20, H: 20}},
-		{Points: b, Face: &two, Box: Box{X: 90, Y: 40, W: 30, H: 30}, Angle: 180},
-	}}
-	raw, err := json.Marshal(NewResult("x.jpg", 200, 100, d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		Points []landmark.Named
-		Face   float64
-		Faces  []struct {
-			Box    map[string]float64
-			Angle  float64
-			Face   float64
-			Points []landmark.Named
-		}
-	}
-	if err := json.Unmarshal(raw, &got); err != nil {
-		t.Fatal(err)
-	}
-	if len(got.Faces) != 2 || got.Face != 0.9 || len(got.Points) != 9 || got.Points[3].X != 3 {
-		t.Fatalf("result %s", raw)
-	}
-	f := got.Faces[1]
-	if f.Box["x"] != 90 || f.Box["y"] != 40 || f.Box["w"] != 30 || f.Box["h"] != 30 || f.Angle != 180 || f.Face != 0.6 || f.Points[0].X != 100 {
-		t.Errorf("second face %+v from %s", f, raw)
-	}
-	if raw, _ := json.Marshal(NewResult("x.jpg", 200, 100, Detection{Points: a})); strings.Contains(string(raw), "faces") {
-		t.Errorf("a one-face detector's result %s has faces", raw)
 	}
 }

@@ -389,8 +389,8 @@ func TestPresenceModel(t *testing.T) {
 		t.Fatalf("Forward gave %d values and Predict %d outputs, want 38 and 2", len(raw), len(out))
 	}
 	for i, o := range out {
-		if !(o.Face > 0 && o.Face < 1) || o.Face != float64(raw[i*19+18]) {
-			t.Errorf("presence %v outside (0, 1) or not output 19 (%v)", o.Face, raw[i*19+18])
+		if !(o.Presence > 0 && o.Presence < 1) || o.Presence != float64(raw[i*19+18]) {
+			t.Errorf("presence %v outside (0, 1) or not output 19 (%v)", o.Presence, raw[i*19+18])
 		}
 		if o.Points[8].Y != float64(raw[i*19+17]) {
 			t.Errorf("input %d: last point's y %v, raw output 18 is %v", i, o.Points[8].Y, raw[i*19+17])

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 
@@ -12,4 +13,10 @@ import (
 func backendHelp() string {
 	names := engine.Available()
 	return fmt.Sprintf("engine backend: %s (empty: the fastest, %s)", strings.Join(names, ", "), names[0])
+}
+
+// backendVar defines --backend on fs, stored in p: the engine backend, the same flag for every
+// subcommand that runs a model.
+func backendVar(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "backend", "", backendHelp())
 }

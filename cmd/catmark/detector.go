@@ -7,23 +7,25 @@ import (
 	"github.com/catmark/catmark"
 )
 
-// detectorFlags are the detector's inference settings, shared by predict, serve and eval. Their
-// defaults are catmark.Defaults, the same a loaded Detector starts with.
+// detectorFlags are the flags that load a detector, shared by predict, serve and eval: its engine
+// backend and its inference settings. The settings' defaults are catmark.Defaults, the same
+// catmark.Load gives.
 type detectorFlags struct {
-	passes *int
-	flip   *bool
-	grow   *float64
-	search *float64
-	angle  *bool
-	min    *float64
-	zoom   *float64
-	up     *float64
-	fs     *flag.FlagSet
+	backend string
+	passes  *int
+	flip    *bool
+	grow    *float64
+	search  *float64
+	angle   *bool
+	min     *float64
+	zoom    *float64
+	up      *float64
+	fs      *flag.FlagSet
 }
 
-func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
+func addDetectorFlags(fs *flag.FlagSet) *detectorFlags {
 	d := catmark.Defaults
-	return detectorFlags{
+	f := &detectorFlags{
 		fs:     fs,
 		passes: fs.Int("passes", d.Passes, "detector: refine passes, each on a crop around the previous points (at least 1)"),
 		flip:   fs.Bool("flip", d.Flip, "detector: average the final prediction with the mirrored photo's"),
@@ -34,19 +36,31 @@ func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
 		up:     fs.Float64("upright", d.Upright, "detector, with --any-angle: the face presence a face turned a quarter or more from its photo's upright needs; a weaker one gives way to the upright crops' answer on the photo turned upright (0: presence alone chooses)"),
 		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle); --any-angle=false for upright crops only"),
 	}
+	backendVar(fs, &f.backend)
+	return f
 }
 
-// apply sets d's settings from the flags, rejecting values outside their range.
-func (f detectorFlags) apply(d *catmark.Detector) error {
+// settings returns the settings the flags give, rejecting values outside their range and a flag
+// that would be silently ignored.
+func (f *detectorFlags) settings() (catmark.Settings, error) {
 	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle, MinFace: *f.min, Zoom: *f.zoom, Upright: *f.up}
 	if err := s.Validate(); err != nil {
-		return fmt.Errorf("detector flags: %w", err)
+		return s, fmt.Errorf("detector flags: %w", err)
 	}
 	set := false
 	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == "upright" })
 	if set && s.Upright > 0 && !s.AnyAngle {
-		return fmt.Errorf("detector flags: --upright %g applies only with --any-angle (with --any-angle=false every crop is upright already)", s.Upright)
+		return s, fmt.Errorf("detector flags: --upright %g applies only with --any-angle (with --any-angle=false every crop is upright already)", s.Upright)
 	}
-	d.Settings = s
-	return nil
+	return s, nil
+}
+
+// load loads the detector at path ("": the shipped model; see catmark.Load) on the flags'
+// backend, with their settings.
+func (f *detectorFlags) load(path string) (*catmark.Detector, error) {
+	s, err := f.settings()
+	if err != nil {
+		return nil, err
+	}
+	return catmark.Load(path, catmark.WithBackend(f.backend), catmark.WithSettings(s))
 }

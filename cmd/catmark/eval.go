@@ -17,7 +17,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/evaluate"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
@@ -33,37 +32,36 @@ func init() {
 // evalPredictor opens what "catmark eval --model" names and says what it is: a folder is a
 // detector (catmark.Load: coarse.safetensors and perhaps refine.safetensors), a file one
 // checkpoint, measured as training validates it (a crop-stage one on true face crops).
-func evalPredictor(path, backend string, batch int, tune detectorFlags) (evaluate.Predictor, string, error) {
+func evalPredictor(path string, batch int, tune *detectorFlags) (evaluate.Predictor, string, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		d, err := catmark.Load(path, catmark.WithBackend(backend))
+		d, err := tune.load(path)
 		if err != nil {
 			return nil, "", err
 		}
-		if err := tune.apply(d); err != nil {
-			return nil, "", err
+		s, coarse := d.Settings(), d.Coarse()
+		refine, twoStage := d.Refine()
+		desc := "detector: whole-photo " + evalSpec(coarse)
+		if twoStage {
+			desc = fmt.Sprintf("two-stage detector: whole-photo %s, then face-crop %s (%d passes)", evalSpec(coarse), evalSpec(refine), max(s.Passes, 1))
 		}
-		desc := "detector: whole-photo " + evalSpec(d.Coarse.Spec)
-		if d.Refine != nil {
-			desc = fmt.Sprintf("two-stage detector: whole-photo %s, then face-crop %s (%d passes)", evalSpec(d.Coarse.Spec), evalSpec(d.Refine.Spec), max(d.Passes, 1))
-		}
-		if d.Flip {
+		if s.Flip {
 			desc += ", averaged with the mirrored photo"
 		}
-		if d.Refine != nil && d.Refine.Spec.Presence && d.Search > 0 {
-			desc += fmt.Sprintf(", photo searched where the face presence is below %g", d.Search)
+		if twoStage && refine.Presence && s.Search > 0 {
+			desc += fmt.Sprintf(", photo searched where the face presence is below %g", s.Search)
 		}
-		if d.Refine != nil && d.Zoom > 0 {
-			desc += fmt.Sprintf(", last pass also on its crop scaled by 1±%g", d.Zoom)
+		if twoStage && s.Zoom > 0 {
+			desc += fmt.Sprintf(", last pass also on its crop scaled by 1±%g", s.Zoom)
 		}
-		if d.Refine != nil && d.Refine.Spec.Presence && d.AnyAngle {
+		if twoStage && refine.Presence && s.AnyAngle {
 			desc += ", any angle"
-			if d.Upright > 0 {
-				desc += fmt.Sprintf(" (a turned face under presence %g gives way to the photo's upright)", d.Upright)
+			if s.Upright > 0 {
+				desc += fmt.Sprintf(" (a turned face under presence %g gives way to the photo's upright)", s.Upright)
 			}
 		}
-		return evaluate.PredictorFunc(d.DetectRGB), desc + " on " + d.Coarse.B.Name(), nil
+		return evaluate.PredictorFunc(d.Detect), desc + " on " + d.Backend(), nil
 	}
-	m, err := evaluate.Load(path, backend)
+	m, err := evaluate.Load(path, tune.backend)
 	if err != nil {
 		return nil, "", err
 	}
@@ -94,7 +92,6 @@ Flags:`)
 	split := fs.String("split", "", `for a cache: the split to measure, train, val or all (default val); a folder is measured whole`)
 	asJSON := fs.Bool("json", false, "print the figures as one JSON object")
 	out := fs.String("out", "", "folder for pictures: worst.png (the 12 worst photos by NME), random.png (12 random ones), eval.json, photos.csv (each photo's NME); with --composite, misses.png (the pictures where a face was missed or a false one reported) and each such picture as picture-N.png")
-	backend := fs.String("backend", "", backendHelp())
 	batch := fs.Int("batch", 32, "photos per forward pass")
 	seed := fs.Int64("seed", 1, "seed of the random photos in random.png")
 	quiet := fs.Bool("quiet", false, "no progress bar")
@@ -111,12 +108,12 @@ Flags:`)
 		if batchSet {
 			return errors.New("--batch does not apply to --composite (DetectAll takes one picture at a time)")
 		}
-		return evalComposites(*model, *data, *split, *backend, *composite, *turn, *seed, *out, *asJSON, *oriented, tune)
+		return evalComposites(*model, *data, *split, *composite, *turn, *seed, *out, *asJSON, *oriented, tune)
 	}
 	if *batch < 1 {
 		return fmt.Errorf("--batch %d must be positive", *batch)
 	}
-	pred, desc, err := evalPredictor(*model, *backend, *batch, tune)
+	pred, desc, err := evalPredictor(*model, *batch, tune)
 	if err != nil {
 		return err
 	}
@@ -257,18 +254,15 @@ func printEval(w io.Writer, res *evaluate.Result, desc string, d *evaluate.Data,
 // With out set, it draws the pictures on which a face was missed or a false face reported in
 // out/misses.png, and saves each such picture undrawn as out/picture-N.png (to run catmark
 // predict on).
-func evalComposites(path, data, split, backend string, k int, turn float64, seed int64, out string, asJSON, oriented bool, tune detectorFlags) error {
+func evalComposites(path, data, split string, k int, turn float64, seed int64, out string, asJSON, oriented bool, tune *detectorFlags) error {
 	if k < 1 || k > 8 {
 		return fmt.Errorf("--composite %d: want 1 to 8 photos a picture", k)
 	}
 	if st, err := os.Stat(path); err != nil || !st.IsDir() {
 		return fmt.Errorf("--composite measures a detector folder (coarse.safetensors, refine.safetensors); %s is not one", path)
 	}
-	det, err := catmark.Load(path, catmark.WithBackend(backend))
+	det, err := tune.load(path)
 	if err != nil {
-		return err
-	}
-	if err := tune.apply(det); err != nil {
 		return err
 	}
 	d, err := evaluate.OpenData(data, split)
@@ -298,7 +292,7 @@ func evalComposites(path, data, split, backend string, k int, turn float64, seed
 			captions = append(captions, fmt.Sprintf("picture %d: %d of %d found, %d detections", c, countTrue(ok), len(truths), len(found)))
 		}
 	}
-	rep, err := evaluate.MeasureFaces(det.DetectAllRGB, set, opt)
+	rep, err := evaluate.MeasureFaces(det.DetectAll, set, opt)
 	if err != nil {
 		return err
 	}
@@ -321,7 +315,7 @@ func evalComposites(path, data, split, backend string, k int, turn float64, seed
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Printf("model  %s (min face presence %g)\ndata   %s: %d pictures of %d photos side by side, each scaled by 0.5 to 1, in %s\n\n", path, det.MinFace, data, rep.Photos, k, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("model  %s (min face presence %g)\ndata   %s: %d pictures of %d photos side by side, each scaled by 0.5 to 1, in %s\n\n", path, det.Settings().MinFace, data, rep.Photos, k, time.Since(start).Round(time.Millisecond))
 	fmt.Printf("faces found (NME < %g)   %d of %d (recall %.1f %%)\n", evaluate.FaceMatch, rep.Found, rep.Faces, 100*rep.Recall)
 	fmt.Printf("false faces              %d (%.2f a picture)\n", rep.FalseFaces, rep.FalsePer)
 	fmt.Printf("NME of the found faces   %.4f\n", rep.NME)

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/exiftest"
 	"github.com/catmark/catmark/internal/fixture"
-	"github.com/catmark/catmark/server"
 )
 
 // predict turns a photo by its EXIF orientation by default: a fixture cat stored sideways and
@@ -36,14 +36,14 @@ func TestPredictExifOrientation(t *testing.T) {
 	}
 	plain := write("upright.jpg", upright, 1)
 	portrait := write("portrait.jpg", imgproc.OrientRGB(upright, 8), 6)
-	predict := func(args ...string) map[string]server.Result {
+	predict := func(args ...string) map[string]catmark.Record {
 		out, err := evalCapture(t, func() error { return runPredict(append([]string{"--json"}, args...)) })
 		if err != nil {
 			t.Fatalf("predict %q: %v", args, err)
 		}
-		res := map[string]server.Result{}
+		res := map[string]catmark.Record{}
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-			var r server.Result
+			var r catmark.Record
 			if err := json.Unmarshal([]byte(line), &r); err != nil {
 				t.Fatalf("line %q: %v", line, err)
 			}

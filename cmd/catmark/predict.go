@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -17,7 +18,6 @@ import (
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/render"
-	"github.com/catmark/catmark/server"
 )
 
 func init() {
@@ -55,16 +55,19 @@ func runPredict(args []string) error {
 		fs.Usage()
 		return fmt.Errorf("no photos given")
 	}
-	det, err := catmark.Load(*model)
+	det, err := tune.load(*model)
 	if err != nil {
 		return err
 	}
-	if err := tune.apply(det); err != nil {
-		return err
-	}
 	var paths []string
+	failed := 0 // photos and folders that could not be read or measured
 	for _, arg := range args {
-		paths = append(paths, expandPhotos(arg)...)
+		found, errs := expandPhotos(arg)
+		for _, err := range errs {
+			fmt.Fprintf(os.Stderr, "catmark predict: %v\n", err)
+		}
+		failed += len(errs)
+		paths = append(paths, found...)
 	}
 	var drawn []string
 	if *draw != "" {
@@ -75,7 +78,6 @@ func runPredict(args []string) error {
 	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
-	failed := 0
 	lim := predictLimits
 	lim.IgnoreOrientation = !*oriented
 	var batch []*photoJob
@@ -102,7 +104,7 @@ func runPredict(args []string) error {
 	}
 	flush()
 	if failed > 0 {
-		fmt.Fprintf(os.Stderr, "catmark predict: %d photo(s) failed\n", failed)
+		fmt.Fprintf(os.Stderr, "catmark predict: %d photo(s) or folder(s) failed\n", failed)
 		return errSilent
 	}
 	return nil
@@ -170,23 +172,37 @@ func drawNames(paths []string) []string {
 }
 
 // expandPhotos turns a folder into the photos under it (JPEG and PNG, sorted) and keeps files
-// and "-" as they are. Entries that are not regular files are kept too, for predictOne to report.
-func expandPhotos(arg string) []string {
+// and "-" as they are. Entries that are not regular files are kept too, for loadPhoto to report.
+// A folder under it that cannot be read is an error naming it, and the walk goes on past it.
+func expandPhotos(arg string) ([]string, []error) {
 	st, err := os.Stat(arg)
 	if arg == "-" || err != nil || !st.IsDir() {
-		return []string{arg}
+		return []string{arg}, nil
 	}
-	var out []string
-	filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+	return walkPhotos(os.DirFS(arg), arg)
+}
+
+// walkPhotos returns the photos in fsys (JPEG and PNG, sorted), named as in the folder root
+// that fsys shows, and an error for each folder it could not read.
+func walkPhotos(fsys fs.FS, root string) (paths []string, errs []error) {
+	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		name := filepath.Join(root, filepath.FromSlash(p))
+		if err != nil {
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				err = pe.Err // the path is name
+			}
+			errs = append(errs, fmt.Errorf("%s: folder not readable: %w; its photos skipped", name, err))
+			return nil
+		}
+		if !d.IsDir() {
 			switch strings.ToLower(filepath.Ext(p)) {
 			case ".jpg", ".jpeg", ".png":
-				out = append(out, p)
+				paths = append(paths, name)
 			}
 		}
 		return nil
 	})
-	return out
+	return paths, errs
 }
 
 // photoJob is one photo of a predict run: where it came from, its decoded pixels or why it has
@@ -276,21 +292,21 @@ func predictOne(det *catmark.Detector, path string, asJSON bool, drawTo string, 
 // printPhoto prints what was found on a photo, as JSON or as a table, and draws it when the
 // job has a picture to write.
 func printPhoto(job *photoJob, faces []catmark.Face, asJSON bool, out io.Writer) error {
-	res := server.NewResult(job.path, job.h.Width, job.h.Height, detection(faces))
+	res := catmark.NewRecord(job.path, job.h.Width, job.h.Height, faces)
 	if asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(out, "%s\n", b)
 	} else {
 		fmt.Fprintf(out, "%s (%d×%d)", job.path, job.h.Width, job.h.Height)
-		if res.Face != nil {
-			fmt.Fprintf(out, ", face %.2f", *res.Face)
+		if res.Presence != nil {
+			fmt.Fprintf(out, ", face %.2f", *res.Presence)
 		}
 		fmt.Fprintln(out)
 		for _, p := range res.Points {
 			fmt.Fprintf(out, "  %-22s %7.1f %7.1f\n", p.Name, p.X, p.Y)
 		}
 		for i, f := range res.Faces[min(1, len(res.Faces)):] {
-			fmt.Fprintf(out, "  face %d of %d: presence %.2f, turned %.0f°, box %.0f,%.0f %.0f×%.0f\n", i+2, len(res.Faces), *f.Face, f.Angle, f.Box.X, f.Box.Y, f.Box.W, f.Box.H)
+			fmt.Fprintf(out, "  face %d of %d: presence %.2f, turned %.0f°, box %.0f,%.0f %.0f×%.0f\n", i+2, len(res.Faces), *f.Presence, f.Angle, f.Box.X, f.Box.Y, f.Box.W, f.Box.H)
 			for _, p := range f.Points {
 				fmt.Fprintf(out, "    %-20s %7.1f %7.1f\n", p.Name, p.X, p.Y)
 			}

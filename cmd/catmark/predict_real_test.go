@@ -13,7 +13,6 @@ import (
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/internal/testenv"
-	"github.com/catmark/catmark/server"
 )
 
 // predictOne with the shipped model on the first real photo: a face, and points near the
@@ -28,12 +27,12 @@ func TestPredictOneRealPhoto(t *testing.T) {
 	if err := predictOne(det, photo, true, "", &out); err != nil {
 		t.Fatal(err)
 	}
-	var r server.Result
+	var r catmark.Record
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("output %q is not one JSON object: %v", out.String(), err)
 	}
-	if r.Face == nil || *r.Face <= 0.5 || *r.Face > 1 {
-		t.Errorf("face presence %v on a real cat photo, want in (0.5, 1]", r.Face)
+	if r.Presence == nil || *r.Presence <= 0.5 || *r.Presence > 1 {
+		t.Errorf("face presence %v on a real cat photo, want in (0.5, 1]", r.Presence)
 	}
 	raw, err := os.ReadFile(photo + ".cat")
 	if err != nil {

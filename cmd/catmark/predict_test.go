@@ -4,24 +4,26 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/internal/fixture"
-	"github.com/catmark/catmark/server"
 )
 
 // predictOne prints one JSON line per photo with nine named points inside the photo and the
@@ -38,7 +40,7 @@ func TestPredictOne(t *testing.T) {
 	if err := predictOne(det, photo, true, "", &out); err != nil {
 		t.Fatal(err)
 	}
-	var r server.Result
+	var r catmark.Record
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("output %q is not one JSON object: %v", out.String(), err)
 	}
@@ -50,8 +52,8 @@ func TestPredictOne(t *testing.T) {
 			t.Errorf("point %s (%.1f, %.1f) outside the %d×%d photo", p.Name, p.X, p.Y, r.Width, r.Height)
 		}
 	}
-	if r.Face == nil || *r.Face <= 0.5 || *r.Face >= 1 {
-		t.Errorf("face presence %v on a cat photo, want in (0.5, 1)", r.Face)
+	if r.Presence == nil || *r.Presence <= 0.5 || *r.Presence >= 1 {
+		t.Errorf("face presence %v on a cat photo, want in (0.5, 1)", r.Presence)
 	}
 	raw, err := os.ReadFile(photo + ".cat")
 	if err != nil {
@@ -86,15 +88,87 @@ func TestExpandPhotos(t *testing.T) {
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
 		os.WriteFile(filepath.Join(dir, name), nil, 0o644)
 	}
-	got := expandPhotos(dir)
+	got, errs := expandPhotos(dir)
 	want := []string{filepath.Join(dir, "a.png"), filepath.Join(dir, "b.JPG"), filepath.Join(dir, "sub/c.jpeg")}
-	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Errorf("expandPhotos(folder) = %v, want %v", got, want)
+	if strings.Join(got, ",") != strings.Join(want, ",") || len(errs) != 0 {
+		t.Errorf("expandPhotos(folder) = %v, %v; want %v and no errors", got, errs, want)
 	}
 	for _, arg := range []string{"-", "missing.jpg"} {
-		if got := expandPhotos(arg); len(got) != 1 || got[0] != arg {
-			t.Errorf("expandPhotos(%q) = %v, want it unchanged", arg, got)
+		if got, errs := expandPhotos(arg); len(got) != 1 || got[0] != arg || len(errs) != 0 {
+			t.Errorf("expandPhotos(%q) = %v, %v; want it unchanged", arg, got, errs)
 		}
+	}
+}
+
+// unreadableDir is a file system whose folder bad cannot be listed.
+type unreadableDir struct {
+	fstest.MapFS
+	bad string
+}
+
+func (u unreadableDir) ReadDir(name string) ([]fs.DirEntry, error) {
+	if name == u.bad {
+		return nil, &fs.PathError{Op: "readdirent", Path: name, Err: fs.ErrPermission}
+	}
+	return u.MapFS.ReadDir(name)
+}
+
+// A folder that cannot be listed is an error naming it; the photos beside it are still found.
+func TestWalkPhotosReportsUnreadableFolders(t *testing.T) {
+	fsys := unreadableDir{MapFS: fstest.MapFS{
+		"a.jpg": {}, "locked/b.jpg": {}, "open/c.png": {}, "open/deeper/d.jpeg": {},
+	}, bad: "open/deeper"}
+	for _, bad := range []string{"open/deeper", "."} {
+		fsys.bad = bad
+		got, errs := walkPhotos(fsys, "photos")
+		want := []string{filepath.Join("photos", "a.jpg"), filepath.Join("photos", "locked", "b.jpg"), filepath.Join("photos", "open", "c.png")}
+		if bad == "." {
+			want = nil
+		}
+		name := filepath.Join("photos", filepath.FromSlash(bad))
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("folder %s unreadable: photos %v, want %v", bad, got, want)
+		}
+		if len(errs) != 1 || !errors.Is(errs[0], fs.ErrPermission) || !strings.HasPrefix(errs[0].Error(), name+": ") {
+			t.Errorf("folder %s unreadable: errors %v, want one naming %s", bad, errs, name)
+		}
+	}
+}
+
+// catmark predict names an unreadable folder on stderr and counts it as a failure, and still
+// measures the photos beside it. (File permissions do not bind root, so the test needs another
+// user.)
+func TestPredictUnreadableFolder(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any folder")
+	}
+	dir := t.TempDir()
+	photo, err := os.ReadFile(fixture.Path(t, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	locked := filepath.Join(dir, "locked")
+	if err := os.MkdirAll(locked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cat.jpg"), photo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(locked, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	var stdout string
+	stderr, err := stderrCapture(t, func() error {
+		var err error
+		stdout, err = evalCapture(t, func() error { return runPredict([]string{"--json", dir}) })
+		return err
+	})
+	if !errors.Is(err, errSilent) || !strings.Contains(stderr, locked+": folder not readable") || !strings.Contains(stderr, "1 photo(s) or folder(s) failed") {
+		t.Errorf("predict over a folder with an unreadable subfolder: %v, stderr %q; want a failure naming %s", err, stderr, locked)
+	}
+	if !strings.Contains(stdout, `"path":"`+filepath.Join(dir, "cat.jpg")+`"`) {
+		t.Errorf("the photo beside the unreadable folder was not measured: %q", stdout)
 	}
 }
 
@@ -252,4 +326,24 @@ func TestParseInterleaved(t *testing.T) {
 	if _, err := parseInterleaved(fs, []string{"a.jpg", "--jsn"}); err == nil || !strings.Contains(err.Error(), "jsn") {
 		t.Errorf("an unknown flag after the photos gives %v, want an error naming it", err)
 	}
+}
+
+// stderrCapture runs f with os.Stderr going to a buffer and returns what it wrote.
+func stderrCapture(t *testing.T, f func() error) (string, error) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&buf, r); close(done) }()
+	ferr := f()
+	os.Stderr = saved
+	w.Close()
+	<-done
+	r.Close()
+	return buf.String(), ferr
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -27,53 +26,29 @@ type detector struct {
 	info map[string]string
 }
 
-func (d detector) Detect(ctx context.Context, img image.Image) (server.Detection, error) {
+func (d detector) Detect(ctx context.Context, img image.Image) ([]catmark.Face, error) {
 	all, err := d.DetectBatch(ctx, []image.Image{img})
 	if err != nil {
-		return server.Detection{}, err
+		return nil, err
 	}
 	return all[0], nil
 }
 
 // DetectBatch runs the detector on the photos of concurrent requests together
 // (catmark.Detector.DetectAllBatch): the server gathers them (server.Options.MaxBatch).
-func (d detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]server.Detection, error) {
+func (d detector) DetectBatch(ctx context.Context, imgs []image.Image) ([][]catmark.Face, error) {
 	all, err := d.d.DetectAllBatch(ctx, imgs)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]server.Detection, len(all))
+	out := make([][]catmark.Face, len(all))
 	for i, r := range all {
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		out[i] = detection(r.Faces)
+		out[i] = r.Faces
 	}
 	return out, nil
-}
-
-// detection is the server's form of the faces a catmark.Detector found, best first: the best
-// one's points and presence, and every face with its box and angle (none from a single-stage
-// detector, which has no face box). A presence is left out where the model has none (NaN).
-func detection(faces []catmark.Face) server.Detection {
-	presence := func(v float64) *float64 {
-		if math.IsNaN(v) {
-			return nil
-		}
-		return &v
-	}
-	d := server.Detection{Points: faces[0].Points, Face: presence(faces[0].Face)}
-	for _, f := range faces {
-		if f.Box.Side == 0 {
-			break
-		}
-		r := f.Bounds()
-		d.Faces = append(d.Faces, server.FaceDetection{
-			Points: f.Points, Face: presence(f.Face), Angle: math.Round(f.Angle()*10) / 10,
-			Box: server.Box{X: float64(r.Min.X), Y: float64(r.Min.Y), W: float64(r.Dx()), H: float64(r.Dy())},
-		})
-	}
-	return d
 }
 
 func (d detector) Info() map[string]string { return d.info }
@@ -94,14 +69,12 @@ func runServe(args []string) error {
 	if *batch < 1 || *batch > 64 {
 		return fmt.Errorf("--batch %d out of range [1, 64]", *batch)
 	}
-	det, err := catmark.Load(*model)
+	det, err := tune.load(*model)
 	if err != nil {
 		return err
 	}
-	if err := tune.apply(det); err != nil {
-		return err
-	}
-	srv := server.New(detector{det, modelInfo(*model, det.Refine != nil)},
+	_, twoStage := det.Refine()
+	srv := server.New(detector{det, modelInfo(*model, twoStage)},
 		server.Options{MaxBodyBytes: *maxBody, MaxSide: *maxSide, MinSide: catmark.MinSide, Workers: *workers, MaxBatch: *batch, IgnoreOrientation: !*oriented})
 	defer srv.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

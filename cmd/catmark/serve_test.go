@@ -24,7 +24,8 @@ import (
 // newTestServer serves det as catmark serve does (MaxBatch 1, catmark.MinSide, two workers).
 func newTestServer(t *testing.T, det *catmark.Detector) *httptest.Server {
 	t.Helper()
-	srv := server.New(detector{det, modelInfo("", det.Refine != nil)},
+	_, twoStage := det.Refine()
+	srv := server.New(detector{det, modelInfo("", twoStage)},
 		server.Options{MinSide: catmark.MinSide, Workers: 2, MaxBatch: 1, Logger: slog.New(slog.DiscardHandler)})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { ts.Close(); srv.Close() })

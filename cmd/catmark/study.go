@@ -68,7 +68,8 @@ Flags:
 	seedList := fs.String("seeds", "", "comma-separated seeds, each case trained once per seed (e.g. 1,2,3; default --seed alone)")
 	initW := fs.String("init", "", "initial weights: torchvision ImageNet safetensors (required by --scale seed)")
 	freeze := fs.String("freeze", "", `comma-separated parts to freeze (--scale seed: "stem,layer1,layer2")`)
-	backend := fs.String("backend", "", backendHelp())
+	backend := new(string)
+	backendVar(fs, backend)
 	if err := parseFlags(fs, args, "data", "out"); err != nil {
 		return err
 	}

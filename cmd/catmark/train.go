@@ -46,7 +46,7 @@ func runTrain(args []string) error {
 	freeze := fs.String("freeze", "", `comma-separated parts to freeze, e.g. "stem,layer1,layer2" (the seed's)`)
 	fs.StringVar(&cfg.Init, "init", "", "initial weights: torchvision ImageNet safetensors or a catmark checkpoint")
 	fs.StringVar(&cfg.Norm, "norm", d.Norm, "input normalisation: imagenet (mean/std) or unit (/255)")
-	fs.StringVar(&cfg.Backend, "backend", "", backendHelp())
+	backendVar(fs, &cfg.Backend)
 	fs.StringVar(&cfg.Loss, "loss", d.Loss, "loss, composed by name: mse, mse+ddmse:1, mse+ddmse:1-8+area, l1, wing, …")
 	fs.BoolVar(&cfg.Flip, "flip", d.Flip, "horizontal flip augmentation")
 	fs.BoolVar(&cfg.PCA, "pca", d.PCA, "PCA colour augmentation")

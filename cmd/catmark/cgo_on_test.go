@@ -1,0 +1,6 @@
+//go:build cgo
+
+package main
+
+// cgoEnabled reports whether the test binary was built with cgo.
+const cgoEnabled = true
