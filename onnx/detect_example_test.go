@@ -3,6 +3,7 @@ package onnx
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark"
+	"github.com/catmark/catmark/engine"
 	_ "github.com/catmark/catmark/engine/ref" // the detector's backend here
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/internal/fixture"
@@ -25,13 +27,21 @@ const exampleDir = "../examples/onnx"
 // exportShipped writes the shipped detector's two networks to a folder and returns it.
 func exportShipped(t *testing.T) string {
 	t.Helper()
-	d, err := catmark.Load("", catmark.WithBackend("ref"))
+	b, err := engine.Open("ref")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for name, m := range map[string]*model.Model{"coarse.onnx": d.Coarse, "refine.onnx": d.Refine} {
-		if err := WriteFile(filepath.Join(dir, name), m); err != nil {
+	for _, name := range []string{"coarse", "refine"} {
+		data, err := fs.ReadFile(model.Shipped, name+".safetensors")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.LoadBytes(b, name+".safetensors", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteFile(filepath.Join(dir, name+".onnx"), m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,11 +63,10 @@ func TestExampleMatchesDetector(t *testing.T) {
 		}
 		t.Skip("examples/onnx's packages are not installed (npm ci --ignore-scripts --prefix examples/onnx)")
 	}
-	det, err := catmark.Load("", catmark.WithBackend("ref"))
+	det, err := catmark.Load("", catmark.WithBackend("ref"), catmark.WithSettings(catmark.Settings{Passes: 1, Grow: catmark.Defaults.Grow}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	det.Settings = catmark.Settings{Passes: 1, Grow: catmark.Defaults.Grow}
 	models := exportShipped(t)
 	var files []string
 	var want []landmark.Points
@@ -78,7 +87,10 @@ func TestExampleMatchesDetector(t *testing.T) {
 			t.Fatal(err)
 		}
 		args = append(args, strconv.Itoa(photo.W), strconv.Itoa(photo.H), raw)
-		p, _ := det.DetectFaceRGB(photo)
+		p, err := det.Detect(photo.Image())
+		if err != nil {
+			t.Fatal(err)
+		}
 		files, want = append(files, file), append(want, p)
 	}
 	out, err := exec.Command("node", args...).Output()
