@@ -2,6 +2,7 @@ package purego
 
 import (
 	"fmt"
+	"math"
 	"os"
 )
 
@@ -22,7 +23,7 @@ import (
 // buffers.
 //
 // The price is rounding: the transforms' coefficients (up to 8 in Aᵀ, 5 in Bᵀ) enlarge float32's
-// error: on the detector's 3×3 layers (32 to 128 channels) it reaches 4e-6 to 7.4e-6 of the
+// error: on the detector's 3×3 layers (32 to 128 channels) it reaches 4.5e-6 to 7.75e-6 of the
 // output's largest magnitude, against at most 1.05e-6 for the direct convolution, both well
 // within the engine's conformance tolerance of 1e-4 (see TestWinogradError).
 
@@ -98,10 +99,14 @@ func (b *Backend) useWinograd(g convGeom) bool {
 	if g.k != 3 || g.stride != 1 || b.winograd == WinogradOff {
 		return false
 	}
+	th, tw := (g.oh+winoM-1)/winoM, (g.ow+winoM-1)/winoM
+	if g.n*g.c*(winoM*th+2)*(winoM*tw+2) >= math.MaxInt32 {
+		return false // winoConv's padded input would outgrow its int32 offsets
+	}
 	if b.winograd == WinogradOn {
 		return true
 	}
-	tiles := g.n * ((g.oh + winoM - 1) / winoM) * ((g.ow + winoM - 1) / winoM)
+	tiles := g.n * th * tw
 	return g.c >= winoMinChannels && g.o >= winoMinChannels && g.oh >= winoMinSide && g.ow >= winoMinSide && tiles >= winoMinTiles
 }
 
@@ -119,13 +124,42 @@ type winoGeom struct {
 	oh, ow     int // output size, H+2·pad−2 and W+2·pad−2
 	th, tw     int // 4×4 tiles per image, down and across
 	tiles      int // tiles over the batch, N·th·tw
+	hp, wp     int // padded input planes, 4·th+2 × 4·tw+2: every tile's 6×6 patch lies inside
 }
 
 func newWinoGeom(n, c, h, w, o, pad int) winoGeom {
 	g := winoGeom{n: n, c: c, h: h, w: w, o: o, pad: pad, oh: h + 2*pad - 2, ow: w + 2*pad - 2}
 	g.th, g.tw = (g.oh+winoM-1)/winoM, (g.ow+winoM-1)/winoM
 	g.tiles = n * g.th * g.tw
+	g.hp, g.wp = winoM*g.th+2, winoM*g.tw+2
 	return g
+}
+
+// paddedLen is the floats of the padded input, N·C·hp·wp.
+func (g *winoGeom) paddedLen() int { return g.n * g.c * g.hp * g.wp }
+
+// padPlane writes plane p = i·C + c (image i, channel c) of x into its hp×wp plane of xp: input
+// pixel (y, x) at (y+pad, x+pad), zero where no input pixel lands.
+func (g *winoGeom) padPlane(x, xp []float32, p int) {
+	src, dst := x[p*g.h*g.w:(p+1)*g.h*g.w], xp[p*g.hp*g.wp:(p+1)*g.hp*g.wp]
+	lo, hi := max(0, g.pad), min(g.wp, g.w+g.pad) // padded columns that hold input
+	for py := 0; py < g.hp; py++ {
+		row := dst[py*g.wp : (py+1)*g.wp]
+		y := py - g.pad
+		if y < 0 || y >= g.h || hi <= lo {
+			clear(row)
+			continue
+		}
+		clear(row[:lo])
+		copy(row[lo:hi], src[y*g.w+lo-g.pad:])
+		clear(row[hi:])
+	}
+}
+
+// tileOffset is where tile t's 6×6 patch starts in the padded input of channel 0.
+func (g *winoGeom) tileOffset(t int) int32 {
+	img, rest := t/(g.th*g.tw), t%(g.th*g.tw)
+	return int32(img*g.c*g.hp*g.wp + rest/g.tw*winoM*g.wp + rest%g.tw*winoM)
 }
 
 // winoFilter returns the transformed filters of a convolution with m output and k input
@@ -197,56 +231,86 @@ func winoOut1(s0, s1, s2, s3, s4, s5 float32) (y0, y1, y2, y3 float32) {
 	return s0 + a + c, b + 2*d, a + 4*c, b + 8*d + s5
 }
 
-// input writes the transformed 6×6 input patches of tiles [t0, t0+nr) of x (N×C×H×W) into v as
-// packed B panels: point ξ's C×nr matrix at v[ξ·C·nr:], v[(ξ·C + c)·nr + t−t0] = (Bᵀ d B)_ξ for
-// channel c's patch under tile t; zero for tiles past the last.
-func (g *winoGeom) input(x, v []float32, t0 int) {
-	stride := g.c * nr // between points
-	v = v[:winoP*stride]
-	for j := 0; j < nr; j++ {
-		t := t0 + j
-		if t >= g.tiles {
-			for p := j; p < len(v); p += nr {
-				v[p] = 0
-			}
-			continue
+// winoIn8 transforms eight 6×6 patches at once, one per lane l < 8: the patch of lane l is
+// x[off[l] + r·ld + s] (r, s < 6), and point ξ = 6i+k of its transform Bᵀ d B goes to
+// dst[ξ·stride + l]. tmp is scratch. It is AVX2 assembly where the CPU has it, else goWinoIn8.
+var winoIn8 = goWinoIn8
+
+func goWinoIn8(x []float32, off []int32, ld int, dst []float32, stride int, tmp *[winoP * 8]float32) {
+	off = off[:8]
+	_ = dst[(winoP-1)*stride+7]
+	// Rows: tmp[(6r+k)·8 + l] = (d_l B)[r][k].
+	for r := range winoA {
+		for l, o := range off {
+			d := x[int(o)+r*ld : int(o)+r*ld+winoA : int(o)+r*ld+winoA]
+			t := tmp[r*winoA*8+l:]
+			t[0], t[8], t[16], t[24], t[32], t[40] = winoIn(d[0], d[1], d[2], d[3], d[4], d[5])
 		}
-		img, rest := t/(g.th*g.tw), t%(g.th*g.tw)
-		y0, x0 := rest/g.tw*winoM-g.pad, rest%g.tw*winoM-g.pad
-		inside := y0 >= 0 && x0 >= 0 && y0+winoA <= g.h && x0+winoA <= g.w
-		for ci := 0; ci < g.c; ci++ {
-			plane := x[(img*g.c+ci)*g.h*g.w : (img*g.c+ci+1)*g.h*g.w]
-			var d [winoA][winoA]float32
-			if inside {
-				for i := range winoA {
-					row := plane[(y0+i)*g.w+x0:]
-					d[i] = [winoA]float32(row[:winoA])
-				}
-			} else {
-				for i := range winoA {
-					if y := y0 + i; y >= 0 && y < g.h {
-						row := plane[y*g.w : (y+1)*g.w]
-						for k := max(0, -x0); k < winoA && x0+k < g.w; k++ {
-							d[i][k] = row[x0+k]
-						}
-					}
-				}
-			}
-			// Rows, then columns: Bᵀ·d·B.
-			for i := range winoA {
-				r := &d[i]
-				r[0], r[1], r[2], r[3], r[4], r[5] = winoIn(r[0], r[1], r[2], r[3], r[4], r[5])
-			}
-			out := v[ci*nr+j:]
-			for k := range winoA {
-				v0, v1, v2, v3, v4, v5 := winoIn(d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k])
-				out[(0*winoA+k)*stride] = v0
-				out[(1*winoA+k)*stride] = v1
-				out[(2*winoA+k)*stride] = v2
-				out[(3*winoA+k)*stride] = v3
-				out[(4*winoA+k)*stride] = v4
-				out[(5*winoA+k)*stride] = v5
-			}
+	}
+	// Columns.
+	for k := range winoA {
+		for l := range 8 {
+			t := tmp[k*8+l:]
+			v0, v1, v2, v3, v4, v5 := winoIn(t[0], t[48], t[96], t[144], t[192], t[240])
+			dst[(0*winoA+k)*stride+l] = v0
+			dst[(1*winoA+k)*stride+l] = v1
+			dst[(2*winoA+k)*stride+l] = v2
+			dst[(3*winoA+k)*stride+l] = v3
+			dst[(4*winoA+k)*stride+l] = v4
+			dst[(5*winoA+k)*stride+l] = v5
+		}
+	}
+}
+
+// winoOut8 transforms eight 6×6 products back at once, one per lane l < 8: point ξ of lane l's
+// product M is m[ξ·stride + l], and out[(4i+k)·8 + l] = (Aᵀ M A)[i][k] + bias. tmp is scratch.
+// It is AVX2 assembly where the CPU has it, else goWinoOut8.
+var winoOut8 = goWinoOut8
+
+func goWinoOut8(m []float32, stride int, bias float32, out *[winoM * winoM * 8]float32, tmp *[winoP * 8]float32) {
+	_ = m[(winoP-1)*stride+7]
+	// Rows: tmp[(4i+k)·8 + l] = (M A)[i][k].
+	for i := range winoA {
+		for l := range 8 {
+			p := m[i*winoA*stride+l:]
+			t := tmp[i*winoM*8+l:]
+			t[0], t[8], t[16], t[24] = winoOut1(p[0], p[stride], p[2*stride], p[3*stride], p[4*stride], p[5*stride])
+		}
+	}
+	// Columns.
+	for k := range winoM {
+		for l := range 8 {
+			t := tmp[k*8+l:]
+			y0, y1, y2, y3 := winoOut1(t[0], t[32], t[64], t[96], t[128], t[160])
+			out[(0*winoM+k)*8+l] = y0 + bias
+			out[(1*winoM+k)*8+l] = y1 + bias
+			out[(2*winoM+k)*8+l] = y2 + bias
+			out[(3*winoM+k)*8+l] = y3 + bias
+		}
+	}
+}
+
+// winoBufs is one goroutine's scratch for winoConv.
+type winoBufs struct {
+	v, m []float32 // transformed input (36 packed C×nr panels) and products (36 rows×nr)
+	tmp  [winoP * 8]float32
+	out  [winoM * winoM * 8]float32
+}
+
+// input writes the transformed 6×6 patches of tiles [t0, t0+nr) of xp (the padded input) into
+// v as packed B panels: point ξ's C×nr matrix at v[ξ·C·nr:], v[(ξ·C + c)·nr + t−t0] = (Bᵀ d B)_ξ
+// for channel c's patch under tile t. Columns past the last tile repeat it.
+func (g *winoGeom) input(xp []float32, bf *winoBufs, t0 int) {
+	var off [nr]int32
+	for j := range off {
+		off[j] = g.tileOffset(min(t0+j, g.tiles-1))
+	}
+	plane := g.hp * g.wp
+	for ci := 0; ci < g.c; ci++ {
+		x := xp[ci*plane:]
+		winoIn8(x, off[:8], g.wp, bf.v[ci*nr:], g.c*nr, &bf.tmp)
+		if t0+8 < g.tiles {
+			winoIn8(x, off[8:], g.wp, bf.v[ci*nr+8:], g.c*nr, &bf.tmp)
 		}
 	}
 }
@@ -254,30 +318,30 @@ func (g *winoGeom) input(x, v []float32, t0 int) {
 // output transforms the products of tiles [t0, t0+nr) for output channels [o0, o1) back into y
 // (N×O×OH×OW), adding the bias. m holds point ξ's rows×nr product at m[ξ·rows·nr:], row o−o0
 // for channel o.
-func (g *winoGeom) output(m, y, bias []float32, t0, o0, o1, rows int) {
-	stride := rows * nr // between points
-	for j := 0; j < nr && t0+j < g.tiles; j++ {
-		t := t0 + j
-		img, rest := t/(g.th*g.tw), t%(g.th*g.tw)
-		oy0, ox0 := rest/g.tw*winoM, rest%g.tw*winoM
-		ny, nx := min(winoM, g.oh-oy0), min(winoM, g.ow-ox0)
-		for o := o0; o < o1; o++ {
-			src := m[(o-o0)*nr+j:]
-			var s [winoA][winoM]float32
-			for i := range winoA {
-				p := src[i*winoA*stride:]
-				s[i][0], s[i][1], s[i][2], s[i][3] = winoOut1(p[0], p[stride], p[2*stride], p[3*stride], p[4*stride], p[5*stride])
-			}
-			var bv float32
-			if bias != nil {
-				bv = bias[o]
-			}
-			plane := y[(img*g.o+o)*g.oh*g.ow : (img*g.o+o+1)*g.oh*g.ow]
-			for k := 0; k < nx; k++ {
-				var col [winoM]float32
-				col[0], col[1], col[2], col[3] = winoOut1(s[0][k], s[1][k], s[2][k], s[3][k], s[4][k], s[5][k])
+func (g *winoGeom) output(bf *winoBufs, y, bias []float32, t0, o0, o1, rows int) {
+	for o := o0; o < o1; o++ {
+		var bv float32
+		if bias != nil {
+			bv = bias[o]
+		}
+		for h := 0; h < nr && t0+h < g.tiles; h += 8 {
+			winoOut8(bf.m[(o-o0)*nr+h:], rows*nr, bv, &bf.out, &bf.tmp)
+			for l := 0; l < 8 && t0+h+l < g.tiles; l++ {
+				t := t0 + h + l
+				img, rest := t/(g.th*g.tw), t%(g.th*g.tw)
+				oy0, ox0 := rest/g.tw*winoM, rest%g.tw*winoM
+				plane := y[(img*g.o+o)*g.oh*g.ow : (img*g.o+o+1)*g.oh*g.ow]
+				ny, nx := min(winoM, g.oh-oy0), min(winoM, g.ow-ox0)
 				for i := 0; i < ny; i++ {
-					plane[(oy0+i)*g.ow+ox0+k] = col[i] + bv
+					row := plane[(oy0+i)*g.ow+ox0:]
+					src := bf.out[i*winoM*8+l:]
+					if nx == winoM {
+						*(*[winoM]float32)(row) = [winoM]float32{src[0], src[8], src[16], src[24]}
+						continue
+					}
+					for k := 0; k < nx; k++ {
+						row[k] = src[k*8]
+					}
 				}
 			}
 		}
@@ -285,9 +349,16 @@ func (g *winoGeom) output(m, y, bias []float32, t0, o0, o1, rows int) {
 }
 
 // winoConv computes y = conv(x, w) + bias (N×O×OH×OW) by Winograd F(4×4, 3×3), from u, the
-// filters as winoFilter transforms them. The tasks are panels of nr tiles, each split further
-// into groups of output channels when the panels are too few to occupy every goroutine.
+// filters as winoFilter transforms them. It pads a copy of x so that every tile's patch lies
+// inside it; the tasks are then panels of nr tiles, each split further into groups of output
+// channels when the panels are too few to occupy every goroutine. g.paddedLen() must be below
+// 2³¹ (the tiles' offsets are int32).
 func winoConv(g winoGeom, x, u, bias, y []float32) {
+	xpBuf := getScratch(g.paddedLen())
+	defer putScratch(xpBuf)
+	xp := *xpBuf
+	parallel(g.n*g.c, func(_, p int) { g.padPlane(x, xp, p) })
+
 	mPanels := (g.o + mr - 1) / mr
 	panel := mPanels * g.c * mr // floats of one U_ξ
 	tPanels := (g.tiles + nr - 1) / nr
@@ -298,9 +369,10 @@ func winoConv(g winoGeom, x, u, bias, y []float32) {
 	}
 	maxRows := (mPanels + groups - 1) / groups * mr
 	vLen, mLen := winoP*g.c*nr, winoP*maxRows*nr
-	bufs := make([]*[]float32, nw)
+	bufs := make([]*winoBufs, nw)
+	scr := make([]*[]float32, nw)
 	defer func() {
-		for _, b := range bufs {
+		for _, b := range scr {
 			if b != nil {
 				putScratch(b)
 			}
@@ -308,20 +380,24 @@ func winoConv(g winoGeom, x, u, bias, y []float32) {
 	}()
 	parallel(tPanels*groups, func(wk, task int) {
 		pn, gi := task/groups, task%groups
-		if bufs[wk] == nil {
-			bufs[wk] = getScratch(vLen + mLen)
+		bf := bufs[wk]
+		if bf == nil {
+			scr[wk] = getScratch(vLen + mLen)
+			v := *scr[wk]
+			clear(v[:vLen]) // columns past the last tile are left as they are: keep them finite
+			bf = &winoBufs{v: v[:vLen], m: v[vLen : vLen+mLen]}
+			bufs[wk] = bf
 		}
-		v, m := (*bufs[wk])[:vLen], (*bufs[wk])[vLen:vLen+mLen]
 		t0 := pn * nr
-		g.input(x, v, t0)
+		g.input(xp, bf, t0)
 		m0, m1 := gi*mPanels/groups, (gi+1)*mPanels/groups
 		rows := (m1 - m0) * mr
 		for p := 0; p < winoP; p++ {
-			bp := v[p*g.c*nr : (p+1)*g.c*nr]
+			bp := bf.v[p*g.c*nr : (p+1)*g.c*nr]
 			for mi := m0; mi < m1; mi++ {
-				microKernel(g.c, u[p*panel+mi*g.c*mr:p*panel+(mi+1)*g.c*mr], bp, m[(p*rows+(mi-m0)*mr)*nr:], nr)
+				microKernel(g.c, u[p*panel+mi*g.c*mr:p*panel+(mi+1)*g.c*mr], bp, bf.m[(p*rows+(mi-m0)*mr)*nr:], nr)
 			}
 		}
-		g.output(m, y, bias, t0, m0*mr, min(m1*mr, g.o), rows)
+		g.output(bf, y, bias, t0, m0*mr, min(m1*mr, g.o), rows)
 	})
 }

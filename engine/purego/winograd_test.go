@@ -19,17 +19,86 @@ func withWinograd() *Backend {
 }
 
 // TestWinogradAgainstRef runs the conformance suite with every 3×3 stride-1 convolution on the
-// Winograd path, with the assembly and the plain-Go micro-kernel.
+// Winograd path, with the assembly and the plain-Go kernels (micro-kernel and transforms).
 func TestWinogradAgainstRef(t *testing.T) {
 	t.Run(Kernel(), func(t *testing.T) { enginetest.CompareBackends(t, withWinograd(), ref.New()) })
 	if Kernel() == "go" {
 		return
 	}
 	t.Run("go", func(t *testing.T) {
-		defer func(k func(int, []float32, []float32, []float32, int)) { microKernel = k }(microKernel)
-		microKernel = goKernel
+		mk, in, out := microKernel, winoIn8, winoOut8
+		defer func() { microKernel, winoIn8, winoOut8 = mk, in, out }()
+		microKernel, winoIn8, winoOut8 = goKernel, goWinoIn8, goWinoOut8
 		enginetest.CompareBackends(t, withWinograd(), ref.New())
 	})
+}
+
+// TestWinoTransforms checks winoIn8 and winoOut8, and their plain-Go versions, against the
+// transforms Bᵀ d B and Aᵀ M A computed in float64 from the matrices, on eight lanes at
+// scattered offsets and strides wider than eight.
+func TestWinoTransforms(t *testing.T) {
+	bt := [winoA][winoA]float64{
+		{4, 0, -5, 0, 1, 0},
+		{0, -4, -4, 1, 1, 0},
+		{0, 4, -4, -1, 1, 0},
+		{0, -2, -1, 2, 1, 0},
+		{0, 2, -1, -2, 1, 0},
+		{0, 4, 0, -5, 0, 1},
+	}
+	at := [winoM][winoA]float64{
+		{1, 1, 1, 1, 1, 0},
+		{0, 1, -1, 2, -2, 0},
+		{0, 1, 1, 4, 4, 0},
+		{0, 1, -1, 8, -8, 1},
+	}
+	rng := enginetest.NewRand(7)
+	const ld, stride = 29, 13
+	x := enginetest.Rand(rng, 401, 1) // lane 4 reads up to 250 + 5·29 + 5 = 400
+	off := []int32{0, 7, 100, 3, 250, 180, 33, 61}
+	m := enginetest.Rand(rng, (winoP-1)*stride+8, 1)
+	const bias = 0.25
+	for _, k := range []struct {
+		name string
+		in   func([]float32, []int32, int, []float32, int, *[winoP * 8]float32)
+		out  func([]float32, int, float32, *[winoM * winoM * 8]float32, *[winoP * 8]float32)
+	}{{"default", winoIn8, winoOut8}, {"go", goWinoIn8, goWinoOut8}} {
+		var tmp [winoP * 8]float32
+		dst := enginetest.Rand(rng, (winoP-1)*stride+8, 1)
+		k.in(x, off, ld, dst, stride, &tmp)
+		var out [winoM * winoM * 8]float32
+		k.out(m, stride, bias, &out, &tmp)
+		var gotIn, wantIn, gotOut, wantOut []float32
+		for l, o := range off {
+			for i := range winoA {
+				for j := range winoA {
+					var s float64 // (Bᵀ d B)[i][j]
+					for r := range winoA {
+						for c := range winoA {
+							s += bt[i][r] * float64(x[int(o)+r*ld+c]) * bt[j][c]
+						}
+					}
+					gotIn, wantIn = append(gotIn, dst[(i*winoA+j)*stride+l]), append(wantIn, float32(s))
+				}
+			}
+			for i := range winoM {
+				for j := range winoM {
+					s := float64(bias) // (Aᵀ M A)[i][j] + bias
+					for r := range winoA {
+						for c := range winoA {
+							s += at[i][r] * float64(m[(r*winoA+c)*stride+l]) * at[j][c]
+						}
+					}
+					gotOut, wantOut = append(gotOut, out[(i*winoM+j)*8+l]), append(wantOut, float32(s))
+				}
+			}
+		}
+		if e, err := enginetest.MaxRelErr(gotIn, wantIn); err != nil || e > 1e-6 {
+			t.Errorf("%s winoIn8: error %.3g of max |want|, %v", k.name, e, err)
+		}
+		if e, err := enginetest.MaxRelErr(gotOut, wantOut); err != nil || e > 1e-6 {
+			t.Errorf("%s winoOut8: error %.3g of max |want|, %v", k.name, e, err)
+		}
+	}
 }
 
 // recipeLayers are the 3×3 stride-1 convolutions of the detector's network, a ResNet-18 of base
@@ -173,9 +242,9 @@ func errors64(got []float32, want []float64) (abs, rel float64) {
 }
 
 // winoTolerance is the error TestWinogradError accepts of Winograd on the recipe's layers,
-// relative to the output's largest magnitude: a little over the largest measured (7.4e-6, the
-// input gradient of layer3's 128 channels), which is about seven times the direct
-// convolution's largest (1.05e-6, layer3's forward pass).
+// relative to the output's largest magnitude: a little over the largest measured (7.75e-6,
+// layer3's 128 channels), which is about seven times the direct convolution's largest
+// (1.05e-6, layer3's forward pass).
 const winoTolerance = 1e-5
 
 // directTolerance is the same bound for the direct GEMM path, a little over its largest.
