@@ -135,8 +135,9 @@ func newWinoGeom(n, c, h, w, o, pad int) winoGeom {
 	return g
 }
 
-// paddedLen is the floats of the padded input, N·C·hp·wp.
-func (g *winoGeom) paddedLen() int { return g.n * g.c * g.hp * g.wp }
+// paddedLen is the floats of the padded input, N·C·hp·wp, and the two that winoIn8 may read
+// past its end.
+func (g *winoGeom) paddedLen() int { return g.n*g.c*g.hp*g.wp + 2 }
 
 // padPlane writes plane p = i·C + c (image i, channel c) of x into its hp×wp plane of xp: input
 // pixel (y, x) at (y+pad, x+pad), zero where no input pixel lands.
@@ -233,7 +234,9 @@ func winoOut1(s0, s1, s2, s3, s4, s5 float32) (y0, y1, y2, y3 float32) {
 
 // winoIn8 transforms eight 6×6 patches at once, one per lane l < 8: the patch of lane l is
 // x[off[l] + r·ld + s] (r, s < 6), and point ξ = 6i+k of its transform Bᵀ d B goes to
-// dst[ξ·stride + l]. tmp is scratch. It is AVX2 assembly where the CPU has it, else goWinoIn8.
+// dst[ξ·stride + l]. x must hold two floats past the last row of every patch (the assembly
+// reads rows eight floats at a time). tmp is scratch. It is AVX2 assembly where the CPU has it,
+// else goWinoIn8.
 var winoIn8 = goWinoIn8
 
 func goWinoIn8(x []float32, off []int32, ld int, dst []float32, stride int, tmp *[winoP * 8]float32) {
@@ -293,13 +296,16 @@ func goWinoOut8(m []float32, stride int, bias float32, out *[winoM * winoM * 8]f
 // winoBufs is one goroutine's scratch for winoConv.
 type winoBufs struct {
 	v, m []float32 // transformed input (36 packed C×nr panels) and products (36 rows×nr)
-	tmp  [winoP * 8]float32
-	out  [winoM * winoM * 8]float32
+	// Floats between the points' panels in v and products in m: a cache line more than they
+	// hold, so that the 36 points of one tile do not all fall in the same few cache sets.
+	vStride, mStride int
+	tmp              [winoP * 8]float32
+	out              [winoM * winoM * 8]float32
 }
 
 // input writes the transformed 6×6 patches of tiles [t0, t0+nr) of xp (the padded input) into
-// v as packed B panels: point ξ's C×nr matrix at v[ξ·C·nr:], v[(ξ·C + c)·nr + t−t0] = (Bᵀ d B)_ξ
-// for channel c's patch under tile t. Columns past the last tile repeat it.
+// v as packed B panels: point ξ's C×nr matrix at v[ξ·vStride:], v[ξ·vStride + c·nr + t−t0] =
+// (Bᵀ d B)_ξ for channel c's patch under tile t. Columns past the last tile repeat it.
 func (g *winoGeom) input(xp []float32, bf *winoBufs, t0 int) {
 	var off [nr]int32
 	for j := range off {
@@ -308,24 +314,24 @@ func (g *winoGeom) input(xp []float32, bf *winoBufs, t0 int) {
 	plane := g.hp * g.wp
 	for ci := 0; ci < g.c; ci++ {
 		x := xp[ci*plane:]
-		winoIn8(x, off[:8], g.wp, bf.v[ci*nr:], g.c*nr, &bf.tmp)
+		winoIn8(x, off[:8], g.wp, bf.v[ci*nr:], bf.vStride, &bf.tmp)
 		if t0+8 < g.tiles {
-			winoIn8(x, off[8:], g.wp, bf.v[ci*nr+8:], g.c*nr, &bf.tmp)
+			winoIn8(x, off[8:], g.wp, bf.v[ci*nr+8:], bf.vStride, &bf.tmp)
 		}
 	}
 }
 
 // output transforms the products of tiles [t0, t0+nr) for output channels [o0, o1) back into y
-// (N×O×OH×OW), adding the bias. m holds point ξ's rows×nr product at m[ξ·rows·nr:], row o−o0
-// for channel o.
-func (g *winoGeom) output(bf *winoBufs, y, bias []float32, t0, o0, o1, rows int) {
+// (N×O×OH×OW), adding the bias. bf.m holds point ξ's product at m[ξ·mStride:], nr columns
+// a row, row o−o0 for channel o.
+func (g *winoGeom) output(bf *winoBufs, y, bias []float32, t0, o0, o1 int) {
 	for o := o0; o < o1; o++ {
 		var bv float32
 		if bias != nil {
 			bv = bias[o]
 		}
 		for h := 0; h < nr && t0+h < g.tiles; h += 8 {
-			winoOut8(bf.m[(o-o0)*nr+h:], rows*nr, bv, &bf.out, &bf.tmp)
+			winoOut8(bf.m[(o-o0)*nr+h:], bf.mStride, bv, &bf.out, &bf.tmp)
 			for l := 0; l < 8 && t0+h+l < g.tiles; l++ {
 				t := t0 + h + l
 				img, rest := t/(g.th*g.tw), t%(g.th*g.tw)
@@ -357,6 +363,7 @@ func winoConv(g winoGeom, x, u, bias, y []float32) {
 	xpBuf := getScratch(g.paddedLen())
 	defer putScratch(xpBuf)
 	xp := *xpBuf
+	clear(xp[g.n*g.c*g.hp*g.wp:])
 	parallel(g.n*g.c, func(_, p int) { g.padPlane(x, xp, p) })
 
 	mPanels := (g.o + mr - 1) / mr
@@ -368,7 +375,8 @@ func winoConv(g winoGeom, x, u, bias, y []float32) {
 		groups = min(mPanels, (2*nw+tPanels-1)/tPanels)
 	}
 	maxRows := (mPanels + groups - 1) / groups * mr
-	vLen, mLen := winoP*g.c*nr, winoP*maxRows*nr
+	vStride, mStride := g.c*nr+nr, maxRows*nr+nr
+	vLen, mLen := winoP*vStride, winoP*mStride
 	bufs := make([]*winoBufs, nw)
 	scr := make([]*[]float32, nw)
 	defer func() {
@@ -385,19 +393,18 @@ func winoConv(g winoGeom, x, u, bias, y []float32) {
 			scr[wk] = getScratch(vLen + mLen)
 			v := *scr[wk]
 			clear(v[:vLen]) // columns past the last tile are left as they are: keep them finite
-			bf = &winoBufs{v: v[:vLen], m: v[vLen : vLen+mLen]}
+			bf = &winoBufs{v: v[:vLen], m: v[vLen : vLen+mLen], vStride: vStride, mStride: mStride}
 			bufs[wk] = bf
 		}
 		t0 := pn * nr
 		g.input(xp, bf, t0)
 		m0, m1 := gi*mPanels/groups, (gi+1)*mPanels/groups
-		rows := (m1 - m0) * mr
 		for p := 0; p < winoP; p++ {
-			bp := bf.v[p*g.c*nr : (p+1)*g.c*nr]
+			bp := bf.v[p*vStride : p*vStride+g.c*nr]
 			for mi := m0; mi < m1; mi++ {
-				microKernel(g.c, u[p*panel+mi*g.c*mr:p*panel+(mi+1)*g.c*mr], bp, bf.m[(p*rows+(mi-m0)*mr)*nr:], nr)
+				microKernel(g.c, u[p*panel+mi*g.c*mr:p*panel+(mi+1)*g.c*mr], bp, bf.m[p*mStride+(mi-m0)*mr*nr:], nr)
 			}
 		}
-		g.output(bf, y, bias, t0, m0*mr, min(m1*mr, g.o), rows)
+		g.output(bf, y, bias, t0, m0*mr, min(m1*mr, g.o))
 	})
 }

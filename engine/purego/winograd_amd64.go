@@ -10,7 +10,8 @@ func init() {
 	}
 }
 
-// avx2WinoIn8 is winoIn8 in AVX2 and FMA assembly (the patches' rows read by gathers).
+// avx2WinoIn8 is winoIn8 in AVX2 and FMA assembly: it reads eight floats from the start of each
+// patch row (x must hold the two past the last row's six).
 func avx2WinoIn8(x []float32, off []int32, ld int, dst []float32, stride int, tmp *[winoP * 8]float32) {
 	off = off[:8]
 	hi := off[0]
@@ -20,7 +21,7 @@ func avx2WinoIn8(x []float32, off []int32, ld int, dst []float32, stride int, tm
 		}
 		hi = max(hi, o)
 	}
-	_ = x[int(hi)+(winoA-1)*ld+winoA-1] // every value read lies in x
+	_ = x[int(hi)+(winoA-1)*ld+7] // every value read lies in x
 	_ = dst[(winoP-1)*stride+7]
 	winoIn8asm(&x[0], &off[0], ld, &dst[0], stride, &tmp[0])
 }

@@ -2,6 +2,10 @@
 
 #include "textflag.h"
 
+// Constants reach the vector registers through VMOVD (VEX-encoded): a legacy-SSE MOVQ to an X
+// register between AVX instructions costs an SSE/AVX transition, which made these kernels
+// several times slower.
+
 // WINO_IN applies Bᵀ to the eight-lane vectors d0…d5 in Y0…Y5 (Y14 = 4, Y13 = 5; Y6–Y8
 // scratch) and stores v0…v5 to O0…O5.
 #define WINO_IN(O0, O1, O2, O3, O4, O5) \
@@ -29,53 +33,93 @@
 	VSUBPS Y7, Y6, Y8; \
 	VMOVUPS Y8, O4
 
-// GATHER loads into YD the eight floats at DISP(SI) + 4·Y12[l] (Y10 is the mask, consumed).
-#define GATHER(DISP, YD) \
-	VPCMPEQD Y10, Y10, Y10; \
-	VGATHERDPS Y10, DISP(SI)(Y12*4), YD
-
 // func winoIn8asm(x *float32, off *int32, ld int, dst *float32, stride int, tmp *float32)
-// The row pass gathers each patch row of the eight lanes and writes d·B to tmp (36 vectors,
+// The row pass loads row r of the eight lanes' patches (eight floats from each, lane l's
+// pointer in AX, BX, CX, R8, R9, R10, R11, R12), transposes them into the vectors d0…d5 of
+// the row (lanes l and l+4 share a 128-bit load pair), and writes d·B to tmp (36 vectors,
 // (6r+k)·32 bytes); the column pass reads six of them at a time and writes Bᵀ(d·B) to dst.
 TEXT ·winoIn8asm(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
-	MOVQ off+8(FP), AX
-	MOVQ ld+16(FP), CX
-	MOVQ dst+24(FP), DI
-	MOVQ stride+32(FP), R8
+	MOVQ off+8(FP), DI
+	MOVQ ld+16(FP), R13
+	SHLQ $2, R13 // ld in bytes
+	MOVLQSX 0(DI), AX
+	LEAQ (SI)(AX*4), AX
+	MOVLQSX 4(DI), BX
+	LEAQ (SI)(BX*4), BX
+	MOVLQSX 8(DI), CX
+	LEAQ (SI)(CX*4), CX
+	MOVLQSX 12(DI), R8
+	LEAQ (SI)(R8*4), R8
+	MOVLQSX 16(DI), R9
+	LEAQ (SI)(R9*4), R9
+	MOVLQSX 20(DI), R10
+	LEAQ (SI)(R10*4), R10
+	MOVLQSX 24(DI), R11
+	LEAQ (SI)(R11*4), R11
+	MOVLQSX 28(DI), R12
+	LEAQ (SI)(R12*4), R12
 	MOVQ tmp+40(FP), DX
-	SHLQ $2, R8 // stride in bytes
-	VMOVDQU (AX), Y12 // row r's offsets, from row 0
-	MOVQ CX, X11
-	VPBROADCASTD X11, Y11 // ld in every lane
-	MOVL $0x40800000, AX // 4.0
-	MOVQ AX, X14
+	MOVL $0x40800000, SI // 4.0
+	VMOVD SI, X14
 	VBROADCASTSS X14, Y14
-	MOVL $0x40a00000, AX // 5.0
-	MOVQ AX, X13
+	MOVL $0x40a00000, SI // 5.0
+	VMOVD SI, X13
 	VBROADCASTSS X13, Y13
-	MOVQ DX, R9
-	MOVQ $6, BX
+	MOVQ $6, SI
 inrows:
-	GATHER(0, Y0)
-	GATHER(4, Y1)
-	GATHER(8, Y2)
-	GATHER(12, Y3)
-	GATHER(16, Y4)
-	GATHER(20, Y5)
-	WINO_IN(0(R9), 32(R9), 64(R9), 96(R9), 128(R9), 160(R9))
-	VPADDD Y11, Y12, Y12
-	ADDQ $192, R9
-	DECQ BX
+	// d0…d3: the 4×4 transposes of [lane l | lane l+4] rows, floats 0–3.
+	VMOVUPS (AX), X0
+	VINSERTF128 $1, (R9), Y0, Y0
+	VMOVUPS (BX), X1
+	VINSERTF128 $1, (R10), Y1, Y1
+	VMOVUPS (CX), X2
+	VINSERTF128 $1, (R11), Y2, Y2
+	VMOVUPS (R8), X3
+	VINSERTF128 $1, (R12), Y3, Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS $0x44, Y6, Y4, Y0
+	VSHUFPS $0xEE, Y6, Y4, Y1
+	VSHUFPS $0x44, Y7, Y5, Y2
+	VSHUFPS $0xEE, Y7, Y5, Y3
+	// d4, d5: floats 4 and 5 (6 and 7 are read and dropped).
+	VMOVUPS 16(AX), X4
+	VINSERTF128 $1, 16(R9), Y4, Y4
+	VMOVUPS 16(BX), X5
+	VINSERTF128 $1, 16(R10), Y5, Y5
+	VMOVUPS 16(CX), X6
+	VINSERTF128 $1, 16(R11), Y6, Y6
+	VMOVUPS 16(R8), X7
+	VINSERTF128 $1, 16(R12), Y7, Y7
+	VUNPCKLPS Y5, Y4, Y8
+	VUNPCKLPS Y7, Y6, Y9
+	VSHUFPS $0x44, Y9, Y8, Y4
+	VSHUFPS $0xEE, Y9, Y8, Y5
+	WINO_IN(0(DX), 32(DX), 64(DX), 96(DX), 128(DX), 160(DX))
+	ADDQ R13, AX
+	ADDQ R13, BX
+	ADDQ R13, CX
+	ADDQ R13, R8
+	ADDQ R13, R9
+	ADDQ R13, R10
+	ADDQ R13, R11
+	ADDQ R13, R12
+	ADDQ $192, DX
+	DECQ SI
 	JNZ inrows
 
 	// Column k: tmp + 32k, rows 192 bytes apart; output i at dst + (6i+k)·stride.
+	MOVQ dst+24(FP), R10
+	MOVQ stride+32(FP), R8
+	SHLQ $2, R8 // stride in bytes
 	MOVQ R8, R11
 	IMULQ $6, R11 // 6·stride: between outputs i
 	LEAQ (R11)(R11*2), R12 // 3·(6·stride)
 	LEAQ (R11)(R11*4), R13 // 5·(6·stride)
-	MOVQ DX, R9
-	MOVQ DI, R10
+	MOVQ tmp+40(FP), R9
 	MOVQ $6, BX
 incols:
 	VMOVUPS 0(R9), Y0
@@ -128,13 +172,13 @@ TEXT ·winoOut8asm(SB), NOSPLIT, $0-40
 	MOVQ R8, R12
 	IMULQ $6, R12 // 6·stride: between rows
 	MOVL $0x40000000, AX // 2.0
-	MOVQ AX, X13
+	VMOVD AX, X13
 	VBROADCASTSS X13, Y13
 	MOVL $0x40800000, AX // 4.0
-	MOVQ AX, X14
+	VMOVD AX, X14
 	VBROADCASTSS X14, Y14
 	MOVL $0x41000000, AX // 8.0
-	MOVQ AX, X15
+	VMOVD AX, X15
 	VBROADCASTSS X15, Y15
 	VXORPS Y12, Y12, Y12 // no bias in the row pass
 	MOVQ DX, R9

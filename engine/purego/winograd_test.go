@@ -53,7 +53,7 @@ func TestWinoTransforms(t *testing.T) {
 	}
 	rng := enginetest.NewRand(7)
 	const ld, stride = 29, 13
-	x := enginetest.Rand(rng, 401, 1) // lane 4 reads up to 250 + 5·29 + 5 = 400
+	x := enginetest.Rand(rng, 403, 1) // lane 4 reads up to 250 + 5·29 + 7 = 402
 	off := []int32{0, 7, 100, 3, 250, 180, 33, 61}
 	m := enginetest.Rand(rng, (winoP-1)*stride+8, 1)
 	const bias = 0.25
@@ -387,4 +387,25 @@ func TestWinogradEnv(t *testing.T) {
 	if _, err := engine.Open("go"); err == nil || !strings.Contains(err.Error(), WinogradEnv) || !strings.Contains(err.Error(), `"fast"`) {
 		t.Errorf("%s=fast: error %v, want one naming the variable and the value", WinogradEnv, err)
 	}
+}
+
+// BenchmarkWinoTransforms times one call of winoIn8 and of winoOut8 (eight tiles of one
+// channel) on data in cache.
+func BenchmarkWinoTransforms(b *testing.B) {
+	const ld, stride = 34, 32*nr + nr
+	x := enginetest.Rand(enginetest.NewRand(8), 34*34+8, 1)
+	off := []int32{0, 4, 8, 12, 16, 20, 24, 28}
+	dst := make([]float32, winoP*stride)
+	var tmp [winoP * 8]float32
+	var out [winoM * winoM * 8]float32
+	b.Run("in", func(b *testing.B) {
+		for b.Loop() {
+			winoIn8(x, off, ld, dst, stride, &tmp)
+		}
+	})
+	b.Run("out", func(b *testing.B) {
+		for b.Loop() {
+			winoOut8(dst, stride, 1, &out, &tmp)
+		}
+	})
 }
