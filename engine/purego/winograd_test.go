@@ -340,6 +340,8 @@ func TestUseWinograd(t *testing.T) {
 		{"stride 2", conv(8, 32, 64, 32, 3, 2), false, false, false},
 		{"1x1", conv(8, 32, 64, 32, 1, 1), false, false, false},
 		{"7x7", conv(8, 32, 64, 32, 7, 1), false, false, false},
+		// enginetest's 3x3s1p1oddtiles: the conformance suite reaches Winograd in auto mode too.
+		{"13x11, 36 tiles", convShapes("test", []int{3, 20, 13, 11}, []int{24, 20, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}), true, true, false},
 	} {
 		for _, m := range []struct {
 			mode Winograd
