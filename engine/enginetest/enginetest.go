@@ -165,6 +165,8 @@ func CompareBackends(t *testing.T, fast, ref engine.Backend) {
 		{"1x1s1expand", []int{2, 64, 8, 8}, []int{256, 64, 1, 1}, engine.ConvParams{Stride: 1}, false, 1, 5},
 		{"oddchannels3x3p0", []int{3, 5, 7, 6}, []int{7, 5, 3, 3}, engine.ConvParams{Stride: 1}, true, 1, 6},
 		{"3x3s1p1tiny", []int{1, 32, 2, 2}, []int{32, 32, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}, false, 1, 7},
+		// Sides that are not multiples of 4 and C ≠ O: partial tiles of a Winograd F(4×4, 3×3).
+		{"3x3s1p1oddtiles", []int{3, 20, 13, 11}, []int{24, 20, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}, true, 1, 8},
 	} {
 		t.Run("Conv2D/"+tc.name, func(t *testing.T) {
 			c := &comparer{t: t, fast: fast, ref: ref, rng: NewRand(100 + tc.weightSeed)}

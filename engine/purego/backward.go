@@ -9,6 +9,9 @@ import (
 //
 // dx is col2im(Wᵀ·dy_n) image by image (for 1×1 stride-1 convolutions Wᵀ·dy_n itself), and dw
 // is Σ_n dy_n·col(x_n)ᵀ, both through gemm and microKernel; db sums dy in float64 as ref does.
+// For a 3×3 stride-1 convolution with padding p, dx is the 3×3 convolution of dy with padding
+// 2−p by the filters rotated 180° with their channel axes swapped, and runs as Winograd
+// F(4×4, 3×3) where useWinograd picks that convolution (its filters cached as Conv2D's are).
 func (b *Backend) Conv2DBackward(x, w, dy engine.Tensor, p engine.ConvParams, hasBias bool, gr engine.Grads) (dx, dw, db engine.Tensor) {
 	const op = "Conv2DBackward"
 	xd, xs := b.data(op, x)
@@ -16,6 +19,19 @@ func (b *Backend) Conv2DBackward(x, w, dy engine.Tensor, p engine.ConvParams, ha
 	dyd, dys := b.data(op, dy)
 	g := convShapes(op, xs, ws, p)
 	engine.SameShape(op+" dy", dys, []int{g.n, g.o, g.oh, g.ow})
+	if gr.Input && g.k == 3 && g.stride == 1 {
+		// The input gradient's convolution: dy (N×O×OH×OW) to dx (N×C×H×W).
+		back := convGeom{n: g.n, c: g.o, h: g.oh, w: g.ow, o: g.c, k: 3, oh: g.h, ow: g.w, stride: 1, pad: 2 - g.pad}
+		if b.useWinograd(back) {
+			dx = b.Zeros(xs...)
+			u := b.cached(w, wd, formWinoBwd, func() []float32 { return winoFilter(wd, g.o, g.c, true) })
+			winoConv(newWinoGeom(g.n, g.o, g.oh, g.ow, g.c, 2-g.pad), dyd, u, nil, b.Backend.Data(dx))
+			gr.Input = false
+			if !gr.Params {
+				return dx, nil, nil
+			}
+		}
+	}
 	kk, ohw, chw := g.c*g.k*g.k, g.oh*g.ow, g.c*g.h*g.w
 	per := max(1, min(g.n, maxColFloats/max(1, kk*ohw))) // images per chunk
 	var col []float32

@@ -7,7 +7,7 @@ import (
 	"github.com/catmark/catmark/engine"
 	_ "github.com/catmark/catmark/engine/dnnl" // registers "dnnl" where cgo is on; empty otherwise
 	"github.com/catmark/catmark/engine/enginetest"
-	_ "github.com/catmark/catmark/engine/purego"
+	"github.com/catmark/catmark/engine/purego"
 	_ "github.com/catmark/catmark/engine/ref"
 	"github.com/catmark/catmark/models/resnet"
 )
@@ -142,5 +142,51 @@ func BenchmarkTrainStep(b *testing.B) {
 			}
 			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
 		})
+	}
+}
+
+// BenchmarkWinograd compares Winograd F(4×4, 3×3) with the direct GEMM path on the detector's
+// 3×3 stride-1 layers (ResNet-18 of width 32, three stages, at 128 px and at the refine stage's
+// 160 px), batch 32: the forward pass and the input gradient. GFLOP/s counts the direct
+// convolution's multiply-adds twice for both, so the figures compare as speeds:
+//
+//	go test ./engine/purego -run '^$' -bench Winograd -benchtime 20x
+func BenchmarkWinograd(b *testing.B) {
+	const batch = 32
+	for _, l := range []struct {
+		name    string
+		c, side int
+	}{
+		{"128px-layer1", 32, 32}, {"128px-layer2", 64, 16}, {"128px-layer3", 128, 8},
+		{"160px-layer1", 32, 40}, {"160px-layer2", 64, 20}, {"160px-layer3", 128, 10},
+	} {
+		for _, pass := range []string{"forward", "dx"} {
+			for _, mode := range []purego.Winograd{purego.WinogradOff, purego.WinogradOn} {
+				path := map[purego.Winograd]string{purego.WinogradOff: "direct", purego.WinogradOn: "winograd"}[mode]
+				b.Run(fmt.Sprintf("%s/%s/%s", l.name, pass, path), func(b *testing.B) {
+					be := purego.New()
+					be.SetWinograd(mode)
+					rng := enginetest.NewRand(1)
+					shape := []int{batch, l.c, l.side, l.side}
+					x, w := enginetest.RandTensor(be, rng, 1, shape...), enginetest.RandTensor(be, rng, 0.1, l.c, l.c, 3, 3)
+					dy := enginetest.RandTensor(be, rng, 1, shape...)
+					p := engine.ConvParams{Stride: 1, Pad: 1}
+					run := func() {
+						if pass == "forward" {
+							be.Release(be.Conv2D(x, w, nil, p))
+							return
+						}
+						dx, _, _ := be.Conv2DBackward(x, w, dy, p, false, engine.Grads{Input: true})
+						be.Release(dx)
+					}
+					run() // the weights' packed or transformed form is cached from here on
+					for b.Loop() {
+						run()
+					}
+					flops := 2 * float64(batch*l.c*l.c*9*l.side*l.side)
+					b.ReportMetric(flops/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
+				})
+			}
+		}
 	}
 }

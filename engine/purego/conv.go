@@ -109,22 +109,29 @@ func packA(w []float32, m, k int) []float32 {
 // weights returns w (O×C×K×K) packed by packA as an O×(C·K·K) matrix, from the cache when it
 // holds w.
 func (b *Backend) weights(w engine.Tensor, wd []float32, m, k int) []float32 {
+	return b.cached(w, wd, formGEMM, func() []float32 { return packA(wd, m, k) })
+}
+
+// cached returns the given form of w (whose storage is wd), from the cache when it holds it,
+// else made by build and kept.
+func (b *Backend) cached(w engine.Tensor, wd []float32, form weightForm, build func() []float32) []float32 {
+	key := weightKey{w, form}
 	b.mu.Lock()
-	p, ok := b.packed[w]
+	p, ok := b.packed[key]
 	b.mu.Unlock()
 	if ok && len(p.src) == len(wd) && (len(wd) == 0 || &p.src[0] == &wd[0]) {
 		return p.data
 	}
-	a := packA(wd, m, k)
+	a := build()
 	b.mu.Lock()
-	if old, ok := b.packed[w]; ok {
+	if old, ok := b.packed[key]; ok {
 		b.size -= len(old.data)
 	}
 	if b.size+len(a) > maxPacked {
 		clear(b.packed)
 		b.size = 0
 	}
-	b.packed[w] = &packedWeights{src: wd, data: a}
+	b.packed[key] = &packedWeights{src: wd, data: a}
 	b.size += len(a)
 	b.mu.Unlock()
 	return a
@@ -177,7 +184,9 @@ var minUseful = 0.7
 // It is the GEMM y_n = W·col(x_n) with W the O×(C·K·K) weight matrix (packed once and cached)
 // and col(x_n) the (C·K·K)×(H'·W') im2col matrix, in mr×nr tiles. Where at least minUseful of
 // the implicit GEMM's columns are output pixels, col(x_n) is never formed (convImplicit);
-// otherwise it is, for several images at once with their columns side by side (gemm).
+// otherwise it is, for several images at once with their columns side by side (gemm). 3×3
+// stride-1 convolutions that useWinograd picks run as Winograd F(4×4, 3×3) instead (winoConv,
+// with the transformed filters cached as the packed ones are).
 func (b *Backend) Conv2D(x, w, bias engine.Tensor, p engine.ConvParams) engine.Tensor {
 	const op = "Conv2D"
 	xd, xs := b.data(op, x)
@@ -191,6 +200,11 @@ func (b *Backend) Conv2D(x, w, bias engine.Tensor, p engine.ConvParams) engine.T
 	}
 	y := b.Zeros(g.n, g.o, g.oh, g.ow)
 	yd := b.Backend.Data(y)
+	if b.useWinograd(g) {
+		u := b.cached(w, wd, formWinoFwd, func() []float32 { return winoFilter(wd, g.o, g.c, false) })
+		winoConv(newWinoGeom(g.n, g.c, g.h, g.w, g.o, g.pad), xd, u, bd, yd)
+		return y
+	}
 	kk, ohw, chw := g.c*g.k*g.k, g.oh*g.ow, g.c*g.h*g.w
 	a := b.weights(w, wd, g.o, kk)
 	if ig := g.implicit(); ig.useful() >= minUseful && ig.imgLen < math.MaxInt32 {

@@ -13,12 +13,17 @@
 //     (convImplicit, offKernel); small ones go through an im2col matrix with the batch's images
 //     side by side as GEMM columns, so that the late layers still fill the tiles (gemm).
 //   - Conv2DBackward through the same GEMM: dx = col2im(Wᵀ·dy), dw = Σ dy·colᵀ.
+//   - 3×3 stride-1 convolutions, forward and input gradient, by Winograd F(4×4, 3×3) where
+//     useWinograd's rule expects it to pay (winograd.go): 36 GEMMs per panel of 16 output tiles
+//     on the same micro-kernel. SetWinograd, or CATMARK_WINOGRAD=off|on|auto for the backend
+//     engine.Open returns, forces either path.
 //   - BatchNorm (inference: one fused scale, shift and ReLU pass; training: ref's arithmetic in
 //     parallel over channels) and BatchNormBackward, MaxPool (eight windows at a time, exactly
 //     as ref), Add, ReLU and Linear.
 //
-// Work is split over GOMAXPROCS goroutines. Packed convolution weights are cached per weight
-// tensor and dropped when the tensor is written through Data or AddInto, or released.
+// Work is split over GOMAXPROCS goroutines. Packed convolution weights (and their Winograd
+// transforms) are cached per weight tensor and dropped when the tensor is written through Data
+// or AddInto, or released: in inference they are computed once.
 //
 // The build tag purego selects the plain-Go kernels on amd64 too (as on every other
 // architecture); the assembly kernels are also skipped at run time on CPUs without AVX2 and FMA.
@@ -40,7 +45,15 @@ import (
 )
 
 func init() {
-	engine.Register("go", func() (engine.Backend, error) { return New(), nil })
+	engine.Register("go", func() (engine.Backend, error) {
+		mode, err := winogradFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		b := New()
+		b.SetWinograd(mode)
+		return b, nil
+	})
 }
 
 // Backend is the pure-Go backend. It is safe for concurrent use by several goroutines (each
@@ -49,9 +62,26 @@ type Backend struct {
 	*ref.Backend
 
 	mu     sync.Mutex
-	packed map[engine.Tensor]*packedWeights // Conv2D weights packed into 6-row panels
-	size   int                              // floats held in packed
+	packed map[weightKey]*packedWeights // convolution weights in the forms the kernels read
+	size   int                          // floats held in packed
+
+	winograd Winograd // when convolutions use Winograd F(4×4, 3×3) (useWinograd)
 }
+
+// weightKey names one derived form of a convolution's weight tensor.
+type weightKey struct {
+	t    engine.Tensor
+	form weightForm
+}
+
+// weightForm is a derived form of convolution weights.
+type weightForm int
+
+const (
+	formGEMM    weightForm = iota // packA's panels of the O×(C·K·K) matrix
+	formWinoFwd                   // winoFilter's transformed filters for Conv2D
+	formWinoBwd                   // winoFilter's transformed filters for the input gradient
+)
 
 // packedWeights is a convolution's weight matrix in microKernel's A-panel layout, with the
 // storage it was packed from (to notice a tensor that was released).
@@ -64,7 +94,8 @@ type packedWeights struct {
 const maxPacked = 64 << 20
 
 // New returns the pure-Go backend.
-func New() *Backend { return &Backend{Backend: ref.New(), packed: map[engine.Tensor]*packedWeights{}} }
+// Its Winograd mode is WinogradAuto; engine.Open("go") sets the one WinogradEnv names.
+func New() *Backend { return &Backend{Backend: ref.New(), packed: map[weightKey]*packedWeights{}} }
 
 // Name returns "go".
 func (*Backend) Name() string { return "go" }
@@ -73,12 +104,14 @@ func (*Backend) Name() string { return "go" }
 // and FMA) or "go" (plain Go).
 func Kernel() string { return kernelName }
 
-// forget drops t's packed weights, if any.
+// forget drops every derived form of t's weights, if any.
 func (b *Backend) forget(t engine.Tensor) {
 	b.mu.Lock()
-	if p, ok := b.packed[t]; ok {
-		b.size -= len(p.data)
-		delete(b.packed, t)
+	for f := formGEMM; f <= formWinoBwd; f++ {
+		if p, ok := b.packed[weightKey{t, f}]; ok {
+			b.size -= len(p.data)
+			delete(b.packed, weightKey{t, f})
+		}
 	}
 	b.mu.Unlock()
 }

@@ -1,0 +1,215 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Constants reach the vector registers through VMOVD (VEX-encoded): a legacy-SSE MOVQ to an X
+// register between AVX instructions costs an SSE/AVX transition, which made these kernels
+// several times slower.
+
+// WINO_IN applies Bᵀ to the eight-lane vectors d0…d5 in Y0…Y5 (Y14 = 4, Y13 = 5; Y6–Y8
+// scratch) and stores v0…v5 to O0…O5.
+#define WINO_IN(O0, O1, O2, O3, O4, O5) \
+	VMOVAPS Y4, Y6; \
+	VFMADD231PS Y14, Y0, Y6; \
+	VFNMADD231PS Y13, Y2, Y6; \
+	VMOVUPS Y6, O0; \
+	VMOVAPS Y5, Y7; \
+	VFMADD231PS Y14, Y1, Y7; \
+	VFNMADD231PS Y13, Y3, Y7; \
+	VMOVUPS Y7, O5; \
+	VMOVAPS Y4, Y6; \
+	VFNMADD231PS Y14, Y2, Y6; \
+	VMOVAPS Y3, Y7; \
+	VFNMADD231PS Y14, Y1, Y7; \
+	VADDPS Y7, Y6, Y8; \
+	VMOVUPS Y8, O1; \
+	VSUBPS Y7, Y6, Y8; \
+	VMOVUPS Y8, O2; \
+	VSUBPS Y2, Y4, Y6; \
+	VSUBPS Y1, Y3, Y7; \
+	VADDPS Y7, Y7, Y7; \
+	VADDPS Y7, Y6, Y8; \
+	VMOVUPS Y8, O3; \
+	VSUBPS Y7, Y6, Y8; \
+	VMOVUPS Y8, O4
+
+// func winoIn8asm(x *float32, off *int32, ld int, dst *float32, stride int, tmp *float32)
+// The row pass loads row r of the eight lanes' patches (eight floats from each, lane l's
+// pointer in AX, BX, CX, R8, R9, R10, R11, R12), transposes them into the vectors d0…d5 of
+// the row (lanes l and l+4 share a 128-bit load pair), and writes d·B to tmp (36 vectors,
+// (6r+k)·32 bytes); the column pass reads six of them at a time and writes Bᵀ(d·B) to dst.
+TEXT ·winoIn8asm(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ off+8(FP), DI
+	MOVQ ld+16(FP), R13
+	SHLQ $2, R13 // ld in bytes
+	MOVLQSX 0(DI), AX
+	LEAQ (SI)(AX*4), AX
+	MOVLQSX 4(DI), BX
+	LEAQ (SI)(BX*4), BX
+	MOVLQSX 8(DI), CX
+	LEAQ (SI)(CX*4), CX
+	MOVLQSX 12(DI), R8
+	LEAQ (SI)(R8*4), R8
+	MOVLQSX 16(DI), R9
+	LEAQ (SI)(R9*4), R9
+	MOVLQSX 20(DI), R10
+	LEAQ (SI)(R10*4), R10
+	MOVLQSX 24(DI), R11
+	LEAQ (SI)(R11*4), R11
+	MOVLQSX 28(DI), R12
+	LEAQ (SI)(R12*4), R12
+	MOVQ tmp+40(FP), DX
+	MOVL $0x40800000, SI // 4.0
+	VMOVD SI, X14
+	VBROADCASTSS X14, Y14
+	MOVL $0x40a00000, SI // 5.0
+	VMOVD SI, X13
+	VBROADCASTSS X13, Y13
+	MOVQ $6, SI
+inrows:
+	// d0…d3: the 4×4 transposes of [lane l | lane l+4] rows, floats 0–3.
+	VMOVUPS (AX), X0
+	VINSERTF128 $1, (R9), Y0, Y0
+	VMOVUPS (BX), X1
+	VINSERTF128 $1, (R10), Y1, Y1
+	VMOVUPS (CX), X2
+	VINSERTF128 $1, (R11), Y2, Y2
+	VMOVUPS (R8), X3
+	VINSERTF128 $1, (R12), Y3, Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS $0x44, Y6, Y4, Y0
+	VSHUFPS $0xEE, Y6, Y4, Y1
+	VSHUFPS $0x44, Y7, Y5, Y2
+	VSHUFPS $0xEE, Y7, Y5, Y3
+	// d4, d5: floats 4 and 5 (6 and 7 are read and dropped).
+	VMOVUPS 16(AX), X4
+	VINSERTF128 $1, 16(R9), Y4, Y4
+	VMOVUPS 16(BX), X5
+	VINSERTF128 $1, 16(R10), Y5, Y5
+	VMOVUPS 16(CX), X6
+	VINSERTF128 $1, 16(R11), Y6, Y6
+	VMOVUPS 16(R8), X7
+	VINSERTF128 $1, 16(R12), Y7, Y7
+	VUNPCKLPS Y5, Y4, Y8
+	VUNPCKLPS Y7, Y6, Y9
+	VSHUFPS $0x44, Y9, Y8, Y4
+	VSHUFPS $0xEE, Y9, Y8, Y5
+	WINO_IN(0(DX), 32(DX), 64(DX), 96(DX), 128(DX), 160(DX))
+	ADDQ R13, AX
+	ADDQ R13, BX
+	ADDQ R13, CX
+	ADDQ R13, R8
+	ADDQ R13, R9
+	ADDQ R13, R10
+	ADDQ R13, R11
+	ADDQ R13, R12
+	ADDQ $192, DX
+	DECQ SI
+	JNZ inrows
+
+	// Column k: tmp + 32k, rows 192 bytes apart; output i at dst + (6i+k)·stride.
+	MOVQ dst+24(FP), R10
+	MOVQ stride+32(FP), R8
+	SHLQ $2, R8 // stride in bytes
+	MOVQ R8, R11
+	IMULQ $6, R11 // 6·stride: between outputs i
+	LEAQ (R11)(R11*2), R12 // 3·(6·stride)
+	LEAQ (R11)(R11*4), R13 // 5·(6·stride)
+	MOVQ tmp+40(FP), R9
+	MOVQ $6, BX
+incols:
+	VMOVUPS 0(R9), Y0
+	VMOVUPS 192(R9), Y1
+	VMOVUPS 384(R9), Y2
+	VMOVUPS 576(R9), Y3
+	VMOVUPS 768(R9), Y4
+	VMOVUPS 960(R9), Y5
+	WINO_IN((R10), (R10)(R11*1), (R10)(R11*2), (R10)(R12*1), (R10)(R11*4), (R10)(R13*1))
+	ADDQ $32, R9
+	ADDQ R8, R10
+	DECQ BX
+	JNZ incols
+	VZEROUPPER
+	RET
+
+// WINO_OUT applies Aᵀ to the eight-lane vectors s0…s5 in Y0…Y5 (Y13 = 2, Y14 = 4, Y15 = 8,
+// Y12 added to every output; Y6–Y9 scratch) and stores y0…y3 to O0…O3.
+#define WINO_OUT(O0, O1, O2, O3) \
+	VADDPS Y2, Y1, Y6; \
+	VSUBPS Y2, Y1, Y7; \
+	VADDPS Y4, Y3, Y8; \
+	VSUBPS Y4, Y3, Y9; \
+	VADDPS Y6, Y0, Y0; \
+	VADDPS Y8, Y0, Y0; \
+	VADDPS Y12, Y0, Y0; \
+	VMOVUPS Y0, O0; \
+	VADDPS Y12, Y7, Y1; \
+	VFMADD231PS Y13, Y9, Y1; \
+	VMOVUPS Y1, O1; \
+	VADDPS Y12, Y6, Y2; \
+	VFMADD231PS Y14, Y8, Y2; \
+	VMOVUPS Y2, O2; \
+	VADDPS Y5, Y7, Y3; \
+	VADDPS Y12, Y3, Y3; \
+	VFMADD231PS Y15, Y9, Y3; \
+	VMOVUPS Y3, O3
+
+// func winoOut8asm(m *float32, stride int, bias float32, out, tmp *float32)
+// The row pass reads the six points of a row of the eight lanes' products and writes M·A to
+// tmp (24 vectors, (4i+k)·32 bytes); the column pass writes Aᵀ(M·A) + bias to out.
+TEXT ·winoOut8asm(SB), NOSPLIT, $0-40
+	MOVQ m+0(FP), SI
+	MOVQ stride+8(FP), R8
+	MOVQ out+24(FP), DI
+	MOVQ tmp+32(FP), DX
+	SHLQ $2, R8 // stride in bytes
+	LEAQ (R8)(R8*2), R10 // 3·stride
+	LEAQ (R8)(R8*4), R11 // 5·stride
+	MOVQ R8, R12
+	IMULQ $6, R12 // 6·stride: between rows
+	MOVL $0x40000000, AX // 2.0
+	VMOVD AX, X13
+	VBROADCASTSS X13, Y13
+	MOVL $0x40800000, AX // 4.0
+	VMOVD AX, X14
+	VBROADCASTSS X14, Y14
+	MOVL $0x41000000, AX // 8.0
+	VMOVD AX, X15
+	VBROADCASTSS X15, Y15
+	VXORPS Y12, Y12, Y12 // no bias in the row pass
+	MOVQ DX, R9
+	MOVQ $6, BX
+outrows:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R8*1), Y1
+	VMOVUPS (SI)(R8*2), Y2
+	VMOVUPS (SI)(R10*1), Y3
+	VMOVUPS (SI)(R8*4), Y4
+	VMOVUPS (SI)(R11*1), Y5
+	WINO_OUT(0(R9), 32(R9), 64(R9), 96(R9))
+	ADDQ R12, SI
+	ADDQ $128, R9
+	DECQ BX
+	JNZ outrows
+
+	VBROADCASTSS bias+16(FP), Y12
+	MOVQ DX, R9
+	MOVQ $4, BX
+outcols:
+	VMOVUPS 0(R9), Y0
+	VMOVUPS 128(R9), Y1
+	VMOVUPS 256(R9), Y2
+	VMOVUPS 384(R9), Y3
+	VMOVUPS 512(R9), Y4
+	VMOVUPS 640(R9), Y5
+	WINO_OUT(0(DI), 128(DI), 256(DI), 384(DI))
+	ADDQ $32, R9
+	ADDQ $32, DI
+	DECQ BX
+	JNZ outcols
+	VZEROUPPER
+	RET
