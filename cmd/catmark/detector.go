@@ -2,51 +2,18 @@ package main
 
 import (
 	"flag"
-	"fmt"
 
 	"github.com/catmark/catmark"
+	"github.com/catmark/catmark/internal/detectorflags"
 )
 
-// detectorFlags are the detector's inference settings, shared by predict, serve and eval. Their
-// defaults are catmark.Defaults, the same a loaded Detector starts with.
-type detectorFlags struct {
-	passes *int
-	flip   *bool
-	grow   *float64
-	search *float64
-	angle  *bool
-	min    *float64
-	zoom   *float64
-	up     *float64
-	fs     *flag.FlagSet
-}
+// detectorFlags are the detector's inference settings, shared by predict, serve and eval (and
+// catmark-beam): package internal/detectorflags.
+type detectorFlags struct{ detectorflags.Flags }
 
 func addDetectorFlags(fs *flag.FlagSet) detectorFlags {
-	d := catmark.Defaults
-	return detectorFlags{
-		fs:     fs,
-		passes: fs.Int("passes", d.Passes, "detector: refine passes, each on a crop around the previous points (at least 1)"),
-		flip:   fs.Bool("flip", d.Flip, "detector: average the final prediction with the mirrored photo's"),
-		grow:   fs.Float64("grow", d.Grow, "detector: enlarge the first refine crop by this factor (1 or 0: not at all)"),
-		search: fs.Float64("search", d.Search, "detector: search the whole photo when the first crop's face presence is below this (0: never; needs a refine model with a presence output)"),
-		min:    fs.Float64("min-face", d.MinFace, "detector: the face presence a face beyond the best one needs to be reported (faces in --json, every face drawn)"),
-		zoom:   fs.Float64("zoom", d.Zoom, "detector: average the final refine pass with its crop scaled by 1−zoom and 1+zoom (0: not at all)"),
-		up:     fs.Float64("upright", d.Upright, "detector, with --any-angle: the face presence a face turned a quarter or more from its photo's upright needs; a weaker one gives way to the upright crops' answer on the photo turned upright (0: presence alone chooses)"),
-		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle); --any-angle=false for upright crops only"),
-	}
+	return detectorFlags{detectorflags.Add(fs)}
 }
 
 // apply sets d's settings from the flags, rejecting values outside their range.
-func (f detectorFlags) apply(d *catmark.Detector) error {
-	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle, MinFace: *f.min, Zoom: *f.zoom, Upright: *f.up}
-	if err := s.Validate(); err != nil {
-		return fmt.Errorf("detector flags: %w", err)
-	}
-	set := false
-	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == "upright" })
-	if set && s.Upright > 0 && !s.AnyAngle {
-		return fmt.Errorf("detector flags: --upright %g applies only with --any-angle (with --any-angle=false every crop is upright already)", s.Upright)
-	}
-	d.Settings = s
-	return nil
-}
+func (f detectorFlags) apply(d *catmark.Detector) error { return f.Apply(d) }

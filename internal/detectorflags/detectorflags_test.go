@@ -1,4 +1,4 @@
-package main
+package detectorflags
 
 import (
 	"flag"
@@ -27,12 +27,12 @@ func TestDetectorFlags(t *testing.T) {
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		f := addDetectorFlags(fs)
+		f := Add(fs)
 		if err := fs.Parse(tc.args); err != nil {
 			t.Fatal(err)
 		}
 		var d catmark.Detector
-		err := f.apply(&d)
+		err := f.Apply(&d)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%v: %v", tc.args, err)
