@@ -83,4 +83,3 @@ func run(ctx context.Context) error {
 	}
 	return nil
 }
-
