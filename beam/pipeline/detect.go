@@ -79,13 +79,21 @@ type detectFn struct {
 	Settings catmark.Settings
 	Batch    int
 
-	det *catmark.Detector
+	det *sharedDet
+}
+
+// sharedDet is a detector shared by every detectFn of a process. Its lock is held for a whole
+// batch: the detector runs one call at a time anyway (using every core), and holding the lock
+// here lets a photo's time count its batch's detection without the wait for other bundles'.
+type sharedDet struct {
+	sync.Mutex
+	*catmark.Detector
 }
 
 // detectors are the process's detectors, one per model, backend and settings.
 var detectors struct {
 	sync.Mutex
-	m map[detectorKey]*catmark.Detector
+	m map[detectorKey]*sharedDet
 }
 
 type detectorKey struct {
@@ -94,7 +102,7 @@ type detectorKey struct {
 }
 
 // sharedDetector loads the detector for k once per process.
-func sharedDetector(k detectorKey) (*catmark.Detector, error) {
+func sharedDetector(k detectorKey) (*sharedDet, error) {
 	detectors.Lock()
 	defer detectors.Unlock()
 	if d := detectors.m[k]; d != nil {
@@ -106,10 +114,10 @@ func sharedDetector(k detectorKey) (*catmark.Detector, error) {
 	}
 	d.Settings = k.settings
 	if detectors.m == nil {
-		detectors.m = map[detectorKey]*catmark.Detector{}
+		detectors.m = map[detectorKey]*sharedDet{}
 	}
-	detectors.m[k] = d
-	return d, nil
+	detectors.m[k] = &sharedDet{Detector: d}
+	return detectors.m[k], nil
 }
 
 func (f *detectFn) Setup() error {
@@ -161,12 +169,14 @@ func (f *detectFn) detect(ctx context.Context, batch []*photo, emit, dead func(s
 	}
 	found := make([]catmark.Faces, len(batch))
 	if len(imgs) > 0 {
+		f.det.Lock()
 		start := time.Now()
 		dets, err := f.det.DetectAllBatch(ctx, imgs)
+		share := time.Since(start) / time.Duration(len(imgs))
+		f.det.Unlock()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		share := time.Since(start) / time.Duration(len(imgs))
 		for k, i := range at {
 			batch[i].spent += share
 			if err != nil {
