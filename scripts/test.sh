@@ -18,7 +18,7 @@ CGO_ENABLED=0 go build -o /dev/null ./cmd/catmark
 CGO_ENABLED=0 CATMARK_CATS=/nonexistent go test -count=1 -short -timeout 20m ./...
 # engine/purego's plain-Go kernels (the build everywhere but amd64; tag purego), checked against ref.
 CGO_ENABLED=0 go test -count=1 -tags purego ./engine/purego && GOARCH=arm64 CGO_ENABLED=0 go vet ./engine/purego
-# Fuzz targets, bounded (longer: see README, "Limits"): the upload decoder, the .cat parser and
+# Fuzz targets, bounded (longer: see docs/service.md, "Limits"): the upload decoder, the .cat parser and
 # the checkpoint loader.
 go test -count=1 -run '^$' -fuzz '^FuzzDecode$' -fuzztime 15s ./imgproc
 go test -count=1 -run '^$' -fuzz '^FuzzParseCat$' -fuzztime 10s ./catdata
