@@ -33,7 +33,7 @@ func newTestServer(t *testing.T, det *catmark.Detector) *httptest.Server {
 }
 
 // Beside two scan bombs in flight, a cat photo is answered 200 within 10 s; the bombs get 422
-// naming their scans, and a 1×1 photo gets 422 naming the minimum size (issue 14, items 1 and 8).
+// naming their scans, and a 1×1 photo gets 422 naming the minimum size.
 func TestServeScanBombsAndTinyPhoto(t *testing.T) {
 	photo, err := os.ReadFile(fixture.Path(t, 0))
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 
 // ProgressiveJPEG builds a grey progressive JPEG of w×h pixels: a DC scan, then the AC scan
 // 1–63 repeated acScans times (every block an end-of-band run, a few bytes a scan). Repeated
-// thousands of times it is the "scan bomb" of issue 14: small on the wire, slow to decode.
+// thousands of times it is a "scan bomb": small on the wire, slow to decode.
 // (image/jpeg refuses an AC scan of a single byte: use sizes of 200×150 or more.)
 func ProgressiveJPEG(w, h, acScans int) []byte {
 	var b bytes.Buffer
