@@ -671,7 +671,9 @@ func (rep *Report) Markdown() string {
 	if s.Head != "" && s.Head != "pool" {
 		fmt.Fprintf(&b, "; %s head, %d stages", s.Head, s.Stages)
 	}
-	if s.Init != "" {
+	if s.Init != "" && s.FreshHead {
+		fmt.Fprintf(&b, "; backbone from %s (head initialised from the seed)", s.Init)
+	} else if s.Init != "" {
 		fmt.Fprintf(&b, "; initial weights %s", s.Init)
 	}
 	if len(s.Freeze) > 0 {

@@ -46,6 +46,9 @@ type Config struct {
 	SmallShare float64  `json:"small_share,omitempty"`
 	Freeze     []string `json:"freeze,omitempty"`
 	Init       string   `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
+	// FreshHead loads only the backbone from Init: the head (fc, heatmap) keeps its fresh
+	// initialisation from Seed, as when fine-tuning from weights trained on another task.
+	FreshHead bool `json:"fresh_head,omitempty"`
 	// CacheFrozen computes the output of the frozen leading layers (Freeze, loaded from Init) once
 	// for every training input and its mirror, and for every validation input, keeps it in a file
 	// beside the run folder (FeatureFile) and trains the rest of the network on it: the same
@@ -158,6 +161,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: spread sigma %g without --spread", c.SpreadSigma)
 	case c.Spread > 0 && c.Head != resnet.Integral:
 		return fmt.Errorf("train: spread %g: the variance regulariser needs --head integral", c.Spread)
+	case c.FreshHead && c.Init == "":
+		return fmt.Errorf("train: fresh head: no initial weights (--init) to load the backbone from")
 	case c.CacheFrozen && len(c.Freeze) == 0:
 		return fmt.Errorf("train: cache-frozen: nothing is frozen (--freeze, e.g. stem,layer1,layer2)")
 	case c.CacheFrozen && c.Init == "":

@@ -227,3 +227,45 @@ func TestCacheFrozenConfigErrors(t *testing.T) {
 		t.Errorf("the seed's setting: %v", err)
 	}
 }
+
+// FreshHead loads the backbone from Init and keeps the head's initialisation from the seed.
+func TestFreshHead(t *testing.T) {
+	data := testCache(t, 40)
+	init := backbone(t, data)
+	cfg := frozenConfig(data, init, filepath.Join(t.TempDir(), "run"))
+	cfg.FreshHead = true
+	b := refBackend(t)
+	m, err := newNet(b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := newNet(b, cfg)
+	if err := loadInit(m, cfg); err != nil {
+		t.Fatal(err)
+	}
+	src, err := model.Load(b, init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := 0
+	for i, p := range m.Params() {
+		got := b.ToHost(p.Value)
+		want := b.ToHost(src.Params()[i].Value)
+		head := strings.HasPrefix(p.Name, "heatmap.")
+		if head {
+			heads++
+			want = b.ToHost(fresh.Params()[i].Value)
+		}
+		for k := range got {
+			if got[k] != want[k] {
+				t.Fatalf("%s value %d: %v, want %v (head %v)", p.Name, k, got[k], want[k], head)
+			}
+		}
+	}
+	if heads == 0 {
+		t.Fatal("no head tensor checked")
+	}
+	if cfg.Init = ""; cfg.Validate() == nil {
+		t.Error("a fresh head without --init was accepted")
+	}
+}

@@ -295,7 +295,7 @@ func setup(cfg Config, resume bool, log io.Writer) (*trainer, error) {
 		}
 		fmt.Fprintf(log, "resuming %s after epoch %d (%.0fs trained)\n", cfg.Out, t.st.Epoch, t.st.Elapsed)
 	} else if cfg.Init != "" {
-		if err := LoadInit(t.net, cfg.Init); err != nil {
+		if err := loadInit(t.net, cfg); err != nil {
 			return nil, err
 		}
 	}

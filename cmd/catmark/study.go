@@ -67,6 +67,7 @@ Flags:
 	seed := fs.Int64("seed", 1, "random seed, the same for every case")
 	seedList := fs.String("seeds", "", "comma-separated seeds, each case trained once per seed (e.g. 1,2,3; default --seed alone)")
 	initW := fs.String("init", "", "initial weights: torchvision ImageNet safetensors, or a catmark checkpoint of the same architecture such as model/coarse.safetensors for --scale refine (required by --scale seed)")
+	initHead := fs.Bool("init-head", false, "load the head too from --init (default: the backbone only, the head initialised fresh from the seed, as when fine-tuning from another task)")
 	freeze := fs.String("freeze", "", `comma-separated parts to freeze (--scale seed: "stem,layer1,layer2")`)
 	cacheFrozen := fs.Bool("cache-frozen", false, "compute the frozen layers' outputs once per crop and its mirror (kept in the study folder) and train the rest on them; needs --init and --freeze, and turns the scale's jitter off: flips are the only augmentation, as in the seed (case 7's PCA colour runs through the frozen layers)")
 	boxScale := fs.Float64("box-scale", 0, "box scale (crops) or scale (whole photos) jitter ± share (default: the scale's)")
@@ -134,6 +135,7 @@ Flags:
 		base.Decay = train.Defaults().Decay
 	}
 	base.Seed, base.Init, base.Backend = *seed, *initW, *backend
+	base.FreshHead = *initW != "" && !*initHead
 	var which []int
 	if *cases != "" {
 		for _, f := range strings.Split(*cases, ",") {
