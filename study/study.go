@@ -9,6 +9,8 @@
 //	study.json     the same figures, and the shared settings
 //	study.png      validation MSE (the seed's metric) and NME per epoch of every case
 //	study-time.png the same against training time
+//	frozen-*.features the frozen layers' outputs of every crop, with train.Config.CacheFrozen
+//	               (train.FeatureFile), shared by the cases and seeds
 //
 // Run is resumable: a finished case is skipped, an unfinished one continues from its last
 // checkpoint (train.Resume).
