@@ -9,6 +9,8 @@
 //	study.json     the same figures, and the shared settings
 //	study.png      validation MSE (the seed's metric) and NME per epoch of every case
 //	study-time.png the same against training time
+//	frozen-*.features the frozen layers' outputs of every crop, with train.Config.CacheFrozen
+//	               (train.FeatureFile), shared by the cases and seeds
 //
 // Run is resumable: a finished case is skipped, an unfinished one continues from its last
 // checkpoint (train.Resume).
@@ -107,7 +109,8 @@ func (c Case) Dir(study string, seed, firstSeed int64) string {
 
 // Config returns the case's training settings for one seed: base with the case's loss, PCA
 // augmentation, epochs (base.Epochs × EpochFactor) and seed, the learning rate times lrScale
-// for a GradMatched case, flip on, quiet, in its folder of the study folder.
+// for a GradMatched case, flip on, quiet, in its folder of the study folder. A PCA case does not
+// use cached frozen features (train.Config.CacheFrozen): its inputs change every epoch.
 func (c Case) Config(base train.Config, study string, seed int64, lrScale float64) train.Config {
 	cfg := base
 	cfg.Loss, cfg.PCA, cfg.Flip = c.Loss, c.PCA, true
@@ -116,6 +119,10 @@ func (c Case) Config(base train.Config, study string, seed int64, lrScale float6
 	cfg.Seed = seed
 	if c.GradMatched {
 		cfg.LR = base.LR * lrScale
+	}
+	if c.PCA {
+		// PCA colour changes the crops every epoch: the case runs through the frozen layers.
+		cfg.CacheFrozen = false
 	}
 	cfg.Quiet = true
 	return cfg
@@ -666,11 +673,16 @@ func (rep *Report) Markdown() string {
 	if s.Head != "" && s.Head != "pool" {
 		fmt.Fprintf(&b, "; %s head, %d stages", s.Head, s.Stages)
 	}
-	if s.Init != "" {
+	if s.Init != "" && s.FreshHead {
+		fmt.Fprintf(&b, "; backbone from %s (head initialised from the seed)", s.Init)
+	} else if s.Init != "" {
 		fmt.Fprintf(&b, "; initial weights %s", s.Init)
 	}
 	if len(s.Freeze) > 0 {
 		fmt.Fprintf(&b, "; frozen: %s", strings.Join(s.Freeze, ", "))
+	}
+	if s.CacheFrozen {
+		b.WriteString(" (their outputs computed once per crop and mirror; case 7's PCA colour runs through them)")
 	}
 	fmt.Fprintf(&b, ". Data: %s (train split for training, val split for the figures). %d epochs per case, %d for case 2.\n\n", s.Data, s.Epochs, 2*s.Epochs)
 	if len(rep.Summary) > 0 {

@@ -72,7 +72,7 @@ func cropFrame(data *cache.Cache, cfg Config, jitter bool) func(*rand.Rand, int,
 			}
 			return facecrop.Crop(photo, it.Width, it.Height, away, cfg.Size), NoFace()
 		}
-		if jitter {
+		if jitter && (cfg.Scale != 0 || cfg.Shift != 0) {
 			box = box.Jitter(rng, cfg.Scale, cfg.Shift)
 		}
 		return facecrop.Crop(photo, it.Width, it.Height, box, cfg.Size), box.ToBox(it.Points)
@@ -108,7 +108,12 @@ func (b *batcher) Train(idx []int, epoch int, small bool) iter.Seq[*loader.Batch
 // Sample turns sample k of a validation batch and its predicted points (normalised to the
 // model's input) into original-pixel landmarks for the metrics.
 func (b *batcher) Sample(batch *loader.Batch, k int, p landmark.Points) metrics.Sample {
-	it := b.data.Item(batch.Index[k])
+	return b.sampleOf(batch.Index[k], p)
+}
+
+// sampleOf is Sample for photo i of the cache.
+func (b *batcher) sampleOf(i int, p landmark.Points) metrics.Sample {
+	it := b.data.Item(i)
 	if b.cfg.Stage == model.Crop {
 		p = facecrop.FaceBox(it.Points, b.cfg.Margin).FromBox(p)
 	} else {

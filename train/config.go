@@ -46,15 +46,24 @@ type Config struct {
 	SmallShare float64  `json:"small_share,omitempty"`
 	Freeze     []string `json:"freeze,omitempty"`
 	Init       string   `json:"init,omitempty"` // initial weights: torchvision safetensors or a catmark checkpoint
-	Norm       string   `json:"norm"`           // "imagenet" or "unit" (/255)
-	Backend    string   `json:"backend,omitempty"`
-	Loss       string   `json:"loss"`
-	Flip       bool     `json:"flip"`
-	PCA        bool     `json:"pca"`
-	Scale      float64  `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
-	Shift      float64  `json:"shift"`  // similarity jitter: shift as a share of the side
-	Rotate     float64  `json:"rotate"` // similarity jitter: rotation in degrees
-	Margin     float64  `json:"margin"` // crop stage: share of the face box added on each side
+	// FreshHead loads only the backbone from Init: the head (fc, heatmap) keeps its fresh
+	// initialisation from Seed, as when fine-tuning from weights trained on another task.
+	FreshHead bool `json:"fresh_head,omitempty"`
+	// CacheFrozen computes the output of the frozen leading layers (Freeze, loaded from Init) once
+	// for every training input and its mirror, and for every validation input, keeps it in a file
+	// beside the run folder (FeatureFile) and trains the rest of the network on it: the same
+	// steps as without it, without the frozen layers' forward pass. It needs Init, Freeze and
+	// flips as the only augmentation.
+	CacheFrozen bool    `json:"cache_frozen,omitempty"`
+	Norm        string  `json:"norm"` // "imagenet" or "unit" (/255)
+	Backend     string  `json:"backend,omitempty"`
+	Loss        string  `json:"loss"`
+	Flip        bool    `json:"flip"`
+	PCA         bool    `json:"pca"`
+	Scale       float64 `json:"scale"`  // similarity jitter: scale range ±Scale (whole), box scale (crop)
+	Shift       float64 `json:"shift"`  // similarity jitter: shift as a share of the side
+	Rotate      float64 `json:"rotate"` // similarity jitter: rotation in degrees
+	Margin      float64 `json:"margin"` // crop stage: share of the face box added on each side
 	// Negatives is the crop stage's share of training crops cut where no face is. When positive,
 	// the model gets a 19th output, the face presence, trained towards 1 on face crops and 0 on
 	// these (loss.EvalPresence); the detector uses it to search a photo when a crop misses.
@@ -152,6 +161,20 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: spread sigma %g without --spread", c.SpreadSigma)
 	case c.Spread > 0 && c.Head != resnet.Integral:
 		return fmt.Errorf("train: spread %g: the variance regulariser needs --head integral", c.Spread)
+	case c.FreshHead && c.Init == "":
+		return fmt.Errorf("train: fresh head: no initial weights (--init) to load the backbone from")
+	case c.CacheFrozen && len(c.Freeze) == 0:
+		return fmt.Errorf("train: cache-frozen: nothing is frozen (--freeze, e.g. stem,layer1,layer2)")
+	case c.CacheFrozen && c.Init == "":
+		return fmt.Errorf("train: cache-frozen: the frozen layers need initial weights (--init)")
+	case c.CacheFrozen && c.PCA:
+		return fmt.Errorf("train: cache-frozen: PCA colour augmentation changes the inputs every epoch; only flips can be cached")
+	case c.CacheFrozen && (c.Scale != 0 || c.Shift != 0 || c.Rotate != 0):
+		return fmt.Errorf("train: cache-frozen: scale %g, shift %g, rotate %g: geometric jitter changes the inputs every epoch; only flips can be cached", c.Scale, c.Shift, c.Rotate)
+	case c.CacheFrozen && c.Negatives > 0:
+		return fmt.Errorf("train: cache-frozen: negatives %g are cut at random; only flips can be cached", c.Negatives)
+	case c.CacheFrozen && c.SmallSize > 0:
+		return fmt.Errorf("train: cache-frozen: small size %d changes the input size; only one size can be cached", c.SmallSize)
 	case c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "cosine":
 		return fmt.Errorf("train: schedule %q: want constant, step or cosine", c.Schedule)
 	}

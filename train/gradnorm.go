@@ -44,7 +44,7 @@ func GradNorms(cfg Config, losses []string, batches int) ([]float64, error) {
 		return nil, err
 	}
 	if cfg.Init != "" {
-		if err := LoadInit(m, cfg.Init); err != nil {
+		if err := loadInit(m, cfg); err != nil {
 			return nil, err
 		}
 	}

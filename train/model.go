@@ -61,6 +61,18 @@ func LoadInit(m *model.Model, path string) error {
 	return weights.ImportTorch(path, m.B, m.Params(), weights.ImportOptions{SkipPrefixes: skip})
 }
 
+// headPrefixes name the head's tensors in every head kind (resnet.Pool, Integral, SimCC).
+var headPrefixes = []string{"fc.", "heatmap."}
+
+// loadInit loads cfg.Init into m: all of it (LoadInit), or with cfg.FreshHead the backbone only,
+// the head keeping its initialisation from cfg.Seed.
+func loadInit(m *model.Model, cfg Config) error {
+	if !cfg.FreshHead {
+		return LoadInit(m, cfg.Init)
+	}
+	return weights.ImportTorch(cfg.Init, m.B, m.Params(), weights.ImportOptions{SkipPrefixes: headPrefixes})
+}
+
 // initFromLandmarkModel starts a presence model from a catmark checkpoint without presence: every
 // tensor is copied, the head's 18 landmark rows included; the presence row keeps its initial
 // values.

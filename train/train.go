@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/internal/atomicfile"
 	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/loader"
 	"github.com/catmark/catmark/loss"
 	"github.com/catmark/catmark/metrics"
 	"github.com/catmark/catmark/model"
@@ -203,6 +205,7 @@ type trainer struct {
 	steps    int // steps per epoch
 	total    int // steps of the whole run
 	grad     []float32
+	feats    *features // the frozen layers' outputs (Config.CacheFrozen), or nil
 	st       State
 	started  time.Time // when training started, less the time trained before a resume
 	step     int
@@ -292,11 +295,16 @@ func setup(cfg Config, resume bool, log io.Writer) (*trainer, error) {
 		}
 		fmt.Fprintf(log, "resuming %s after epoch %d (%.0fs trained)\n", cfg.Out, t.st.Epoch, t.st.Elapsed)
 	} else if cfg.Init != "" {
-		if err := LoadInit(t.net, cfg.Init); err != nil {
+		if err := loadInit(t.net, cfg); err != nil {
 			return nil, err
 		}
 	}
 	t.batches = newBatcher(data, cfg)
+	if cfg.CacheFrozen {
+		if err := t.setupFeatures(data); err != nil {
+			return nil, err
+		}
+	}
 	t.steps = max(len(t.trainIdx)/cfg.Batch, 1)
 	t.total = t.steps * cfg.Epochs
 	if t.sched, err = schedule(cfg, t.total); err != nil {
@@ -359,13 +367,18 @@ func (t *trainer) epoch(ctx context.Context, epoch int) (epochStats, error) {
 	}
 	start := time.Now()
 	ep.small = t.small()
-	for batch := range t.batches.Train(t.trainIdx, epoch, ep.small) {
+	batches := t.batches.Train(t.trainIdx, epoch, ep.small)
+	step := Step
+	if t.feats != nil {
+		batches, step = t.feats.epoch(epoch), t.feats.step
+	}
+	for batch := range batches {
 		if t.outOfTime() {
 			batch.Release()
 			break
 		}
 		ep.lr = t.lr()
-		l := Step(t.net, batch.X, batch.Y, batch.N, t.lossFn, t.grad[:batch.N*t.net.Outputs()])
+		l := step(t.net, batch.X, batch.Y, batch.N, t.lossFn, t.grad[:batch.N*t.net.Outputs()])
 		batch.Release()
 		if math.IsNaN(l) || math.IsInf(l, 0) {
 			return ep, fmt.Errorf("%w at epoch %d, step %d (loss %v, learning rate %g): the last good checkpoint %s is intact; lower --lr or check the data", ErrDiverged, epoch, t.step, l, ep.lr, filepath.Join(t.cfg.Out, lastFile))
@@ -399,7 +412,11 @@ func (t *trainer) endEpoch(epoch int, ep epochStats, validate bool, res *Result)
 	nan := math.NaN()
 	rep, valLoss := metrics.Report{MSE: nan, NME: nan, PCK01: nan}, nan
 	if validate {
-		rep, valLoss = Validate(t.net, t.batches, t.valIdx, t.lossFn)
+		if t.feats != nil {
+			rep, valLoss = validateBatches(t.feats.valBatches(), func(b *loader.Batch) []model.Output { return t.feats.predict(t.net, b) }, t.batches, t.lossFn)
+		} else {
+			rep, valLoss = Validate(t.net, t.batches, t.valIdx, t.lossFn)
+		}
 	}
 	t.st.Epoch = epoch
 	t.st.Elapsed = time.Since(t.started).Seconds()
@@ -548,11 +565,16 @@ func bestFromLog(dir string) EpochLog {
 // Validate predicts every photo of idx without augmentation and measures the predictions
 // against the truth in original pixels; valLoss is the training loss on the same batches.
 func Validate(net *model.Model, batches *batcher, idx []int, lossFn *loss.Loss) (metrics.Report, float64) {
+	return validateBatches(batches.Epoch(idx, 0, false), func(b *loader.Batch) []model.Output { return net.Predict(b.X, b.N) }, batches, lossFn)
+}
+
+// validateBatches is Validate over the batches given, predicted by predict.
+func validateBatches(seq iter.Seq[*loader.Batch], predict func(*loader.Batch) []model.Output, batches *batcher, lossFn *loss.Loss) (metrics.Report, float64) {
 	var samples []metrics.Sample
 	var sum float64
 	var n int
-	for batch := range batches.Epoch(idx, 0, false) {
-		out := net.Predict(batch.X, batch.N)
+	for batch := range seq {
+		out := predict(batch)
 		pred := make([]float32, 0, batch.N*landmark.Dim)
 		for k, o := range out {
 			for _, v := range o.Points.Flat() {

@@ -66,8 +66,13 @@ Flags:
 	cases := fs.String("cases", "", "comma-separated cases to train, e.g. 1,6,7 (default all)")
 	seed := fs.Int64("seed", 1, "random seed, the same for every case")
 	seedList := fs.String("seeds", "", "comma-separated seeds, each case trained once per seed (e.g. 1,2,3; default --seed alone)")
-	initW := fs.String("init", "", "initial weights: torchvision ImageNet safetensors (required by --scale seed)")
+	initW := fs.String("init", "", "initial weights: torchvision ImageNet safetensors, or a catmark checkpoint of the same architecture such as model/coarse.safetensors for --scale refine (required by --scale seed)")
+	initHead := fs.Bool("init-head", false, "load the head too from --init (default: the backbone only, the head initialised fresh from the seed, as when fine-tuning from another task)")
 	freeze := fs.String("freeze", "", `comma-separated parts to freeze (--scale seed: "stem,layer1,layer2")`)
+	cacheFrozen := fs.Bool("cache-frozen", false, "compute the frozen layers' outputs once per crop and its mirror (kept in the study folder) and train the rest on them; needs --init and --freeze, and turns the scale's jitter off: flips are the only augmentation, as in the seed (case 7's PCA colour runs through the frozen layers)")
+	boxScale := fs.Float64("box-scale", 0, "box scale (crops) or scale (whole photos) jitter ± share (default: the scale's)")
+	shift := fs.Float64("shift", 0, "shift jitter as a share of the side (default: the scale's)")
+	rotate := fs.Float64("rotate", 0, "rotation jitter in degrees (default: the scale's)")
 	backend := new(string)
 	backendVar(fs, backend)
 	if err := parseFlags(fs, args, "data", "out"); err != nil {
@@ -96,15 +101,42 @@ Flags:
 		}
 	}
 	if len(scale.Freeze) > 0 && *initW == "" {
-		return fmt.Errorf("scale %s freezes %s, which only makes sense with pretrained weights: give --init (torchvision ImageNet safetensors) or --freeze \"\"", scale.Name, strings.Join(scale.Freeze, ","))
+		return fmt.Errorf("scale %s freezes %s, which only makes sense with pretrained weights: give --init (torchvision ImageNet safetensors or a catmark checkpoint of the same architecture) or --freeze \"\"", scale.Name, strings.Join(scale.Freeze, ","))
 	}
 	base := study.Base(*data, scale)
+	if *cacheFrozen {
+		switch {
+		case len(scale.Freeze) == 0:
+			return fmt.Errorf("--cache-frozen caches the output of frozen layers: give --freeze (the seed's: stem,layer1,layer2)")
+		case *initW == "":
+			return fmt.Errorf("--cache-frozen needs the frozen layers' weights: give --init (e.g. model/coarse.safetensors)")
+		}
+		for _, j := range []struct {
+			name string
+			v    float64
+		}{{"box-scale", *boxScale}, {"shift", *shift}, {"rotate", *rotate}} {
+			if set[j.name] && j.v != 0 {
+				return fmt.Errorf("--cache-frozen caches flips only, and --%s %g changes the crops every epoch: leave --%s out", j.name, j.v, j.name)
+			}
+		}
+		base.Scale, base.Shift, base.Rotate, base.CacheFrozen = 0, 0, 0, true
+	}
+	if set["box-scale"] {
+		base.Scale = *boxScale
+	}
+	if set["shift"] {
+		base.Shift = *shift
+	}
+	if set["rotate"] {
+		base.Rotate = *rotate
+	}
 	base.Optimizer, base.LR, base.Momentum, base.Schedule, base.Norm = *optimizer, *lr, *momentum, *schedule, *norm
 	base.Decay = *decay
 	if *optimizer == "adamw" && !set["weight-decay"] {
 		base.Decay = train.Defaults().Decay
 	}
 	base.Seed, base.Init, base.Backend = *seed, *initW, *backend
+	base.FreshHead = *initW != "" && !*initHead
 	var which []int
 	if *cases != "" {
 		for _, f := range strings.Split(*cases, ",") {

@@ -290,6 +290,30 @@ func (m *Model) IntegralHead() *nn.IntegralHead {
 	return h
 }
 
+// FrozenLayers returns how many of the network's leading layers (Layers) have no trainable
+// parameter: with "stem", "layer1" and "layer2" frozen, the stem's three layers and the blocks of
+// layer1 and layer2. Their output does not change in training (frozen batch norms use their
+// running statistics), so it can be computed once per input.
+func (m *Model) FrozenLayers() int {
+	k := 0
+	for k < len(m.net.Layers)-1 && !nn.Trainable(m.net.Layers[k]) {
+		k++
+	}
+	return k
+}
+
+// Split returns the network cut after its first k layers (0 < k < len(Layers())): front.Forward
+// followed by back.Forward computes Forward, and back.Backward, after a training back.Forward,
+// sets the gradients of back's trainable parameters as Backward would. Both share m's layers: use
+// one at a time, and front only in inference mode (train false) when its layers are frozen.
+func (m *Model) Split(k int) (front, back *nn.Sequential) {
+	n := len(m.net.Layers)
+	if k <= 0 || k >= n {
+		panic(fmt.Sprintf("resnet: Split(%d) of %d layers", k, n))
+	}
+	return nn.NewSequential(m.b, m.net.Layers[:k]...), nn.NewSequential(m.b, m.net.Layers[k:]...)
+}
+
 // Free drops what a training Forward kept, when no Backward will follow.
 func (m *Model) Free() { m.net.Free() }
 

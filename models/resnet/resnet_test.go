@@ -434,3 +434,40 @@ func TestPredict(t *testing.T) {
 }
 
 var _ nn.Layer = (*block)(nil)
+
+// The frozen stem, layer1 and layer2 are the first seven layers of a ResNet-18; the network split
+// there computes what Forward computes.
+func TestSplitAtFrozenLayers(t *testing.T) {
+	b := ref.New()
+	m, err := New(b, Config{Depth: 18, Width: 4, Outputs: 18, Head: Integral, Stages: 3}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := m.FrozenLayers(); k != 0 {
+		t.Fatalf("nothing frozen: %d frozen layers, want 0", k)
+	}
+	if err := m.Freeze("stem", "layer1", "layer2"); err != nil {
+		t.Fatal(err)
+	}
+	k := m.FrozenLayers()
+	if k != 7 { // conv1, bn1, maxpool, layer1.0, layer1.1, layer2.0, layer2.1
+		t.Fatalf("%d frozen layers, want 7", k)
+	}
+	x := make([]float32, 2*3*32*32)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)))
+	}
+	xt := b.FromHost(x, 2, 3, 32, 32)
+	want := b.ToHost(m.Forward(xt, false))
+	front, back := m.Split(k)
+	mid := front.Forward(xt, false)
+	if s := mid.Shape(); s[1] != 8 || s[2] != 4 {
+		t.Errorf("layer2's output %v, want 2×8×4×4", s)
+	}
+	got := b.ToHost(back.Forward(mid, false))
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-6 {
+			t.Fatalf("output %d: %v split, %v whole", i, got[i], want[i])
+		}
+	}
+}
