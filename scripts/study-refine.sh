@@ -16,6 +16,7 @@
 # N --seeds …`, resumable): rerunning the script skips finished runs and resumes unfinished ones
 # from their last epoch. Each run's folder (OUT_DIR/STUDY/caseN or caseN-seedS) holds its
 # config.json, metrics.jsonl and points.json; each job's output is OUT_DIR/STUDY/logs/caseN.out.
+# STUDIES="cached-adamw cached-sgd" runs only those, in that order.
 # When the queue is done, each study's table and charts are written (study.md, study.json,
 # study.png, study-time.png). With DOCS=docs/study/refine, those and every run's small files (not
 # the checkpoints, nor the 150 MB feature file) are copied there, ready to commit. EXTRA adds
@@ -43,13 +44,18 @@ declare -A cases=(
 )
 # Longest jobs first, so that the two queues end together: the from-scratch runs, then case 2
 # (twice the epochs) and case 7 (PCA colour: through the frozen layers, not cached).
+# STUDIES picks the studies and their order (default: all three, longest jobs first).
 queue=()
-for c in ${cases[scratch-adamw]}; do queue+=("scratch-adamw $c"); done
-for s in cached-sgd cached-adamw; do queue+=("$s 2" "$s 7"); done
-for s in cached-sgd cached-adamw; do
-  for c in ${cases[$s]}; do
-    [ "$c" = 2 ] || [ "$c" = 7 ] || queue+=("$s $c")
-  done
+for s in ${STUDIES:-scratch-adamw cached-sgd cached-adamw}; do
+  [ -n "${cases[$s]:-}" ] || { echo "study-refine.sh: STUDIES: no study $s" >&2; exit 2; }
+  if [ "$s" = scratch-adamw ]; then
+    for c in ${cases[$s]}; do queue+=("$s $c"); done
+  else
+    queue+=("$s 2" "$s 7")
+    for c in ${cases[$s]}; do
+      [ "$c" = 2 ] || [ "$c" = 7 ] || queue+=("$s $c")
+    done
+  fi
 done
 
 mkdir -p "$out"
@@ -71,7 +77,7 @@ while [ "$running" -gt 0 ]; do
   running=$((running - 1))
 done
 
-for study in cached-sgd cached-adamw scratch-adamw; do
+for study in ${STUDIES:-scratch-adamw cached-sgd cached-adamw}; do
   c=${cases[$study]}
   # shellcheck disable=SC2086
   OMP_NUM_THREADS=1 GOMAXPROCS=1 "$bin" study --data "$data" --out "$out/$study" --cases "${c// /,}" ${flags[$study]} \
