@@ -30,6 +30,8 @@ import (
 const (
 	CoarseFile = "coarse.safetensors"
 	RefineFile = "refine.safetensors"
+	// CentersFile is an optional first stage that finds every face at once (Stage Centers).
+	CentersFile = "centers.safetensors"
 )
 
 //go:embed coarse.safetensors refine.safetensors

@@ -1,0 +1,160 @@
+package catmark
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/catmark/catmark/facecrop"
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/model"
+)
+
+// First stages a detector can run (Settings.FirstStage).
+const (
+	// FirstCoarse is the coarse model (coarse.safetensors) with the searches that recover a
+	// face's angle and further faces: quarter turns, windows, erasing and looking again, tiles.
+	FirstCoarse = "coarse"
+	// FirstCenters is the centers model (model.CentersFile), which reads the photo once and gives
+	// every face's centre, size and angle; each candidate's refine crop is turned by its angle.
+	FirstCenters = "centers"
+)
+
+// Candidates of the centers first stage (centersPipeline): at most maxCandidates a photo with a
+// presence of at least centersThreshold, and the photo's best candidate whatever its presence.
+const (
+	centersThreshold = 0.1
+	maxCandidates    = 2 * maxFaces
+)
+
+// usesCenters reports whether the detector runs the centers first stage.
+func (d *Detector) usesCenters() bool {
+	return d.cfg.FirstStage == FirstCenters && d.centers != nil
+}
+
+// findCenters runs the centers model once on every photo, letterboxed, in one batch, and returns
+// each photo's candidates in its pixels, best first.
+func (d *Detector) findCenters(ctx context.Context, photos []*imgproc.RGB) ([][]model.Candidate, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	x, boxes := d.centers.Spec.CentersInput(nil, photos)
+	maps, g, err := d.centers.CentersMaps(x, len(photos))
+	if err != nil {
+		return nil, err
+	}
+	per := len(maps) / len(photos)
+	out := make([][]model.Candidate, len(photos))
+	for i := range photos {
+		all, err := model.DecodeCenters(maps[i*per:(i+1)*per], g, boxes[i], 0, maxCandidates)
+		if err != nil {
+			return nil, err
+		}
+		for k, c := range all {
+			if k == 0 || c.Score >= centersThreshold {
+				out[i] = append(out[i], c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// candidateBox is the first refine crop of a centers candidate: its face box grown by the refine
+// model's margin (and Settings.Grow), turned by its angle.
+func (d *Detector) candidateBox(c model.Candidate) facecrop.Box {
+	b := facecrop.Box{CX: c.X, CY: c.Y, Side: max(c.Size, facecrop.MinFaceSide) * (1 + 2*d.refine.Spec.Margin), Angle: c.Angle}
+	if d.cfg.Grow > 0 {
+		b.Side *= d.cfg.Grow
+	}
+	return b
+}
+
+// centersPipeline is the detector with the centers first stage: one pass of the centers model
+// (d.firstStage) gives each photo's candidates; every candidate gets one unmirrored refine pass
+// in a crop turned by its angle (all photos' candidates in one batch); the candidates whose
+// presence reaches half of MinFace, and each photo's best, get the remaining passes (one batch);
+// and each photo keeps its faces best first (by the refine model's presence): the best one
+// always, the others when their presence reaches MinFace and they overlap no better face. No
+// quarter turns, windows, erasing or tiles. The caller holds d.mu.
+func (d *Detector) centersPipeline(ctx context.Context, photos []*imgproc.RGB) ([][]Face, error) {
+	cands, err := d.firstStage(ctx, photos)
+	if err != nil {
+		return nil, err
+	}
+	var ps []*imgproc.RGB
+	var boxes []facecrop.Box
+	var of []int // photo of each candidate
+	for i, cs := range cands {
+		if len(cs) == 0 { // no candidate at all: the middle of the photo, for a best face
+			p := photos[i]
+			cs = []model.Candidate{{X: float64(p.W) / 2, Y: float64(p.H) / 2, Size: float64(min(p.W, p.H)) / 2}}
+		}
+		for _, c := range cs {
+			ps, boxes, of = append(ps, photos[i]), append(boxes, d.candidateBox(c)), append(of, i)
+		}
+	}
+	dets := make([]Face, len(ps))
+	if err := d.firstPass(ctx, ps, boxes, dets); err != nil {
+		return nil, err
+	}
+	best := make([]int, len(photos))
+	for i := range best {
+		best[i] = -1
+	}
+	for k, i := range of {
+		if best[i] < 0 || dets[k].Presence > dets[best[i]].Presence {
+			best[i] = k
+		}
+	}
+	var more []int
+	for k, i := range of {
+		if k == best[i] || dets[k].Presence >= d.cfg.MinFace/2 {
+			more = append(more, k)
+		}
+	}
+	if passes := max(d.cfg.Passes, 1) - 1; passes > 0 && len(more) > 0 {
+		mps, mbs, mout := make([]*imgproc.RGB, len(more)), make([]facecrop.Box, len(more)), make([]Face, len(more))
+		for j, k := range more {
+			mps[j], mbs[j] = ps[k], d.passBox(dets[k].Points)
+		}
+		if err := d.runRefine(ctx, mps, mbs, mout, passes); err != nil {
+			return nil, err
+		}
+		for j, k := range more {
+			dets[k] = mout[j]
+		}
+	}
+	out := make([][]Face, len(photos))
+	for _, k := range more {
+		out[of[k]] = append(out[of[k]], dets[k])
+	}
+	for i, fs := range out {
+		sort.SliceStable(fs, func(a, b int) bool { return fs[a].Presence > fs[b].Presence })
+		kept := fs[:0:0]
+		for r, f := range fs {
+			if r == 0 || f.Presence >= d.cfg.MinFace && !overlapsAny(f.Points, kept) && len(kept) < maxFaces {
+				kept = append(kept, f)
+			}
+		}
+		out[i] = kept
+	}
+	return out, nil
+}
+
+// checkCenters reports a detector that is to run the centers first stage but cannot: path (the
+// model folder) holds no centers model, or its refine model has no presence output.
+func (d *Detector) checkCenters(path string) error {
+	if d.cfg.FirstStage != FirstCenters {
+		return nil
+	}
+	if d.centers == nil {
+		return fmt.Errorf("catmark: first stage %q: %s holds no %s (train one with catmark train --stage centers)", FirstCenters, path, model.CentersFile)
+	}
+	if d.centers.Spec.Stage != model.Centers {
+		return fmt.Errorf("catmark: %s: %s is a %q model, not a %q one", path, model.CentersFile, d.centers.Spec.Stage, model.Centers)
+	}
+	if !d.manyFaces() {
+		return fmt.Errorf("catmark: first stage %q needs a refine model with a face-presence output in %s", FirstCenters, path)
+	}
+	return nil
+}
