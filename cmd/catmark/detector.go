@@ -20,6 +20,7 @@ type detectorFlags struct {
 	min     *float64
 	zoom    *float64
 	up      *float64
+	first   *string
 	fs      *flag.FlagSet
 }
 
@@ -36,6 +37,7 @@ func addDetectorFlags(fs *flag.FlagSet) *detectorFlags {
 		up:     fs.Float64("upright", d.Upright, "detector, with --any-angle: the face presence a face turned a quarter or more from its photo's upright needs; a weaker one gives way to the upright crops' answer on the photo turned upright (0: presence alone chooses)"),
 		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle); --any-angle=false for upright crops only"),
 	}
+	f.first = fs.String("first-stage", catmark.FirstCoarse, "detector: the first stage, coarse (the coarse model, searching turns and windows) or centers (the model folder's centers.safetensors finds every face's centre, size and angle in one pass; each refine crop is turned by its face's angle)")
 	backendVar(fs, &f.backend)
 	return f
 }
@@ -43,7 +45,7 @@ func addDetectorFlags(fs *flag.FlagSet) *detectorFlags {
 // settings returns the settings the flags give, rejecting values outside their range and a flag
 // that would be silently ignored.
 func (f *detectorFlags) settings() (catmark.Settings, error) {
-	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle, MinFace: *f.min, Zoom: *f.zoom, Upright: *f.up}
+	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle, MinFace: *f.min, Zoom: *f.zoom, Upright: *f.up, FirstStage: *f.first}
 	if err := s.Validate(); err != nil {
 		return s, fmt.Errorf("detector flags: %w", err)
 	}

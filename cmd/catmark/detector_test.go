@@ -24,6 +24,8 @@ func TestDetectorFlags(t *testing.T) {
 		{[]string{"--any-angle=false", "--upright", "0.5"}, "--upright 0.5 applies only with --any-angle", 0},
 		{[]string{"--upright", "2"}, "upright 2 out of range", 0},
 		{[]string{"--zoom", "0.6"}, "zoom 0.6 out of range", 0},
+		{[]string{"--first-stage", "centers"}, "", catmark.Defaults.Upright},
+		{[]string{"--first-stage", "sideways"}, `first stage "sideways"`, 0},
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -70,7 +72,16 @@ func TestDetectorBackendFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if det.Backend() != "ref" || det.Settings().Passes != 2 {
-		t.Errorf("loaded on %q with %d passes, want ref and 2", det.Backend(), det.Settings().Passes)
+	if det.Backend() != "ref" || det.Settings().Passes != 2 || det.Settings().FirstStage != catmark.FirstCoarse {
+		t.Errorf("loaded on %q with %d passes and first stage %q, want ref, 2 and %q", det.Backend(), det.Settings().Passes, det.Settings().FirstStage, catmark.FirstCoarse)
+	}
+	// The shipped model has no centers model: asking for it is an error naming the file.
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	f = addDetectorFlags(fs)
+	if err := fs.Parse([]string{"--backend", "ref", "--first-stage", "centers"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.load(""); err == nil || !strings.Contains(err.Error(), "centers.safetensors") {
+		t.Errorf("--first-stage centers on the shipped model: %v, want an error naming centers.safetensors", err)
 	}
 }
