@@ -73,8 +73,9 @@ func (d *Detector) candidateBox(c model.Candidate) facecrop.Box {
 // (d.firstStage) gives each photo's candidates; every candidate gets one unmirrored refine pass
 // in a crop turned by its angle (all photos' candidates in one batch); the candidates whose
 // presence reaches half of MinFace, and each photo's best, get the remaining passes (one batch);
-// and each photo keeps its faces best first (by the refine model's presence): the best one
-// always, the others when their presence reaches MinFace and they overlap no better face. No
+// and each photo keeps its faces best first (by rank: the refine model's presence times the
+// centers model's): the best one always, the others when their refine presence reaches MinFace
+// and they overlap no better face. No
 // quarter turns, windows, erasing or tiles. The caller holds d.mu.
 func (d *Detector) centersPipeline(ctx context.Context, photos []*imgproc.RGB) ([][]Face, error) {
 	cands, err := d.firstStage(ctx, photos)
@@ -83,7 +84,8 @@ func (d *Detector) centersPipeline(ctx context.Context, photos []*imgproc.RGB) (
 	}
 	var ps []*imgproc.RGB
 	var boxes []facecrop.Box
-	var of []int // photo of each candidate
+	var of []int        // photo of each candidate
+	var score []float64 // the centers model's presence of each candidate
 	for i, cs := range cands {
 		if len(cs) == 0 { // no candidate at all: the middle of the photo, for a best face
 			p := photos[i]
@@ -91,6 +93,7 @@ func (d *Detector) centersPipeline(ctx context.Context, photos []*imgproc.RGB) (
 		}
 		for _, c := range cs {
 			ps, boxes, of = append(ps, photos[i]), append(boxes, d.candidateBox(c)), append(of, i)
+			score = append(score, c.Score)
 		}
 	}
 	dets := make([]Face, len(ps))
@@ -102,7 +105,7 @@ func (d *Detector) centersPipeline(ctx context.Context, photos []*imgproc.RGB) (
 		best[i] = -1
 	}
 	for k, i := range of {
-		if best[i] < 0 || dets[k].Presence > dets[best[i]].Presence {
+		if best[i] < 0 || rank(dets[k], score[k]) > rank(dets[best[i]], score[best[i]]) {
 			best[i] = k
 		}
 	}
@@ -124,22 +127,30 @@ func (d *Detector) centersPipeline(ctx context.Context, photos []*imgproc.RGB) (
 			dets[k] = mout[j]
 		}
 	}
-	out := make([][]Face, len(photos))
-	for _, k := range more {
-		out[of[k]] = append(out[of[k]], dets[k])
+	type ranked struct {
+		f    Face
+		rank float64
 	}
-	for i, fs := range out {
-		sort.SliceStable(fs, func(a, b int) bool { return fs[a].Presence > fs[b].Presence })
-		kept := fs[:0:0]
+	all := make([][]ranked, len(photos))
+	for _, k := range more {
+		all[of[k]] = append(all[of[k]], ranked{dets[k], rank(dets[k], score[k])})
+	}
+	out := make([][]Face, len(photos))
+	for i, fs := range all {
+		sort.SliceStable(fs, func(a, b int) bool { return fs[a].rank > fs[b].rank })
 		for r, f := range fs {
-			if r == 0 || f.Presence >= d.cfg.MinFace && !overlapsAny(f.Points, kept) && len(kept) < maxFaces {
-				kept = append(kept, f)
+			if r == 0 || f.f.Presence >= d.cfg.MinFace && !overlapsAny(f.f.Points, out[i]) && len(out[i]) < maxFaces {
+				out[i] = append(out[i], f.f)
 			}
 		}
-		out[i] = kept
 	}
 	return out, nil
 }
+
+// rank orders a photo's refined candidates: the refine model's presence times the centers
+// model's. Either alone is fooled where the other is not: the refine model by a crop of fur or
+// foliage that its passes walk into, the centers model by a face-like blob.
+func rank(f Face, score float64) float64 { return f.Presence * score }
 
 // checkCenters reports a detector that is to run the centers first stage but cannot: path (the
 // model folder) holds no centers model, or its refine model has no presence output.
