@@ -32,27 +32,50 @@ func (d *Detector) usesCenters() bool {
 	return d.cfg.FirstStage == FirstCenters && d.centers != nil
 }
 
-// findCenters runs the centers model once on every photo, letterboxed, in one batch, and returns
-// each photo's candidates in its pixels, best first.
+// findCenters runs the centers model once on every photo, letterboxed (model.NewLetterbox; the
+// photos whose inputs have one size in one batch), and returns each photo's candidates in its
+// pixels, best first.
 func (d *Detector) findCenters(ctx context.Context, photos []*imgproc.RGB) ([][]model.Candidate, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	type input struct {
+		x  []float32
+		lb model.Letterbox
 	}
-	x, boxes := d.centers.Spec.CentersInput(nil, photos)
-	maps, g, err := d.centers.CentersMaps(x, len(photos))
-	if err != nil {
-		return nil, err
+	ins := make([]input, len(photos))
+	bySize := map[[2]int][]int{}
+	var sizes [][2]int
+	for i, p := range photos {
+		ins[i].x, ins[i].lb = d.centers.Spec.CentersInput(p)
+		k := [2]int{ins[i].lb.W, ins[i].lb.H}
+		if bySize[k] == nil {
+			sizes = append(sizes, k)
+		}
+		bySize[k] = append(bySize[k], i)
 	}
-	per := len(maps) / len(photos)
 	out := make([][]model.Candidate, len(photos))
-	for i := range photos {
-		all, err := model.DecodeCenters(maps[i*per:(i+1)*per], g, boxes[i], 0, maxCandidates)
+	for _, k := range sizes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		at := bySize[k]
+		var x []float32
+		for _, i := range at {
+			x = append(x, ins[i].x...)
+		}
+		maps, err := d.centers.CentersMaps(x, len(at), k[1], k[0])
 		if err != nil {
 			return nil, err
 		}
-		for k, c := range all {
-			if k == 0 || c.Score >= centersThreshold {
-				out[i] = append(out[i], c)
+		gw, gh := k[0]/model.CentersStride, k[1]/model.CentersStride
+		per := model.CentersChannels * gw * gh
+		for j, i := range at {
+			all, err := model.DecodeCenters(maps[j*per:(j+1)*per], gw, gh, ins[i].lb, 0, maxCandidates)
+			if err != nil {
+				return nil, err
+			}
+			for r, c := range all {
+				if r == 0 || c.Score >= centersThreshold {
+					out[i] = append(out[i], c)
+				}
 			}
 		}
 	}

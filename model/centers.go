@@ -10,8 +10,8 @@ import (
 	"github.com/catmark/catmark/landmark"
 )
 
-// A Centers model's output (Spec.Stage Centers) is, per input, CentersChannels maps of G×G cells,
-// G = Size/CentersStride; cell (i, j) covers input pixels [8j, 8j+8)×[8i, 8i+8). For a face whose
+// A Centers model's output (Spec.Stage Centers) is, per input of W×H pixels, CentersChannels maps
+// of (W/8)×(H/8) cells; cell (i, j) covers input pixels [8j, 8j+8)×[8i, 8i+8). For a face whose
 // centre falls in cell (i, j), the cell holds (channel: meaning):
 //
 //	0 (CenterLogit):       logit of "a face's centre is here"; its sigmoid is the face presence
@@ -38,22 +38,39 @@ const (
 // ImageNet mean, which the "imagenet" normalisation maps to 0.
 var PadColor = [3]uint8{124, 116, 104}
 
-// Letterbox maps a W×H photo into a Size×Size input with its aspect kept: input = photo·Scale +
-// (OX, OY) in pixels (X and Y scales differ only by the rounding of the resized side).
+// Letterbox maps a photo into a Centers model's input with its aspect kept: input = photo·Scale +
+// (OX, OY) in pixels (X and Y scales differ only by the rounding of the resized sides). The input
+// is W×H pixels, both multiples of CentersAlign.
 type Letterbox struct {
-	Size           int
+	W, H           int
 	ScaleX, ScaleY float64
 	OX, OY         float64
 }
 
-// NewLetterbox returns the letterbox of a w×h photo in an s×s input: the photo resized so its
-// longer side is s, centred, the rest padding.
+// CentersAlign is what a Centers model's input sides must be multiples of: the stride of its
+// deepest stage, whose map is upsampled by 2 onto the stride-8 one.
+const CentersAlign = 2 * CentersStride
+
+// MaxStretch bounds a letterboxed input's longer side: at most MaxStretch times the model's size.
+const MaxStretch = 3
+
+// NewLetterbox returns the letterbox of a w×h photo for a model of size s. A photo up to 4:3 (or
+// 3:4) is resized so its longer side is s and padded to s×s, as the model was trained; a longer
+// one gets a longer input, its long side s·¾·aspect (at most MaxStretch·s), so that a panorama of
+// several cats keeps their faces as large as a 4:3 photo would; its short side is padded to s.
+// The photo is centred.
 func NewLetterbox(w, h, s int) Letterbox {
-	k := float64(s) / float64(max(w, h))
-	nw := min(max(int(math.Round(float64(w)*k)), 1), s)
-	nh := min(max(int(math.Round(float64(h)*k)), 1), s)
-	return Letterbox{Size: s, ScaleX: float64(nw) / float64(w), ScaleY: float64(nh) / float64(h),
-		OX: float64((s - nw) / 2), OY: float64((s - nh) / 2)}
+	long, short := max(w, h), min(w, h)
+	aspect := float64(long) / float64(short)
+	side := float64(s) * min(max(0.75*aspect, 1), MaxStretch)
+	side = max(math.Round(side/CentersAlign)*CentersAlign, float64(s))
+	k := side / float64(long)
+	nw := min(max(int(math.Round(float64(w)*k)), 1), int(side))
+	nh := min(max(int(math.Round(float64(h)*k)), 1), int(side))
+	iw := max(s, (nw+CentersAlign-1)/CentersAlign*CentersAlign)
+	ih := max(s, (nh+CentersAlign-1)/CentersAlign*CentersAlign)
+	return Letterbox{W: iw, H: ih, ScaleX: float64(nw) / float64(w), ScaleY: float64(nh) / float64(h),
+		OX: float64((iw - nw) / 2), OY: float64((ih - nh) / 2)}
 }
 
 // resized is the side of the photo inside the input, in pixels.
@@ -71,9 +88,9 @@ func (l Letterbox) ToPhoto(p landmark.Point) landmark.Point {
 	return landmark.Point{X: (p.X - l.OX) / l.ScaleX, Y: (p.Y - l.OY) / l.ScaleY}
 }
 
-// Image returns img letterboxed: img resized by l into an l.Size×l.Size image padded with PadColor.
+// Image returns img letterboxed: img resized by l into an l.W×l.H image padded with PadColor.
 func (l Letterbox) Image(img *imgproc.RGB) *imgproc.RGB {
-	out := imgproc.New(l.Size, l.Size)
+	out := imgproc.New(l.W, l.H)
 	for i := 0; i < len(out.Pix); i += 3 {
 		out.Pix[i], out.Pix[i+1], out.Pix[i+2] = PadColor[0], PadColor[1], PadColor[2]
 	}
@@ -84,20 +101,22 @@ func (l Letterbox) Image(img *imgproc.RGB) *imgproc.RGB {
 	}
 	ox, oy := int(l.OX), int(l.OY)
 	for y := range nh {
-		copy(out.Pix[((oy+y)*l.Size+ox)*3:((oy+y)*l.Size+ox+nw)*3], small.Pix[y*nw*3:(y+1)*nw*3])
+		copy(out.Pix[((oy+y)*l.W+ox)*3:((oy+y)*l.W+ox+nw)*3], small.Pix[y*nw*3:(y+1)*nw*3])
 	}
 	return out
 }
 
-// CentersInput appends the letterboxed Input of each photo to dst (n×3×S×S) and returns it with
-// each photo's Letterbox. s must be a Centers model's spec.
-func (s Spec) CentersInput(dst []float32, photos []*imgproc.RGB) ([]float32, []Letterbox) {
-	boxes := make([]Letterbox, len(photos))
-	for i, p := range photos {
-		boxes[i] = NewLetterbox(p.W, p.H, s.Size)
-		dst = s.AppendInput(dst, boxes[i].Image(p))
+// CentersInput returns img letterboxed for a Centers model of spec s (NewLetterbox) as the
+// model's input planes (3×H×W, normalised), and the letterbox.
+func (s Spec) CentersInput(img *imgproc.RGB) ([]float32, Letterbox) {
+	lb := NewLetterbox(img.W, img.H, s.Size)
+	x := make([]float32, 3*lb.W*lb.H)
+	norm, err := imgproc.NormNamed(s.Norm)
+	if err != nil {
+		panic(fmt.Sprintf("model: CentersInput with an invalid spec: %v", err)) // Validate rejects it
 	}
-	return dst, boxes
+	norm.Planes(lb.Image(img), x)
+	return x, lb
 }
 
 // Candidate is a face a Centers model found, in photo pixels.
@@ -109,24 +128,24 @@ type Candidate struct {
 	Points landmark.Points
 }
 
-// DecodeCenters reads one input's output maps (CentersChannels×g×g, as a Centers model gives
-// them) into the faces whose centre cell is a local maximum of the logit map (not below any of
+// DecodeCenters reads one input's output maps (CentersChannels×gh×gw, as a Centers model gives
+// them for an input of gw·CentersStride × gh·CentersStride pixels) into the faces whose centre cell is a local maximum of the logit map (not below any of
 // its eight neighbours, and above those that come earlier in row order, so a plateau gives one
 // face) with a presence of at least threshold, best first, at most maxFaces (0: all); lb maps
 // them back to the photo.
-func DecodeCenters(maps []float32, g int, lb Letterbox, threshold float64, maxFaces int) ([]Candidate, error) {
-	if g < 1 || len(maps) != CentersChannels*g*g {
-		return nil, fmt.Errorf("model: DecodeCenters: %d values for %d maps of %d×%d cells", len(maps), CentersChannels, g, g)
+func DecodeCenters(maps []float32, gw, gh int, lb Letterbox, threshold float64, maxFaces int) ([]Candidate, error) {
+	if gw < 1 || gh < 1 || len(maps) != CentersChannels*gw*gh {
+		return nil, fmt.Errorf("model: DecodeCenters: %d values for %d maps of %d×%d cells", len(maps), CentersChannels, gw, gh)
 	}
-	at := func(c, i, j int) float64 { return float64(maps[(c*g+i)*g+j]) }
+	at := func(c, i, j int) float64 { return float64(maps[(c*gh+i)*gw+j]) }
 	type peak struct {
 		i, j int
 		z    float64
 	}
 	var peaks []peak
 	minLogit := math.Log(threshold / (1 - threshold)) // −Inf for 0, +Inf for 1
-	for i := range g {
-		for j := range g {
+	for i := range gh {
+		for j := range gw {
 			z := at(CenterLogit, i, j)
 			if z < minLogit || math.IsNaN(z) {
 				continue
@@ -135,7 +154,7 @@ func DecodeCenters(maps []float32, g int, lb Letterbox, threshold float64, maxFa
 			for di := -1; di <= 1 && top; di++ {
 				for dj := -1; dj <= 1; dj++ {
 					ni, nj := i+di, j+dj
-					if (di == 0 && dj == 0) || ni < 0 || nj < 0 || ni >= g || nj >= g {
+					if (di == 0 && dj == 0) || ni < 0 || nj < 0 || ni >= gh || nj >= gw {
 						continue
 					}
 					n := at(CenterLogit, ni, nj)
@@ -179,16 +198,21 @@ func DecodeCenters(maps []float32, g int, lb Letterbox, threshold float64, maxFa
 	return out, nil
 }
 
-// CentersMaps runs a Centers model in inference mode on n letterboxed inputs x (n×3×S×S) and
-// returns its output maps, n×CentersChannels×G×G, and G.
-func (m *Model) CentersMaps(x []float32, n int) ([]float32, int, error) {
+// CentersMaps runs a Centers model in inference mode on n letterboxed inputs x (n×3×h×w, h and w
+// multiples of CentersAlign) and returns its output maps, n×CentersChannels×(h/8)×(w/8).
+func (m *Model) CentersMaps(x []float32, n, h, w int) ([]float32, error) {
 	if m.Spec.Stage != Centers {
-		return nil, 0, fmt.Errorf("model: CentersMaps needs a %q model, not %q", Centers, m.Spec.Stage)
+		return nil, fmt.Errorf("model: CentersMaps needs a %q model, not %q", Centers, m.Spec.Stage)
 	}
-	if len(x) != n*3*m.Spec.Size*m.Spec.Size {
-		return nil, 0, fmt.Errorf("model: CentersMaps: %d values for %d×3×%d×%d inputs", len(x), n, m.Spec.Size, m.Spec.Size)
+	if len(x) != n*3*h*w || h%CentersAlign != 0 || w%CentersAlign != 0 {
+		return nil, fmt.Errorf("model: CentersMaps: %d values for %d×3×%d×%d inputs (sides multiples of %d)", len(x), n, h, w, CentersAlign)
 	}
-	return m.Forward(x, n), m.Spec.Size / CentersStride, nil
+	xt := m.B.FromHost(x, n, 3, h, w)
+	out := m.Net.Forward(xt, false)
+	y := m.B.ToHost(out)
+	m.B.Release(xt)
+	m.B.Release(out)
+	return y, nil
 }
 
 // FaceGeometry is a face's centre, size and angle as a Centers model reads them from its points

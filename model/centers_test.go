@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/catmark/catmark/engine/ref"
+	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/models/resnet"
 	"github.com/catmark/catmark/weights"
@@ -44,8 +45,8 @@ func centersMaps(g int, faces ...mapFace) []float32 {
 }
 
 func TestDecodeCenters(t *testing.T) {
-	square := Letterbox{Size: 64, ScaleX: 1, ScaleY: 1}
-	half := NewLetterbox(128, 64, 64) // scale 0.5, 16 px of padding above and below
+	square := Letterbox{W: 64, H: 64, ScaleX: 1, ScaleY: 1}
+	half := NewLetterbox(80, 60, 64) // 4:3: scale 0.8, 8 px of padding above and below
 	var pts landmark.Points
 	pts[0] = landmark.Point{X: -0.25, Y: 0.1}
 	for _, tc := range []struct {
@@ -72,14 +73,14 @@ func TestDecodeCenters(t *testing.T) {
 		{"max faces", square, []mapFace{{i: 1, j: 1, logit: 1}, {i: 5, j: 6, logit: 3}}, nil, 0.5, 1,
 			[]Candidate{{X: 48, Y: 40, Size: 8, Score: 1 / (1 + math.Exp(-3))}}},
 		{"letterboxed", half, []mapFace{{i: 4, j: 4, logit: 2, logSize: float32(math.Log(2))}}, nil, 0.1, 0,
-			[]Candidate{{X: 64, Y: 32, Size: 32, Score: 1 / (1 + math.Exp(-2))}}},
+			[]Candidate{{X: 40, Y: 30, Size: 20, Score: 1 / (1 + math.Exp(-2))}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := centersMaps(8, tc.faces...)
 			for _, c := range tc.plateau {
 				m[c[0]*8+c[1]] = tc.faces[0].logit
 			}
-			got, err := DecodeCenters(m, 8, tc.lb, tc.threshold, tc.max)
+			got, err := DecodeCenters(m, 8, 8, tc.lb, tc.threshold, tc.max)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,24 +99,38 @@ func TestDecodeCenters(t *testing.T) {
 			}
 		})
 	}
-	if _, err := DecodeCenters(make([]float32, 10), 8, square, 0.5, 0); err == nil {
+	if _, err := DecodeCenters(make([]float32, 10), 8, 8, square, 0.5, 0); err == nil {
 		t.Error("DecodeCenters accepted 10 values for 8×8 cells")
+	}
+	// A wide input: 2×1 cells of maps, the face in the right one.
+	wide := make([]float32, CentersChannels*2)
+	wide[0], wide[1] = -3, 2
+	got, err := DecodeCenters(wide, 2, 1, Letterbox{W: 32, H: 16, ScaleX: 1, ScaleY: 1}, 0.5, 0)
+	if err != nil || len(got) != 1 || got[0].X != 8 || got[0].Y != 0 {
+		t.Errorf("wide maps: %+v, %v; want one face at (8, 0)", got, err)
 	}
 }
 
 func TestLetterbox(t *testing.T) {
 	for _, tc := range []struct {
 		w, h, s  int
-		ox, oy   float64
-		inW, inH int
+		iw, ih   int     // the input
+		ox, oy   float64 // the padding before the photo
+		inW, inH int     // the photo's size in the input
 	}{
-		{200, 100, 64, 0, 16, 64, 32},
-		{100, 200, 64, 16, 0, 32, 64},
-		{50, 50, 64, 0, 0, 64, 64},
+		{200, 150, 64, 64, 64, 0, 8, 64, 48},     // 4:3: long side 64, as trained
+		{150, 200, 64, 64, 64, 8, 0, 48, 64},     // 3:4
+		{50, 50, 64, 64, 64, 0, 0, 64, 64},       // square, enlarged
+		{300, 100, 64, 144, 64, 0, 8, 144, 48},   // 3:1: long side 64·¾·3 = 144
+		{1000, 100, 64, 192, 64, 0, 22, 192, 19}, // 10:1: at most 3·64
+		{100, 400, 64, 64, 192, 8, 0, 48, 192},   // 1:4: 64·¾·4 = 192
 	} {
 		lb := NewLetterbox(tc.w, tc.h, tc.s)
-		if lb.OX != tc.ox || lb.OY != tc.oy {
-			t.Errorf("%d×%d in %d: offset (%v, %v), want (%v, %v)", tc.w, tc.h, tc.s, lb.OX, lb.OY, tc.ox, tc.oy)
+		if lb.W != tc.iw || lb.H != tc.ih || lb.OX != tc.ox || lb.OY != tc.oy {
+			t.Errorf("%d×%d for %d: input %d×%d, offset (%v, %v); want %d×%d, (%v, %v)", tc.w, tc.h, tc.s, lb.W, lb.H, lb.OX, lb.OY, tc.iw, tc.ih, tc.ox, tc.oy)
+		}
+		if lb.W%CentersAlign != 0 || lb.H%CentersAlign != 0 {
+			t.Errorf("%d×%d: input %d×%d, not multiples of %d", tc.w, tc.h, lb.W, lb.H, CentersAlign)
 		}
 		p := landmark.Point{X: 13, Y: 7}
 		if q := lb.ToPhoto(lb.ToInput(p)); math.Hypot(q.X-p.X, q.Y-p.Y) > 1e-9 {
@@ -123,6 +138,10 @@ func TestLetterbox(t *testing.T) {
 		}
 		if c := lb.ToInput(landmark.Point{X: float64(tc.w), Y: float64(tc.h)}); c.X != tc.ox+float64(tc.inW) || c.Y != tc.oy+float64(tc.inH) {
 			t.Errorf("%d×%d: far corner at %v, want (%v, %v)", tc.w, tc.h, c, tc.ox+float64(tc.inW), tc.oy+float64(tc.inH))
+		}
+		img := imgproc.New(tc.w, tc.h)
+		if out := lb.Image(img); out.W != lb.W || out.H != lb.H {
+			t.Errorf("%d×%d: letterboxed image %d×%d, want %d×%d", tc.w, tc.h, out.W, out.H, lb.W, lb.H)
 		}
 	}
 }
@@ -158,9 +177,15 @@ func TestCentersModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := make([]float32, 2*3*64*64)
-	maps, g, err := m.CentersMaps(x, 2)
-	if err != nil || g != 8 || len(maps) != 2*CentersChannels*8*8 {
-		t.Fatalf("CentersMaps: %d values, g %d, %v; want %d, 8", len(maps), g, err, 2*CentersChannels*64)
+	maps, err := m.CentersMaps(x, 2, 64, 64)
+	if err != nil || len(maps) != 2*CentersChannels*8*8 {
+		t.Fatalf("CentersMaps: %d values, %v; want %d", len(maps), err, 2*CentersChannels*64)
+	}
+	if wide, err := m.CentersMaps(make([]float32, 3*64*96), 1, 64, 96); err != nil || len(wide) != CentersChannels*8*12 {
+		t.Errorf("CentersMaps on a 96×64 input: %d values, %v; want %d", len(wide), err, CentersChannels*8*12)
+	}
+	if _, err := m.CentersMaps(make([]float32, 3*64*72), 1, 64, 72); err == nil {
+		t.Error("CentersMaps accepted a side of 72, not a multiple of 16")
 	}
 	path := filepath.Join(t.TempDir(), "centers.safetensors")
 	if err := weights.Save(path, b, m.Params(), nil, m.Meta()); err != nil {
@@ -170,7 +195,7 @@ func TestCentersModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _, _ := back.CentersMaps(x, 2)
+	again, _ := back.CentersMaps(x, 2, 64, 64)
 	for i := range maps {
 		if maps[i] != again[i] {
 			t.Fatalf("reloaded model's output %d = %v, want %v", i, again[i], maps[i])

@@ -95,8 +95,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("model spec: stage %q: want %q, %q or %q", s.Stage, Whole, Crop, Centers)
 	case (s.Stage == Centers) != (s.Head == resnet.Centers):
 		return fmt.Errorf("model spec: stage %q with head %q: the %q stage and head go together", s.Stage, s.Head, Centers)
-	case s.Stage == Centers && (s.Stages != 3 || s.Depth == 50 || s.Presence || s.Size%CentersStride != 0):
-		return fmt.Errorf("model spec: a %q model needs 3 stages of ResNet-18 or 34, no presence output and a size divisible by %d (got %d stages, depth %d, size %d)", Centers, CentersStride, s.Stages, s.Depth, s.Size)
+	case s.Stage == Centers && (s.Stages != 3 || s.Depth == 50 || s.Presence || s.Size%CentersAlign != 0):
+		return fmt.Errorf("model spec: a %q model needs 3 stages of ResNet-18 or 34, no presence output and a size divisible by %d (got %d stages, depth %d, size %d)", Centers, CentersAlign, s.Stages, s.Depth, s.Size)
 	case !(s.Margin >= 0 && s.Margin <= MaxMargin):
 		return fmt.Errorf("model spec: margin %g out of range [0, %d]", s.Margin, MaxMargin)
 	case !resnet.HeadOK(s.Head):

@@ -260,14 +260,16 @@ func ValidateCenters(m *model.Model, d *centersData, idx []int) CentersReport {
 				truth[k] = pts
 				return img, []landmark.Points{pts}
 			})
-			maps, g, err := m.CentersMaps(batch.X, batch.N)
+			s := d.cfg.Size
+			maps, err := m.CentersMaps(batch.X, batch.N, s, s)
 			if err != nil {
-				panic(err) // a centers run's model is a Centers model
+				panic(err) // a centers run's model is a Centers model of the run's size
 			}
+			g := d.g
 			per := model.CentersChannels * g * g
-			lb := model.Letterbox{Size: d.cfg.Size, ScaleX: 1, ScaleY: 1}
+			lb := model.Letterbox{W: s, H: s, ScaleX: 1, ScaleY: 1}
 			for k := range part {
-				cands, _ := model.DecodeCenters(maps[k*per:(k+1)*per], g, lb, centersThreshold, centersMaxFaces)
+				cands, _ := model.DecodeCenters(maps[k*per:(k+1)*per], g, g, lb, centersThreshold, centersMaxFaces)
 				f := model.FaceGeometry(truth[k])
 				faces++
 				best, bestD := -1, math.Inf(1)

@@ -117,8 +117,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: stage %q: want %q, %q or %q", c.Stage, model.Whole, model.Crop, model.Centers)
 	case c.Stage == model.Centers && (c.Head != "" && c.Head != resnet.Centers || c.Stages != 0 && c.Stages != 3):
 		return fmt.Errorf("train: the %q stage has its own head on 3 stages, not head %q with %d stages", model.Centers, c.Head, c.Stages)
-	case c.Stage == model.Centers && (c.Depth == 50 || c.Size%model.CentersStride != 0):
-		return fmt.Errorf("train: the %q stage needs ResNet-18 or 34 and a size divisible by %d (depth %d, size %d)", model.Centers, model.CentersStride, c.Depth, c.Size)
+	case c.Stage == model.Centers && (c.Depth == 50 || c.Size%model.CentersAlign != 0):
+		return fmt.Errorf("train: the %q stage needs ResNet-18 or 34 and a size divisible by %d (depth %d, size %d)", model.Centers, model.CentersAlign, c.Depth, c.Size)
 	case c.Stage == model.Centers && c.SmallSize != 0:
 		return fmt.Errorf("train: small size %d: the %q stage trains at one size", c.SmallSize, model.Centers)
 	case c.Stage != model.Centers && (c.Multi != 0 || c.Empty != 0 || c.MinFace != 0):
