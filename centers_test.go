@@ -63,6 +63,21 @@ func TestLoadCenters(t *testing.T) {
 	if math.IsNaN(all[0].Presence) || all[0].Box.Side <= 0 {
 		t.Errorf("best face %+v: want a presence and a box", all[0])
 	}
+	// Photos whose letterboxed inputs differ in size (a 3:1 panorama gets a longer one) run in
+	// their own batches, and each gets its candidates.
+	wide := imgproc.New(3*photo.W, photo.H)
+	for y := range photo.H {
+		for k := range 3 {
+			copy(wide.Pix[(y*wide.W+k*photo.W)*3:], photo.Pix[y*photo.W*3:(y+1)*photo.W*3])
+		}
+	}
+	cands, err := d.findCenters(context.Background(), []*imgproc.RGB{photo, wide, photo})
+	if err != nil || len(cands) != 3 || len(cands[0]) == 0 || len(cands[1]) == 0 {
+		t.Fatalf("findCenters on two sizes: %d photos' candidates, %v", len(cands), err)
+	}
+	if cands[0][0] != cands[2][0] {
+		t.Errorf("one photo twice in a batch: best candidates %+v and %+v", cands[0][0], cands[2][0])
+	}
 }
 
 // TestCentersPipelineCrops injects first-stage candidates and checks that each is refined in its
