@@ -49,10 +49,13 @@ import (
 // settings are fixed when it is loaded (WithSettings), so its methods are safe for concurrent
 // use; calls run one at a time (the backend uses every core already).
 type Detector struct {
-	coarse *model.Model // whole photo → landmarks
-	refine *model.Model // face crop → landmarks; nil for a single-stage detector
-	cfg    Settings
-	mu     sync.Mutex
+	coarse  *model.Model // whole photo → landmarks
+	refine  *model.Model // face crop → landmarks; nil for a single-stage detector
+	centers *model.Model // whole photo → every face's centre, size and angle; nil without one
+	cfg     Settings
+	mu      sync.Mutex
+	// firstStage gives the centers pipeline its candidates (findCenters; a test's own).
+	firstStage func(context.Context, []*imgproc.RGB) ([][]model.Candidate, error)
 }
 
 // Settings returns the detector's inference settings.
@@ -122,7 +125,11 @@ func Load(path string, opts ...Option) (*Detector, error) {
 		if m.Spec.Stage != model.Whole {
 			return nil, fmt.Errorf("catmark: %s is a face-crop model; a detector needs a whole-photo model first (pass a folder with %s and %s)", path, model.CoarseFile, model.RefineFile)
 		}
-		return &Detector{coarse: m, cfg: cfg}, nil
+		d := &Detector{coarse: m, cfg: cfg}
+		if err := d.checkCenters(path); err != nil {
+			return nil, err
+		}
+		return d, nil
 	default:
 		fsys = os.DirFS(path)
 	}
@@ -134,6 +141,7 @@ func Load(path string, opts ...Option) (*Detector, error) {
 		return model.LoadBytes(b, filepath.Join(path, name), data)
 	}
 	d := &Detector{cfg: cfg}
+	d.firstStage = d.findCenters
 	if d.coarse, err = load(model.CoarseFile); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("catmark: %s holds no %s (train one: see the README)", path, model.CoarseFile)
 	} else if err != nil {
@@ -146,6 +154,14 @@ func Load(path string, opts ...Option) (*Detector, error) {
 	}
 	if d.coarse.Spec.Stage != model.Whole || d.refine != nil && d.refine.Spec.Stage != model.Crop {
 		return nil, fmt.Errorf("catmark: %s: %s must be a whole-photo model and %s a face-crop model", path, model.CoarseFile, model.RefineFile)
+	}
+	if d.centers, err = load(model.CentersFile); errors.Is(err, fs.ErrNotExist) {
+		d.centers = nil
+	} else if err != nil {
+		return nil, err
+	}
+	if err := d.checkCenters(path); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -229,7 +245,7 @@ func (d *Detector) DetectFaceContext(ctx context.Context, img image.Image) (land
 // within float rounding, what DetectFace finds photo by photo. The error is ctx's, when it ends
 // first.
 func (d *Detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]Faces, error) {
-	best, errs, _, err := d.detectImages(ctx, imgs)
+	best, _, errs, _, err := d.detectImages(ctx, imgs)
 	if err != nil {
 		return nil, err
 	}
@@ -243,9 +259,10 @@ func (d *Detector) DetectBatch(ctx context.Context, imgs []image.Image) ([]Faces
 }
 
 // detectImages is DetectBatch's work: each photo's best face, or the error that kept it from
-// being measured (its face then has a NaN presence), and each photo's RGB form (nil for one it
-// could not use), for callers that go on working on the photos.
-func (d *Detector) detectImages(ctx context.Context, imgs []image.Image) ([]Face, []error, []*imgproc.RGB, error) {
+// being measured (its face then has a NaN presence), each photo's faces when the first stage
+// found them all at once (the centers stage; nil otherwise), and each photo's RGB form (nil for
+// one it could not use), for callers that go on working on the photos.
+func (d *Detector) detectImages(ctx context.Context, imgs []image.Image) ([]Face, [][]Face, []error, []*imgproc.RGB, error) {
 	out := make([]Face, len(imgs))
 	errs := make([]error, len(imgs))
 	rgb := make([]*imgproc.RGB, len(imgs))
@@ -264,16 +281,23 @@ func (d *Detector) detectImages(ctx context.Context, imgs []image.Image) ([]Face
 	}
 	if len(photos) == 0 {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
-		return out, errs, rgb, nil
+		return out, nil, errs, rgb, nil
 	}
-	det, err := d.detect(ctx, photos)
+	det, all, err := d.detect(ctx, photos)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
+	}
+	var faces [][]Face
+	if all != nil {
+		faces = make([][]Face, len(imgs))
 	}
 	for k, i := range at {
 		out[i] = det[k]
+		if all != nil {
+			faces[i] = all[k]
+		}
 	}
-	return out, errs, rgb, nil
+	return out, faces, errs, rgb, nil
 }

@@ -233,7 +233,7 @@ func TestWindowSteps(t *testing.T) {
 // detectRGB is DetectFace on a photo already in catmark's RGB form, failing t on an error.
 func detectRGB(t *testing.T, d *Detector, photo *imgproc.RGB) (landmark.Points, float64) {
 	t.Helper()
-	det, err := d.detect(context.Background(), []*imgproc.RGB{photo})
+	det, _, err := d.detect(context.Background(), []*imgproc.RGB{photo})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,9 +37,16 @@ func (d *Detector) DetectAll(img image.Image) ([]Face, error) {
 // DetectAllBatch is DetectAll for several photos: the best faces are found as DetectBatch finds
 // them, and each round of erasing and looking again runs on all photos at once.
 func (d *Detector) DetectAllBatch(ctx context.Context, imgs []image.Image) ([]Faces, error) {
-	best, errs, photos, err := d.detectImages(ctx, imgs)
+	best, all, errs, photos, err := d.detectImages(ctx, imgs)
 	if err != nil {
 		return nil, err
+	}
+	if all != nil { // the centers first stage found them all
+		out := make([]Faces, len(imgs))
+		for i := range out {
+			out[i] = Faces{Faces: all[i], Err: errs[i]}
+		}
+		return out, nil
 	}
 	return d.allFaces(ctx, best, errs, photos)
 }

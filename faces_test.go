@@ -221,7 +221,7 @@ func TestUprightOverridesWeakTurnedFaces(t *testing.T) {
 		}
 		turned++
 		straight := p.TurnQuarter(up)
-		res, err := upright.detect(context.Background(), []*imgproc.RGB{straight})
+		res, _, err := upright.detect(context.Background(), []*imgproc.RGB{straight})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,11 +10,24 @@ import (
 )
 
 // detect runs the two stages on photos in batches and searches the photos whose first crop
-// missed, stopping when ctx is done.
-func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Face, error) {
+// missed, stopping when ctx is done. It returns each photo's best face and, with the centers
+// first stage, which finds them all at once, each photo's faces (nil otherwise).
+func (d *Detector) detect(ctx context.Context, photos []*imgproc.RGB) ([]Face, [][]Face, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.detectLocked(ctx, photos, d.cfg.Search)
+	if d.usesCenters() {
+		all, err := d.centersPipeline(ctx, photos)
+		if err != nil {
+			return nil, nil, err
+		}
+		best := make([]Face, len(photos))
+		for i, fs := range all {
+			best[i] = fs[0]
+		}
+		return best, all, nil
+	}
+	best, err := d.detectLocked(ctx, photos, d.cfg.Search)
+	return best, nil, err
 }
 
 // detectLocked is detect for a caller that holds d.mu, searching the photos whose first crop's

@@ -42,6 +42,12 @@ type Settings struct {
 	// points on the photo and on its mirror image agree best, so a photo turned by quarters
 	// gets the same answer, turned with it. 0 lets presence alone choose.
 	Upright float64
+	// FirstStage picks the first stage: FirstCoarse ("" too), the coarse model with its searches,
+	// or FirstCenters, the centers model (model.CentersFile in the model folder), which finds
+	// every face's centre, size and angle in one pass; each candidate's refine crop is turned by
+	// its angle, and Search, AnyAngle's quarter turns and Upright do not apply. It needs a refine
+	// model with a presence output.
+	FirstStage string
 }
 
 // Defaults are the settings Load gives a detector, and the defaults of the command line's
@@ -64,6 +70,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("zoom %g out of range [0, 0.5]", s.Zoom)
 	case !(s.Upright >= 0 && s.Upright <= 1):
 		return fmt.Errorf("upright %g out of range [0, 1]", s.Upright)
+	case s.FirstStage != "" && s.FirstStage != FirstCoarse && s.FirstStage != FirstCenters:
+		return fmt.Errorf("first stage %q: want %q or %q", s.FirstStage, FirstCoarse, FirstCenters)
 	}
 	return nil
 }

@@ -44,6 +44,9 @@ func Load(path, backend string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: model file %s is not a catmark checkpoint: %w", path, err)
 	}
+	if m.Spec.Stage == model.Centers {
+		return nil, fmt.Errorf("evaluate: %s is a %q model, which gives face candidates, not points: measure it as %s in a detector folder with --first-stage centers", path, model.Centers, model.CentersFile)
+	}
 	return &Model{Model: m, Path: path}, nil
 }
 

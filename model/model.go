@@ -30,6 +30,8 @@ import (
 const (
 	CoarseFile = "coarse.safetensors"
 	RefineFile = "refine.safetensors"
+	// CentersFile is an optional first stage that finds every face at once (Stage Centers).
+	CentersFile = "centers.safetensors"
 )
 
 //go:embed coarse.safetensors refine.safetensors
@@ -47,6 +49,10 @@ const (
 	// Crop regresses the points from a square crop around the face (facecrop), jittered in
 	// training to mimic the coarse model's errors.
 	Crop Stage = "crop"
+	// Centers finds every face at once: the whole photo letterboxed to Size×Size (aspect kept,
+	// padded; Letterbox) in, a map of CentersChannels values every CentersStride pixels out
+	// (DecodeCenters). Its head is resnet.Centers, on three stages.
+	Centers Stage = "centers"
 )
 
 // Spec is what a checkpoint must record to rebuild and feed its network. Its JSON form is the
@@ -85,12 +91,16 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("model spec: width %d out of range [%d, %d]", s.Width, MinWidth, MaxWidth)
 	case s.Size < MinSize || s.Size > MaxSize:
 		return fmt.Errorf("model spec: size %d out of range [%d, %d]", s.Size, MinSize, MaxSize)
-	case s.Stage != Whole && s.Stage != Crop:
-		return fmt.Errorf("model spec: stage %q: want %q or %q", s.Stage, Whole, Crop)
+	case s.Stage != Whole && s.Stage != Crop && s.Stage != Centers:
+		return fmt.Errorf("model spec: stage %q: want %q, %q or %q", s.Stage, Whole, Crop, Centers)
+	case (s.Stage == Centers) != (s.Head == resnet.Centers):
+		return fmt.Errorf("model spec: stage %q with head %q: the %q stage and head go together", s.Stage, s.Head, Centers)
+	case s.Stage == Centers && (s.Stages != 3 || s.Depth == 50 || s.Presence || s.Size%CentersAlign != 0):
+		return fmt.Errorf("model spec: a %q model needs 3 stages of ResNet-18 or 34, no presence output and a size divisible by %d (got %d stages, depth %d, size %d)", Centers, CentersAlign, s.Stages, s.Depth, s.Size)
 	case !(s.Margin >= 0 && s.Margin <= MaxMargin):
 		return fmt.Errorf("model spec: margin %g out of range [0, %d]", s.Margin, MaxMargin)
 	case !resnet.HeadOK(s.Head):
-		return fmt.Errorf("model spec: head %q: want %q, %q or %q", s.Head, resnet.Pool, resnet.Integral, resnet.SimCC)
+		return fmt.Errorf("model spec: head %q: want %q, %q, %q or %q", s.Head, resnet.Pool, resnet.Integral, resnet.SimCC, resnet.Centers)
 	case s.Stages != 0 && s.Stages != 3 && s.Stages != 4:
 		return fmt.Errorf("model spec: stages %d: want 3 or 4", s.Stages)
 	}
@@ -108,8 +118,12 @@ func (s Spec) stages() int {
 	return s.Stages
 }
 
-// Outputs is the number of values the network gives per input: 18, or 19 with Presence.
+// Outputs is the number of values the network gives per input: 18, or 19 with Presence; for a
+// Centers model the number of maps, CentersChannels.
 func (s Spec) Outputs() int {
+	if s.Stage == Centers {
+		return CentersChannels
+	}
 	if s.Presence {
 		return landmark.Dim + 1
 	}
@@ -246,7 +260,9 @@ func checkShapes(name string, spec Spec, infos []weights.TensorInfo) error {
 	stages := spec.stages()
 	features := spec.Width << (stages - 1) * expansion
 	want := []need{{"conv1.weight", []int{spec.Width, 3, 7, 7}}}
-	if spec.Head == resnet.Integral {
+	if spec.Head == resnet.Centers {
+		want = append(want, need{"centers.out.weight", []int{CentersChannels, 2 * spec.Width, 1, 1}})
+	} else if spec.Head == resnet.Integral {
 		want = append(want, need{"heatmap.weight", []int{landmark.Dim / 2, features, 1, 1}})
 		if spec.Presence {
 			want = append(want, need{"fc.weight", []int{1, features}})

@@ -7,6 +7,9 @@
 #   LOSS=mse+ddmse:1-8+area scripts/…     # another landmark loss (default l1: docs/runs/loss-ab)
 #   SPREAD=0.001 scripts/…                # the refine head's variance regulariser (docs/runs/spread-ab)
 #   SMALL_SIZE= scripts/…                 # the refine model all at 128 px (default: its first half at 96 px, docs/runs/resize-ab)
+#   FIRST_STAGE=centers scripts/…         # the coarse model's core trains coarse ($COARSE_BUDGET, default 20m), then the
+#                                         # centers model from its backbone ($CENTERS_BUDGET, default 36m); the folder gets
+#                                         # centers.safetensors too and is measured with --first-stage centers as well
 #
 # What it does (docs/model-card.md, "Training data"; how it was chosen: docs/experiments.md):
 #   1. prepares ../shared/data/cats (or $PHOTOS) at 320 px, split by ID prefix (seed 1, 80 % train);
@@ -27,7 +30,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 photos=${PHOTOS:-$root/../shared/data/cats}
 seed=${SEED:-1}
 budget=${BUDGET:-56m}
-coarse_budget=${COARSE_BUDGET:-$budget}
+first_stage=${FIRST_STAGE:-coarse}
+case $first_stage in
+coarse) coarse_budget=${COARSE_BUDGET:-$budget} ;;
+centers)
+  coarse_budget=${COARSE_BUDGET:-20m}
+  centers_budget=${CENTERS_BUDGET:-36m}
+  ;;
+*) echo "FIRST_STAGE=$first_stage: want coarse or centers" >&2; exit 2 ;;
+esac
 small_size=${SMALL_SIZE-96} # the refine model's first half at 96 px (SMALL_SIZE= for none)
 small_share=${SMALL_SHARE:-0.5}
 bin=$root/bin/catmark
@@ -37,7 +48,7 @@ out=$(cd "$out" && pwd)
 log=$out/train-model.log
 say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
 
-say "seed $seed, budget coarse $coarse_budget, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}${small_size:+ ($small_size for $small_share of it)}${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "seed $seed, first stage $first_stage, budget coarse $coarse_budget${centers_budget:+, centers $centers_budget}, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}${small_size:+ ($small_size for $small_share of it)}${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$root" && go build -o "$bin" ./cmd/catmark)
 [ -f "$out/cache/manifest.json" ] ||
   "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
@@ -49,6 +60,11 @@ coarse=(--time-budget "$coarse_budget" --stage whole --size 128 --lr 2e-3 --scal
 refine=(--time-budget "$budget" --stage crop --size "${REFINE_SIZE:-128}" --lr 2e-3 --margin 0.3 --scale 0.25 --shift 0.15 --rotate 25
   --negatives 0.25 --turned-negatives 0.4 --head "${REFINE_HEAD:-integral}" --stages "${REFINE_STAGES:-3}"
   ${SPREAD:+--spread "$SPREAD"} ${small_size:+--small-size "$small_size" --small-share "$small_share"})
+# The centers model (FIRST_STAGE=centers): the whole photo letterboxed to 256 px, its backbone
+# started from the coarse model's; validation (recall and angle error, upright and turned 45°)
+# is cheap, so every 5th epoch.
+centers=(--time-budget "${centers_budget:-0}" --stage centers --size 256 --batch 16 --lr 2e-3 --val-every 5
+  --init "$out/coarse/last.safetensors")
 
 # train NAME THREADS ARGS…: a fresh run, or the resumption of one that was stopped (on THREADS
 # cores); the run's process id is in OUT/NAME.pid while it trains.
@@ -64,17 +80,27 @@ train() {
   echo $! >"$out/$name.pid"
   wait $! && touch "$dir/done"
 }
-if [ -f "$out/coarse/done" ]; then
+if [ -f "$out/coarse/done" ] && [ "$first_stage" = centers ]; then
+  # Resumed after the coarse model was done: the centers model goes on (or starts) on its core.
+  train centers 1 "${centers[@]}" &
+  c=$!
+  train refine 1 "${refine[@]}" || { say "refine training failed: $out/refine.out"; exit 1; }
+  wait $c || { say "centers training failed: $out/centers.out"; exit 1; }
+elif [ -f "$out/coarse/done" ]; then
   # Resumed after the coarse model was done: the refine model has both cores.
   train refine 2 "${refine[@]}" || { say "refine training failed: $out/refine.out"; exit 1; }
 else
-  say "training coarse and refine side by side"
-  train coarse 1 "${coarse[@]}" &
+  say "training coarse${centers_budget:+ then centers} and refine side by side"
+  if [ "$first_stage" = centers ]; then
+    { train coarse 1 "${coarse[@]}" && train centers 1 "${centers[@]}"; } &
+  else
+    train coarse 1 "${coarse[@]}" &
+  fi
   c=$!
   train refine 1 "${refine[@]}" &
   r=$!
-  wait $c || { say "coarse training failed: $out/coarse.out"; kill "$(cat "$out/refine.pid")" 2>/dev/null; exit 1; }
-  if [ "$coarse_budget" != "$budget" ] && [ ! -f "$out/refine/done" ]; then
+  wait $c || { say "coarse${centers_budget:+ or centers} training failed: $out/coarse.out${centers_budget:+ $out/centers.out}"; kill "$(cat "$out/refine.pid")" 2>/dev/null; exit 1; }
+  if [ "$first_stage" = coarse ] && [ "$coarse_budget" != "$budget" ] && [ ! -f "$out/refine/done" ]; then
     # The coarse model is done early: the refine model goes on, where it stopped, on both cores.
     say "coarse done ($(wc -l <"$out/coarse/metrics.jsonl") epochs); refine goes on on 2 cores"
     kill -TERM "$(cat "$out/refine.pid")" 2>/dev/null || true
@@ -89,10 +115,18 @@ say "trained: coarse $(wc -l <"$out/coarse/metrics.jsonl") epochs, refine $(wc -
 mkdir -p "$out/model"
 "$bin" export --model "$out/coarse/last.safetensors" --out "$out/model/coarse.safetensors" >>"$log"
 "$bin" export --model "$out/refine/last.safetensors" --out "$out/model/refine.safetensors" >>"$log"
+if [ "$first_stage" = centers ]; then
+  "$bin" export --model "$out/centers/last.safetensors" --out "$out/model/centers.safetensors" >>"$log"
+  say "centers: $(python3 -c "import json,sys; e=[json.loads(l) for l in open(sys.argv[1])]; c=[x for x in e if 'centers' in x][-1]['centers']; print(f\"recall {c['recall']:.3f} angle error {c['angle_err']:.1f}, turned 45: recall {c['recall_45']:.3f} angle error {c['angle_err_45']:.1f}\")" "$out/centers/metrics.jsonl")"
+fi
 for half in val-select val-report; do
   [ -d "$out/$half" ] || bash "$root/scripts/split-photos.sh" "$out/cache" "$half" "$photos" "$out/$half" >>"$log"
   "$bin" eval --model "$out/model" --data "$out/$half" --quiet --json >"$out/eval-$half.json"
   "$bin" eval --model "$out/refine/last.safetensors" --data "$out/$half" --quiet --json >"$out/eval-refine-$half.json"
+  if [ "$first_stage" = centers ]; then
+    "$bin" eval --model "$out/model" --first-stage centers --data "$out/$half" --quiet --json >"$out/eval-centers-$half.json"
+    say "$half: detector with --first-stage centers $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f} failure {d['failure_rate']:.3f} PCK@0.1 {d['pck_0_1']:.3f}\")" "$out/eval-centers-$half.json")"
+  fi
   say "$half: detector $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f} failure {d['failure_rate']:.3f} PCK@0.1 {d['pck_0_1']:.3f}\")" "$out/eval-$half.json"); refine on true crops $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f}\")" "$out/eval-refine-$half.json")"
 done
 say "done in $(( ($(date +%s) - start) / 60 )) min: $out/model"

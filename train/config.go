@@ -77,14 +77,19 @@ type Config struct {
 	// train_loss is the landmark loss without it.
 	Spread      float64 `json:"spread,omitempty"`
 	SpreadSigma float64 `json:"spread_sigma,omitempty"`
-	Optimizer   string  `json:"optimizer"`
-	LR          float64 `json:"lr"`
-	Momentum    float64 `json:"momentum"`
-	Decay       float64 `json:"weight_decay"`
-	Schedule    string  `json:"schedule"` // "constant", "step", "cosine"
-	Warmup      float64 `json:"warmup"`   // share of the run spent warming up (cosine)
-	Batch       int     `json:"batch"`
-	Epochs      int     `json:"epochs"`
+	// Multi, Empty and MinFace shape a centers run's training pictures (augment.Scene): the
+	// shares with several cats and with none, and the smallest face side as a share of the input.
+	Multi     float64 `json:"multi,omitempty"`
+	Empty     float64 `json:"empty,omitempty"`
+	MinFace   float64 `json:"min_face,omitempty"`
+	Optimizer string  `json:"optimizer"`
+	LR        float64 `json:"lr"`
+	Momentum  float64 `json:"momentum"`
+	Decay     float64 `json:"weight_decay"`
+	Schedule  string  `json:"schedule"` // "constant", "step", "cosine"
+	Warmup    float64 `json:"warmup"`   // share of the run spent warming up (cosine)
+	Batch     int     `json:"batch"`
+	Epochs    int     `json:"epochs"`
 	// Budget bounds the wall-clock training time; the schedule follows whichever of epochs and
 	// budget runs out first.
 	Budget Duration `json:"budget,omitempty"`
@@ -117,8 +122,20 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: no data folder (--data)")
 	case c.Out == "":
 		return fmt.Errorf("train: no run folder (--out)")
-	case c.Stage != model.Whole && c.Stage != model.Crop:
-		return fmt.Errorf("train: stage %q: want %q or %q", c.Stage, model.Whole, model.Crop)
+	case c.Stage != model.Whole && c.Stage != model.Crop && c.Stage != model.Centers:
+		return fmt.Errorf("train: stage %q: want %q, %q or %q", c.Stage, model.Whole, model.Crop, model.Centers)
+	case c.Stage == model.Centers && (c.Head != "" && c.Head != resnet.Centers || c.Stages != 0 && c.Stages != 3):
+		return fmt.Errorf("train: the %q stage has its own head on 3 stages, not head %q with %d stages", model.Centers, c.Head, c.Stages)
+	case c.Stage == model.Centers && (c.Depth == 50 || c.Size%model.CentersAlign != 0):
+		return fmt.Errorf("train: the %q stage needs ResNet-18 or 34 and a size divisible by %d (depth %d, size %d)", model.Centers, model.CentersAlign, c.Depth, c.Size)
+	case c.Stage == model.Centers && c.SmallSize != 0:
+		return fmt.Errorf("train: small size %d: the %q stage trains at one size", c.SmallSize, model.Centers)
+	case c.Stage != model.Centers && (c.Multi != 0 || c.Empty != 0 || c.MinFace != 0):
+		return fmt.Errorf("train: multi %g, empty %g, min face %g: only the %q stage makes scenes", c.Multi, c.Empty, c.MinFace, model.Centers)
+	case c.Stage == model.Centers && !(c.MinFace > 0 && c.MinFace <= 0.9):
+		return fmt.Errorf("train: min face %g: want a share of the input side in (0, 0.9]", c.MinFace)
+	case c.Stage == model.Centers && !(c.Multi >= 0 && c.Empty >= 0 && c.Multi+c.Empty <= 1):
+		return fmt.Errorf("train: multi %g and empty %g: want shares summing to at most 1", c.Multi, c.Empty)
 	case c.Depth != 18 && c.Depth != 34 && c.Depth != 50:
 		return fmt.Errorf("train: depth %d: want 18, 34 or 50", c.Depth)
 	case c.Width < 1:
@@ -163,6 +180,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: spread %g: the variance regulariser needs --head integral", c.Spread)
 	case c.FreshHead && c.Init == "":
 		return fmt.Errorf("train: fresh head: no initial weights (--init) to load the backbone from")
+	case c.CacheFrozen && c.Stage == model.Centers:
+		return fmt.Errorf("train: cache-frozen: the %q stage makes new scenes every epoch; only fixed crops and photos can be cached", model.Centers)
 	case c.CacheFrozen && len(c.Freeze) == 0:
 		return fmt.Errorf("train: cache-frozen: nothing is frozen (--freeze, e.g. stem,layer1,layer2)")
 	case c.CacheFrozen && c.Init == "":
@@ -183,6 +202,9 @@ func (c *Config) Validate() error {
 
 // Spec is the model spec of the network the run trains.
 func (c *Config) Spec() model.Spec {
+	if c.Stage == model.Centers {
+		return model.Spec{Depth: c.Depth, Width: c.Width, Size: c.Size, Stage: c.Stage, Norm: c.Norm, Head: resnet.Centers, Stages: 3}
+	}
 	return model.Spec{Depth: c.Depth, Width: c.Width, Size: c.Size, Stage: c.Stage, Norm: c.Norm, Margin: c.Margin,
 		Presence: c.Negatives > 0, Head: c.Head, Stages: c.Stages}
 }

@@ -42,7 +42,8 @@ func Step(m *model.Model, x, y []float32, n int, l *loss.Loss, grad []float32) f
 }
 
 // LoadInit loads m's initial weights from path: a catmark checkpoint with the same architecture,
-// or ImageNet weights with torchvision's names (whose 1,000-class head, fc, is skipped).
+// a landmark model's checkpoint for a centers model (its stem and stages; the centers head keeps
+// its initial values), or ImageNet weights with torchvision's names (whose 1,000-class head, fc, is skipped).
 func LoadInit(m *model.Model, path string) error {
 	_, meta, err := weights.Inspect(path)
 	if err != nil {
@@ -56,6 +57,10 @@ func LoadInit(m *model.Model, path string) error {
 		var spec model.Spec
 		if err := json.Unmarshal([]byte(specJSON), &spec); err == nil && m.Spec.Presence && !spec.Presence {
 			return initFromLandmarkModel(m, path)
+		}
+		if m.Spec.Stage == model.Centers && spec.Stage != model.Centers {
+			// A landmark model lends its backbone; the heads differ.
+			skip = []string{"fc.", "heatmap.", "lateral.", "centers."}
 		}
 	}
 	return weights.ImportTorch(path, m.B, m.Params(), weights.ImportOptions{SkipPrefixes: skip})

@@ -45,31 +45,34 @@ type EpochLog struct {
 	ImagesPS  float64 `json:"images_per_s"`
 	Best      bool    `json:"best"`
 	Size      int     `json:"size,omitempty"` // the training input side, when not the run's (Config.SmallSize)
+	// Centers is a centers run's validation (nil otherwise, and after an epoch not validated).
+	Centers *CentersReport `json:"centers,omitempty"`
 }
 
 // Validated reports whether the epoch was validated.
-func (e EpochLog) Validated() bool { return !math.IsNaN(e.ValNME) }
+func (e EpochLog) Validated() bool { return !math.IsNaN(e.ValNME) || e.Centers != nil }
 
 // epochJSON is EpochLog as metrics.jsonl writes it: validation figures absent when not measured.
 type epochJSON struct {
-	Epoch     int      `json:"epoch"`
-	Step      int      `json:"step"`
-	LR        float64  `json:"lr"`
-	TrainLoss float64  `json:"train_loss"`
-	ValLoss   *float64 `json:"val_loss,omitempty"`
-	ValMSE    *float64 `json:"val_mse,omitempty"`
-	ValNME    *float64 `json:"val_nme,omitempty"`
-	ValPCK01  *float64 `json:"val_pck_0_1,omitempty"`
-	Elapsed   float64  `json:"elapsed_s"`
-	ImagesPS  float64  `json:"images_per_s"`
-	Best      bool     `json:"best"`
-	Size      int      `json:"size,omitempty"`
+	Epoch     int            `json:"epoch"`
+	Step      int            `json:"step"`
+	LR        float64        `json:"lr"`
+	TrainLoss float64        `json:"train_loss"`
+	ValLoss   *float64       `json:"val_loss,omitempty"`
+	ValMSE    *float64       `json:"val_mse,omitempty"`
+	ValNME    *float64       `json:"val_nme,omitempty"`
+	ValPCK01  *float64       `json:"val_pck_0_1,omitempty"`
+	Elapsed   float64        `json:"elapsed_s"`
+	ImagesPS  float64        `json:"images_per_s"`
+	Best      bool           `json:"best"`
+	Size      int            `json:"size,omitempty"`
+	Centers   *CentersReport `json:"centers,omitempty"`
 }
 
 func (e EpochLog) MarshalJSON() ([]byte, error) {
 	j := epochJSON{Epoch: e.Epoch, Step: e.Step, LR: e.LR, TrainLoss: e.TrainLoss, Elapsed: e.Elapsed,
-		ImagesPS: e.ImagesPS, Best: e.Best, Size: e.Size}
-	if e.Validated() {
+		ImagesPS: e.ImagesPS, Best: e.Best, Size: e.Size, Centers: e.Centers}
+	if !math.IsNaN(e.ValNME) {
 		j.ValLoss, j.ValMSE, j.ValNME, j.ValPCK01 = &e.ValLoss, &e.ValMSE, &e.ValNME, &e.ValPCK01
 	}
 	return json.Marshal(j)
@@ -88,7 +91,7 @@ func (e *EpochLog) UnmarshalJSON(b []byte) error {
 	}
 	*e = EpochLog{Epoch: j.Epoch, Step: j.Step, LR: j.LR, TrainLoss: j.TrainLoss, ValLoss: val(j.ValLoss),
 		ValMSE: val(j.ValMSE), ValNME: val(j.ValNME), ValPCK01: val(j.ValPCK01), Elapsed: j.Elapsed,
-		ImagesPS: j.ImagesPS, Best: j.Best, Size: j.Size}
+		ImagesPS: j.ImagesPS, Best: j.Best, Size: j.Size, Centers: j.Centers}
 	return nil
 }
 
@@ -188,6 +191,8 @@ type State struct {
 	Epoch   int     `json:"epoch"` // finished epochs
 	Elapsed float64 `json:"elapsed_s"`
 	BestNME float64 `json:"best_nme,omitempty"` // 0 until an epoch is validated
+	// BestScore is a centers run's best CentersReport.Score, 0 until an epoch is validated.
+	BestScore float64 `json:"best_score,omitempty"`
 }
 
 // trainer is a run in progress: what setup made, and the state the epochs advance.
@@ -199,6 +204,7 @@ type trainer struct {
 	opt      optim.Optimizer
 	lossFn   *loss.Loss
 	batches  *batcher
+	centers  *centersData // a centers run's batches (batches and lossFn are nil)
 	trainIdx []int
 	valIdx   []int
 	sched    optim.Schedule
@@ -254,8 +260,10 @@ func setup(cfg Config, resume bool, log io.Writer) (*trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.lossFn, err = loss.Parse(cfg.Loss); err != nil {
-		return nil, err
+	if cfg.Stage != model.Centers {
+		if t.lossFn, err = loss.Parse(cfg.Loss); err != nil {
+			return nil, err
+		}
 	}
 	if t.trainIdx, err = data.Split(cfg.Split); err != nil {
 		return nil, err
@@ -299,7 +307,11 @@ func setup(cfg Config, resume bool, log io.Writer) (*trainer, error) {
 			return nil, err
 		}
 	}
-	t.batches = newBatcher(data, cfg)
+	if cfg.Stage == model.Centers {
+		t.centers = newCentersData(data, cfg, t.trainIdx)
+	} else {
+		t.batches = newBatcher(data, cfg)
+	}
 	if cfg.CacheFrozen {
 		if err := t.setupFeatures(data); err != nil {
 			return nil, err
@@ -311,6 +323,9 @@ func setup(cfg Config, resume bool, log io.Writer) (*trainer, error) {
 		return nil, err
 	}
 	t.grad = make([]float32, cfg.Batch*t.net.Outputs())
+	if t.centers != nil {
+		t.grad = make([]float32, cfg.Batch*t.net.Outputs()*t.centers.g*t.centers.g)
+	}
 	t.started = time.Now().Add(-time.Duration(t.st.Elapsed * float64(time.Second)))
 	t.step = t.opt.Steps()
 	return t, nil
@@ -367,6 +382,11 @@ func (t *trainer) epoch(ctx context.Context, epoch int) (epochStats, error) {
 	}
 	start := time.Now()
 	ep.small = t.small()
+	if t.centers != nil {
+		err := t.centersEpoch(ctx, epoch, &ep, bar)
+		ep.images = float64(ep.n) / time.Since(start).Seconds()
+		return ep, err
+	}
 	batches := t.batches.Train(t.trainIdx, epoch, ep.small)
 	step := Step
 	if t.feats != nil {
@@ -411,22 +431,29 @@ func (t *trainer) validates(epoch int) bool {
 func (t *trainer) endEpoch(epoch int, ep epochStats, validate bool, res *Result) error {
 	nan := math.NaN()
 	rep, valLoss := metrics.Report{MSE: nan, NME: nan, PCK01: nan}, nan
-	if validate {
-		if t.feats != nil {
-			rep, valLoss = validateBatches(t.feats.valBatches(), func(b *loader.Batch) []model.Output { return t.feats.predict(t.net, b) }, t.batches, t.lossFn)
-		} else {
-			rep, valLoss = Validate(t.net, t.batches, t.valIdx, t.lossFn)
-		}
+	var cen *CentersReport
+	switch {
+	case validate && t.centers != nil:
+		r := ValidateCenters(t.net, t.centers, t.valIdx)
+		cen = &r
+	case validate && t.feats != nil:
+		rep, valLoss = validateBatches(t.feats.valBatches(), func(b *loader.Batch) []model.Output { return t.feats.predict(t.net, b) }, t.batches, t.lossFn)
+	case validate:
+		rep, valLoss = Validate(t.net, t.batches, t.valIdx, t.lossFn)
 	}
 	t.st.Epoch = epoch
 	t.st.Elapsed = time.Since(t.started).Seconds()
 	entry := EpochLog{Epoch: epoch, Step: t.step, LR: ep.lr, TrainLoss: ep.sum / float64(ep.n), ValLoss: valLoss,
-		ValMSE: rep.MSE, ValNME: rep.NME, ValPCK01: rep.PCK01, Elapsed: t.st.Elapsed, ImagesPS: ep.images}
+		ValMSE: rep.MSE, ValNME: rep.NME, ValPCK01: rep.PCK01, Elapsed: t.st.Elapsed, ImagesPS: ep.images, Centers: cen}
 	if ep.small {
 		entry.Size = t.cfg.SmallSize
 	}
 	if validate && rep.N > 0 && (t.st.BestNME == 0 || rep.NME < t.st.BestNME) {
 		t.st.BestNME = rep.NME
+		entry.Best = true
+	}
+	if cen != nil && cen.Faces > 0 && (t.st.BestScore == 0 || cen.Score() < t.st.BestScore) {
+		t.st.BestScore = cen.Score()
 		entry.Best = true
 	}
 	meta, err := checkpointMeta(t.net, t.cfg, t.st)
@@ -450,6 +477,11 @@ func (t *trainer) endEpoch(epoch int, ep epochStats, validate bool, res *Result)
 		return nil
 	}
 	elapsed := time.Duration(t.st.Elapsed * float64(time.Second)).Round(time.Second)
+	if cen != nil {
+		fmt.Fprintf(t.log, "epoch %3d  loss %.5f  recall %.3f  angle error %.1f°  turned 45°: recall %.3f  angle error %.1f°  %.0f img/s  %s%s\n",
+			epoch, entry.TrainLoss, cen.Recall, cen.AngleErr, cen.Recall45, cen.AngleErr45, ep.images, elapsed, map[bool]string{true: "  best"}[entry.Best])
+		return nil
+	}
 	if !validate {
 		fmt.Fprintf(t.log, "epoch %3d  loss %.5f  (not validated)  %.0f img/s  %s\n", epoch, entry.TrainLoss, ep.images, elapsed)
 		return nil
@@ -555,6 +587,12 @@ func bestFromLog(dir string) EpochLog {
 	entries, _ := ReadLog(dir)
 	best := EpochLog{ValNME: math.Inf(1)}
 	for _, e := range entries {
+		if e.Centers != nil {
+			if best.Centers == nil || e.Centers.Score() < best.Centers.Score() {
+				best = e
+			}
+			continue
+		}
 		if e.ValNME < best.ValNME {
 			best = e
 		}

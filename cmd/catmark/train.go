@@ -15,6 +15,7 @@ import (
 	"github.com/catmark/catmark/cache"
 	"github.com/catmark/catmark/catdata"
 	"github.com/catmark/catmark/model"
+	"github.com/catmark/catmark/models/resnet"
 	"github.com/catmark/catmark/train"
 )
 
@@ -35,7 +36,7 @@ func runTrain(args []string) error {
 	fs.StringVar(&cfg.Data, "data", "", "prepared cache folder (catmark prepare), or a photo folder to prepare into --cache")
 	cacheDir := fs.String("cache", "", "where a photo folder given as --data is prepared (default: RUN_DIR/cache; reused when it holds a cache)")
 	fs.StringVar(&cfg.Out, "out", "", "run folder: config.json, best/last.safetensors, metrics.jsonl")
-	stage := fs.String("stage", string(d.Stage), "what the model sees: whole (the photo) or crop (a face crop)")
+	stage := fs.String("stage", string(d.Stage), "what the model sees: whole (the photo), crop (a face crop) or centers (the photo letterboxed, finding every face's centre, size and angle: a first stage for --first-stage centers)")
 	fs.IntVar(&cfg.Depth, "depth", d.Depth, "ResNet depth: 18, 34 or 50")
 	fs.IntVar(&cfg.Width, "width", d.Width, "ResNet base width (64 = torchvision's)")
 	fs.StringVar(&cfg.Head, "head", "pool", "how features become points: pool (pooled regression), integral (a heatmap per point, its expected position) or simcc (256 bins per coordinate from pooled features, their expected position)")
@@ -58,6 +59,9 @@ func runTrain(args []string) error {
 	fs.Float64Var(&cfg.Negatives, "negatives", 0, "crop stage: share of training crops cut away from the face; >0 gives the model a face-presence output, which the detector uses to search a photo when a crop misses")
 	fs.Float64Var(&cfg.Spread, "spread", 0, "integral head: weight of DSNT's variance regulariser, which asks each heatmap for one blob --spread-sigma cells wide (0: none)")
 	fs.Float64Var(&cfg.SpreadSigma, "spread-sigma", 0, "with --spread: the regulariser's target width in heatmap cells (0: 1)")
+	multi := fs.Float64("multi", -1, fmt.Sprintf("centers stage: share of training pictures with 2 to 4 cats pasted together (default %g)", train.DefaultCentersMulti))
+	empty := fs.Float64("empty", -1, fmt.Sprintf("centers stage: share of training pictures with no cat (default %g)", train.DefaultCentersEmpty))
+	minFace := fs.Float64("min-face", -1, fmt.Sprintf("centers stage: smallest face side in training pictures, as a share of the input side (default %.3f)", train.DefaultCentersMinFace))
 	fs.StringVar(&cfg.Optimizer, "optimizer", d.Optimizer, "sgd or adamw")
 	fs.Float64Var(&cfg.LR, "lr", d.LR, "peak learning rate")
 	fs.Float64Var(&cfg.Momentum, "momentum", d.Momentum, "SGD momentum")
@@ -90,6 +94,22 @@ func runTrain(args []string) error {
 	}
 	cfg.Stage = model.Stage(*stage)
 	cfg.Budget = train.Duration(*budget)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.Stage == model.Centers {
+		// The centers stage has its own head on three stages; its scene shares have defaults.
+		if !set["head"] {
+			cfg.Head = resnet.Centers
+		}
+		if !set["stages"] {
+			cfg.Stages = 3
+		}
+		cfg.Multi = orDefault(*multi, train.DefaultCentersMulti)
+		cfg.Empty = orDefault(*empty, train.DefaultCentersEmpty)
+		cfg.MinFace = orDefault(*minFace, train.DefaultCentersMinFace)
+	} else {
+		cfg.Multi, cfg.Empty, cfg.MinFace = orDefault(*multi, 0), orDefault(*empty, 0), orDefault(*minFace, 0)
+	}
 	if *freeze != "" {
 		cfg.Freeze = strings.Split(*freeze, ",")
 	}
@@ -137,6 +157,12 @@ func trained(dir string, run func(context.Context) (*train.Result, error)) error
 	if err != nil {
 		return err
 	}
+	if c := res.Best.Centers; c != nil {
+		fmt.Printf("trained %d epochs in %s; best epoch %d: val recall %.3f, angle error %.1f°; turned 45°: recall %.3f, angle error %.1f° (%s)\n",
+			res.Epochs, res.Elapsed.Round(time.Second), res.Best.Epoch, c.Recall, c.AngleErr, c.Recall45, c.AngleErr45,
+			filepath.Join(dir, "best.safetensors"))
+		return nil
+	}
 	fmt.Printf("trained %d epochs in %s; best epoch %d: val NME %.4f, MSE %.5f, PCK@0.1 %.3f (%s)\n",
 		res.Epochs, res.Elapsed.Round(time.Second), res.Best.Epoch, res.Best.ValNME, res.Best.ValMSE, res.Best.ValPCK01,
 		filepath.Join(dir, "best.safetensors"))
@@ -181,6 +207,14 @@ func cacheFor(data, dir string, quiet bool) (string, error) {
 		return "", fmt.Errorf("no usable photos in %s", data)
 	}
 	return dir, nil
+}
+
+// orDefault is v, or def when v is negative (a flag left at its "stage default" value).
+func orDefault(v, def float64) float64 {
+	if v < 0 {
+		return def
+	}
+	return v
 }
 
 func firstNonEmpty(s ...string) string {

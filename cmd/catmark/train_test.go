@@ -84,3 +84,30 @@ func TestTrainResumeFlags(t *testing.T) {
 		t.Errorf("--restart alone: %v, want an error saying it goes with --resume", err)
 	}
 }
+
+// --stage centers gives the run its head, three stages and the scene defaults; the scene flags
+// are refused for the other stages.
+func TestTrainCentersStage(t *testing.T) {
+	photos := fixture.Photos(t, 16)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--data", photos, "--out", out, "--stage", "centers", "--width", "4", "--size", "64", "--batch", "4",
+		"--epochs", "1", "--time-budget", "0", "--backend", "ref", "--quiet", "--empty", "0.2"}
+	if err := runTrain(args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := train.ReadConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Head != "centers" || cfg.Stages != 3 || cfg.Multi != train.DefaultCentersMulti || cfg.Empty != 0.2 || cfg.MinFace != train.DefaultCentersMinFace {
+		t.Errorf("config %+v: want head centers, 3 stages, multi %g, empty 0.2, min face %g", cfg, train.DefaultCentersMulti, train.DefaultCentersMinFace)
+	}
+	log, err := train.ReadLog(out)
+	if err != nil || len(log) != 1 || log[0].Centers == nil {
+		t.Errorf("metrics %+v (%v), want one epoch with a centers report", log, err)
+	}
+	err = runTrain(append([]string{"--data", photos, "--out", filepath.Join(t.TempDir(), "x"), "--multi", "0.5"}, tinyTrainArgs...))
+	if err == nil || !strings.Contains(err.Error(), "only the \"centers\" stage") {
+		t.Errorf("--multi on the whole stage: %v, want an error", err)
+	}
+}

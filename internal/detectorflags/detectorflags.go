@@ -1,5 +1,5 @@
 // Package detectorflags is the command line's detector settings (--passes, --flip, --grow,
-// --search, --min-face, --zoom, --upright, --any-angle): the flags catmark predict, serve and
+// --search, --min-face, --zoom, --upright, --any-angle, --first-stage): the flags catmark predict, serve and
 // eval share, and catmark-beam (the beam module) takes too. Their defaults are catmark.Defaults,
 // the settings a loaded Detector starts with.
 package detectorflags
@@ -21,6 +21,7 @@ type Flags struct {
 	min    *float64
 	zoom   *float64
 	up     *float64
+	first  *string
 	fs     *flag.FlagSet
 }
 
@@ -37,13 +38,14 @@ func Add(fs *flag.FlagSet) Flags {
 		zoom:   fs.Float64("zoom", d.Zoom, "detector: average the final refine pass with its crop scaled by 1−zoom and 1+zoom (0: not at all)"),
 		up:     fs.Float64("upright", d.Upright, "detector, with --any-angle: the face presence a face turned a quarter or more from its photo's upright needs; a weaker one gives way to the upright crops' answer on the photo turned upright (0: presence alone chooses)"),
 		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle); --any-angle=false for upright crops only"),
+		first:  fs.String("first-stage", catmark.FirstCoarse, "detector: the first stage, coarse (the coarse model, searching turns and windows) or centers (the model folder's centers.safetensors finds every face's centre, size and angle in one pass; each refine crop is turned by its face's angle)"),
 	}
 }
 
 // Settings returns the settings the parsed flags give, rejecting values outside their range and
 // an --upright that --any-angle=false would silently ignore.
 func (f Flags) Settings() (catmark.Settings, error) {
-	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle, MinFace: *f.min, Zoom: *f.zoom, Upright: *f.up}
+	s := catmark.Settings{Passes: *f.passes, Flip: *f.flip, Grow: *f.grow, Search: *f.search, AnyAngle: *f.angle, MinFace: *f.min, Zoom: *f.zoom, Upright: *f.up, FirstStage: *f.first}
 	if err := s.Validate(); err != nil {
 		return s, fmt.Errorf("detector flags: %w", err)
 	}

@@ -24,6 +24,8 @@ func TestDetectorFlags(t *testing.T) {
 		{[]string{"--any-angle=false", "--upright", "0.5"}, "--upright 0.5 applies only with --any-angle", 0},
 		{[]string{"--upright", "2"}, "upright 2 out of range", 0},
 		{[]string{"--zoom", "0.6"}, "zoom 0.6 out of range", 0},
+		{[]string{"--first-stage", "centers"}, "", catmark.Defaults.Upright},
+		{[]string{"--first-stage", "sideways"}, `first stage "sideways"`, 0},
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)

@@ -48,6 +48,15 @@ type Config struct {
 	// SimCCBins logits a coordinate (and one presence logit when Outputs is odd), and nn.SoftBins,
 	// each coordinate the expected position of its bins' softmax.
 	Head string
+	//
+	// "centers" is a dense head for finding objects (CenterNet): it needs 3 stages, joins
+	// layer3's output, projected to layer2's channels by a 1×1 convolution ("lateral") and
+	// upsampled by 2 (nn.Upsample2x), onto layer2's output (nn.Sum, a one-level feature pyramid),
+	// and maps the joined stride-8 features by a 3×3 convolution, batch norm and ReLU
+	// ("centers.conv", "centers.bn") and a 1×1 convolution with bias ("centers.out") to Outputs
+	// maps: N×Outputs×H/8×W/8, raw (no sigmoid). Its first map's bias starts at −2.19, a
+	// presence of 0.1 everywhere, as CenterNet's heatmap.
+	//
 	// Stages is how many of the four stages the network has (3 ends at layer3, stride 16,
 	// for a finer heatmap at three quarters of the work); 0 means all four.
 	Stages int
@@ -58,6 +67,7 @@ const (
 	Pool     = "pool"
 	Integral = "integral"
 	SimCC    = "simcc"
+	Centers  = "centers"
 )
 
 // SimCCBins is the number of bins a coordinate has in a SimCC head: twice the 128 px input's
@@ -66,7 +76,7 @@ const SimCCBins = 256
 
 // HeadOK reports whether head names a head kind ("" is Pool).
 func HeadOK(head string) bool {
-	return head == "" || head == Pool || head == Integral || head == SimCC
+	return head == "" || head == Pool || head == Integral || head == SimCC || head == Centers
 }
 
 // Stages returns the block kind (bottleneck or basic) and the number of blocks in each of the
@@ -115,7 +125,10 @@ func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
 		return nil, fmt.Errorf("resnet: %d stages: want 3 or 4", cfg.Stages)
 	}
 	if !HeadOK(cfg.Head) {
-		return nil, fmt.Errorf("resnet: head %q: want %q, %q or %q", cfg.Head, Pool, Integral, SimCC)
+		return nil, fmt.Errorf("resnet: head %q: want %q, %q, %q or %q", cfg.Head, Pool, Integral, SimCC, Centers)
+	}
+	if cfg.Head == Centers && (stages != 3 || bottleneck) {
+		return nil, fmt.Errorf("resnet: a centers head needs 3 stages of basic blocks (ResNet-18 or 34), not %d stages of ResNet-%d", stages, cfg.Depth)
 	}
 	if (cfg.Head == Integral || cfg.Head == SimCC) && cfg.Outputs < 2 {
 		return nil, fmt.Errorf("resnet: an integral head needs at least 2 outputs, not %d", cfg.Outputs)
@@ -127,6 +140,7 @@ func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
 	w := cfg.Width
 	layers := newStem(b, w).Layers
 	in := w
+	var deep []nn.Layer // a centers head's layer3, run inside its feature-pyramid join
 	for s := range stages {
 		planes := w << s
 		for i := range blocks[s] {
@@ -135,15 +149,29 @@ func New(b engine.Backend, cfg Config, seed int64) (*Model, error) {
 				stride = 2
 			}
 			name := fmt.Sprintf("layer%d.%d", s+1, i)
+			var blk nn.Layer
 			if bottleneck {
-				layers = append(layers, newBottleneck(b, name, in, planes, stride))
+				blk = newBottleneck(b, name, in, planes, stride)
 			} else {
-				layers = append(layers, newBasicBlock(b, name, in, planes, stride))
+				blk = newBasicBlock(b, name, in, planes, stride)
+			}
+			if cfg.Head == Centers && s == 2 {
+				deep = append(deep, blk)
+			} else {
+				layers = append(layers, blk)
 			}
 			in = planes * expansion
 		}
 	}
-	if cfg.Head == Integral {
+	if cfg.Head == Centers {
+		fine := 2 * w // layer2's channels
+		deep = append(deep, nn.NewConv2d(b, "lateral", in, fine, 1, 1, 0, true), nn.NewUpsample2x(b))
+		layers = append(layers, nn.NewSum(b, true, nn.NewSequential(b, deep...)),
+			nn.NewConv2d(b, "centers.conv", fine, fine, 3, 1, 1, false),
+			nn.NewBatchNorm2d(b, "centers.bn", fine, true),
+			nn.NewConv2d(b, "centers.out", fine, cfg.Outputs, 1, 1, 0, true))
+		in = fine
+	} else if cfg.Head == Integral {
 		presence := ""
 		if cfg.Outputs%2 == 1 {
 			presence = "fc"

@@ -1,0 +1,166 @@
+package catmark
+
+import (
+	"context"
+	"image"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/catmark/catmark/augment"
+	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/model"
+	"github.com/catmark/catmark/models/resnet"
+)
+
+// centersFolder writes random coarse, refine (with presence) and centers models into a folder.
+func centersFolder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	saveRandomModel(t, filepath.Join(dir, model.CoarseFile), model.Whole, 1)
+	saveRandomSpec(t, filepath.Join(dir, model.RefineFile), model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Crop, Norm: "imagenet", Margin: 0.3, Presence: true}, 2)
+	saveRandomSpec(t, filepath.Join(dir, model.CentersFile), model.Spec{Depth: 18, Width: 4, Size: 64, Stage: model.Centers, Norm: "imagenet", Head: resnet.Centers, Stages: 3}, 3)
+	return dir
+}
+
+func centersSettings() Settings {
+	s := Defaults
+	s.FirstStage, s.Passes, s.Flip, s.Zoom, s.Grow, s.MinFace = FirstCenters, 1, false, 0, 1.2, 0
+	return s
+}
+
+func TestLoadCenters(t *testing.T) {
+	dir := centersFolder(t)
+	d, err := Load(dir, WithSettings(centersSettings()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.usesCenters() {
+		t.Fatal("a folder with a centers model and --first-stage centers does not use it")
+	}
+	if plain, err := Load(dir); err != nil || plain.usesCenters() {
+		t.Errorf("default settings: uses centers %v (%v); want the coarse first stage", plain != nil && plain.usesCenters(), err)
+	}
+	noCenters := t.TempDir()
+	saveRandomModel(t, filepath.Join(noCenters, model.CoarseFile), model.Whole, 1)
+	saveRandomSpec(t, filepath.Join(noCenters, model.RefineFile), model.Spec{Depth: 18, Width: 4, Size: 32, Stage: model.Crop, Norm: "imagenet", Margin: 0.3, Presence: true}, 2)
+	if _, err := Load(noCenters, WithSettings(centersSettings())); err == nil || !strings.Contains(err.Error(), model.CentersFile) {
+		t.Errorf("no centers model: error %v, want one naming %s", err, model.CentersFile)
+	}
+	bad := centersSettings()
+	bad.FirstStage = "sideways"
+	if _, err := Load(dir, WithSettings(bad)); err == nil {
+		t.Error("Load accepted first stage \"sideways\"")
+	}
+	// The real first stage runs end to end: every photo gets a best face with a turned box.
+	photo := catPhoto(t)
+	all, err := d.DetectAll(photo.Image())
+	if err != nil || len(all) == 0 {
+		t.Fatalf("DetectAll: %d faces, %v", len(all), err)
+	}
+	if math.IsNaN(all[0].Presence) || all[0].Box.Side <= 0 {
+		t.Errorf("best face %+v: want a presence and a box", all[0])
+	}
+	// Photos whose letterboxed inputs differ in size (a 3:1 panorama gets a longer one) run in
+	// their own batches, and each gets its candidates.
+	wide := imgproc.New(3*photo.W, photo.H)
+	for y := range photo.H {
+		for k := range 3 {
+			copy(wide.Pix[(y*wide.W+k*photo.W)*3:], photo.Pix[y*photo.W*3:(y+1)*photo.W*3])
+		}
+	}
+	cands, err := d.findCenters(context.Background(), []*imgproc.RGB{photo, wide, photo})
+	if err != nil || len(cands) != 3 || len(cands[0]) == 0 || len(cands[1]) == 0 {
+		t.Fatalf("findCenters on two sizes: %d photos' candidates, %v", len(cands), err)
+	}
+	if cands[0][0] != cands[2][0] {
+		t.Errorf("one photo twice in a batch: best candidates %+v and %+v", cands[0][0], cands[2][0])
+	}
+}
+
+// TestCentersPipelineCrops injects first-stage candidates and checks that each is refined in its
+// own crop, turned by its angle, and that turning the photo by 45° turns the crops and the points
+// with it.
+func TestCentersPipelineCrops(t *testing.T) {
+	d, err := Load(centersFolder(t), WithSettings(centersSettings()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo := catPhoto(t)
+	w, h := float64(photo.W), float64(photo.H)
+	cands := []model.Candidate{
+		{X: 0.3 * w, Y: 0.4 * h, Size: 0.2 * h, Angle: 0, Score: 0.9},
+		{X: 0.75 * w, Y: 0.6 * h, Size: 0.15 * h, Angle: -60, Score: 0.5},
+	}
+	run := func(p *imgproc.RGB, cs []model.Candidate) []Face {
+		t.Helper()
+		d.firstStage = func(_ context.Context, photos []*imgproc.RGB) ([][]model.Candidate, error) {
+			return [][]model.Candidate{cs}, nil
+		}
+		res, err := d.DetectAllBatch(context.Background(), []image.Image{p.Image()})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res[0].Err)
+		}
+		return res[0].Faces
+	}
+	faces := run(photo, cands)
+	if len(faces) != 2 {
+		t.Fatalf("%d faces from two far-apart candidates (min face 0), want 2", len(faces))
+	}
+	margin := d.refine.Spec.Margin
+	for _, c := range cands {
+		want := d.candidateBox(c)
+		if want.Side != c.Size*(1+2*margin)*1.2 || want.Angle != c.Angle {
+			t.Fatalf("candidate box %+v for %+v", want, c)
+		}
+		found := false
+		for _, f := range faces {
+			found = found || f.Box == want
+		}
+		if !found {
+			t.Errorf("no face refined in the crop %+v of candidate %+v; faces %+v", want, c, faces)
+		}
+	}
+	// The photo turned by 45° about its centre, onto a canvas that holds all of it.
+	side := math.Ceil((w + h) / math.Sqrt2)
+	turn := augment.Turn(w/2, h/2, 1, 45, side/2, side/2)
+	turned := imgproc.New(int(side), int(side))
+	augment.Render(turned, augment.Photo{Img: photo, W: photo.W, H: photo.H}, turn)
+	var turnedCands []model.Candidate
+	for _, c := range cands {
+		p := turn.Point(landmark.Point{X: c.X, Y: c.Y})
+		c.X, c.Y, c.Angle = p.X, p.Y, c.Angle+45
+		turnedCands = append(turnedCands, c)
+	}
+	again := run(turned, turnedCands)
+	if len(again) != len(faces) {
+		t.Fatalf("%d faces on the turned photo, %d upright", len(again), len(faces))
+	}
+	for _, f := range faces {
+		c := turn.Point(landmark.Point{X: f.Box.CX, Y: f.Box.CY})
+		var g *Face
+		for k := range again {
+			if math.Hypot(again[k].Box.CX-c.X, again[k].Box.CY-c.Y) < 1e-6 {
+				g = &again[k]
+			}
+		}
+		if g == nil {
+			t.Fatalf("no crop on the turned photo at (%v, %v), the turned crop of %+v", c.X, c.Y, f.Box)
+		}
+		if math.Abs(math.Remainder(g.Box.Angle-f.Box.Angle-45, 360)) > 1e-9 {
+			t.Errorf("crop angle %v on the turned photo, want %v + 45", g.Box.Angle, f.Box.Angle)
+		}
+		// The same crop content gives the same points, turned with the photo (up to resampling).
+		want := turn.Points(f.Points)
+		for q := range want {
+			if e := math.Hypot(g.Points[q].X-want[q].X, g.Points[q].Y-want[q].Y); e > 0.03*f.Box.Side {
+				t.Errorf("point %d on the turned photo %v, want %v (off by %.2f px, box side %.0f)", q, g.Points[q], want[q], e, f.Box.Side)
+			}
+		}
+		if math.Abs(g.Presence-f.Presence) > 0.05 {
+			t.Errorf("presence %v on the turned photo, %v upright", g.Presence, f.Presence)
+		}
+	}
+}
