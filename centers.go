@@ -138,17 +138,8 @@ func (d *Detector) centersPipeline(ctx context.Context, photos []*imgproc.RGB) (
 			more = append(more, k)
 		}
 	}
-	if passes := max(d.cfg.Passes, 1) - 1; passes > 0 && len(more) > 0 {
-		mps, mbs, mout := make([]*imgproc.RGB, len(more)), make([]facecrop.Box, len(more)), make([]Face, len(more))
-		for j, k := range more {
-			mps[j], mbs[j] = ps[k], d.passBox(dets[k].Points)
-		}
-		if err := d.runRefine(ctx, mps, mbs, mout, passes); err != nil {
-			return nil, err
-		}
-		for j, k := range more {
-			dets[k] = mout[j]
-		}
+	if err := d.morePasses(ctx, ps, dets, more, max(d.cfg.Passes, 1)-1); err != nil {
+		return nil, err
 	}
 	type ranked struct {
 		f    Face

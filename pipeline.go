@@ -260,19 +260,28 @@ func (d *Detector) finishPasses(ctx context.Context, photos []*imgproc.RGB, dets
 			kept = append(kept, k)
 		}
 	}
-	passes := max(d.cfg.Passes, 1) - 1
-	if passes == 0 || len(kept) == 0 {
-		return kept, nil
+	if err := d.morePasses(ctx, photos, dets, kept, max(d.cfg.Passes, 1)-1); err != nil {
+		return nil, err
 	}
-	ps, bs, out := make([]*imgproc.RGB, len(kept)), make([]facecrop.Box, len(kept)), make([]Face, len(kept))
-	for j, k := range kept {
+	return kept, nil
+}
+
+// morePasses runs passes more refine passes (runRefine: the last a final one) on the faces
+// dets[k], k in idx, each on photos[k] from a crop around its points, and writes the results
+// back into dets; with no passes or no faces it does nothing.
+func (d *Detector) morePasses(ctx context.Context, photos []*imgproc.RGB, dets []Face, idx []int, passes int) error {
+	if passes <= 0 || len(idx) == 0 {
+		return nil
+	}
+	ps, bs, out := make([]*imgproc.RGB, len(idx)), make([]facecrop.Box, len(idx)), make([]Face, len(idx))
+	for j, k := range idx {
 		ps[j], bs[j] = photos[k], d.passBox(dets[k].Points)
 	}
 	if err := d.runRefine(ctx, ps, bs, out, passes); err != nil {
-		return nil, err
+		return err
 	}
-	for j, k := range kept {
+	for j, k := range idx {
 		dets[k] = out[j]
 	}
-	return kept, nil
+	return nil
 }
