@@ -95,15 +95,17 @@ const (
 // channels, an output at least winoMinSide square and at least winoMinTiles tiles over the batch
 // (the 36 GEMMs' columns: fewer leave the micro-kernel's 16-column panels mostly empty, and
 // narrow layers spend their time in the transforms).
-func (b *Backend) useWinograd(g convGeom) bool {
-	if g.k != 3 || g.stride != 1 || b.winograd == WinogradOff {
+func (b *Backend) useWinograd(g convGeom) bool { return b.winograd.use(g) }
+
+func (m Winograd) use(g convGeom) bool {
+	if g.k != 3 || g.stride != 1 || m == WinogradOff {
 		return false
 	}
 	th, tw := (g.oh+winoM-1)/winoM, (g.ow+winoM-1)/winoM
 	if g.n*g.c*(winoM*th+2)*(winoM*tw+2) >= math.MaxInt32 {
 		return false // winoConv's padded input would outgrow its int32 offsets
 	}
-	if b.winograd == WinogradOn {
+	if m == WinogradOn {
 		return true
 	}
 	tiles := g.n * th * tw
