@@ -20,6 +20,7 @@ import (
 	"unsafe"
 
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/purego"
 )
 
 func init() {
@@ -58,6 +59,10 @@ type Backend struct {
 	// (CATMARK_DNNL_WINO_MAX_MIB, default 48): the scratchpad is shared, so the largest one
 	// counts against peak memory.
 	winoMax uintptr
+	// goWino is the per-layer rule of engine/purego's Winograd with convGoWinograd
+	// (CATMARK_WINOGRAD), and goWinoUsed the convolutions it ran, for Impl.
+	goWino     purego.Winograd
+	goWinoUsed map[string]string
 }
 
 // New returns a oneDNN backend, or an error if oneDNN cannot make a CPU engine.
@@ -75,6 +80,7 @@ func New() (*Backend, error) {
 		convChoice: map[string]convChoice{},
 		layouts:    map[uint64][]*C.dnnl_memory_desc_t{},
 		plain:      map[string]*C.dnnl_memory_desc_t{},
+		goWinoUsed: map[string]string{},
 		auto:       os.Getenv("CATMARK_DNNL_AUTO") == "1",
 		block:      int(C.cm_block()),
 	}
@@ -108,8 +114,15 @@ func New() (*Backend, error) {
 		b.convAlgo = convDirect
 	case "winograd":
 		b.convAlgo = convWinograd
+	case "go-winograd":
+		b.convAlgo = convGoWinograd
+		m, err := purego.ParseWinograd(os.Getenv(purego.WinogradEnv))
+		if err != nil {
+			return nil, fmt.Errorf("dnnl: %s: %w", purego.WinogradEnv, err)
+		}
+		b.goWino = m
 	default:
-		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_CONV=%q: want tune, direct or winograd", a)
+		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_CONV=%q: want tune, direct, winograd or go-winograd", a)
 	}
 	b.winoMax = 48 << 20
 	if v := os.Getenv("CATMARK_DNNL_WINO_MAX_MIB"); v != "" {
@@ -339,13 +352,18 @@ func (b *Backend) pmd(p *prim, q C.dnnl_query_t) md {
 	return c
 }
 
-// Impl returns the oneDNN implementation each cached primitive uses, keyed by primitive key.
+// Impl returns the oneDNN implementation each cached primitive uses, keyed by primitive key,
+// and "go_winograd:" and engine/purego's kernel name for each convolution that ran on its
+// Winograd (CATMARK_DNNL_CONV=go-winograd), keyed "conv… go-winograd".
 func (b *Backend) Impl() map[string]string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := map[string]string{}
 	for k, p := range b.prims {
 		m[k] = C.GoString(C.cm_impl(p.pd))
+	}
+	for k, v := range b.goWinoUsed {
+		m[k] = v
 	}
 	return m
 }

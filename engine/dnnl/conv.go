@@ -93,6 +93,9 @@ const (
 	convTune     = iota // time direct and Winograd where both apply, keep the faster (default)
 	convDirect          // direct only (what PyTorch uses)
 	convWinograd        // Winograd F(4×4, 3×3) wherever oneDNN has it (3×3, stride 1)
+	// convGoWinograd: engine/purego's Winograd F(4×4, 3×3) for the forward and input-gradient
+	// 3×3 stride-1 convolutions its rule picks (gowino.go), direct otherwise.
+	convGoWinograd
 )
 
 // convPrim returns the convolution primitive of kind (CM_FWD_*, CM_BWD_*) for the shapes. With
@@ -161,7 +164,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			}
 		}
 	}
-	if b.convAlgo != convDirect && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
+	if (b.convAlgo == convTune || b.convAlgo == convWinograd) && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
 		if wino, err := b.tryPrimitive(key+" winograd", mk(2, 0, b.layout)); err == nil && (wino.scratch == nil || mdSize(wino.scratch) <= b.winoMax) {
 			cands, made = append(cands, wino), append(made, convChoice{algo: 2, layout: b.layout})
 		}
@@ -350,7 +353,11 @@ func (b *Backend) Conv2DBackward(x, w, dy engine.Tensor, p engine.ConvParams, ha
 	xt, wt, dyt := b.get("Conv2DBackward", x), b.get("Conv2DBackward", w), b.get("Conv2DBackward", dy)
 	ys := convShape("Conv2DBackward", xt.shape, wt.shape, nil, p)
 	engine.SameShape("Conv2DBackward dy", dyt.shape, ys)
-	if g.Input {
+	if wg, ok := b.goWinoGeom(xt.shape, wt.shape, p, false); ok && g.Input {
+		done := b.timed("conv_bwd_data", func() string { return convDetail(xt.shape, wt.shape, p) })
+		dx = b.goWinoBackwardData(wg, xt, wt, dyt, p)
+		done()
+	} else if g.Input {
 		done := b.timed("conv_bwd_data", func() string { return convDetail(xt.shape, wt.shape, p) })
 		pb := b.convPrim(C.CM_BWD_DATA, xt.shape, wt.shape, ys, p, convFused{bias: hasBias})
 		b.relayout(dyt, b.pmd(pb, C.dnnl_query_diff_dst_md))

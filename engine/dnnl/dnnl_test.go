@@ -9,6 +9,7 @@ import (
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/engine/enginetest"
+	"github.com/catmark/catmark/engine/purego"
 	"github.com/catmark/catmark/engine/ref"
 )
 
@@ -39,10 +40,14 @@ func TestAgainstRefVariants(t *testing.T) {
 		{"direct-any", convDirect, layoutAny, "jit", false},
 		{"direct-nhwc", convDirect, layoutNHWC, "brg", true},
 		{"tune-plain", convTune, layoutPlain, "gemm", false},
+		// engine/purego's Winograd on every 3×3 stride-1 layer, reordering from and to the
+		// blocked layout, and with every activation plain.
+		{"go-winograd", convGoWinograd, layoutBlocked, "go_winograd", false},
+		{"go-winograd-plain", convGoWinograd, layoutPlain, "go_winograd", false},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			b := newBackend(t)
-			b.convAlgo, b.layout = v.algo, v.layout
+			b.convAlgo, b.layout, b.goWino = v.algo, v.layout, purego.WinogradOn
 			enginetest.CompareBackends(t, b, ref.New())
 			if v.avx512 && b.block != 16 {
 				t.Logf("this CPU has no AVX-512: oneDNN 2.6 has no %q kernels for it, so only the results were compared", v.impl)
@@ -184,9 +189,21 @@ func TestReleaseReuse(t *testing.T) {
 }
 
 // TestInferenceFusion checks the lazy conv+BN(+add)(+ReLU) fusion against unfused computation and
-// that a Release of a convolution's input before the convolution runs is deferred.
+// that a Release of a convolution's input before the convolution runs is deferred, with oneDNN's
+// convolution and with engine/purego's Winograd as the provider (CATMARK_DNNL_CONV=go-winograd).
 func TestInferenceFusion(t *testing.T) {
-	b := newBackend(t)
+	t.Run("onednn", func(t *testing.T) { testInferenceFusion(t, newBackend(t)) })
+	t.Run("go-winograd", func(t *testing.T) {
+		b := newBackend(t)
+		b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
+		testInferenceFusion(t, b)
+		if len(b.goWinoUsed) != 1 {
+			t.Errorf("convolutions run on purego's Winograd: %v, want the one forward", b.goWinoUsed)
+		}
+	})
+}
+
+func testInferenceFusion(t *testing.T, b *Backend) {
 	r := ref.New()
 	rng := enginetest.NewRand(3)
 	xs, ws := []int{2, 16, 9, 9}, []int{32, 16, 3, 3}
@@ -328,5 +345,74 @@ func TestConvChoicePerBucket(t *testing.T) {
 		if got := bucket(n); got != want {
 			t.Errorf("bucket(%d) = %d, want %d", n, got, want)
 		}
+	}
+}
+
+// TestGoWinogradRule checks which convolutions CATMARK_DNNL_CONV=go-winograd hands to
+// engine/purego: the forward and input gradient of 3×3 stride-1 layers its rule picks (auto: a
+// 64-channel 16×16 layer, not an 8-channel one), never a strided or 1×1 one or the weight
+// gradient, and results that match the reference backend.
+func TestGoWinogradRule(t *testing.T) {
+	all := engine.Grads{Input: true, Params: true}
+	for _, c := range []struct {
+		name   string
+		mode   purego.Winograd
+		xs, ws []int
+		p      engine.ConvParams
+		want   int // convolutions on purego's Winograd: forward and input gradient
+	}{
+		{"auto-64ch", purego.WinogradAuto, []int{2, 64, 16, 16}, []int{64, 64, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}, 2},
+		{"auto-8ch", purego.WinogradAuto, []int{2, 8, 16, 16}, []int{8, 8, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}, 0},
+		{"on-8ch", purego.WinogradOn, []int{2, 8, 16, 16}, []int{8, 8, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}, 2},
+		{"off", purego.WinogradOff, []int{2, 64, 16, 16}, []int{64, 64, 3, 3}, engine.ConvParams{Stride: 1, Pad: 1}, 0},
+		{"stride2", purego.WinogradOn, []int{2, 16, 16, 16}, []int{16, 16, 3, 3}, engine.ConvParams{Stride: 2, Pad: 1}, 0},
+		{"1x1", purego.WinogradOn, []int{2, 16, 16, 16}, []int{16, 16, 1, 1}, engine.ConvParams{Stride: 1}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b, r := newBackend(t), ref.New()
+			b.convAlgo, b.goWino = convGoWinograd, c.mode
+			rng := enginetest.NewRand(7)
+			xh, wh := enginetest.Rand(rng, engine.Numel(c.xs), 1), enginetest.Rand(rng, engine.Numel(c.ws), 0.1)
+			var got, want [][]float32
+			for i, be := range []engine.Backend{b, r} {
+				x, w := be.FromHost(xh, c.xs...), be.FromHost(wh, c.ws...)
+				y := be.Conv2D(x, w, nil, c.p)
+				ys := be.ToHost(y)
+				dyh := make([]float32, len(ys))
+				for j, v := range ys {
+					dyh[j] = v - 0.5
+				}
+				dx, dw, _ := be.Conv2DBackward(x, w, be.FromHost(dyh, y.Shape()...), c.p, false, all)
+				out := [][]float32{ys, be.ToHost(dx), be.ToHost(dw)}
+				if i == 0 {
+					got = out
+				} else {
+					want = out
+				}
+			}
+			for i, what := range []string{"y", "dx", "dw"} {
+				if e, err := enginetest.MaxRelErr(got[i], want[i]); err != nil || e > enginetest.Tolerance {
+					t.Errorf("%s: relative error %g (%v)", what, e, err)
+				}
+			}
+			if len(b.goWinoUsed) != c.want {
+				t.Errorf("convolutions on purego's Winograd: %v, want %d", b.goWinoUsed, c.want)
+			}
+		})
+	}
+}
+
+// TestGoWinogradEnv checks that CATMARK_DNNL_CONV=go-winograd takes its per-layer rule from
+// CATMARK_WINOGRAD and rejects a bad one.
+func TestGoWinogradEnv(t *testing.T) {
+	t.Setenv("CATMARK_DNNL_CONV", "go-winograd")
+	t.Setenv(purego.WinogradEnv, "on")
+	b := newBackend(t)
+	if b.convAlgo != convGoWinograd || b.goWino != purego.WinogradOn {
+		t.Errorf("algorithm %d, rule %v; want go-winograd with on", b.convAlgo, b.goWino)
+	}
+	t.Setenv(purego.WinogradEnv, "sometimes")
+	if _, err := New(); err == nil || !strings.Contains(err.Error(), purego.WinogradEnv) {
+		t.Errorf("New with %s=sometimes: error %v, want one naming it", purego.WinogradEnv, err)
 	}
 }

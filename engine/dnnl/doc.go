@@ -46,6 +46,17 @@
 // layouts cost more than it saved (catmark serve at 20 clients: 17.4 requests/s direct, 16.6
 // tuned; batches of varying size, each tuned anew, 20.5 against 17.7).
 //
+// engine/purego's Winograd as a provider. With CATMARK_DNNL_CONV=go-winograd the forward and
+// input-gradient convolutions of 3×3 stride-1 layers run as engine/purego's Winograd F(4×4, 3×3)
+// (AVX2 and FMA assembly), for the layers CATMARK_WINOGRAD's rule picks (auto: at least 16
+// channels each side, an output at least 8×8 and 32 tiles over the batch; on: all); the rest,
+// and every weight gradient, stay oneDNN's direct convolutions. The provider works on plain
+// nchw storage, so with the blocked layout a layer it runs reorders its input to nchw (unless it
+// already is: the output of another such layer, through batch norm, ReLU or Add, which keep their
+// input's layout) and the next oneDNN convolution reorders its output back. A folded batch norm,
+// residual Add and ReLU are applied as with oneDNN (the Add and ReLU in one pass after the
+// convolution). It is never chosen by the timed choice; gowino.go has the details.
+//
 // Layout. Activations are kept in oneDNN's blocked layout with as many channels a block as the
 // CPU's vector holds floats (nChw16c with AVX-512, nChw8c with AVX2): any other blocking sends
 // oneDNN to its reference kernels, a hundred times slower.
@@ -59,8 +70,9 @@
 //
 //	CATMARK_PROFILE=1            time every operation (Backend.ProfileReport; catmark bench --profile)
 //	CATMARK_PROFILE_TOP=N        list N operation-and-shape entries in the report (default 40)
-//	CATMARK_DNNL_CONV=tune       direct | winograd | tune: convolution algorithm choice (default:
-//	                             tune with AVX-512, direct otherwise)
+//	CATMARK_DNNL_CONV=tune       direct | winograd | tune | go-winograd: convolution algorithm choice
+//	                             (default: tune with AVX-512, direct otherwise)
+//	CATMARK_WINOGRAD=auto        with go-winograd: auto | on | off, which 3×3 stride-1 layers use it
 //	CATMARK_DNNL_WINO_MAX_MIB=48 the largest scratchpad a Winograd convolution may use
 //	CATMARK_DNNL_LAYOUT=blocked  blocked (nChw16c or nChw8c) | any (oneDNN's choice) | nhwc | plain (nchw)
 //	CATMARK_DNNL_AUTO=1          let oneDNN choose the algorithm (convolution_auto) for direct ones

@@ -71,6 +71,10 @@ func (b *Backend) force(t *tensor) {
 		op = "conv_fwd_fused"
 	}
 	defer b.timed(op, func() string { return convDetail(xs, ws, l.p) })()
+	if g, ok := b.goWinoGeom(xs, ws, l.p, true); ok {
+		b.forceGoWino(t, g)
+		return
+	}
 	// A residual addend is added by a post-op: moved into dst and summed there when nothing
 	// else will read it (it was released and only this convolution holds it), read as the
 	// second input of a binary add otherwise (no copy).
@@ -176,6 +180,7 @@ func (b *Backend) folded(w, bias *tensor, bn *bnFold, m md) (*tensor, *tensor) {
 		C.float(bn.eps), C.int64_t(o), C.int64_t(engine.Numel(w.shape)/o))
 	b.reorder(plain, d.w, false)
 	b.free(plain)
+	d.w.version = nextVersion() // its own derived forms (gowino.go's filters) are stale
 	d.sig = sig
 	return d.w, d.b
 }

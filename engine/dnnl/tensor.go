@@ -42,6 +42,7 @@ type derived struct {
 	key  string
 	sig  [5]uint64
 	w, b *tensor
+	u    []float32 // Go-side filters (Winograd's transform, gowino.go); nil otherwise
 }
 
 // versions numbers tensor versions across all backends.
@@ -201,7 +202,7 @@ func (b *Backend) freeDerived(t *tensor, forget bool) {
 				b.free(c)
 			}
 		}
-		d.w, d.b = nil, nil
+		d.w, d.b, d.u = nil, nil, nil
 	}
 	if forget {
 		t.derived = nil

@@ -1,0 +1,145 @@
+//go:build cgo && !nodnnl
+
+package dnnl
+
+/*
+#include "cm.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/engine/purego"
+)
+
+// engine/purego's Winograd F(4×4, 3×3) as a convolution provider (CATMARK_DNNL_CONV=go-winograd):
+// the forward and input-gradient convolutions of the 3×3 stride-1 layers that the rule of
+// CATMARK_WINOGRAD (purego.Winograd.Use: auto, or on for all) picks run as purego.WinogradForward
+// and purego.WinogradBackwardData on plain NCHW storage; the weight gradient stays oneDNN's.
+//
+// The provider reads and writes plain (nchw) tensors. With the default blocked activation
+// layout that costs a reorder of the input to nchw (unless it came plain from another such
+// layer, or from an operation that keeps its input's layout: batch norm, ReLU, Add), and the
+// next oneDNN convolution reorders the plain output back; CATMARK_DNNL_LAYOUT=plain keeps every
+// activation plain, at the price of oneDNN's slower nchw kernels for the other layers.
+
+// goWinoGeom returns the purego geometry of a convolution and whether the provider computes
+// it: pass fwd (forward) or not (input gradient).
+func (b *Backend) goWinoGeom(xs, ws []int, p engine.ConvParams, fwd bool) (purego.WinogradGeom, bool) {
+	if b.convAlgo != convGoWinograd || ws[2] != 3 || ws[3] != 3 || p.Stride != 1 {
+		return purego.WinogradGeom{}, false
+	}
+	g := purego.WinogradGeom{N: xs[0], C: xs[1], H: xs[2], W: xs[3], O: ws[0], Pad: p.Pad}
+	if fwd {
+		return g, b.goWino.Use(g)
+	}
+	return g, b.goWino.UseBackward(g)
+}
+
+// noteGoWino records that the convolution of kind (CM_FWD_*, CM_BWD_DATA) ran on the provider,
+// for Impl.
+func (b *Backend) noteGoWino(kind int, xs, ws []int, p engine.ConvParams) {
+	b.goWinoUsed[fmt.Sprintf("conv%d %v %v s%d p%d go-winograd", kind, xs, ws, p.Stride, p.Pad)] = "go_winograd:" + purego.Kernel()
+}
+
+// winoFilters returns w's filters transformed for the provider's forward (back false) or
+// input-gradient convolution, cached beside w by the rule weights follows: kept once w has
+// been used at the same version twice, made afresh per use while its version changes.
+func (b *Backend) winoFilters(w *tensor, back bool) []float32 {
+	key := fmt.Sprintf("go-winograd back=%v", back)
+	sig := [5]uint64{w.version}
+	mk := func() []float32 {
+		b.relayout(w, b.plainMD(w.shape))
+		return purego.WinogradFilters(w.data(), w.shape[0], w.shape[1], back)
+	}
+	for i := range w.derived {
+		if d := &w.derived[i]; d.key == key {
+			if d.sig == sig {
+				if d.u == nil {
+					d.u = mk()
+				}
+				return d.u
+			}
+			d.sig, d.u = sig, nil
+			return mk()
+		}
+	}
+	w.derived = append(w.derived, derived{key: key, sig: sig})
+	return mk()
+}
+
+// forceGoWino computes the lazy convolution t with the provider: y = conv(x, w) + bias with a
+// folded batch norm, then + addend, then ReLU, all on plain storage.
+func (b *Backend) forceGoWino(t *tensor, g purego.WinogradGeom) {
+	l := t.lazy
+	pm := b.plainMD(t.shape)
+	b.relayout(l.x, b.plainMD(l.x.shape))
+	w, bias := l.w, l.bias
+	if l.bn != nil {
+		w, bias = b.folded(l.w, l.bias, l.bn, b.plainMD(l.w.shape))
+	}
+	var bd []float32
+	if bias != nil {
+		b.relayout(bias, b.plainMD(bias.shape))
+		bd = bias.data()
+	}
+	u := b.winoFilters(w, false)
+	var add []float32
+	if a := l.addend; a != nil {
+		b.forceIn(a)
+		b.relayout(a, pm)
+		add = a.data()
+	}
+	b.setStorage(t, pm)
+	y := t.data()
+	purego.WinogradForward(g, l.x.data(), u, bd, y)
+	if add != nil || l.relu {
+		addReLU(y, add, l.relu)
+	}
+	b.noteGoWino(C.CM_FWD_TRAIN, l.x.shape, l.w.shape, l.p)
+	t.lazy = nil
+	b.dropLazy(l)
+}
+
+// addReLU sets y to y + add (add nil: y) and then, with relu, to max(0, y), on GOMAXPROCS
+// goroutines.
+func addReLU(y, add []float32, relu bool) {
+	n := runtime.GOMAXPROCS(0)
+	chunk := (len(y) + n - 1) / n
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(y); lo += chunk {
+		hi := min(lo+chunk, len(y))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ys := y[lo:hi]
+			if add != nil {
+				as := add[lo:hi]
+				for i := range ys {
+					ys[i] += as[i]
+				}
+			}
+			if relu {
+				for i, v := range ys {
+					ys[i] = max(v, 0)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// goWinoBackwardData computes the input gradient of x's convolution by w from dy with the
+// provider, as a plain tensor.
+func (b *Backend) goWinoBackwardData(g purego.WinogradGeom, xt, wt, dyt *tensor, p engine.ConvParams) *tensor {
+	b.relayout(dyt, b.plainMD(dyt.shape))
+	u := b.winoFilters(wt, true)
+	dx := b.alloc(xt.shape, b.plainMD(xt.shape))
+	purego.WinogradBackwardData(g, dyt.data(), u, dx.data())
+	b.noteGoWino(C.CM_BWD_DATA, xt.shape, wt.shape, p)
+	return dx
+}
