@@ -12,6 +12,7 @@ import (
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/engine/enginetest"
+	"github.com/catmark/catmark/engine/purego"
 )
 
 // BenchmarkConvLayout times convolutions forward and backward in each activation layout with
@@ -159,4 +160,83 @@ func convLayoutTable(bm *testing.B, shapes []shape) {
 		bm.ReportMetric(work/total[i].Seconds()/1e9, layouts[i]+"-GFLOP/s")
 	}
 	bm.Log("\n" + table.String())
+}
+
+// BenchmarkGoWinograd compares oneDNN's direct convolution in the blocked layout with engine/purego's
+// Winograd F(4×4, 3×3) as the backend's provider (CATMARK_DNNL_CONV=go-winograd) on the
+// detector's 3×3 stride-1 layers (ResNet-18 of width 32 at 128 and 160 px), batch 32, forward
+// and input gradient: "onednn" (direct, blocked in and out), "go-winograd" (plain in and out:
+// a layer fed by another such layer) and "go-winograd+reorder" (the blocked input reordered to
+// nchw and the plain output back to blocked, as between two oneDNN layers). GFLOP/s counts the
+// direct convolution's multiply-adds twice, so the figures compare as speeds:
+//
+//	go test ./engine/dnnl -run '^$' -bench GoWinograd -benchtime 20x
+func BenchmarkGoWinograd(bm *testing.B) {
+	const batch = 32
+	for _, l := range []struct {
+		name    string
+		c, side int
+	}{
+		{"128px-layer1", 32, 32}, {"128px-layer2", 64, 16}, {"128px-layer3", 128, 8},
+		{"160px-layer1", 32, 40}, {"160px-layer2", 64, 20}, {"160px-layer3", 128, 10},
+	} {
+		for _, pass := range []string{"forward", "dx"} {
+			for _, path := range []string{"onednn", "go-winograd", "go-winograd+reorder"} {
+				bm.Run(fmt.Sprintf("%s/%s/%s", l.name, pass, path), func(bm *testing.B) {
+					b, err := New()
+					if err != nil {
+						bm.Fatal(err)
+					}
+					b.layout, b.convAlgo = layoutBlocked, convDirect
+					if path != "onednn" {
+						b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
+					}
+					rng := enginetest.NewRand(1)
+					shape := []int{batch, l.c, l.side, l.side}
+					x, w := enginetest.RandTensor(b, rng, 1, shape...), enginetest.RandTensor(b, rng, 0.1, l.c, l.c, 3, 3)
+					dy := enginetest.RandTensor(b, rng, 1, shape...)
+					p := engine.ConvParams{Stride: 1, Pad: 1}
+					blocked := b.tagMD(int(b.blockedTag()), shape...)
+					in := x
+					if pass == "dx" {
+						in = dy
+					}
+					var src engine.Tensor // the blocked tensor the reorder path starts from
+					if path == "go-winograd+reorder" {
+						src = b.Zeros(shape...)
+						b.mu.Lock()
+						b.relayout(src.(*tensor), blocked)
+						b.reorder(b.get("bench", in), src.(*tensor), false)
+						b.mu.Unlock()
+					}
+					run := func() {
+						if src != nil { // the input as a oneDNN layer left it: blocked, to nchw
+							b.mu.Lock()
+							b.reorder(src.(*tensor), b.get("bench", in), false)
+							b.mu.Unlock()
+						}
+						var out engine.Tensor
+						if pass == "forward" {
+							out = b.Conv2D(x, w, nil, p)
+						} else {
+							out, _, _ = b.Conv2DBackward(x, w, dy, p, false, engine.Grads{Input: true})
+						}
+						b.mu.Lock()
+						t := b.get("bench", out)
+						if src != nil { // the output as the next oneDNN layer wants it
+							b.relayout(t, blocked)
+						}
+						b.mu.Unlock()
+						b.Release(out)
+					}
+					run() // primitives made, weights reordered or transformed
+					for bm.Loop() {
+						run()
+					}
+					flops := 2 * float64(batch*l.c*l.c*9*l.side*l.side)
+					bm.ReportMetric(flops/(bm.Elapsed().Seconds()/float64(bm.N))/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
 }
