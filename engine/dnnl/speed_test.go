@@ -173,16 +173,10 @@ func convLayoutTable(bm *testing.B, shapes []shape) {
 //	go test ./engine/dnnl -run '^$' -bench GoWinograd -benchtime 20x
 func BenchmarkGoWinograd(bm *testing.B) {
 	const batch = 32
-	for _, l := range []struct {
-		name    string
-		c, side int
-	}{
-		{"128px-layer1", 32, 32}, {"128px-layer2", 64, 16}, {"128px-layer3", 128, 8},
-		{"160px-layer1", 32, 40}, {"160px-layer2", 64, 20}, {"160px-layer3", 128, 10},
-	} {
+	for _, l := range enginetest.DetectorConv3x3 {
 		for _, pass := range []string{"forward", "dx"} {
 			for _, path := range []string{"onednn", "go-winograd", "go-winograd+reorder"} {
-				bm.Run(fmt.Sprintf("%s/%s/%s", l.name, pass, path), func(bm *testing.B) {
+				bm.Run(fmt.Sprintf("%s/%s/%s", l.Name, pass, path), func(bm *testing.B) {
 					b, err := New()
 					if err != nil {
 						bm.Fatal(err)
@@ -192,8 +186,8 @@ func BenchmarkGoWinograd(bm *testing.B) {
 						b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
 					}
 					rng := enginetest.NewRand(1)
-					shape := []int{batch, l.c, l.side, l.side}
-					x, w := enginetest.RandTensor(b, rng, 1, shape...), enginetest.RandTensor(b, rng, 0.1, l.c, l.c, 3, 3)
+					shape := []int{batch, l.C, l.Side, l.Side}
+					x, w := enginetest.RandTensor(b, rng, 1, shape...), enginetest.RandTensor(b, rng, 0.1, l.C, l.C, 3, 3)
 					dy := enginetest.RandTensor(b, rng, 1, shape...)
 					p := engine.ConvParams{Stride: 1, Pad: 1}
 					blocked := b.tagMD(int(b.blockedTag()), shape...)
@@ -233,7 +227,7 @@ func BenchmarkGoWinograd(bm *testing.B) {
 					for bm.Loop() {
 						run()
 					}
-					flops := 2 * float64(batch*l.c*l.c*9*l.side*l.side)
+					flops := 2 * float64(batch*l.C*l.C*9*l.Side*l.Side)
 					bm.ReportMetric(flops/(bm.Elapsed().Seconds()/float64(bm.N))/1e9, "GFLOP/s")
 				})
 			}

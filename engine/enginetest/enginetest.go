@@ -53,6 +53,17 @@ func RandTensor(b engine.Backend, rng *rand.Rand, scale float32, shape ...int) e
 // NewRand returns a deterministic generator for seed.
 func NewRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)) }
 
+// DetectorConv3x3 are the detector's 3×3 stride-1 convolution layers (ResNet-18 of width 32,
+// three stages, at the coarse stage's 128 px and the refine stage's 160 px): C channels in and out
+// on Side×Side maps. The backends' Winograd benchmarks time them.
+var DetectorConv3x3 = []struct {
+	Name    string
+	C, Side int
+}{
+	{"128px-layer1", 32, 32}, {"128px-layer2", 64, 16}, {"128px-layer3", 128, 8},
+	{"160px-layer1", 32, 40}, {"160px-layer2", 64, 20}, {"160px-layer3", 128, 10},
+}
+
 // MaxRelErr returns max|got−want| / max|want| (the absolute error when want is all zeros), and
 // an error when the lengths differ or got holds a NaN or infinity that want does not.
 func MaxRelErr(got, want []float32) (float64, error) {

@@ -153,22 +153,16 @@ func BenchmarkTrainStep(b *testing.B) {
 //	go test ./engine/purego -run '^$' -bench Winograd -benchtime 20x
 func BenchmarkWinograd(b *testing.B) {
 	const batch = 32
-	for _, l := range []struct {
-		name    string
-		c, side int
-	}{
-		{"128px-layer1", 32, 32}, {"128px-layer2", 64, 16}, {"128px-layer3", 128, 8},
-		{"160px-layer1", 32, 40}, {"160px-layer2", 64, 20}, {"160px-layer3", 128, 10},
-	} {
+	for _, l := range enginetest.DetectorConv3x3 {
 		for _, pass := range []string{"forward", "dx"} {
 			for _, mode := range []purego.Winograd{purego.WinogradOff, purego.WinogradOn} {
 				path := map[purego.Winograd]string{purego.WinogradOff: "direct", purego.WinogradOn: "winograd"}[mode]
-				b.Run(fmt.Sprintf("%s/%s/%s", l.name, pass, path), func(b *testing.B) {
+				b.Run(fmt.Sprintf("%s/%s/%s", l.Name, pass, path), func(b *testing.B) {
 					be := purego.New()
 					be.SetWinograd(mode)
 					rng := enginetest.NewRand(1)
-					shape := []int{batch, l.c, l.side, l.side}
-					x, w := enginetest.RandTensor(be, rng, 1, shape...), enginetest.RandTensor(be, rng, 0.1, l.c, l.c, 3, 3)
+					shape := []int{batch, l.C, l.Side, l.Side}
+					x, w := enginetest.RandTensor(be, rng, 1, shape...), enginetest.RandTensor(be, rng, 0.1, l.C, l.C, 3, 3)
 					dy := enginetest.RandTensor(be, rng, 1, shape...)
 					p := engine.ConvParams{Stride: 1, Pad: 1}
 					run := func() {
@@ -183,7 +177,7 @@ func BenchmarkWinograd(b *testing.B) {
 					for b.Loop() {
 						run()
 					}
-					flops := 2 * float64(batch*l.c*l.c*9*l.side*l.side)
+					flops := 2 * float64(batch*l.C*l.C*9*l.Side*l.Side)
 					b.ReportMetric(flops/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
 				})
 			}
