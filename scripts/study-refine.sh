@@ -26,7 +26,7 @@ bin=$1 data=$2 out=$3
 jobs=${JOBS:-2}
 seeds=${SEEDS:-1,2,3}
 backbone=$(realpath "${BACKBONE:-model/coarse.safetensors}") # absolute: run folders record it
-epochs_sgd=${EPOCHS_SGD:-100}
+epochs_sgd=${EPOCHS_SGD:-150}
 epochs_adamw=${EPOCHS_ADAMW:-60}
 lr_sgd=${LR_SGD:-3e-2}
 epochs_scratch=${EPOCHS_SCRATCH:-80}

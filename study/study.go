@@ -390,7 +390,7 @@ runs:
 			}
 			if started {
 				logf("%s: resuming after epoch %d of %d\n", name, row.Trained, cfg.Epochs)
-				_, err = train.Resume(ctx, cfg.Out, train.ResumeOptions{Quiet: true}, io.Discard)
+				_, err = train.Resume(ctx, cfg.Out, train.ResumeOptions{Quiet: true, Epochs: cfg.Epochs}, io.Discard)
 			} else {
 				logf("%s: training %d epochs\n", name, cfg.Epochs)
 				_, err = train.Run(ctx, cfg, io.Discard)
@@ -460,11 +460,21 @@ func compatible(c Case, cfg train.Config) error {
 		}
 		return fmt.Errorf("study: case %d: %w", c.N, err)
 	}
+	if extendable(have, cfg) {
+		have.Epochs = cfg.Epochs
+	}
 	if diff := configDiff(have, cfg); len(diff) > 0 {
 		return fmt.Errorf("study: %s holds a run with other settings than this study's (%s): choose another study folder, or remove it to train it again",
 			cfg.Out, strings.Join(diff, "; "))
 	}
 	return nil
+}
+
+// extendable reports whether a run started with have may be carried on to want's longer length:
+// only under a constant learning rate, where training on is the same as having planned more
+// epochs from the start (a cosine or step schedule would have decayed differently).
+func extendable(have, want train.Config) bool {
+	return have.Schedule == "constant" && want.Schedule == "constant" && have.Epochs < want.Epochs
 }
 
 // configDiff lists the settings that differ between the run's and the study's, as

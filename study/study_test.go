@@ -132,9 +132,9 @@ func TestStudyRunAndResume(t *testing.T) {
 	}
 
 	// Other settings in the same folder: refused, naming the folder and the setting.
-	opt.Base.Epochs = 3
-	if _, err := Run(context.Background(), opt); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "case1")) || !strings.Contains(err.Error(), "epochs") {
-		t.Errorf("a study with other epochs in the same folder: error %v", err)
+	opt.Base.LR *= 3
+	if _, err := Run(context.Background(), opt); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "case1")) || !strings.Contains(err.Error(), "lr") {
+		t.Errorf("a study with another learning rate in the same folder: error %v", err)
 	}
 	if after, err := os.Stat(last); err != nil || !after.ModTime().Equal(before.ModTime()) {
 		t.Errorf("a refused study rewrote %s", last)
@@ -340,5 +340,45 @@ func TestStudySeedsAndControl(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(filepath.Join(dir, gradScaleFile)); string(after) != string(before) {
 		t.Error("reading the scale rewrote it")
+	}
+}
+
+// A constant-rate study rerun with more epochs carries its finished runs on from their last
+// epoch; fewer epochs, or a decaying schedule, stay refused (see TestStudyRunAndResume).
+func TestStudyExtendsConstantRate(t *testing.T) {
+	data := tinyCache(t, 40)
+	base := Base(data, Scale{Depth: 18, Width: 4, Size: 32, Batch: 8, Epochs: 1})
+	base.Backend, base.Optimizer, base.Schedule, base.LR = "ref", "sgd", "constant", 1e-2
+	dir := filepath.Join(t.TempDir(), "study")
+	opt := Options{Dir: dir, Base: base, Cases: []int{1}, ChartWidth: 320, ChartHeight: 200}
+	if _, err := Run(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	opt.Log, opt.Base.Epochs = &log, 2
+	rep, err := Run(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "resuming after epoch 1 of 2") {
+		t.Errorf("log:\n%s", log.String())
+	}
+	if len(rep.Rows) != 1 || rep.Rows[0].Status != "finished" || rep.Rows[0].Trained != 2 {
+		t.Fatalf("rows %+v, want case 1 finished after 2 epochs", rep.Rows)
+	}
+	entries, err := train.ReadLog(filepath.Join(dir, "case1"))
+	if err != nil || len(entries) != 2 || entries[0].Epoch != 1 || entries[1].Epoch != 2 {
+		t.Fatalf("log %+v, %v: want epochs 1 and 2", entries, err)
+	}
+	if cfg, err := train.ReadConfig(filepath.Join(dir, "case1")); err != nil || cfg.Epochs != 2 {
+		t.Errorf("config.json after the extension: epochs %d, %v; want 2", cfg.Epochs, err)
+	}
+	opt.Base.Epochs = 1
+	if _, err := Run(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "epochs") {
+		t.Errorf("a shorter study in the same folder: error %v, want a refusal naming epochs", err)
+	}
+	opt.Base.Epochs, opt.Base.Schedule = 3, "cosine"
+	if _, err := Run(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "schedule") {
+		t.Errorf("a longer cosine study in the same folder: error %v, want a refusal naming the schedule", err)
 	}
 }

@@ -33,8 +33,9 @@ Trains the seed's seven cases (or those --cases names, controls included) with e
 equal (model, input size, data, schedule; case 2 gets twice the epochs), each once per seed in
 DIR/caseN (first seed) or DIR/caseN-seedS, then writes DIR/study.md (mean ± spread over the
 seeds, and every run), DIR/study.json and DIR/study.png (validation MSE and NME per epoch).
-Rerunning the same command skips finished runs and resumes unfinished ones; several commands
-with different --cases may run at once in the same folder (one core each).
+Rerunning the same command skips finished runs and resumes unfinished ones; with a constant
+learning rate, a rerun with more --epochs carries finished runs on from their last epoch. Several
+commands with different --cases may run at once in the same folder (one core each).
 
   case 1  MSE                       case 6  case 4 + ear-area term
   case 2  MSE, twice the epochs     case 7  case 6 + PCA colour augmentation
