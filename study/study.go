@@ -238,6 +238,59 @@ type Summary struct {
 	// checkpoints, averaged over the runs that measured it (PointRuns).
 	PerPoint  [landmark.N]float64 `json:"per_point_nme"`
 	PointRuns int                 `json:"per_point_runs"`
+	// The last checkpoints' figures on the validation photos (Eval), over the EvalRuns runs that
+	// measured them: the seed's MSE, the failure rate (share of photos with NME > 0.1) and the
+	// median photo's NME.
+	EvalRuns  int     `json:"eval_runs"`
+	LastMSE   float64 `json:"last_val_mse_mean"`
+	LastMSESD float64 `json:"last_val_mse_sd"`
+	Failure   float64 `json:"failure_rate_mean"`
+	FailureSD float64 `json:"failure_rate_sd"`
+	Median    float64 `json:"median_nme_mean"`
+	// Paired compares the case's last-epoch val NME with case 1's over the seeds both finished
+	// (nil for case 1, or with no common seed).
+	Paired *Paired `json:"paired_with_case_1,omitempty"`
+}
+
+// Paired is a case's last-epoch val NME minus case 1's, seed by seed.
+type Paired struct {
+	Seeds  int     `json:"seeds"`
+	Mean   float64 `json:"mean_difference"`
+	SD     float64 `json:"sd_difference"`
+	CI95   float64 `json:"ci95_half_width"` // Student's t over the seeds; 0 with one seed
+	Better int     `json:"seeds_better"`    // seeds where the case scored lower than case 1
+}
+
+// pair compares case values with base values at the same seeds.
+func pair(values, base map[int64]float64) *Paired {
+	var d []float64
+	better := 0
+	for seed, v := range values {
+		if b, ok := base[seed]; ok {
+			d = append(d, v-b)
+			if v < b {
+				better++
+			}
+		}
+	}
+	if len(d) == 0 {
+		return nil
+	}
+	p := &Paired{Seeds: len(d), Better: better}
+	p.Mean, p.SD = meanSD(d)
+	if len(d) > 1 {
+		p.CI95 = tQuantile975(len(d)-1) * p.SD / math.Sqrt(float64(len(d)))
+	}
+	return p
+}
+
+// tQuantile975 is the 97.5 % quantile of Student's t distribution with df degrees of freedom.
+func tQuantile975(df int) float64 {
+	table := []float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228}
+	if df >= 1 && df <= len(table) {
+		return table[df-1]
+	}
+	return 1.96 + 2.4/float64(df) // within 0.3 % of the exact value beyond 10 degrees of freedom
 }
 
 // Report is a study's summary: the shared settings and one row per case that has a run.
@@ -377,7 +430,8 @@ runs:
 			}
 			row, started := readRow(c, cfg)
 			if row.Status == "finished" {
-				if _, err := readPoints(cfg.Out); err != nil {
+				_, perr := readPoints(cfg.Out)
+				if _, eerr := readEval(cfg.Out); perr != nil || eerr != nil {
 					if err := measurePoints(cfg); err != nil {
 						runErr = fmt.Errorf("study: case %d, seed %d: per-point errors: %w", c.N, seed, err)
 						break runs
@@ -570,12 +624,14 @@ func Summarize(dir string, base train.Config, runSeeds []int64, width, height in
 	rep := &Report{Dir: dir, Settings: base, Seeds: runSeeds, GradScale: scale}
 	rep.Settings.Loss, rep.Settings.Out, rep.Settings.PCA = "", "", false
 	var curves []Curve
+	var case1 map[int64]float64 // case 1's last-epoch val NME by seed
 	for _, c := range Cases {
 		if c.GradMatched && scale == 0 {
 			continue
 		}
 		sum := Summary{Case: c.N, Describe: c.Describe()}
-		var finals, mses []float64
+		var finals, mses, lastMSEs, failures, medians []float64
+		bySeed := map[int64]float64{}
 		for _, seed := range runSeeds {
 			cfg := c.Config(base, dir, seed, scale)
 			row, started := readRow(c, cfg)
@@ -585,6 +641,10 @@ func Summarize(dir string, base train.Config, runSeeds []int64, width, height in
 			rep.Rows = append(rep.Rows, row)
 			if row.Status == "finished" {
 				finals, mses = append(finals, row.FinalNME), append(mses, row.BestMSE)
+				bySeed[seed] = row.FinalNME
+				if ev, err := readEval(cfg.Out); err == nil {
+					lastMSEs, failures, medians = append(lastMSEs, ev.MSE), append(failures, ev.FailureRate), append(medians, ev.MedianNME)
+				}
 				if per, err := readPoints(cfg.Out); err == nil {
 					for i, v := range per {
 						sum.PerPoint[i] += v
@@ -605,6 +665,16 @@ func Summarize(dir string, base train.Config, runSeeds []int64, width, height in
 			sum.Runs = len(finals)
 			sum.FinalNME, sum.FinalSD = meanSD(finals)
 			sum.BestMSE, sum.BestMSESD = meanSD(mses)
+			if sum.EvalRuns = len(failures); sum.EvalRuns > 0 {
+				sum.LastMSE, sum.LastMSESD = meanSD(lastMSEs)
+				sum.Failure, sum.FailureSD = meanSD(failures)
+				sum.Median, _ = meanSD(medians)
+			}
+			if c.N == 1 {
+				case1 = bySeed
+			} else if case1 != nil {
+				sum.Paired = pair(bySeed, case1)
+			}
 			rep.Summary = append(rep.Summary, sum)
 		}
 	}
@@ -697,9 +767,33 @@ func (rep *Report) Markdown() string {
 	fmt.Fprintf(&b, ". Data: %s (train split for training, val split for the figures). %d epochs per case, %d for case 2.\n\n", s.Data, s.Epochs, 2*s.Epochs)
 	if len(rep.Summary) > 0 {
 		fmt.Fprintf(&b, "Over the seeds (mean ± sample standard deviation of the finished runs):\n\n")
-		b.WriteString("| case | setup | runs | last-epoch val NME | best val MSE |\n|---|---|---|---|---|\n")
+		b.WriteString("| case | setup | runs | last-epoch val NME | best val MSE | last val MSE | failure | median NME |\n|---|---|---|---|---|---|---|---|\n")
 		for _, m := range rep.Summary {
-			fmt.Fprintf(&b, "| %d | %s | %d | %.4f ± %.4f | %.5f ± %.5f |\n", m.Case, m.Describe, m.Runs, m.FinalNME, m.FinalSD, m.BestMSE, m.BestMSESD)
+			last, fail, med := "–", "–", "–"
+			if m.EvalRuns > 0 {
+				last = fmt.Sprintf("%.5f ± %.5f", m.LastMSE, m.LastMSESD)
+				fail = fmt.Sprintf("%.1f ± %.1f %%", 100*m.Failure, 100*m.FailureSD)
+				med = fmt.Sprintf("%.4f", m.Median)
+			}
+			fmt.Fprintf(&b, "| %d | %s | %d | %.4f ± %.4f | %.5f ± %.5f | %s | %s | %s |\n", m.Case, m.Describe, m.Runs, m.FinalNME, m.FinalSD, m.BestMSE, m.BestMSESD, last, fail, med)
+		}
+		b.WriteString("\nLast val MSE (the seed's metric), failure (photos with NME > 0.1) and the median photo's NME are the last checkpoints' " +
+			"(" + evalFile + " in each run), averaged over the seeds.\n")
+		var paired strings.Builder
+		for _, m := range rep.Summary {
+			if p := m.Paired; p != nil {
+				verdict := "within the seed spread"
+				if p.Seeds > 1 && math.Abs(p.Mean) > p.CI95 {
+					verdict = map[bool]string{true: "better", false: "worse"}[p.Mean < 0]
+				}
+				fmt.Fprintf(&paired, "| %d | %s | %d | %+.4f ± %.4f | %d of %d | %s |\n", m.Case, m.Describe, p.Seeds, p.Mean, p.CI95, p.Better, p.Seeds, verdict)
+			}
+		}
+		if paired.Len() > 0 {
+			b.WriteString("\nEach case against case 1, seed by seed (last-epoch val NME of the case minus case 1's at the same seed; " +
+				"mean ± the 95 % interval of Student's t over the seeds; a case is called better or worse only when the interval excludes 0):\n\n" +
+				"| case | setup | seeds | difference | seeds better | verdict |\n|---|---|---|---|---|---|\n")
+			b.WriteString(paired.String())
 		}
 		b.WriteString("\nPer point (last checkpoints on the validation photos, mean error over the true eye distance, averaged over the seeds):\n\n| case |")
 		for _, n := range landmark.Names {

@@ -89,9 +89,21 @@ func TestStudyRunAndResume(t *testing.T) {
 			t.Errorf("case %d: best MSE %g, NME %g; the log's lowest are %g, %g", r.Case, r.BestMSE, r.BestNME, minMSE, minNME)
 		}
 	}
+	for _, r := range rep.Rows {
+		ev, err := readEval(r.Dir)
+		if err != nil || ev.N == 0 || !(ev.MedianNME > 0) || ev.FailureRate < 0 || ev.FailureRate > 1 {
+			t.Errorf("case %d: %s holds %+v, %v", r.Case, evalFile, ev, err)
+		}
+	}
+	if len(rep.Summary) != 2 || rep.Summary[0].EvalRuns != 1 || rep.Summary[0].Paired != nil || rep.Summary[1].Paired == nil || rep.Summary[1].Paired.Seeds != 1 {
+		t.Errorf("summary %+v: want eval figures for both cases and case 2 paired with case 1 over one seed", rep.Summary)
+	}
 	md, err := os.ReadFile(filepath.Join(dir, TableFile))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| case | setup | seeds | difference | seeds better | verdict |") {
+		t.Errorf("%s lacks the paired table:\n%s", TableFile, md)
 	}
 	for _, want := range []string{"| case | seed | loss | epochs | best val MSE | best val NME | last val NME | PCK@0.1 | best epoch | train time |", "\n| 1 | 1 | mse | 1 |", "\n| 2 | 1 | mse | 2 |", "| 1 | mse | 1 | "} {
 		if !strings.Contains(string(md), want) {
@@ -380,5 +392,50 @@ func TestStudyExtendsConstantRate(t *testing.T) {
 	opt.Base.Epochs, opt.Base.Schedule = 3, "cosine"
 	if _, err := Run(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "schedule") {
 		t.Errorf("a longer cosine study in the same folder: error %v, want a refusal naming the schedule", err)
+	}
+}
+
+func TestPair(t *testing.T) {
+	tests := []struct {
+		name         string
+		values, base map[int64]float64
+		want         *Paired
+	}{
+		{"no common seed", map[int64]float64{1: 0.1}, map[int64]float64{2: 0.1}, nil},
+		{"one seed", map[int64]float64{1: 0.1}, map[int64]float64{1: 0.12, 2: 0.5}, &Paired{Seeds: 1, Mean: -0.02, Better: 1}},
+		{"three seeds", map[int64]float64{1: 0.10, 2: 0.12, 3: 0.11, 9: 0.3}, map[int64]float64{1: 0.12, 2: 0.13, 3: 0.12},
+			&Paired{Seeds: 3, Mean: -0.04 / 3, Better: 3}},
+	}
+	for _, tt := range tests {
+		got := pair(tt.values, tt.base)
+		if tt.want == nil || got == nil {
+			if (tt.want == nil) != (got == nil) {
+				t.Errorf("%s: pair = %+v, want %+v", tt.name, got, tt.want)
+			}
+			continue
+		}
+		// The differences -0.02, -0.01, -0.01 have sample SD sqrt(((−0.00667)² + 2·0.00333²)/2) = 0.005774.
+		if tt.want.Seeds == 3 {
+			tt.want.SD = 0.0057735
+			tt.want.CI95 = 4.303 * tt.want.SD / math.Sqrt(3)
+		}
+		if got.Seeds != tt.want.Seeds || got.Better != tt.want.Better || math.Abs(got.Mean-tt.want.Mean) > 1e-9 ||
+			math.Abs(got.SD-tt.want.SD) > 1e-6 || math.Abs(got.CI95-tt.want.CI95) > 1e-6 {
+			t.Errorf("%s: pair = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		v    []float64
+		want float64
+	}{{[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}, {[]float64{7}, 7}} {
+		if got := median(tt.v); got != tt.want {
+			t.Errorf("median(%v) = %g, want %g", tt.v, got, tt.want)
+		}
+	}
+	if got := median(nil); !math.IsNaN(got) {
+		t.Errorf("median(nil) = %g, want NaN", got)
 	}
 }
