@@ -6,7 +6,7 @@ import "golang.org/x/sys/cpu"
 
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		winoIn8, winoOut8 = avx2WinoIn8, avx2WinoOut8
+		winoIn8, winoOut8, transpose8 = avx2WinoIn8, avx2WinoOut8, avx2Transpose8
 	}
 }
 
@@ -37,3 +37,12 @@ func avx2WinoOut8(m []float32, stride int, bias float32, out *[winoM * winoM * 8
 
 //go:noescape
 func winoOut8asm(m *float32, stride int, bias float32, out, tmp *float32)
+
+// avx2Transpose8 is transpose8 in AVX assembly.
+func avx2Transpose8(src []float32, lds int, dst []float32, ldd int) {
+	_, _ = src[7*lds+7], dst[7*ldd+7]
+	transpose8asm(&src[0], lds, &dst[0], ldd)
+}
+
+//go:noescape
+func transpose8asm(src *float32, lds int, dst *float32, ldd int)

@@ -213,3 +213,63 @@ outcols:
 	JNZ outcols
 	VZEROUPPER
 	RET
+
+// func transpose8asm(src *float32, lds int, dst *float32, ldd int)
+// Rows i and i+4 of src share a register (low and high 128-bit halves), for floats 0–3 in
+// Y0–Y3 and floats 4–7 in Y4–Y7; each group of four is then transposed as 4×4 blocks per half,
+// which gives column j of src (row j of dst) whole in one register.
+TEXT ·transpose8asm(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ lds+8(FP), R8
+	MOVQ dst+16(FP), DI
+	MOVQ ldd+24(FP), R9
+	SHLQ $2, R8 // strides in bytes
+	SHLQ $2, R9
+	LEAQ (R8)(R8*2), R10 // 3·lds
+	LEAQ (R8)(R8*4), R11 // 5·lds
+	LEAQ (R10)(R8*4), R12 // 7·lds
+	LEAQ (R9)(R9*2), BX // 3·ldd
+	LEAQ (R9)(R9*4), CX // 5·ldd
+	LEAQ (BX)(R9*4), DX // 7·ldd
+	VMOVUPS (SI), X0
+	VINSERTF128 $1, (SI)(R8*4), Y0, Y0
+	VMOVUPS (SI)(R8*1), X1
+	VINSERTF128 $1, (SI)(R11*1), Y1, Y1
+	VMOVUPS (SI)(R8*2), X2
+	VINSERTF128 $1, (SI)(R10*2), Y2, Y2
+	VMOVUPS (SI)(R10*1), X3
+	VINSERTF128 $1, (SI)(R12*1), Y3, Y3
+	VMOVUPS 16(SI), X4
+	VINSERTF128 $1, 16(SI)(R8*4), Y4, Y4
+	VMOVUPS 16(SI)(R8*1), X5
+	VINSERTF128 $1, 16(SI)(R11*1), Y5, Y5
+	VMOVUPS 16(SI)(R8*2), X6
+	VINSERTF128 $1, 16(SI)(R10*2), Y6, Y6
+	VMOVUPS 16(SI)(R10*1), X7
+	VINSERTF128 $1, 16(SI)(R12*1), Y7, Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VUNPCKLPS Y5, Y4, Y8
+	VUNPCKHPS Y5, Y4, Y9
+	VUNPCKLPS Y7, Y6, Y10
+	VUNPCKHPS Y7, Y6, Y11
+	VSHUFPS $0x44, Y10, Y8, Y4
+	VSHUFPS $0xEE, Y10, Y8, Y5
+	VSHUFPS $0x44, Y11, Y9, Y6
+	VSHUFPS $0xEE, Y11, Y9, Y7
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, (DI)(R9*1)
+	VMOVUPS Y2, (DI)(R9*2)
+	VMOVUPS Y3, (DI)(BX*1)
+	VMOVUPS Y4, (DI)(R9*4)
+	VMOVUPS Y5, (DI)(CX*1)
+	VMOVUPS Y6, (DI)(BX*2)
+	VMOVUPS Y7, (DI)(DX*1)
+	VZEROUPPER
+	RET

@@ -121,7 +121,7 @@ func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, o0, o1
 					row := y[base+i*g.ow*bs:]
 					src := tr[(l*winoM*winoM+i*winoM)*8:]
 					for k := 0; k < nx; k++ {
-						copy(row[k*bs:k*bs+8], src[k*8:k*8+8])
+						*(*[8]float32)(row[k*bs:]) = *(*[8]float32)(src[k*8:])
 					}
 				}
 			}
