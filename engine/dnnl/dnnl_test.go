@@ -195,20 +195,40 @@ func TestReleaseReuse(t *testing.T) {
 
 // TestInferenceFusion checks the lazy conv+BN(+add)(+ReLU) fusion against unfused computation and
 // that a Release of a convolution's input before the convolution runs is deferred, with oneDNN's
-// convolution and with engine/purego's Winograd as the provider (CATMARK_DNNL_CONV=go-winograd).
+// convolution and with engine/purego's Winograd as the provider (CATMARK_DNNL_CONV=go-winograd),
+// on plain tensors and (go-winograd-blocked) with the input and addend in the blocked layout.
 func TestInferenceFusion(t *testing.T) {
-	t.Run("onednn", func(t *testing.T) { testInferenceFusion(t, newBackend(t)) })
-	t.Run("go-winograd", func(t *testing.T) {
-		b := newBackend(t)
-		b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
-		testInferenceFusion(t, b)
-		if len(b.goWinoUsed) != 1 {
-			t.Errorf("convolutions run on purego's Winograd: %v, want the one forward", b.goWinoUsed)
+	t.Run("onednn", func(t *testing.T) { testInferenceFusion(t, newBackend(t), false) })
+	for _, blocked := range []bool{false, true} {
+		name, layout := "go-winograd", "plain"
+		if blocked {
+			name = "go-winograd-blocked"
 		}
-	})
+		t.Run(name, func(t *testing.T) {
+			b := newBackend(t)
+			if blocked && b.blockedMD([]int{1, 1, 1, 1}) == nil {
+				t.Skip("this CPU has no blocked layout for the provider (neither AVX nor AVX-512)")
+			}
+			if blocked {
+				layout = fmt.Sprintf("blocked%d", b.block)
+			}
+			b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
+			testInferenceFusion(t, b, blocked)
+			if len(b.goWinoUsed) != 1 {
+				t.Errorf("convolutions run on purego's Winograd: %v, want the one forward", b.goWinoUsed)
+			}
+			for k, v := range b.goWinoUsed {
+				if !strings.HasSuffix(v, " "+layout) {
+					t.Errorf("%s ran as %q, want the %s layout", k, v, layout)
+				}
+			}
+		})
+	}
 }
 
-func testInferenceFusion(t *testing.T, b *Backend) {
+// testInferenceFusion runs the fusion checks on b; with blocked, b's convolution input and
+// residual addend are moved to b's blocked layout first.
+func testInferenceFusion(t *testing.T, b *Backend, blocked bool) {
 	r := ref.New()
 	rng := enginetest.NewRand(3)
 	xs, ws := []int{2, 16, 9, 9}, []int{32, 16, 3, 3}
@@ -227,6 +247,12 @@ func testInferenceFusion(t *testing.T, b *Backend) {
 				// reused for the result, a live one must be left as it was.
 				run := func(be engine.Backend, release bool) []float32 {
 					x, w := be.FromHost(xh, xs...), be.FromHost(wh, ws...)
+					toBlocked := func(tt engine.Tensor) {
+						if be == engine.Backend(b) && blocked {
+							b.relayout(tt.(*tensor), b.blockedMD(tt.Shape()))
+						}
+					}
+					toBlocked(x)
 					bn := engine.BN{Gamma: be.FromHost(bnh[0], 32), Beta: be.FromHost(bnh[1], 32), RunMean: be.FromHost(bnh[2], 32), RunVar: be.FromHost(bnh[3], 32)}
 					y := be.Conv2D(x, w, nil, cp)
 					if release {
@@ -236,6 +262,7 @@ func testInferenceFusion(t *testing.T, b *Backend) {
 					var a engine.Tensor
 					if add {
 						a = be.FromHost(addh, 2, 32, 9, 9)
+						toBlocked(a)
 						z = be.Add(z, a, relu)
 						if release && releaseAddend {
 							be.Release(a)
