@@ -14,7 +14,7 @@ import "fmt"
 // that winoConv makes anyway is filled from the blocked input (a transposition of each pixel's
 // B channels into B planes, in blocks of 8×8 by transpose8), and the output transform runs on
 // eight output channels at a time, whose 4×4 results are transposed back so that each output
-// pixel receives its eight channels as one contiguous run.
+// pixel receives its eight channels as one contiguous run (storeBlocked8 for eight whole tiles).
 
 // blockedLen returns the floats of an N×C×H×W tensor blocked by bs channels.
 func blockedLen(n, c, h, w, bs int) int { return n * ((c + bs - 1) / bs) * h * w * bs }
@@ -32,6 +32,13 @@ func goTranspose8(src []float32, lds int, dst []float32, ldd int) {
 		}
 	}
 }
+
+// storeBlocked8 writes eight whole 4×4 tiles of eight channels from outs (outputBlocked's
+// bf.outs: outs[(c·16 + px)·8 + l] for channel c, pixel px = 4i+k and tile l) into the blocked
+// output y: pixel (i, k) of tile l gets its eight channels at y[off[l] + i·ldr + k·ldc:][:8]. It
+// is AVX assembly where the CPU has AVX2 and FMA, else nil (outputBlocked then transposes and
+// copies in Go).
+var storeBlocked8 func(outs *[8 * winoM * winoM * 8]float32, y []float32, off *[8]int, ldr, ldc int)
 
 // padBlocked writes channel block cb of image img of the blocked input x (bs channels a block)
 // into the padded plain planes of xp, as padPlane does for a plain input.
@@ -106,6 +113,21 @@ func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, o0, o1
 					bv = bias[o]
 				}
 				winoOut8(bf.m[(o-o0)*nr+h:], bf.mStride, bv, out, &bf.tmp)
+			}
+			if storeBlocked8 != nil && t0+h+8 <= g.tiles {
+				var off [8]int
+				full := true
+				for l := range off {
+					t := t0 + h + l
+					img, rest := t/(g.th*g.tw), t%(g.th*g.tw)
+					oy0, ox0 := rest/g.tw*winoM, rest%g.tw*winoM
+					full = full && oy0+winoM <= g.oh && ox0+winoM <= g.ow
+					off[l] = ((img*obs+blk)*g.oh+oy0)*g.ow*bs + ox0*bs + ci0
+				}
+				if full {
+					storeBlocked8(&bf.outs, y, &off, g.ow*bs, bs)
+					continue
+				}
 			}
 			// bf.outs[(c·16 + px)·8 + l] → tr[(l·16 + px)·8 + c].
 			for px := range winoM * winoM {

@@ -135,14 +135,16 @@ func TestWinogradBlocked(t *testing.T) {
 // micro-kernel (what non-amd64 CPUs and CPUs without AVX2 and FMA run) against the reference.
 func TestWinogradBlockedGoKernels(t *testing.T) {
 	saved := [...]any{winoIn8, winoOut8, transpose8, microKernel}
-	winoIn8, winoOut8, transpose8, microKernel = goWinoIn8, goWinoOut8, goTranspose8, goKernel
+	savedStore := storeBlocked8
+	winoIn8, winoOut8, transpose8, microKernel, storeBlocked8 = goWinoIn8, goWinoOut8, goTranspose8, goKernel, nil
 	defer func() {
+		storeBlocked8 = savedStore
 		winoIn8 = saved[0].(func([]float32, []int32, int, []float32, int, *[winoP * 8]float32))
 		winoOut8 = saved[1].(func([]float32, int, float32, *[winoM * winoM * 8]float32, *[winoP * 8]float32))
 		transpose8 = saved[2].(func([]float32, int, []float32, int))
 		microKernel = saved[3].(func(int, []float32, []float32, []float32, int))
 	}()
-	g := WinogradGeom{N: 3, C: 19, H: 9, W: 14, O: 21, Pad: 1}
+	g := WinogradGeom{N: 3, C: 19, H: 18, W: 14, O: 21, Pad: 1} // whole tiles and partial ones
 	rng := enginetest.NewRand(11)
 	oh, ow := g.Out()
 	x, w := enginetest.Rand(rng, g.N*g.C*g.H*g.W, 1), enginetest.Rand(rng, g.O*g.C*9, 0.3)
