@@ -474,10 +474,14 @@ func activationReorders(b *Backend, shapes ...[]int) []string {
 // Impl must report the four provider convolutions as blocked, and every result must match the
 // reference backend within enginetest.ChainTolerance.
 func TestGoWinogradBlockedNoReorder(t *testing.T) {
-	b := newBackend(t)
-	if b.blockedMD([]int{1, 1, 1, 1}) == nil {
-		t.Skip("this CPU has no blocked layout for the provider (neither AVX nor AVX-512)")
+	for _, block := range providerBlocks(t) {
+		t.Run(fmt.Sprintf("block%d", block), func(t *testing.T) { testGoWinogradBlockedNoReorder(t, block) })
 	}
+}
+
+func testGoWinogradBlockedNoReorder(t *testing.T, block int) {
+	b := newBackend(t)
+	b.block = block
 	b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
 	r := ref.New()
 	rng := enginetest.NewRand(21)
@@ -544,10 +548,14 @@ func TestGoWinogradBlockedNoReorder(t *testing.T) {
 // reference backend within enginetest.Tolerance, and checks that the outputs' padding channels
 // are zero.
 func TestGoWinogradBlockedShapes(t *testing.T) {
-	b := newBackend(t)
-	if b.blockedMD([]int{1, 1, 1, 1}) == nil {
-		t.Skip("this CPU has no blocked layout for the provider (neither AVX nor AVX-512)")
+	for _, block := range providerBlocks(t) {
+		t.Run(fmt.Sprintf("block%d", block), func(t *testing.T) { testGoWinogradBlockedShapes(t, block) })
 	}
+}
+
+func testGoWinogradBlockedShapes(t *testing.T, block int) {
+	b := newBackend(t)
+	b.block = block
 	b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
 	type shape struct{ n, c, h, w, o, pad int }
 	shapes := []shape{{1, 20, 13, 11, 24, 1}, {3, 5, 7, 6, 7, 0}, {3, 17, 10, 9, 33, 1}, {1, 40, 6, 14, 50, 0}}
@@ -614,4 +622,21 @@ func padMax(x []float32, shape []int, bs int) float64 {
 		}
 	}
 	return m
+}
+
+// providerBlocks returns the channel blocks the provider's blocked tests run with: the CPU's own
+// (16 with AVX-512, 8 with AVX2) first, then the other one, where oneDNN's batch norms and
+// weight gradients run slower (reference kernels for a foreign blocking) but correctly. It skips
+// the test on a CPU with neither.
+func providerBlocks(t *testing.T) []int {
+	t.Helper()
+	b := newBackend(t)
+	switch b.block {
+	case 16:
+		return []int{16, 8}
+	case 8:
+		return []int{8, 16}
+	}
+	t.Skip("this CPU has no blocked layout for the provider (neither AVX nor AVX-512)")
+	return nil
 }
