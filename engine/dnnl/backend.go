@@ -353,8 +353,9 @@ func (b *Backend) pmd(p *prim, q C.dnnl_query_t) md {
 }
 
 // Impl returns the oneDNN implementation each cached primitive uses, keyed by primitive key,
-// and "go_winograd:" and engine/purego's kernel name for each convolution that ran on its
-// Winograd (CATMARK_DNNL_CONV=go-winograd), keyed "conv… go-winograd".
+// and "go_winograd:", engine/purego's kernel name and the layout it ran in ("blocked16",
+// "blocked8" or "plain") for each convolution that ran on its Winograd
+// (CATMARK_DNNL_CONV=go-winograd), keyed "conv… go-winograd".
 func (b *Backend) Impl() map[string]string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -3,6 +3,7 @@
 package dnnl
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -40,15 +41,19 @@ func TestAgainstRefVariants(t *testing.T) {
 		{"direct-any", convDirect, layoutAny, "jit", false},
 		{"direct-nhwc", convDirect, layoutNHWC, "brg", true},
 		{"tune-plain", convTune, layoutPlain, "gemm", false},
-		// engine/purego's Winograd on every 3×3 stride-1 layer, reordering from and to the
-		// blocked layout, and with every activation plain.
-		{"go-winograd", convGoWinograd, layoutBlocked, "go_winograd", false},
-		{"go-winograd-plain", convGoWinograd, layoutPlain, "go_winograd", false},
+		// engine/purego's Winograd on every 3×3 stride-1 layer: on the blocked layout where a
+		// layer's input is blocked (some are, some are plain), and with every activation plain.
+		{"go-winograd", convGoWinograd, layoutBlocked, "go_winograd:" + purego.Kernel() + " blocked", false},
+		{"go-winograd-plain", convGoWinograd, layoutPlain, "go_winograd:" + purego.Kernel() + " plain", false},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			b := newBackend(t)
 			b.convAlgo, b.layout, b.goWino = v.algo, v.layout, purego.WinogradOn
 			enginetest.CompareBackends(t, b, ref.New())
+			if v.algo == convGoWinograd && v.layout == layoutBlocked && b.blockedMD([]int{1, 1, 1, 1}) == nil {
+				t.Log("this CPU has no blocked layout (neither AVX nor AVX-512): only the results were compared")
+				return
+			}
 			if v.avx512 && b.block != 16 {
 				t.Logf("this CPU has no AVX-512: oneDNN 2.6 has no %q kernels for it, so only the results were compared", v.impl)
 				return
@@ -190,20 +195,40 @@ func TestReleaseReuse(t *testing.T) {
 
 // TestInferenceFusion checks the lazy conv+BN(+add)(+ReLU) fusion against unfused computation and
 // that a Release of a convolution's input before the convolution runs is deferred, with oneDNN's
-// convolution and with engine/purego's Winograd as the provider (CATMARK_DNNL_CONV=go-winograd).
+// convolution and with engine/purego's Winograd as the provider (CATMARK_DNNL_CONV=go-winograd),
+// on plain tensors and (go-winograd-blocked) with the input and addend in the blocked layout.
 func TestInferenceFusion(t *testing.T) {
-	t.Run("onednn", func(t *testing.T) { testInferenceFusion(t, newBackend(t)) })
-	t.Run("go-winograd", func(t *testing.T) {
-		b := newBackend(t)
-		b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
-		testInferenceFusion(t, b)
-		if len(b.goWinoUsed) != 1 {
-			t.Errorf("convolutions run on purego's Winograd: %v, want the one forward", b.goWinoUsed)
+	t.Run("onednn", func(t *testing.T) { testInferenceFusion(t, newBackend(t), false) })
+	for _, blocked := range []bool{false, true} {
+		name, layout := "go-winograd", "plain"
+		if blocked {
+			name = "go-winograd-blocked"
 		}
-	})
+		t.Run(name, func(t *testing.T) {
+			b := newBackend(t)
+			if blocked && b.blockedMD([]int{1, 1, 1, 1}) == nil {
+				t.Skip("this CPU has no blocked layout for the provider (neither AVX nor AVX-512)")
+			}
+			if blocked {
+				layout = fmt.Sprintf("blocked%d", b.block)
+			}
+			b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
+			testInferenceFusion(t, b, blocked)
+			if len(b.goWinoUsed) != 1 {
+				t.Errorf("convolutions run on purego's Winograd: %v, want the one forward", b.goWinoUsed)
+			}
+			for k, v := range b.goWinoUsed {
+				if !strings.HasSuffix(v, " "+layout) {
+					t.Errorf("%s ran as %q, want the %s layout", k, v, layout)
+				}
+			}
+		})
+	}
 }
 
-func testInferenceFusion(t *testing.T, b *Backend) {
+// testInferenceFusion runs the fusion checks on b; with blocked, b's convolution input and
+// residual addend are moved to b's blocked layout first.
+func testInferenceFusion(t *testing.T, b *Backend, blocked bool) {
 	r := ref.New()
 	rng := enginetest.NewRand(3)
 	xs, ws := []int{2, 16, 9, 9}, []int{32, 16, 3, 3}
@@ -222,6 +247,12 @@ func testInferenceFusion(t *testing.T, b *Backend) {
 				// reused for the result, a live one must be left as it was.
 				run := func(be engine.Backend, release bool) []float32 {
 					x, w := be.FromHost(xh, xs...), be.FromHost(wh, ws...)
+					toBlocked := func(tt engine.Tensor) {
+						if be == engine.Backend(b) && blocked {
+							b.relayout(tt.(*tensor), b.blockedMD(tt.Shape()))
+						}
+					}
+					toBlocked(x)
 					bn := engine.BN{Gamma: be.FromHost(bnh[0], 32), Beta: be.FromHost(bnh[1], 32), RunMean: be.FromHost(bnh[2], 32), RunVar: be.FromHost(bnh[3], 32)}
 					y := be.Conv2D(x, w, nil, cp)
 					if release {
@@ -231,6 +262,7 @@ func testInferenceFusion(t *testing.T, b *Backend) {
 					var a engine.Tensor
 					if add {
 						a = be.FromHost(addh, 2, 32, 9, 9)
+						toBlocked(a)
 						z = be.Add(z, a, relu)
 						if release && releaseAddend {
 							be.Release(a)
@@ -415,4 +447,196 @@ func TestGoWinogradEnv(t *testing.T) {
 	if _, err := New(); err == nil || !strings.Contains(err.Error(), purego.WinogradEnv) {
 		t.Errorf("New with %s=sometimes: error %v, want one naming it", purego.WinogradEnv, err)
 	}
+}
+
+// activationReorders returns the profile's reorder entries (timed executions, nested or not) of
+// tensors whose shape is one of shapes.
+func activationReorders(b *Backend, shapes ...[]int) []string {
+	var found []string
+	for k, s := range b.prof.byShape {
+		if !strings.HasPrefix(strings.TrimPrefix(k, "  (in) "), "reorder ") {
+			continue
+		}
+		for _, sh := range shapes {
+			if strings.Contains(k, fmt.Sprint(sh)+" ") {
+				found = append(found, fmt.Sprintf("%s (%d×)", k, s.n))
+			}
+		}
+	}
+	return found
+}
+
+// TestGoWinogradBlockedNoReorder runs a two-convolution network (conv, batch norm with ReLU,
+// conv, batch norm) forward and backward with CATMARK_DNNL_CONV=go-winograd on every layer, its
+// input and output gradient given in the backend's blocked layout, and checks with the profiler
+// that no activation or activation gradient is reordered anywhere in the step: the provider's
+// layers read and write the blocked layout the batch norms and oneDNN's weight gradients use.
+// Impl must report the four provider convolutions as blocked, and every result must match the
+// reference backend within enginetest.ChainTolerance.
+func TestGoWinogradBlockedNoReorder(t *testing.T) {
+	for _, block := range providerBlocks(t) {
+		t.Run(fmt.Sprintf("block%d", block), func(t *testing.T) { testGoWinogradBlockedNoReorder(t, block) })
+	}
+}
+
+func testGoWinogradBlockedNoReorder(t *testing.T, block int) {
+	b := newBackend(t)
+	b.block = block
+	b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
+	r := ref.New()
+	rng := enginetest.NewRand(21)
+	xs, w1s, w2s := []int{2, 16, 12, 12}, []int{32, 16, 3, 3}, []int{16, 32, 3, 3}
+	y1s, y2s := []int{2, 32, 12, 12}, []int{2, 16, 12, 12}
+	xh, dzh := enginetest.Rand(rng, engine.Numel(xs), 1), enginetest.Rand(rng, engine.Numel(y2s), 1)
+	w1h, w2h := enginetest.Rand(rng, engine.Numel(w1s), 0.2), enginetest.Rand(rng, engine.Numel(w2s), 0.2)
+	cp := engine.ConvParams{Stride: 1, Pad: 1}
+	bnp1 := engine.BNParams{Mode: engine.BNTrain, Eps: 1e-5, Momentum: 0.1, ReLU: true}
+	bnp2 := engine.BNParams{Mode: engine.BNTrain, Eps: 1e-5, Momentum: 0.1}
+	all := engine.Grads{Input: true, Params: true}
+	newBN := func(be engine.Backend, c int) engine.BN {
+		return engine.BN{Gamma: be.FromHost(enginetest.Uniform(enginetest.NewRand(22), c, 0.5, 1.5), c), Beta: be.Zeros(c), RunMean: be.Zeros(c), RunVar: be.FromHost(enginetest.Uniform(enginetest.NewRand(23), c, 0.5, 2), c)}
+	}
+	// step runs the network; before the step, prepare may move its inputs (x, dz) to another
+	// layout, and after the last operation, done looks at the backend before the results are read.
+	step := func(be engine.Backend, prepare func(x, dz engine.Tensor), done func()) [][]float32 {
+		x, dz := be.FromHost(xh, xs...), be.FromHost(dzh, y2s...)
+		w1, w2 := be.FromHost(w1h, w1s...), be.FromHost(w2h, w2s...)
+		bn1, bn2 := newBN(be, 32), newBN(be, 16)
+		prepare(x, dz)
+		y1 := be.Conv2D(x, w1, nil, cp)
+		a1, s1 := be.BatchNorm(y1, bn1, bnp1)
+		y2 := be.Conv2D(a1, w2, nil, cp)
+		z, s2 := be.BatchNorm(y2, bn2, bnp2)
+		dy2, _, _ := be.BatchNormBackward(y2, dz, bn2, s2, bnp2, all)
+		da1, dw2, _ := be.Conv2DBackward(a1, w2, dy2, cp, false, all)
+		dy1, _, _ := be.BatchNormBackward(y1, da1, bn1, s1, bnp1, all)
+		dx, dw1, _ := be.Conv2DBackward(x, w1, dy1, cp, false, all)
+		done()
+		return [][]float32{be.ToHost(z), be.ToHost(dx), be.ToHost(dw1), be.ToHost(dw2)}
+	}
+	got := step(b, func(x, dz engine.Tensor) {
+		for _, tt := range []engine.Tensor{x, dz} {
+			tt := tt.(*tensor)
+			b.relayout(tt, b.blockedMD(tt.shape))
+		}
+		b.prof = newProfiler()
+	}, func() {
+		if found := activationReorders(b, xs, y1s, y2s); len(found) > 0 {
+			t.Errorf("activations reordered during the step:\n%s", strings.Join(found, "\n"))
+		}
+		b.prof = nil
+	})
+	want := step(r, func(x, dz engine.Tensor) {}, func() {})
+	for i, what := range []string{"z", "dx", "dw1", "dw2"} {
+		if e, err := enginetest.MaxRelErr(got[i], want[i]); err != nil || e > enginetest.ChainTolerance {
+			t.Errorf("%s: relative error %g (%v), want ≤ %g", what, e, err, enginetest.ChainTolerance)
+		}
+	}
+	if len(b.goWinoUsed) != 4 {
+		t.Errorf("provider convolutions %v, want both layers' forward and input gradient", b.goWinoUsed)
+	}
+	for k, v := range b.goWinoUsed {
+		if !strings.HasSuffix(v, fmt.Sprintf(" blocked%d", b.block)) {
+			t.Errorf("%s ran as %q, want the blocked layout", k, v)
+		}
+	}
+}
+
+// TestGoWinogradBlockedShapes runs the provider's blocked path (input and output gradient in the
+// backend's blocked layout) on odd shapes (channels not a multiple of the block, sides not a
+// multiple of 4, padding 0 and 1, batch 1 and 3) and the detector's 3×3 layers, against the
+// reference backend within enginetest.Tolerance, and checks that the outputs' padding channels
+// are zero.
+func TestGoWinogradBlockedShapes(t *testing.T) {
+	for _, block := range providerBlocks(t) {
+		t.Run(fmt.Sprintf("block%d", block), func(t *testing.T) { testGoWinogradBlockedShapes(t, block) })
+	}
+}
+
+func testGoWinogradBlockedShapes(t *testing.T, block int) {
+	b := newBackend(t)
+	b.block = block
+	b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
+	type shape struct{ n, c, h, w, o, pad int }
+	shapes := []shape{{1, 20, 13, 11, 24, 1}, {3, 5, 7, 6, 7, 0}, {3, 17, 10, 9, 33, 1}, {1, 40, 6, 14, 50, 0}}
+	for _, l := range enginetest.DetectorConv3x3 {
+		shapes = append(shapes, shape{2, l.C, l.Side, l.Side, l.C, 1})
+	}
+	r := ref.New()
+	for _, s := range shapes {
+		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
+			rng := enginetest.NewRand(uint64(s.c*100 + s.h))
+			xs, ws := []int{s.n, s.c, s.h, s.w}, []int{s.o, s.c, 3, 3}
+			cp := engine.ConvParams{Stride: 1, Pad: s.pad}
+			ys := convShape("test", xs, ws, nil, cp)
+			xh, wh, dyh := enginetest.Rand(rng, engine.Numel(xs), 1), enginetest.Rand(rng, engine.Numel(ws), 0.2), enginetest.Rand(rng, engine.Numel(ys), 1)
+			var res [2][][]float32
+			for i, be := range []engine.Backend{b, r} {
+				x, w, dy := be.FromHost(xh, xs...), be.FromHost(wh, ws...), be.FromHost(dyh, ys...)
+				if be == engine.Backend(b) {
+					b.relayout(x.(*tensor), b.blockedMD(xs))
+					b.relayout(dy.(*tensor), b.blockedMD(ys))
+				}
+				y := be.Conv2D(x, w, nil, cp)
+				dx, _, _ := be.Conv2DBackward(x, w, dy, cp, false, engine.Grads{Input: true})
+				if be == engine.Backend(b) {
+					yt, dxt := b.get("test", y), dx.(*tensor)
+					for _, c := range []struct {
+						what string
+						t    *tensor
+					}{{"y", yt}, {"dx", dxt}} {
+						if c.t.md != b.blockedMD(c.t.shape) {
+							t.Fatalf("%s in layout %s, want %s", c.what, describe(c.t.md), describe(b.blockedMD(c.t.shape)))
+						}
+						if m := padMax(c.t.floats(), c.t.shape, b.block); m != 0 {
+							t.Errorf("%s: padding channels hold up to %g, want 0", c.what, m)
+						}
+					}
+				}
+				res[i] = [][]float32{be.ToHost(y), be.ToHost(dx)}
+			}
+			for i, what := range []string{"y", "dx"} {
+				if e, err := enginetest.MaxRelErr(res[0][i], res[1][i]); err != nil || e > enginetest.Tolerance {
+					t.Errorf("%s: relative error %g (%v), want ≤ %g", what, e, err, enginetest.Tolerance)
+				}
+			}
+		})
+	}
+}
+
+// padMax returns the largest magnitude in the padding channels of x, an N×C×H×W tensor blocked
+// by bs channels.
+func padMax(x []float32, shape []int, bs int) float64 {
+	n, c, hw := shape[0], shape[1], shape[2]*shape[3]
+	cbs := (c + bs - 1) / bs
+	var m float64
+	for i := range n {
+		for ci := c; ci < cbs*bs; ci++ {
+			for p := range hw {
+				v := float64(x[((i*cbs+ci/bs)*hw+p)*bs+ci%bs])
+				if math.IsNaN(v) {
+					return math.Inf(1)
+				}
+				m = math.Max(m, math.Abs(v))
+			}
+		}
+	}
+	return m
+}
+
+// providerBlocks returns the channel blocks the provider's blocked tests run with: the CPU's own
+// (16 with AVX-512, 8 with AVX2) first, then the other one, where oneDNN's batch norms and
+// weight gradients run slower (reference kernels for a foreign blocking) but correctly. It skips
+// the test on a CPU with neither.
+func providerBlocks(t *testing.T) []int {
+	t.Helper()
+	b := newBackend(t)
+	switch b.block {
+	case 16:
+		return []int{16, 8}
+	case 8:
+		return []int{8, 16}
+	}
+	t.Skip("this CPU has no blocked layout for the provider (neither AVX nor AVX-512)")
+	return nil
 }

@@ -50,12 +50,13 @@
 // input-gradient convolutions of 3×3 stride-1 layers run as engine/purego's Winograd F(4×4, 3×3)
 // (AVX2 and FMA assembly), for the layers CATMARK_WINOGRAD's rule picks (auto: at least 16
 // channels each side, an output at least 8×8 and 32 tiles over the batch; on: all); the rest,
-// and every weight gradient, stay oneDNN's direct convolutions. The provider works on plain
-// nchw storage, so with the blocked layout a layer it runs reorders its input to nchw (unless it
-// already is: the output of another such layer, through batch norm, ReLU or Add, which keep their
-// input's layout) and the next oneDNN convolution reorders its output back. A folded batch norm,
-// residual Add and ReLU are applied as with oneDNN (the Add and ReLU in one pass after the
-// convolution). It is never chosen by the timed choice; gowino.go has the details.
+// and every weight gradient, stay oneDNN's direct convolutions. A layer whose input is in the
+// blocked layout (nChw16c or nChw8c) runs on it and leaves its output (and, backward, the input
+// gradient) in it, padding channels zero, so no reorder surrounds it and the batch norm after it
+// runs on the blocked layout; any other input is reordered to nchw and the layer runs on plain
+// storage (with CATMARK_DNNL_LAYOUT=plain, every layer). A folded batch norm, residual Add and
+// ReLU are applied as with oneDNN (the Add and ReLU in one pass after the convolution). It is
+// never chosen by the timed choice; gowino.go has the details.
 //
 // Layout. Activations are kept in oneDNN's blocked layout with as many channels a block as the
 // CPU's vector holds floats (nChw16c with AVX-512, nChw8c with AVX2): any other blocking sends

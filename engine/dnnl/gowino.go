@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/engine/purego"
@@ -18,14 +19,23 @@ import (
 
 // engine/purego's Winograd F(4×4, 3×3) as a convolution provider (CATMARK_DNNL_CONV=go-winograd):
 // the forward and input-gradient convolutions of the 3×3 stride-1 layers that the rule of
-// CATMARK_WINOGRAD (purego.Winograd.Use: auto, or on for all) picks run as purego.WinogradForward
-// and purego.WinogradBackwardData on plain NCHW storage; the weight gradient stays oneDNN's.
+// CATMARK_WINOGRAD (purego.Winograd.Use: auto, or on for all) picks run on engine/purego's
+// Winograd; the weight gradient stays oneDNN's.
 //
-// The provider reads and writes plain (nchw) tensors. With the default blocked activation
-// layout that costs a reorder of the input to nchw (unless it came plain from another such
-// layer, or from an operation that keeps its input's layout: batch norm, ReLU, Add), and the
-// next oneDNN convolution reorders the plain output back; CATMARK_DNNL_LAYOUT=plain keeps every
-// activation plain, at the price of oneDNN's slower nchw kernels for the other layers.
+// Which layout takes which path:
+//
+//   - Blocked: a forward convolution whose input is in the backend's blocked layout (nChw16c with
+//     AVX-512, nChw8c with AVX2: blockedMD) runs as purego.WinogradForwardBlocked and leaves its
+//     output in that layout, padding channels zero, so that the batch norm, ReLU, Add or oneDNN
+//     convolution after it takes it without a reorder. An input gradient runs as
+//     purego.WinogradBackwardDataBlocked when the output gradient or the layer's input is in that
+//     layout (the output gradient is reordered to it if needed), and leaves dx in it.
+//   - Plain: anything else (a plain input such as FromHost's, CATMARK_DNNL_LAYOUT=plain, nhwc or
+//     oneDNN's own choice of layout) is reordered to nchw, unless it already is, and runs as
+//     purego.WinogradForward and purego.WinogradBackwardData on plain storage, with a plain result.
+//
+// Impl reports each convolution the provider ran with the layout it ran in ("go_winograd:avx2
+// blocked16", "go_winograd:avx2 plain").
 
 // goWinoGeom returns the purego geometry of a convolution and whether the provider computes
 // it: pass fwd (forward) or not (input gradient).
@@ -41,9 +51,28 @@ func (b *Backend) goWinoGeom(xs, ws []int, p engine.ConvParams, fwd bool) (pureg
 }
 
 // noteGoWino records that the convolution of kind (CM_FWD_*, CM_BWD_DATA) ran on the provider,
-// for Impl.
-func (b *Backend) noteGoWino(kind int, xs, ws []int, p engine.ConvParams) {
-	b.goWinoUsed[fmt.Sprintf("conv%d %v %v s%d p%d go-winograd", kind, xs, ws, p.Stride, p.Pad)] = "go_winograd:" + purego.Kernel()
+// blocked or plain, for Impl.
+func (b *Backend) noteGoWino(kind int, xs, ws []int, p engine.ConvParams, blocked bool) {
+	layout := "plain"
+	if blocked {
+		layout = fmt.Sprintf("blocked%d", b.block)
+	}
+	b.goWinoUsed[fmt.Sprintf("conv%d %v %v s%d p%d go-winograd", kind, xs, ws, p.Stride, p.Pad)] = "go_winograd:" + purego.Kernel() + " " + layout
+}
+
+// blockedMD returns the descriptor of the 4-D shape in the backend's blocked activation layout
+// (nChw16c or nChw8c, channels padded to a whole block), or nil where the provider has no
+// blocked path (a CPU with neither AVX nor AVX-512, b.block 0).
+func (b *Backend) blockedMD(shape []int) md {
+	if len(shape) != 4 || (b.block != 8 && b.block != 16) {
+		return nil
+	}
+	return b.tagMD(int(b.blockedTag()), shape...)
+}
+
+// floats returns t's whole storage as floats, the padding of a blocked layout included.
+func (t *tensor) floats() []float32 {
+	return unsafe.Slice((*float32)(t.buf.ptr), mdSize(t.md)/4)
 }
 
 // winoFilters returns w's filters transformed for the provider's forward (back false) or
@@ -73,11 +102,18 @@ func (b *Backend) winoFilters(w *tensor, back bool) []float32 {
 }
 
 // forceGoWino computes the lazy convolution t with the provider: y = conv(x, w) + bias with a
-// folded batch norm, then + addend, then ReLU, all on plain storage.
+// folded batch norm, then + addend, then ReLU, in x's blocked layout where x is blocked, else on
+// plain storage.
 func (b *Backend) forceGoWino(t *tensor, g purego.WinogradGeom) {
 	l := t.lazy
-	pm := b.plainMD(t.shape)
-	b.relayout(l.x, b.plainMD(l.x.shape))
+	bm := b.blockedMD(l.x.shape)
+	blocked := bm != nil && l.x.md == bm
+	om := b.plainMD(t.shape)
+	if blocked {
+		om = b.blockedMD(t.shape)
+	} else {
+		b.relayout(l.x, b.plainMD(l.x.shape))
+	}
 	w, bias := l.w, l.bias
 	if l.bn != nil {
 		w, bias = b.folded(l.w, l.bias, l.bn, b.plainMD(l.w.shape))
@@ -91,16 +127,20 @@ func (b *Backend) forceGoWino(t *tensor, g purego.WinogradGeom) {
 	var add []float32
 	if a := l.addend; a != nil {
 		b.forceIn(a)
-		b.relayout(a, pm)
-		add = a.data()
+		b.relayout(a, om)
+		add = a.floats()
 	}
-	b.setStorage(t, pm)
-	y := t.data()
-	purego.WinogradForward(g, l.x.data(), u, bd, y)
+	b.setStorage(t, om)
+	y := t.floats()
+	if blocked {
+		purego.WinogradForwardBlocked(g, b.block, l.x.floats(), u, bd, y)
+	} else {
+		purego.WinogradForward(g, l.x.data(), u, bd, y)
+	}
 	if add != nil || l.relu {
-		addReLU(y, add, l.relu)
+		addReLU(y, add, l.relu) // padding channels stay zero: 0 + 0, max(0, 0)
 	}
-	b.noteGoWino(C.CM_FWD_TRAIN, l.x.shape, l.w.shape, l.p)
+	b.noteGoWino(C.CM_FWD_TRAIN, l.x.shape, l.w.shape, l.p, blocked)
 	t.lazy = nil
 	b.dropLazy(l)
 }
@@ -134,12 +174,21 @@ func addReLU(y, add []float32, relu bool) {
 }
 
 // goWinoBackwardData computes the input gradient of x's convolution by w from dy with the
-// provider, as a plain tensor.
+// provider: in the blocked layout where dy or x is blocked, else as a plain tensor.
 func (b *Backend) goWinoBackwardData(g purego.WinogradGeom, xt, wt, dyt *tensor, p engine.ConvParams) *tensor {
-	b.relayout(dyt, b.plainMD(dyt.shape))
+	bm := b.blockedMD(dyt.shape)
+	blocked := bm != nil && (dyt.md == bm || xt.md == b.blockedMD(xt.shape))
 	u := b.winoFilters(wt, true)
-	dx := b.alloc(xt.shape, b.plainMD(xt.shape))
-	purego.WinogradBackwardData(g, dyt.data(), u, dx.data())
-	b.noteGoWino(C.CM_BWD_DATA, xt.shape, wt.shape, p)
+	var dx *tensor
+	if blocked {
+		b.relayout(dyt, bm)
+		dx = b.alloc(xt.shape, b.blockedMD(xt.shape))
+		purego.WinogradBackwardDataBlocked(g, b.block, dyt.floats(), u, dx.floats())
+	} else {
+		b.relayout(dyt, b.plainMD(dyt.shape))
+		dx = b.alloc(xt.shape, b.plainMD(xt.shape))
+		purego.WinogradBackwardData(g, dyt.data(), u, dx.data())
+	}
+	b.noteGoWino(C.CM_BWD_DATA, xt.shape, wt.shape, p, blocked)
 	return dx
 }

@@ -165,17 +165,19 @@ func convLayoutTable(bm *testing.B, shapes []shape) {
 // BenchmarkGoWinograd compares oneDNN's direct convolution in the blocked layout with engine/purego's
 // Winograd F(4×4, 3×3) as the backend's provider (CATMARK_DNNL_CONV=go-winograd) on the
 // detector's 3×3 stride-1 layers (ResNet-18 of width 32 at 128 and 160 px), batch 32, forward
-// and input gradient: "onednn" (direct, blocked in and out), "go-winograd" (plain in and out:
-// a layer fed by another such layer) and "go-winograd+reorder" (the blocked input reordered to
-// nchw and the plain output back to blocked, as between two oneDNN layers). GFLOP/s counts the
-// direct convolution's multiply-adds twice, so the figures compare as speeds:
+// and input gradient: "onednn" (direct, blocked in and out), "go-winograd-blocked" (the
+// provider on the blocked layout, in and out: what a layer fed by a oneDNN layer, batch norm or
+// ReLU runs), "go-winograd" (plain in and out: a layer fed by another plain tensor) and
+// "go-winograd+reorder" (the blocked input reordered to nchw and the plain output back to
+// blocked, as the provider ran between two oneDNN layers before it had a blocked path). GFLOP/s
+// counts the direct convolution's multiply-adds twice, so the figures compare as speeds:
 //
 //	go test ./engine/dnnl -run '^$' -bench GoWinograd -benchtime 20x
 func BenchmarkGoWinograd(bm *testing.B) {
 	const batch = 32
 	for _, l := range enginetest.DetectorConv3x3 {
 		for _, pass := range []string{"forward", "dx"} {
-			for _, path := range []string{"onednn", "go-winograd", "go-winograd+reorder"} {
+			for _, path := range []string{"onednn", "go-winograd-blocked", "go-winograd", "go-winograd+reorder"} {
 				bm.Run(fmt.Sprintf("%s/%s/%s", l.Name, pass, path), func(bm *testing.B) {
 					b, err := New()
 					if err != nil {
@@ -194,6 +196,11 @@ func BenchmarkGoWinograd(bm *testing.B) {
 					in := x
 					if pass == "dx" {
 						in = dy
+					}
+					if path == "go-winograd-blocked" {
+						b.mu.Lock()
+						b.relayout(b.get("bench", in), blocked)
+						b.mu.Unlock()
 					}
 					var src engine.Tensor // the blocked tensor the reorder path starts from
 					if path == "go-winograd+reorder" {

@@ -303,6 +303,7 @@ type winoBufs struct {
 	vStride, mStride int
 	tmp              [winoP * 8]float32
 	out              [winoM * winoM * 8]float32
+	outs             [8 * winoM * winoM * 8]float32 // eight channels' out, for outputBlocked
 }
 
 // input writes the transformed 6×6 patches of tiles [t0, t0+nr) of xp (the padded input) into
@@ -362,21 +363,34 @@ func (g *winoGeom) output(bf *winoBufs, y, bias []float32, t0, o0, o1 int) {
 // channels when the panels are too few to occupy every goroutine. g.paddedLen() must be below
 // 2³¹ (the tiles' offsets are int32).
 func winoConv(g winoGeom, x, u, bias, y []float32) {
+	winoRun(g, u, 1, func(xp []float32) {
+		parallel(g.n*g.c, func(_, p int) { g.padPlane(x, xp, p) })
+	}, func(bf *winoBufs, t0, o0, o1 int) {
+		g.output(bf, y, bias, t0, o0, o1)
+	})
+}
+
+// winoRun is the body of winoConv and winoConvBlocked: pad fills the padded plain input
+// (N×C×hp×wp, its tail already cleared), and out transforms the products of the panel of tiles
+// from t0 for output channels [o0, o1) back into the output. The output channels are split
+// among tasks in whole multiples of align panels of mr channels (the last group excepted).
+func winoRun(g winoGeom, u []float32, align int, pad func(xp []float32), out func(bf *winoBufs, t0, o0, o1 int)) {
 	xpBuf := getScratch(g.paddedLen())
 	defer putScratch(xpBuf)
 	xp := *xpBuf
 	clear(xp[g.n*g.c*g.hp*g.wp:])
-	parallel(g.n*g.c, func(_, p int) { g.padPlane(x, xp, p) })
+	pad(xp)
 
 	mPanels := (g.o + mr - 1) / mr
 	panel := mPanels * g.c * mr // floats of one U_ξ
 	tPanels := (g.tiles + nr - 1) / nr
+	units := (mPanels + align - 1) / align // groups of align panels that tasks may split
 	nw := workers()
 	groups := 1
 	if tPanels < 2*nw {
-		groups = min(mPanels, (2*nw+tPanels-1)/tPanels)
+		groups = min(units, (2*nw+tPanels-1)/tPanels)
 	}
-	maxRows := (mPanels + groups - 1) / groups * mr
+	maxRows := (units + groups - 1) / groups * align * mr
 	vStride, mStride := g.c*nr+nr, maxRows*nr+nr
 	vLen, mLen := winoP*vStride, winoP*mStride
 	bufs := make([]*winoBufs, nw)
@@ -400,13 +414,13 @@ func winoConv(g winoGeom, x, u, bias, y []float32) {
 		}
 		t0 := pn * nr
 		g.input(xp, bf, t0)
-		m0, m1 := gi*mPanels/groups, (gi+1)*mPanels/groups
+		m0, m1 := min(mPanels, gi*units/groups*align), min(mPanels, (gi+1)*units/groups*align)
 		for p := 0; p < winoP; p++ {
 			bp := bf.v[p*vStride : p*vStride+g.c*nr]
 			for mi := m0; mi < m1; mi++ {
 				microKernel(g.c, u[p*panel+mi*g.c*mr:p*panel+(mi+1)*g.c*mr], bp, bf.m[p*mStride+(mi-m0)*mr*nr:], nr)
 			}
 		}
-		g.output(bf, y, bias, t0, m0*mr, min(m1*mr, g.o))
+		out(bf, t0, m0*mr, min(m1*mr, g.o))
 	})
 }

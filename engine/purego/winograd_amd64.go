@@ -6,7 +6,8 @@ import "golang.org/x/sys/cpu"
 
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		winoIn8, winoOut8 = avx2WinoIn8, avx2WinoOut8
+		winoIn8, winoOut8, transpose8 = avx2WinoIn8, avx2WinoOut8, avx2Transpose8
+		storeBlocked8 = avx2StoreBlocked8
 	}
 }
 
@@ -37,3 +38,30 @@ func avx2WinoOut8(m []float32, stride int, bias float32, out *[winoM * winoM * 8
 
 //go:noescape
 func winoOut8asm(m *float32, stride int, bias float32, out, tmp *float32)
+
+// avx2Transpose8 is transpose8 in AVX assembly.
+func avx2Transpose8(src []float32, lds int, dst []float32, ldd int) {
+	_, _ = src[7*lds+7], dst[7*ldd+7]
+	transpose8asm(&src[0], lds, &dst[0], ldd)
+}
+
+//go:noescape
+func transpose8asm(src *float32, lds int, dst *float32, ldd int)
+
+// avx2StoreBlocked8 is storeBlocked8 in AVX assembly.
+func avx2StoreBlocked8(outs *[8 * winoM * winoM * 8]float32, y []float32, off *[8]int, ldr, ldc int) {
+	last := (winoM-1)*ldr + (winoM-1)*ldc + 7
+	if ldr < 0 || ldc < 0 {
+		panic("purego: storeBlocked8: negative stride")
+	}
+	for _, o := range off {
+		if o < 0 {
+			panic("purego: storeBlocked8: negative offset")
+		}
+		_ = y[o+last] // every value written lies in y
+	}
+	storeBlocked8asm(&outs[0], &y[0], off, ldr, ldc)
+}
+
+//go:noescape
+func storeBlocked8asm(outs *float32, y *float32, off *[8]int, ldr, ldc int)

@@ -213,3 +213,157 @@ outcols:
 	JNZ outcols
 	VZEROUPPER
 	RET
+
+// func transpose8asm(src *float32, lds int, dst *float32, ldd int)
+// Rows i and i+4 of src share a register (low and high 128-bit halves), for floats 0–3 in
+// Y0–Y3 and floats 4–7 in Y4–Y7; each group of four is then transposed as 4×4 blocks per half,
+// which gives column j of src (row j of dst) whole in one register.
+TEXT ·transpose8asm(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ lds+8(FP), R8
+	MOVQ dst+16(FP), DI
+	MOVQ ldd+24(FP), R9
+	SHLQ $2, R8 // strides in bytes
+	SHLQ $2, R9
+	LEAQ (R8)(R8*2), R10 // 3·lds
+	LEAQ (R8)(R8*4), R11 // 5·lds
+	LEAQ (R10)(R8*4), R12 // 7·lds
+	LEAQ (R9)(R9*2), BX // 3·ldd
+	LEAQ (R9)(R9*4), CX // 5·ldd
+	LEAQ (BX)(R9*4), DX // 7·ldd
+	VMOVUPS (SI), X0
+	VINSERTF128 $1, (SI)(R8*4), Y0, Y0
+	VMOVUPS (SI)(R8*1), X1
+	VINSERTF128 $1, (SI)(R11*1), Y1, Y1
+	VMOVUPS (SI)(R8*2), X2
+	VINSERTF128 $1, (SI)(R10*2), Y2, Y2
+	VMOVUPS (SI)(R10*1), X3
+	VINSERTF128 $1, (SI)(R12*1), Y3, Y3
+	VMOVUPS 16(SI), X4
+	VINSERTF128 $1, 16(SI)(R8*4), Y4, Y4
+	VMOVUPS 16(SI)(R8*1), X5
+	VINSERTF128 $1, 16(SI)(R11*1), Y5, Y5
+	VMOVUPS 16(SI)(R8*2), X6
+	VINSERTF128 $1, 16(SI)(R10*2), Y6, Y6
+	VMOVUPS 16(SI)(R10*1), X7
+	VINSERTF128 $1, 16(SI)(R12*1), Y7, Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VUNPCKLPS Y5, Y4, Y8
+	VUNPCKHPS Y5, Y4, Y9
+	VUNPCKLPS Y7, Y6, Y10
+	VUNPCKHPS Y7, Y6, Y11
+	VSHUFPS $0x44, Y10, Y8, Y4
+	VSHUFPS $0xEE, Y10, Y8, Y5
+	VSHUFPS $0x44, Y11, Y9, Y6
+	VSHUFPS $0xEE, Y11, Y9, Y7
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, (DI)(R9*1)
+	VMOVUPS Y2, (DI)(R9*2)
+	VMOVUPS Y3, (DI)(BX*1)
+	VMOVUPS Y4, (DI)(R9*4)
+	VMOVUPS Y5, (DI)(CX*1)
+	VMOVUPS Y6, (DI)(BX*2)
+	VMOVUPS Y7, (DI)(DX*1)
+	VZEROUPPER
+	RET
+
+// BLK_PX transposes one output pixel's 8×8 block of bf.outs (eight channels at SI + 512c, the
+// eight tiles' values in each row) and stores tile l's eight channels at its base pointer (AX,
+// BX, CX, R8–R12 for l = 0…7) plus the pixel offset R13; then it moves SI to the next pixel
+// and R13 one pixel to the right (DX).
+#define BLK_PX \
+	VMOVUPS 0(SI), X0; \
+	VINSERTF128 $1, 2048(SI), Y0, Y0; \
+	VMOVUPS 512(SI), X1; \
+	VINSERTF128 $1, 2560(SI), Y1, Y1; \
+	VMOVUPS 1024(SI), X2; \
+	VINSERTF128 $1, 3072(SI), Y2, Y2; \
+	VMOVUPS 1536(SI), X3; \
+	VINSERTF128 $1, 3584(SI), Y3, Y3; \
+	VMOVUPS 16(SI), X4; \
+	VINSERTF128 $1, 2064(SI), Y4, Y4; \
+	VMOVUPS 528(SI), X5; \
+	VINSERTF128 $1, 2576(SI), Y5, Y5; \
+	VMOVUPS 1040(SI), X6; \
+	VINSERTF128 $1, 3088(SI), Y6, Y6; \
+	VMOVUPS 1552(SI), X7; \
+	VINSERTF128 $1, 3600(SI), Y7, Y7; \
+	VUNPCKLPS Y1, Y0, Y8; \
+	VUNPCKHPS Y1, Y0, Y9; \
+	VUNPCKLPS Y3, Y2, Y10; \
+	VUNPCKHPS Y3, Y2, Y11; \
+	VSHUFPS $0x44, Y10, Y8, Y0; \
+	VSHUFPS $0xEE, Y10, Y8, Y1; \
+	VSHUFPS $0x44, Y11, Y9, Y2; \
+	VSHUFPS $0xEE, Y11, Y9, Y3; \
+	VUNPCKLPS Y5, Y4, Y8; \
+	VUNPCKHPS Y5, Y4, Y9; \
+	VUNPCKLPS Y7, Y6, Y10; \
+	VUNPCKHPS Y7, Y6, Y11; \
+	VSHUFPS $0x44, Y10, Y8, Y4; \
+	VSHUFPS $0xEE, Y10, Y8, Y5; \
+	VSHUFPS $0x44, Y11, Y9, Y6; \
+	VSHUFPS $0xEE, Y11, Y9, Y7; \
+	VMOVUPS Y0, (AX)(R13*1); \
+	VMOVUPS Y1, (BX)(R13*1); \
+	VMOVUPS Y2, (CX)(R13*1); \
+	VMOVUPS Y3, (R8)(R13*1); \
+	VMOVUPS Y4, (R9)(R13*1); \
+	VMOVUPS Y5, (R10)(R13*1); \
+	VMOVUPS Y6, (R11)(R13*1); \
+	VMOVUPS Y7, (R12)(R13*1); \
+	ADDQ $32, SI; \
+	ADDQ DX, R13
+
+// BLK_ROW stores a row of four pixels and moves R13 to the next row's start (R14 += DI).
+#define BLK_ROW \
+	BLK_PX; \
+	BLK_PX; \
+	BLK_PX; \
+	BLK_PX; \
+	ADDQ DI, R14; \
+	MOVQ R14, R13
+
+// func storeBlocked8asm(outs *float32, y *float32, off *int, ldr, ldc int)
+// outs is outputBlocked's bf.outs: eight channels' 4×4 results for eight tiles,
+// outs[(c·16 + px)·8 + l]. Pixel (i, k) of tile l gets its eight channels at
+// y + off[l] + i·ldr + k·ldc (floats).
+TEXT ·storeBlocked8asm(SB), NOSPLIT, $0-40
+	MOVQ outs+0(FP), SI
+	MOVQ y+8(FP), R13
+	MOVQ off+16(FP), R14
+	MOVQ ldr+24(FP), DI
+	MOVQ ldc+32(FP), DX
+	SHLQ $2, DI // strides in bytes
+	SHLQ $2, DX
+	MOVQ 0(R14), AX
+	LEAQ (R13)(AX*4), AX
+	MOVQ 8(R14), BX
+	LEAQ (R13)(BX*4), BX
+	MOVQ 16(R14), CX
+	LEAQ (R13)(CX*4), CX
+	MOVQ 24(R14), R8
+	LEAQ (R13)(R8*4), R8
+	MOVQ 32(R14), R9
+	LEAQ (R13)(R9*4), R9
+	MOVQ 40(R14), R10
+	LEAQ (R13)(R10*4), R10
+	MOVQ 48(R14), R11
+	LEAQ (R13)(R11*4), R11
+	MOVQ 56(R14), R12
+	LEAQ (R13)(R12*4), R12
+	XORQ R13, R13 // the pixel's offset from the tiles' bases
+	XORQ R14, R14 // the row's
+	BLK_ROW
+	BLK_ROW
+	BLK_ROW
+	BLK_ROW
+	VZEROUPPER
+	RET
