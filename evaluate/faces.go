@@ -69,14 +69,14 @@ type FacesReport struct {
 	// With two or more photos a composite, the smallest true face of each picture (by
 	// FaceSize) and the other faces are counted apart: how many of each were found, and the
 	// recall of each.
-	SmallestFound  int     `json:"smallest_found,omitempty"`
-	SmallestRecall float64 `json:"smallest_recall,omitempty"`
-	OthersFaces    int     `json:"others_faces,omitempty"`
-	OthersFound    int     `json:"others_found,omitempty"`
-	OthersRecall   float64 `json:"others_recall,omitempty"`
+	SmallestFound  int     `json:"smallest_found"`
+	SmallestRecall float64 `json:"smallest_recall"`
+	OthersFaces    int     `json:"others_faces"`
+	OthersFound    int     `json:"others_found"`
+	OthersRecall   float64 `json:"others_recall"`
 	// SizeRatio is the largest, over the pictures, of the smallest face's size over the largest
 	// face's (FaceSize): with FacesOptions.SmallRatio set, at most that.
-	SizeRatio float64 `json:"size_ratio_max,omitempty"`
+	SizeRatio float64 `json:"size_ratio_max"`
 }
 
 // FacesOptions sets up MeasureFaces.
