@@ -14,6 +14,7 @@ import (
 	"image"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/catmark/catmark/facecrop"
@@ -77,6 +78,9 @@ type Photo struct {
 	W, H int
 	// Truth is the annotated landmarks in the original photo's pixels, unclipped.
 	Truth landmark.Points
+	// Turn is the angle the photo was turned by (TurnPhoto), in degrees counter-clockwise; 0 for
+	// a photo as it was taken.
+	Turn float64
 }
 
 // Original returns the photo at its original size: Img, or Img resized to W×H.
@@ -112,6 +116,16 @@ type Result struct {
 	Split string `json:"split"`
 	// Turned is the angle every photo was turned by (Turned), in degrees counter-clockwise.
 	Turned float64 `json:"turned,omitempty"`
+	// TurnedRandom is set when every photo was turned by its own random angle (RandomTurned),
+	// drawn with TurnSeed; each photo's angle is in Photos and WorstPhotos.
+	TurnedRandom bool   `json:"turned_random,omitempty"`
+	TurnSeed     uint64 `json:"turn_seed,omitempty"`
+	// MedianNME is the median of the measured photos' NME.
+	MedianNME float64 `json:"nme_median"`
+	// GrossMisses counts the photos whose NME is above GrossMiss: the face was not found at all.
+	GrossMisses int `json:"gross_misses"`
+	// WorstPhotos lists the WorstCount photos with the highest NME, worst first.
+	WorstPhotos []WorstPhoto `json:"worst"`
 	// TrueFaceCrops is set when the predictor was given the true face box of every photo (a
 	// crop-stage model on its own): its figures are not those of a detector that finds faces.
 	TrueFaceCrops bool `json:"given_true_face_crops"`
@@ -121,10 +135,26 @@ type Result struct {
 	Photos []PhotoResult `json:"-"`
 }
 
+// GrossMiss is the NME above which a photo's prediction is a gross miss: its points are, on
+// average, farther from the truth than the eyes are from each other.
+const GrossMiss = 1.0
+
+// WorstCount is the number of photos Result.Worst lists.
+const WorstCount = 12
+
+// WorstPhoto is one of the photos with the highest NME: its name, its NME and the angle it was
+// turned by (degrees counter-clockwise; 0 when not turned).
+type WorstPhoto struct {
+	Name string  `json:"name"`
+	NME  float64 `json:"nme"`
+	Turn float64 `json:"turn,omitempty"`
+}
+
 // PhotoResult is one photo's prediction and truth.
 type PhotoResult struct {
 	Index int // position in the Set
 	Name  string
+	Turn  float64 // the angle the photo was turned by (Photo.Turn), in degrees
 	metrics.Sample
 	// NME is the photo's mean point error over the distance between its true eyes; NaN when
 	// that distance is zero (such photos are left out of the figures).
@@ -190,14 +220,52 @@ func Run(p Predictor, set Set, opt Options) (*Result, error) {
 		for k, ph := range photos {
 			s := metrics.Sample{Pred: pred[k], Truth: ph.Truth, Width: ph.W, Height: ph.H}
 			samples = append(samples, s)
-			res.Photos = append(res.Photos, PhotoResult{Index: idx[k], Name: ph.Name, Sample: s, NME: photoNME(s)})
+			res.Photos = append(res.Photos, PhotoResult{Index: idx[k], Name: ph.Name, Turn: ph.Turn, Sample: s, NME: photoNME(s)})
 		}
 		if opt.Progress != nil {
 			opt.Progress(hi, n)
 		}
 	}
 	res.Report = metrics.Compute(samples)
+	res.summarise()
 	return res, nil
+}
+
+// summarise fills in the figures taken from the photos' NME: the median, the gross misses and
+// the worst photos.
+func (r *Result) summarise() {
+	var nmes []float64
+	r.GrossMisses = 0
+	for _, p := range r.Photos {
+		if math.IsNaN(p.NME) {
+			continue
+		}
+		nmes = append(nmes, p.NME)
+		if p.NME > GrossMiss {
+			r.GrossMisses++
+		}
+	}
+	r.MedianNME = median(nmes)
+	r.WorstPhotos = []WorstPhoto{}
+	for _, p := range r.Worst(WorstCount) {
+		if !math.IsNaN(p.NME) {
+			r.WorstPhotos = append(r.WorstPhotos, WorstPhoto{Name: p.Name, NME: p.NME, Turn: p.Turn})
+		}
+	}
+}
+
+// median returns the median of v (the mean of the middle two for an even count), 0 for none;
+// it sorts v.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // loadPhotos reads photos lo…hi−1 of set in parallel; it returns those that could be read, their

@@ -3,6 +3,7 @@ package evaluate
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -349,6 +350,58 @@ func TestOpenDataErrors(t *testing.T) {
 			t.Errorf("OpenData(%s, %q) succeeded", c.path, c.split)
 		} else if !strings.Contains(err.Error(), c.path) {
 			t.Errorf("OpenData(%s, %q): error %q does not name the data", c.path, c.split, err)
+		}
+	}
+}
+
+// The median NME, the gross misses and the worst photos follow from the photos' NME.
+func TestResultSummary(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		shifts []float64 // photo k's NME
+		median float64
+		gross  int
+		worst  []int // photos, worst first
+	}{
+		{"odd count", []float64{0.03, 0.01, 0.02}, 0.02, 0, []int{0, 2, 1}},
+		{"even count", []float64{0.04, 0.01, 0.02, 0.08}, 0.03, 0, []int{3, 0, 2, 1}},
+		{"gross misses", []float64{1.5, 0.05, 0.99, 2}, 1.245, 2, []int{3, 0, 2, 1}},
+		{"more than WorstCount", make([]float64, 20), 0, 0, make([]int, WorstCount)},
+	} {
+		var set memSet
+		for k := range tc.shifts {
+			p := facePhoto(60, 40, uint8(k))
+			p.Name = fmt.Sprintf("photo-%d.jpg", k)
+			set = append(set, p)
+		}
+		res, err := Run(&oracle{set: set, shift: func(k int) float64 { return tc.shifts[k] }}, set, Options{Batch: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(res.MedianNME-tc.median) > 1e-9 || res.GrossMisses != tc.gross {
+			t.Errorf("%s: median %g, %d gross misses; want %g and %d", tc.name, res.MedianNME, res.GrossMisses, tc.median, tc.gross)
+		}
+		if len(res.WorstPhotos) != len(tc.worst) {
+			t.Fatalf("%s: %d worst photos, want %d", tc.name, len(res.WorstPhotos), len(tc.worst))
+		}
+		for i, k := range tc.worst {
+			w := res.WorstPhotos[i]
+			if tc.shifts[k] != 0 && (w.Name != set[k].Name || math.Abs(w.NME-tc.shifts[k]) > 1e-9) {
+				t.Errorf("%s: worst[%d] = %+v, want %s with NME %g", tc.name, i, w, set[k].Name, tc.shifts[k])
+			}
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"nme_median", "gross_misses", "worst"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s: JSON has no %q: %s", tc.name, k, b)
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/catmark/catmark"
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
+	"github.com/catmark/catmark/model"
 )
 
 // Composite places photos side by side, left to right, each resized by its scale, vertically
@@ -65,12 +66,29 @@ type FacesReport struct {
 	NME        float64 `json:"nme_found"` // 0 when none was found
 	// Skipped counts photos that could not be read; composites are made of the others.
 	Skipped int `json:"skipped,omitempty"`
+	// With two or more photos a composite, the smallest true face of each picture (by
+	// FaceSize) and the other faces are counted apart: how many of each were found, and the
+	// recall of each.
+	SmallestFound  int     `json:"smallest_found"`
+	SmallestRecall float64 `json:"smallest_recall"`
+	OthersFaces    int     `json:"others_faces"`
+	OthersFound    int     `json:"others_found"`
+	OthersRecall   float64 `json:"others_recall"`
+	// SizeRatio is the largest, over the pictures, of the smallest face's size over the largest
+	// face's (FaceSize): with FacesOptions.SmallRatio set, at most that.
+	SizeRatio float64 `json:"size_ratio_max"`
 }
 
 // FacesOptions sets up MeasureFaces.
 type FacesOptions struct {
-	PerPhoto   int       // photos per composite (2 or 3, say)
-	MinScale   float64   // each photo is scaled by a factor drawn uniformly from [MinScale, 1]
+	PerPhoto int // photos per composite (2 or 3, say)
+	// Each photo is scaled by a factor drawn uniformly from [MinScale, MaxScale]; MaxScale 0
+	// means 1. CheckScales gives the valid ranges.
+	MinScale, MaxScale float64
+	// SmallRatio, when above 0, makes every composite of two or more photos hold a small face:
+	// the photo whose face is smallest after its draw is shrunk further, where needed, until its
+	// face's size (FaceSize) is at most SmallRatio times the largest face's in the picture.
+	SmallRatio float64
 	Composites int       // how many composites; 0: as many as the set fills
 	Seed       uint64    // the draw of photos and scales
 	Progress   func(int) // called after each composite with the number done
@@ -86,6 +104,12 @@ type FacesOptions struct {
 func MeasureFaces(detect func(image.Image) ([]catmark.Face, error), set Set, opt FacesOptions) (FacesReport, error) {
 	if opt.PerPhoto < 1 {
 		return FacesReport{}, fmt.Errorf("evaluate: %d photos per composite", opt.PerPhoto)
+	}
+	if opt.MaxScale == 0 {
+		opt.MaxScale = 1
+	}
+	if err := CheckScales(opt.MinScale, opt.MaxScale, opt.SmallRatio); err != nil {
+		return FacesReport{}, err
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0xface5))
 	order := rng.Perm(set.Len())
@@ -107,12 +131,19 @@ func MeasureFaces(detect func(image.Image) ([]catmark.Face, error), set Set, opt
 				continue
 			}
 			photos = append(photos, p)
-			scales = append(scales, opt.MinScale+(1-opt.MinScale)*rng.Float64())
+			scales = append(scales, opt.MinScale+(opt.MaxScale-opt.MinScale)*rng.Float64())
 		}
 		if len(photos) < opt.PerPhoto {
 			break
 		}
 		img, truths := Composite(photos, scales, 16)
+		if opt.SmallRatio > 0 && len(photos) > 1 {
+			img, truths = shrinkSmallest(photos, scales, opt.SmallRatio)
+		}
+		smallest, ratio := smallestFace(truths)
+		if len(truths) > 1 {
+			rep.SizeRatio = max(rep.SizeRatio, ratio)
+		}
 		faces, err := detect(img.Image())
 		if err != nil {
 			return rep, fmt.Errorf("evaluate: composite %d: %w", c, err)
@@ -143,6 +174,17 @@ func MeasureFaces(detect func(image.Image) ([]catmark.Face, error), set Set, opt
 		}
 		rep.Photos++
 		rep.Faces += len(truths)
+		if len(truths) > 1 {
+			rep.OthersFaces += len(truths) - 1
+			for t, ok := range used {
+				switch {
+				case ok && t == smallest:
+					rep.SmallestFound++
+				case ok:
+					rep.OthersFound++
+				}
+			}
+		}
 		if opt.Progress != nil {
 			opt.Progress(c + 1)
 		}
@@ -154,7 +196,66 @@ func MeasureFaces(detect func(image.Image) ([]catmark.Face, error), set Set, opt
 	if rep.Found > 0 {
 		rep.NME = nmeSum / float64(rep.Found)
 	}
+	if rep.OthersFaces > 0 {
+		rep.SmallestRecall = float64(rep.SmallestFound) / float64(rep.Photos)
+		rep.OthersRecall = float64(rep.OthersFound) / float64(rep.OthersFaces)
+	}
 	return rep, nil
+}
+
+// CheckScales reports whether composites can be made with photos scaled by [lo, hi] and, when
+// small is above 0, a smallest face at most small times the largest: 0 < lo ≤ hi ≤ 1 and
+// 0 ≤ small < 1.
+func CheckScales(lo, hi, small float64) error {
+	if !(lo > 0 && lo <= hi && hi <= 1) {
+		return fmt.Errorf("evaluate: composite scales %g to %g: want 0 < low ≤ high ≤ 1 (a share of each photo's size)", lo, hi)
+	}
+	if !(small >= 0 && small < 1) {
+		return fmt.Errorf("evaluate: small-face ratio %g: want a share of the largest face's size, above 0 and below 1 (0: off)", small)
+	}
+	return nil
+}
+
+// FaceSize is the size of the face whose points are p, in their pixels: the side of the box
+// around them in the frame that turns the face upright, the size the centers first stage
+// predicts (model.FaceGeometry).
+func FaceSize(p landmark.Points) float64 {
+	return model.FaceGeometry(p).Size
+}
+
+// smallestFace returns the index of the smallest face of truths (FaceSize) and its size over
+// the largest's.
+func smallestFace(truths []landmark.Points) (int, float64) {
+	small, lo, hi := 0, math.Inf(1), 0.0
+	for i, p := range truths {
+		s := FaceSize(p)
+		if s < lo {
+			small, lo = i, s
+		}
+		hi = max(hi, s)
+	}
+	if !(hi > 0) {
+		return small, 0
+	}
+	return small, lo / hi
+}
+
+// shrinkSmallest composes photos at scales (which it may change), the photo whose face comes
+// out smallest shrunk until its face is at most ratio times the largest face in the picture.
+// The shrinking is worked out from the true faces and checked on the composite itself, whose
+// sizes are rounded to whole pixels.
+func shrinkSmallest(photos []Photo, scales []float64, ratio float64) (*imgproc.RGB, []landmark.Points) {
+	img, truths := Composite(photos, scales, 16)
+	for range 20 {
+		small, r := smallestFace(truths)
+		if r <= ratio {
+			break
+		}
+		// Faces scale with their photos; aim a little under the ratio for the rounding.
+		scales[small] *= ratio / r * 0.995
+		img, truths = Composite(photos, scales, 16)
+	}
+	return img, truths
 }
 
 // faceNME is the mean distance between p and the true points over the true eye distance.

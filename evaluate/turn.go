@@ -1,7 +1,9 @@
 package evaluate
 
 import (
+	"hash/fnv"
 	"math"
+	"math/rand/v2"
 
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
@@ -26,10 +28,36 @@ func (s Turned) Photo(i int) (Photo, error) {
 	return TurnPhoto(p, s.Degrees), nil
 }
 
+// RandomTurned is a Set whose photos are those of Set each turned as Turned turns them, by its
+// own angle: RandomAngle(Seed, the photo's name), uniform over [0°, 360°). The angles depend on
+// the seed and the names alone, so the same photo gets the same angle in every run and in every
+// set that holds it, whatever the order or the batch.
+type RandomTurned struct {
+	Set
+	Seed uint64
+}
+
+// Photo returns photo i turned by its angle; Photo.Turn records the angle.
+func (s RandomTurned) Photo(i int) (Photo, error) {
+	p, err := s.Set.Photo(i)
+	if err != nil {
+		return p, err
+	}
+	return TurnPhoto(p, RandomAngle(s.Seed, p.Name)), nil
+}
+
+// RandomAngle is the angle, in degrees in [0, 360), that RandomTurned turns the photo called
+// name by: the first draw of a PCG generator seeded with seed and the FNV-1a hash of name.
+func RandomAngle(seed uint64, name string) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return 360 * rand.New(rand.NewPCG(seed, h.Sum64())).Float64()
+}
+
 // TurnPhoto returns p turned about its centre by degrees, counter-clockwise on screen, at its
 // original size (Photo.Original), with its truth turned too. Pixels are sampled bilinearly at the
 // turned canvas's pixel centres, so quarter turns copy pixels exactly; canvas pixels outside the
-// photo are mid-grey.
+// photo are mid-grey. The turned photo's Turn is p.Turn + degrees.
 func TurnPhoto(p Photo, degrees float64) Photo {
 	src := p.Original()
 	sin, cos := math.Sincos(degrees * math.Pi / 180)
@@ -62,7 +90,7 @@ func TurnPhoto(p Photo, degrees float64) Photo {
 		x, y := turn(q.X, q.Y)
 		truth[i] = landmark.Point{X: x, Y: y}
 	}
-	return Photo{Name: p.Name, Img: out, W: w, H: h, Truth: truth}
+	return Photo{Name: p.Name, Img: out, W: w, H: h, Truth: truth, Turn: p.Turn + degrees}
 }
 
 // bilinear samples img at pixel coordinates (x, y) (pixel centres at integers); ok is false

@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -60,6 +61,83 @@ func TestTurnPhoto(t *testing.T) {
 		// Counter-clockwise on screen: a point left of the centre moves down.
 		if deg == 90 && !(r.Truth[0].Y > float64(r.H)/2) {
 			t.Errorf("90°: the point left of the centre went to %v, want below the centre of %d×%d", r.Truth[0], r.W, r.H)
+		}
+	}
+}
+
+// Random angles are the seed's and the name's alone, within [0°, 360°), spread over the circle.
+func TestRandomAngle(t *testing.T) {
+	for _, tc := range []struct {
+		seed1, seed2 uint64
+		name1, name2 string
+		same         bool
+	}{
+		{1, 1, "00000001_000.jpg", "00000001_000.jpg", true},
+		{1, 2, "00000001_000.jpg", "00000001_000.jpg", false},
+		{1, 1, "00000001_000.jpg", "00000001_001.jpg", false},
+		{7, 7, "", "", true},
+	} {
+		a, b := RandomAngle(tc.seed1, tc.name1), RandomAngle(tc.seed2, tc.name2)
+		if (a == b) != tc.same {
+			t.Errorf("RandomAngle(%d, %q) = %g, RandomAngle(%d, %q) = %g; want same %v", tc.seed1, tc.name1, a, tc.seed2, tc.name2, b, tc.same)
+		}
+	}
+	var quarters [4]int
+	const n = 4000
+	for i := range n {
+		a := RandomAngle(1, fmt.Sprintf("%08d_%03d.jpg", i/4+1, i%4))
+		if !(a >= 0 && a < 360) {
+			t.Fatalf("angle %g outside [0, 360)", a)
+		}
+		quarters[int(a/90)]++
+	}
+	for q, c := range quarters {
+		if c < n/4-200 || c > n/4+200 {
+			t.Errorf("%d of %d angles in quarter %d, want about %d", c, n, q, n/4)
+		}
+	}
+}
+
+// RandomTurned turns each photo by its own angle, truth along, and records the angle; Run hands
+// it on to every photo's result.
+func TestRandomTurned(t *testing.T) {
+	var set memSet
+	for i := range 5 {
+		p := facePhoto(50+i, 40, uint8(30*i))
+		p.Name = fmt.Sprintf("%08d_000.jpg", i+1)
+		set = append(set, p)
+	}
+	for _, seed := range []uint64{1, 2} {
+		rt := RandomTurned{Set: set, Seed: seed}
+		seen := map[float64]bool{}
+		for i := range set {
+			got, err := rt.Photo(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			angle := RandomAngle(seed, set[i].Name)
+			want := TurnPhoto(set[i], angle)
+			if got.Turn != angle || got.W != want.W || got.H != want.H || got.Truth != want.Truth || string(got.Img.Pix) != string(want.Img.Pix) {
+				t.Errorf("seed %d photo %d: turned %g° (%d×%d), want %g° (%d×%d) as TurnPhoto gives", seed, i, got.Turn, got.W, got.H, angle, want.W, want.H)
+			}
+			seen[angle] = true
+		}
+		if len(seen) != len(set) {
+			t.Errorf("seed %d: %d distinct angles for %d photos", seed, len(seen), len(set))
+		}
+		res, err := Run(&oracle{set: rt, shift: func(int) float64 { return 0.01 }}, rt, Options{Batch: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range res.Photos {
+			if want := RandomAngle(seed, p.Name); p.Turn != want {
+				t.Errorf("seed %d: %s measured turned %g°, want %g°", seed, p.Name, p.Turn, want)
+			}
+		}
+		for _, w := range res.WorstPhotos {
+			if w.Turn != RandomAngle(seed, w.Name) {
+				t.Errorf("seed %d: worst photo %+v, want its turn %g°", seed, w, RandomAngle(seed, w.Name))
+			}
 		}
 	}
 }

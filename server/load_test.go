@@ -2,18 +2,21 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"image"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/catmark/catmark"
+	"github.com/catmark/catmark/internal/atomicfile"
 )
 
 func TestServeGracefulShutdown(t *testing.T) {
@@ -106,6 +109,28 @@ func TestLoadTest(t *testing.T) {
 	}
 }
 
+// writeLoadJSON writes the figures a script reads, latencies in milliseconds, errors included.
+func TestWriteLoadJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "load.json")
+	rep := loadReport{Clients: 20, Requests: 100, Errors: 3, Duration: 2500 * time.Millisecond, Throughput: 38.8,
+		P50: 120 * time.Millisecond, P90: 300 * time.Millisecond, P99: 1500 * time.Microsecond * 1000, Max: 2 * time.Second, FirstError: "500 Internal Server Error"}
+	if err := writeLoadJSON(path, rep); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got loadJSON
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	want := loadJSON{Clients: 20, Requests: 100, Errors: 3, Seconds: 2.5, Throughput: 38.8, P50: 120, P90: 300, P99: 1500, Max: 2000, FirstError: "500 Internal Server Error"}
+	if got != want {
+		t.Errorf("wrote %s, want %+v", b, want)
+	}
+}
+
 func TestQuantile(t *testing.T) {
 	var d []time.Duration
 	for i := 1; i <= 200; i++ {
@@ -136,7 +161,8 @@ func loadCost(b *testing.B) time.Duration {
 }
 
 // runLoad measures 2,000 requests ($CATMARK_LOAD_REQUESTS) of a real cat photo from 20 clients
-// against url, b.N times, and reports the last run's figures.
+// against url, b.N times, and reports the last run's figures; with $CATMARK_LOAD_JSON set, it
+// also writes them to that file (loadJSON), failed requests included, before failing on them.
 func runLoad(b *testing.B, url string, photo []byte) {
 	const clients = 20
 	requests := 2000
@@ -151,6 +177,11 @@ func runLoad(b *testing.B, url string, photo []byte) {
 	for b.Loop() {
 		var err error
 		rep, err = loadTest(context.Background(), url, clients, requests, photo)
+		if path := os.Getenv("CATMARK_LOAD_JSON"); path != "" {
+			if werr := writeLoadJSON(path, rep); werr != nil {
+				b.Fatal(werr)
+			}
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -162,14 +193,53 @@ func runLoad(b *testing.B, url string, photo []byte) {
 	b.Log(rep)
 }
 
+// loadJSON is the load test's report as $CATMARK_LOAD_JSON holds it, for scripts: latencies in
+// milliseconds.
+type loadJSON struct {
+	Clients    int     `json:"clients"`
+	Requests   int     `json:"requests"`
+	Errors     int     `json:"errors"`
+	Seconds    float64 `json:"seconds"`
+	Throughput float64 `json:"requests_per_s"`
+	P50        float64 `json:"p50_ms"`
+	P90        float64 `json:"p90_ms"`
+	P99        float64 `json:"p99_ms"`
+	Max        float64 `json:"max_ms"`
+	FirstError string  `json:"first_error,omitempty"`
+}
+
+// writeLoadJSON writes rep to path as one JSON object (loadJSON).
+func writeLoadJSON(path string, rep loadReport) error {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b, err := json.Marshal(loadJSON{
+		Clients: rep.Clients, Requests: rep.Requests, Errors: rep.Errors, Seconds: rep.Duration.Seconds(),
+		Throughput: rep.Throughput, P50: ms(rep.P50), P90: ms(rep.P90), P99: ms(rep.P99), Max: ms(rep.Max),
+		FirstError: rep.FirstError,
+	})
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, append(b, '\n'))
+}
+
 // BenchmarkLoad starts the server on 127.0.0.1 with a fake detector that burns
 // $CATMARK_LOAD_COST of CPU per photo (default 2ms), and sends it 2,000 requests of a real cat
-// JPEG from 20 concurrent clients. To measure a real model instead, serve it ("catmark serve")
-// and point the benchmark at it: CATMARK_LOAD_URL=http://127.0.0.1:8080/v1/landmarks.
+// JPEG ($CATMARK_LOAD_PHOTO: a photo file of your choice) from 20 concurrent clients. To measure
+// a real model instead, serve it ("catmark serve") and point the benchmark at it:
+// CATMARK_LOAD_URL=http://127.0.0.1:8080/v1/landmarks. scripts/first-stage-check.sh runs it so,
+// with $CATMARK_LOAD_JSON for the figures.
 //
 //	go test ./server/ -run '^$' -bench Load -benchtime 1x
 func BenchmarkLoad(b *testing.B) {
-	_, photo := catPhoto(b)
+	var photo []byte
+	if path := os.Getenv("CATMARK_LOAD_PHOTO"); path != "" {
+		var err error
+		if photo, err = os.ReadFile(path); err != nil {
+			b.Fatalf("CATMARK_LOAD_PHOTO: %v", err)
+		}
+	} else {
+		_, photo = catPhoto(b)
+	}
 	url := os.Getenv("CATMARK_LOAD_URL")
 	if url == "" {
 		s := New(templateDetector{cost: loadCost(b), busy: true}, Options{Logger: quietLogger()})

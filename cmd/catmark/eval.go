@@ -93,22 +93,37 @@ Flags:`)
 	asJSON := fs.Bool("json", false, "print the figures as one JSON object")
 	out := fs.String("out", "", "folder for pictures: worst.png (the 12 worst photos by NME), random.png (12 random ones), eval.json, photos.csv (each photo's NME); with --composite, misses.png (the pictures where a face was missed or a false one reported) and each such picture as picture-N.png")
 	batch := fs.Int("batch", 32, "photos per forward pass")
-	seed := fs.Int64("seed", 1, "seed of the random photos in random.png")
+	seed := fs.Int64("seed", 1, "seed of the random draws: the photos in random.png, the composites' photos and scales, and the angles of --turn random")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	turn := fs.Float64("turn", 0, "turn every photo (and its truth) by this many degrees, counter-clockwise, before predicting: how the detector copes with tilted and upside-down heads")
-	composite := fs.Int("composite", 0, "instead: place this many photos side by side (each scaled by 0.5 to 1) and measure how many cats' faces a detector folder finds (recall, false faces per picture, NME of the found faces)")
+	var turn turnFlag
+	fs.Var(&turn, "turn", "turn every photo (and its truth) by this many degrees, counter-clockwise, before predicting: how the detector copes with tilted and upside-down heads; random: each photo by its own angle, uniform over [0, 360), drawn from --seed and the photo's name (the same photo gets the same angle in every run), each photo's angle in photos.csv and the JSON's worst photos")
+	composite := fs.Int("composite", 0, "instead: place this many photos side by side (each scaled as --composite-scale says) and measure how many cats' faces a detector folder finds (recall, false faces per picture, NME of the found faces; with 2 or more, the recall of each picture's smallest face and of the others apart)")
+	var scales scaleRange = [2]float64{0.5, 1}
+	fs.Var(&scales, "composite-scale", "with --composite: LOW,HIGH, each photo of a composite is scaled by a factor drawn uniformly from LOW to HIGH (0 < LOW ≤ HIGH ≤ 1)")
+	small := fs.Float64("composite-small", 0, "with --composite 2 or more: every picture holds a small face, the photo whose face is smallest shrunk further until its face's size is at most this share of the largest face's (0.25: a quarter or less; 0: off)")
 	tune := addDetectorFlags(fs)
 	oriented := addOrientationFlag(fs)
 	if err := parseFlags(fs, args, "model", "data"); err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *composite != 0 {
-		batchSet := false
-		fs.Visit(func(f *flag.Flag) { batchSet = batchSet || f.Name == "batch" })
-		if batchSet {
+		if set["batch"] {
 			return errors.New("--batch does not apply to --composite (DetectAll takes one picture at a time)")
 		}
-		return evalComposites(*model, *data, *split, *composite, *turn, *seed, *out, *asJSON, *oriented, tune)
+		if err := evaluate.CheckScales(scales[0], scales[1], *small); err != nil {
+			return fmt.Errorf("--composite-scale %s, --composite-small %g: %w", scales.String(), *small, err)
+		}
+		return evalComposites(compositeRun{
+			path: *model, data: *data, split: *split, k: *composite, turn: turn, seed: *seed,
+			scales: scales, small: *small, out: *out, asJSON: *asJSON, oriented: *oriented, tune: tune,
+		})
+	}
+	for _, name := range []string{"composite-scale", "composite-small"} {
+		if set[name] {
+			return fmt.Errorf("--%s applies only with --composite", name)
+		}
 	}
 	if *batch < 1 {
 		return fmt.Errorf("--batch %d must be positive", *batch)
@@ -135,15 +150,9 @@ Flags:`)
 			progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(200*time.Millisecond))
 		opt.Progress = func(done, _ int) { bar.Set(done) }
 	}
-	var set evaluate.Set = d
-	if *turn != 0 {
-		if math.IsNaN(*turn) || math.IsInf(*turn, 0) {
-			return fmt.Errorf("--turn %v: want an angle in degrees", *turn)
-		}
-		set = evaluate.Turned{Set: d, Degrees: *turn}
-	}
+	photos := turn.set(d, *seed)
 	start := time.Now()
-	res, err := evaluate.Run(pred, set, opt)
+	res, err := evaluate.Run(pred, photos, opt)
 	if bar != nil {
 		bar.Finish()
 	}
@@ -151,7 +160,12 @@ Flags:`)
 		return err
 	}
 	elapsed := time.Since(start)
-	res.Model, res.Data, res.Split, res.Turned = *model, *data, d.Split, *turn
+	res.Model, res.Data, res.Split = *model, *data, d.Split
+	if turn.random {
+		res.TurnedRandom, res.TurnSeed = true, uint64(*seed)
+	} else {
+		res.Turned = turn.degrees
+	}
 	for _, b := range res.BadPhotos {
 		fmt.Fprintf(os.Stderr, "catmark eval: skipped %s\n", b)
 	}
@@ -175,7 +189,7 @@ Flags:`)
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return err
 		}
-		files, err := evaluate.WritePictures(res, set, *out, evaluate.PictureOptions{Seed: *seed})
+		files, err := evaluate.WritePictures(res, photos, *out, evaluate.PictureOptions{Seed: *seed})
 		if err != nil {
 			return err
 		}
@@ -188,7 +202,7 @@ Flags:`)
 			return err
 		}
 		csvPath := filepath.Join(*out, "photos.csv")
-		if err := writePhotoNMEs(csvPath, res); err != nil {
+		if err := writePhotoNMEs(csvPath, res, turn.random || turn.degrees != 0); err != nil {
 			return err
 		}
 		fmt.Fprintf(msg, "wrote %s, %s (truth green, prediction magenta), %s and %s\n", files[0], files[1], jsonPath, csvPath)
@@ -196,18 +210,27 @@ Flags:`)
 	return nil
 }
 
-// writePhotoNMEs writes path as CSV: a header (photo,nme), then every measured photo's name and
-// NME in the set's order; the NME is empty for a photo whose true eyes coincide.
-func writePhotoNMEs(path string, res *evaluate.Result) error {
+// writePhotoNMEs writes path as CSV: a header (photo,nme, and turn when turned is set), then
+// every measured photo's name and NME in the set's order, and the angle it was turned by in
+// degrees counter-clockwise; the NME is empty for a photo whose true eyes coincide.
+func writePhotoNMEs(path string, res *evaluate.Result, turned bool) error {
 	var b strings.Builder
 	w := csv.NewWriter(&b)
-	w.Write([]string{"photo", "nme"})
+	head := []string{"photo", "nme"}
+	if turned {
+		head = append(head, "turn")
+	}
+	w.Write(head)
 	for _, p := range res.Photos {
 		nme := ""
 		if !math.IsNaN(p.NME) {
 			nme = strconv.FormatFloat(p.NME, 'f', 5, 64)
 		}
-		w.Write([]string{p.Name, nme})
+		row := []string{p.Name, nme}
+		if turned {
+			row = append(row, strconv.FormatFloat(p.Turn, 'f', 3, 64))
+		}
+		w.Write(row)
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
@@ -226,6 +249,9 @@ func printEval(w io.Writer, res *evaluate.Result, desc string, d *evaluate.Data,
 	if res.Turned != 0 {
 		what += fmt.Sprintf(", every photo turned %g° counter-clockwise", res.Turned)
 	}
+	if res.TurnedRandom {
+		what += fmt.Sprintf(", each photo turned by its own random angle (seed %d)", res.TurnSeed)
+	}
 	fmt.Fprintf(w, "data   %s (%s)\n", res.Data, what)
 	fmt.Fprintf(w, "       %d photos measured in %s", res.N, elapsed.Round(time.Millisecond))
 	if res.Skipped > 0 {
@@ -241,9 +267,11 @@ func printEval(w io.Writer, res *evaluate.Result, desc string, d *evaluate.Data,
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "MSE (the seed's metric)     %.5f\n", res.MSE)
 	fmt.Fprintf(w, "NME                         %.4f\n", res.NME)
+	fmt.Fprintf(w, "NME (median)                %.4f\n", res.MedianNME)
 	fmt.Fprintf(w, "failure rate (NME > %.2f)   %.1f %%\n", metrics.FailureThreshold, 100*res.FailureRate)
 	fmt.Fprintf(w, "PCK@0.05                    %.1f %%\n", 100*res.PCK005)
 	fmt.Fprintf(w, "PCK@0.1                     %.1f %%\n", 100*res.PCK01)
+	fmt.Fprintf(w, "gross misses (NME > %g)      %d\n", evaluate.GrossMiss, res.GrossMisses)
 	fmt.Fprintln(w, "\nper point: mean error / true eye distance")
 	for i, v := range res.PerPoint {
 		fmt.Fprintf(w, "  %d %-22s %.4f\n", i+1, landmark.Names[i], v)
@@ -254,7 +282,8 @@ func printEval(w io.Writer, res *evaluate.Result, desc string, d *evaluate.Data,
 // With out set, it draws the pictures on which a face was missed or a false face reported in
 // out/misses.png, and saves each such picture undrawn as out/picture-N.png (to run catmark
 // predict on).
-func evalComposites(path, data, split string, k int, turn float64, seed int64, out string, asJSON, oriented bool, tune *detectorFlags) error {
+func evalComposites(r compositeRun) error {
+	path, data, split, k, seed, out, asJSON, tune := r.path, r.data, r.split, r.k, r.seed, r.out, r.asJSON, r.tune
 	if k < 1 || k > 8 {
 		return fmt.Errorf("--composite %d: want 1 to 8 photos a picture", k)
 	}
@@ -270,13 +299,10 @@ func evalComposites(path, data, split string, k int, turn float64, seed int64, o
 		return err
 	}
 	defer d.Close()
-	d.Orient(oriented)
-	var set evaluate.Set = d
-	if turn != 0 {
-		set = evaluate.Turned{Set: d, Degrees: turn}
-	}
+	d.Orient(r.oriented)
+	set := r.turn.set(d, seed)
 	start := time.Now()
-	opt := evaluate.FacesOptions{PerPhoto: k, MinScale: 0.5, Seed: uint64(seed)}
+	opt := evaluate.FacesOptions{PerPhoto: k, MinScale: r.scales[0], MaxScale: r.scales[1], SmallRatio: r.small, Seed: uint64(seed)}
 	var tiles []image.Image
 	var captions []string
 	var saveErr error
@@ -315,10 +341,99 @@ func evalComposites(path, data, split string, k int, turn float64, seed int64, o
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Printf("model  %s (min face presence %g)\ndata   %s: %d pictures of %d photos side by side, each scaled by 0.5 to 1, in %s\n\n", path, det.Settings().MinFace, data, rep.Photos, k, time.Since(start).Round(time.Millisecond))
+	how := fmt.Sprintf("each scaled by %g to %g", r.scales[0], r.scales[1])
+	if r.small > 0 && k > 1 {
+		how += fmt.Sprintf(", the smallest face at most %g of the largest's size", r.small)
+	}
+	fmt.Printf("model  %s (min face presence %g)\ndata   %s: %d pictures of %d photos side by side, %s, in %s\n\n", path, det.Settings().MinFace, data, rep.Photos, k, how, time.Since(start).Round(time.Millisecond))
 	fmt.Printf("faces found (NME < %g)   %d of %d (recall %.1f %%)\n", evaluate.FaceMatch, rep.Found, rep.Faces, 100*rep.Recall)
+	if rep.OthersFaces > 0 {
+		fmt.Printf("  smallest of a picture  %d of %d (recall %.1f %%; at most %.2f of the largest's size)\n", rep.SmallestFound, rep.Photos, 100*rep.SmallestRecall, rep.SizeRatio)
+		fmt.Printf("  the others             %d of %d (recall %.1f %%)\n", rep.OthersFound, rep.OthersFaces, 100*rep.OthersRecall)
+	}
 	fmt.Printf("false faces              %d (%.2f a picture)\n", rep.FalseFaces, rep.FalsePer)
 	fmt.Printf("NME of the found faces   %.4f\n", rep.NME)
+	return nil
+}
+
+// compositeRun is what catmark eval --composite measures, and how.
+type compositeRun struct {
+	path, data, split string
+	k                 int // photos a picture
+	turn              turnFlag
+	seed              int64
+	scales            scaleRange
+	small             float64 // FacesOptions.SmallRatio
+	out               string
+	asJSON, oriented  bool
+	tune              *detectorFlags
+}
+
+// turnFlag is --turn: an angle in degrees, or "random" (each photo its own angle).
+type turnFlag struct {
+	degrees float64
+	random  bool
+}
+
+func (t *turnFlag) String() string {
+	if t == nil {
+		return "0"
+	}
+	if t.random {
+		return "random"
+	}
+	return strconv.FormatFloat(t.degrees, 'g', -1, 64)
+}
+
+func (t *turnFlag) Set(v string) error {
+	if v == "random" {
+		*t = turnFlag{random: true}
+		return nil
+	}
+	d, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(d) || math.IsInf(d, 0) {
+		return fmt.Errorf("want an angle in degrees or random")
+	}
+	*t = turnFlag{degrees: d}
+	return nil
+}
+
+// set returns the photos of s turned as the flag says (s itself when not turned); seed draws
+// the random angles.
+func (t turnFlag) set(s evaluate.Set, seed int64) evaluate.Set {
+	switch {
+	case t.random:
+		return evaluate.RandomTurned{Set: s, Seed: uint64(seed)}
+	case t.degrees != 0:
+		return evaluate.Turned{Set: s, Degrees: t.degrees}
+	}
+	return s
+}
+
+// scaleRange is --composite-scale: LOW,HIGH.
+type scaleRange [2]float64
+
+func (r *scaleRange) String() string {
+	if r == nil {
+		return ""
+	}
+	return strconv.FormatFloat(r[0], 'g', -1, 64) + "," + strconv.FormatFloat(r[1], 'g', -1, 64)
+}
+
+func (r *scaleRange) Set(v string) error {
+	lo, hi, ok := strings.Cut(v, ",")
+	if !ok {
+		return fmt.Errorf("want LOW,HIGH, such as 0.2,1")
+	}
+	a, err1 := strconv.ParseFloat(strings.TrimSpace(lo), 64)
+	b, err2 := strconv.ParseFloat(strings.TrimSpace(hi), 64)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("want two numbers LOW,HIGH, such as 0.2,1")
+	}
+	if err := evaluate.CheckScales(a, b, 0); err != nil {
+		return err
+	}
+	*r = scaleRange{a, b}
 	return nil
 }
 

@@ -97,6 +97,66 @@ func TestEvalCommand(t *testing.T) {
 		t.Errorf("split %v, model %v", m["split"], m["model"])
 	}
 
+	// Each photo turned by its own seeded angle: the same angles in every run, recorded in the
+	// JSON and in photos.csv; another seed gives other angles.
+	turnedRun := func(seed string) (map[string]any, [][]string) {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "turned")
+		out, err := evalCapture(t, func() error {
+			return runEval([]string{"--model", ckpt, "--data", photos, "--json", "--quiet", "--backend", "ref", "--turn", "random", "--seed", seed, "--out", dir})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("--turn random --json printed %q: %v", out, err)
+		}
+		rows, err := readCSV(filepath.Join(dir, "photos.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, rows
+	}
+	m1, rows1 := turnedRun("3")
+	m2, rows2 := turnedRun("3")
+	_, rows3 := turnedRun("4")
+	if m1["nme"] != m2["nme"] {
+		t.Errorf("--turn random --seed 3 twice: NME %v, then %v", m1["nme"], m2["nme"])
+	}
+	if m1["turned_random"] != true || m1["turn_seed"] != 3.0 {
+		t.Errorf("--turn random --seed 3: JSON turned_random %v, turn_seed %v", m1["turned_random"], m1["turn_seed"])
+	}
+	if len(rows1) != 17 || strings.Join(rows1[0], ",") != "photo,nme,turn" {
+		t.Fatalf("--turn random photos.csv: %d rows, header %q; want 16 photos under photo,nme,turn", len(rows1), rows1[0])
+	}
+	differ := 0
+	for i, r := range rows1[1:] {
+		a, err := strconv.ParseFloat(r[2], 64)
+		if err != nil || a < 0 || a >= 360 {
+			t.Errorf("photos.csv row %q: want an angle in [0, 360)", r)
+		}
+		if strings.Join(r, ",") != strings.Join(rows2[i+1], ",") {
+			t.Errorf("the same seed twice: row %q, then %q", r, rows2[i+1])
+		}
+		if r[2] != rows3[i+1][2] {
+			differ++
+		}
+	}
+	if differ < 12 {
+		t.Errorf("seeds 3 and 4 turn only %d of 16 photos differently", differ)
+	}
+	for _, k := range []string{"nme_median", "gross_misses", "worst"} {
+		if _, ok := m1[k]; !ok {
+			t.Errorf("--json has no %q", k)
+		}
+	}
+	if worst, _ := m1["worst"].([]any); len(worst) == 0 {
+		t.Errorf("--json worst: %v, want the worst photos", m1["worst"])
+	} else if w, _ := worst[0].(map[string]any); w["name"] == "" || w["nme"] == nil {
+		t.Errorf("--json worst[0] = %v, want a name and an NME", worst[0])
+	}
+
 	// The readable table on the photo folder, with pictures.
 	pics := filepath.Join(t.TempDir(), "pics")
 	out, err = evalCapture(t, func() error {
@@ -170,6 +230,19 @@ func TestEvalCommand(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Photos != 8 || rep.Faces != 16 || rep.Found > 8 {
 		t.Fatalf("composite eval: %v, %+v\n%s", err, rep, out)
 	}
+	// Composites of three with a small face: its recall apart, and its size within the ratio.
+	out, err = evalCapture(t, func() error {
+		return runEval([]string{"--model", det, "--data", data, "--split", "all", "--composite", "3", "--composite-scale", "0.3,0.9", "--composite-small", "0.25", "--json"})
+	})
+	var small struct {
+		Photos      int
+		OthersFaces int      `json:"others_faces"`
+		SizeRatio   float64  `json:"size_ratio_max"`
+		Smallest    *float64 `json:"smallest_recall"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &small) != nil || small.Photos != 5 || small.OthersFaces != 10 || small.Smallest == nil || small.SizeRatio <= 0 || small.SizeRatio > 0.25 {
+		t.Fatalf("composite eval with a small face: %v, %+v\n%s", err, small, out)
+	}
 	saved, _ := filepath.Glob(filepath.Join(pics, "picture-*.png"))
 	if len(saved) != rep.Photos {
 		t.Errorf("composite eval saved %d pictures, want all %d (each misses a face)", len(saved), rep.Photos)
@@ -204,6 +277,17 @@ func TestEvalErrors(t *testing.T) {
 		{[]string{"--model", text}, "--data"},
 		{[]string{"--model", text, "--data", dir, "--batch", "0"}, "--batch"},
 		{[]string{"--model", dir, "--data", dir, "--composite", "2", "--batch", "8"}, "--batch"},
+		{[]string{"--model", text, "--data", dir, "--turn", "sideways"}, "flag -turn: want an angle in degrees or random"},
+		{[]string{"--model", text, "--data", dir, "--turn", "NaN"}, "want an angle"},
+		{[]string{"--model", dir, "--data", dir, "--composite", "2", "--composite-scale", "0,1"}, "0 < low ≤ high ≤ 1"},
+		{[]string{"--model", dir, "--data", dir, "--composite", "2", "--composite-scale", "0.5"}, "LOW,HIGH"},
+		{[]string{"--model", dir, "--data", dir, "--composite", "2", "--composite-scale", "0.9,0.2"}, "scales 0.9 to 0.2"},
+		{[]string{"--model", dir, "--data", dir, "--composite", "2", "--composite-scale", "0.2,1.5"}, "flag -composite-scale"},
+		{[]string{"--model", dir, "--data", dir, "--composite", "2", "--composite-scale", "a,b"}, "two numbers"},
+		{[]string{"--model", dir, "--data", dir, "--composite", "2", "--composite-small", "1"}, "small-face ratio 1"},
+		{[]string{"--model", dir, "--data", dir, "--composite", "2", "--composite-small", "-0.2"}, "--composite-small"},
+		{[]string{"--model", text, "--data", dir, "--composite-small", "0.25"}, "--composite-small applies only with --composite"},
+		{[]string{"--model", text, "--data", dir, "--composite-scale", "0.2,1"}, "--composite-scale applies only with --composite"},
 	} {
 		_, err := evalCapture(t, func() error { return runEval(c.args) })
 		if err == nil || !strings.Contains(err.Error(), c.want) {
