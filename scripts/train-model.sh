@@ -9,7 +9,10 @@
 #   SMALL_SIZE= scripts/…                 # the refine model all at 128 px (default: its first half at 96 px, docs/runs/resize-ab)
 #   FIRST_STAGE=centers scripts/…         # the coarse model's core trains coarse ($COARSE_BUDGET, default 20m), then the
 #                                         # centers model from its backbone ($CENTERS_BUDGET, default 36m); the folder gets
-#                                         # centers.safetensors too and is measured with --first-stage centers as well
+#                                         # centers.safetensors too and is measured with --first-stage centers as well;
+#                                         # its refine model trains with rotation jitter ±$REFINE_ROTATE (default 45° with
+#                                         # centers: crops are turned by a predicted angle, whose errors reach past 25°;
+#                                         # 25° with coarse)
 #
 # What it does (docs/model-card.md, "Training data"; how it was chosen: docs/experiments.md):
 #   1. prepares ../shared/data/cats (or $PHOTOS) at 320 px, split by ID prefix (seed 1, 80 % train);
@@ -32,10 +35,14 @@ seed=${SEED:-1}
 budget=${BUDGET:-56m}
 first_stage=${FIRST_STAGE:-coarse}
 case $first_stage in
-coarse) coarse_budget=${COARSE_BUDGET:-$budget} ;;
+coarse)
+  coarse_budget=${COARSE_BUDGET:-$budget}
+  refine_rotate=${REFINE_ROTATE:-25}
+  ;;
 centers)
   coarse_budget=${COARSE_BUDGET:-20m}
   centers_budget=${CENTERS_BUDGET:-36m}
+  refine_rotate=${REFINE_ROTATE:-45}
   ;;
 *) echo "FIRST_STAGE=$first_stage: want coarse or centers" >&2; exit 2 ;;
 esac
@@ -48,7 +55,7 @@ out=$(cd "$out" && pwd)
 log=$out/train-model.log
 say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
 
-say "seed $seed, first stage $first_stage, budget coarse $coarse_budget${centers_budget:+, centers $centers_budget}, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}${small_size:+ ($small_size for $small_share of it)}${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "seed $seed, first stage $first_stage, budget coarse $coarse_budget${centers_budget:+, centers $centers_budget}, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}, refine rotation ±$refine_rotate°${small_size:+ ($small_size for $small_share of it)}${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$root" && go build -o "$bin" ./cmd/catmark)
 [ -f "$out/cache/manifest.json" ] ||
   "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
@@ -57,7 +64,7 @@ common=(--data "$out/cache" --depth 18 --width 32 --batch 32 --optimizer adamw -
   --loss "${LOSS:-l1}" --epochs 100000 --val-every 10 --seed "$seed" --quiet)
 coarse=(--time-budget "$coarse_budget" --stage whole --size 128 --lr 2e-3 --scale 0.15 --shift 0.08 --rotate 10
   --head "${COARSE_HEAD:-integral}" --stages "${COARSE_STAGES:-3}")
-refine=(--time-budget "$budget" --stage crop --size "${REFINE_SIZE:-128}" --lr 2e-3 --margin 0.3 --scale 0.25 --shift 0.15 --rotate 25
+refine=(--time-budget "$budget" --stage crop --size "${REFINE_SIZE:-128}" --lr 2e-3 --margin 0.3 --scale 0.25 --shift 0.15 --rotate "$refine_rotate"
   --negatives 0.25 --turned-negatives 0.4 --head "${REFINE_HEAD:-integral}" --stages "${REFINE_STAGES:-3}"
   ${SPREAD:+--spread "$SPREAD"} ${small_size:+--small-size "$small_size" --small-share "$small_share"})
 # The centers model (FIRST_STAGE=centers): the whole photo letterboxed to 256 px, its backbone
