@@ -55,7 +55,7 @@ out=$(cd "$out" && pwd)
 log=$out/train-model.log
 say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
 
-say "seed $seed, first stage $first_stage, budget coarse $coarse_budget${centers_budget:+, centers $centers_budget}, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}, refine rotation ±$refine_rotate°${small_size:+ ($small_size for $small_share of it)}${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "seed $seed, first stage $first_stage, budget coarse $coarse_budget${centers_budget:+, centers $centers_budget}, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}${small_size:+ ($small_size for $small_share of it)}, refine rotation ±$refine_rotate°${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$root" && go build -o "$bin" ./cmd/catmark)
 [ -f "$out/cache/manifest.json" ] ||
   "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
