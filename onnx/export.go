@@ -2,7 +2,8 @@
 // run under any ONNX runtime: on phones, in browsers, from other languages.
 //
 // Export walks a model.Model's layers and emits a float32, NCHW graph at operator set 17
-// (IR version 8) with a dynamic batch dimension "N" and a fixed input side S (Spec.Size):
+// (IR version 8) with a dynamic batch dimension "N" and, for a landmark model (stage "whole" or
+// "crop"), a fixed input side S (Spec.Size):
 //
 //	image     N×3×S×S  input: RGB planes, each 8-bit value v given as v/255 (0…1); the model's
 //	                   normalisation ((x − mean)/std, imgproc.NormNamed) is the graph's first step
@@ -13,6 +14,19 @@
 //	heatmaps  N×9×h×w  an integral head's heatmap logits (model.Model.Heatmaps); points is their
 //	                   soft-argmax, cell (i, j) standing for (j/(w−1), i/(h−1))
 //	bins      N×18×B   a SimCC head's bin logits, coordinate by coordinate (x0, y0, x1, …)
+//
+// A centers model (stage "centers", model.CentersFile) is fully convolutional: its input is
+// N×3×H×W, the photo letterboxed (model.NewLetterbox), H and W symbolic and multiples of
+// model.CentersAlign, and its outputs are the raw maps model.DecodeCenters reads, one cell every
+// model.CentersStride pixels (h = H/8, w = W/8), split by meaning:
+//
+//	heatmap   N×1×h×w   the logit of "a face's centre is in this cell" (sigmoid: presence)
+//	offset    N×2×h×w   the centre's x and y inside its cell, in cells (0…1)
+//	log_size  N×1×h×w   ln(side/8), side the face box's side in input pixels
+//	angle     N×2×h×w   cos θ and sin θ of the face's angle
+//	points    N×18×h×w  the nine points (x0, y0, …) less the centre, over side
+//
+// Their channels in this order are model.CentersChannels maps, the layout DecodeCenters takes.
 //
 // Batch norms are folded into the convolutions before them. A layer the walk does not know is
 // an error that names its type. The model's doc_string and its metadata_props ("catmark.input",
@@ -41,6 +55,12 @@ const (
 	Face     = "face"
 	Heatmaps = "heatmaps"
 	Bins     = "bins"
+
+	// A centers model's outputs (Points is its fifth).
+	Heatmap = "heatmap"
+	Offset  = "offset"
+	LogSize = "log_size"
+	Angle   = "angle"
 )
 
 // WriteFile exports m (Export) to path, atomically.
@@ -59,7 +79,7 @@ func Export(m *model.Model) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
-	e := &exporter{b: m.B, presence: s.Presence, used: map[string]bool{Input: true}}
+	e := &exporter{b: m.B, presence: s.Presence, centers: s.Stage == model.Centers, used: map[string]bool{Input: true}}
 	x := e.normalise(value{name: Input, c: 3, h: s.Size, w: s.Size}, norm)
 	if err := e.walk(x, m.Net.Layers()); err != nil {
 		return nil, err
@@ -69,11 +89,19 @@ func Export(m *model.Model) (*Model, error) {
 		return nil, err
 	}
 	in, out := e.describe(s, norm)
+	kind := "landmark network"
+	if e.centers {
+		kind = "face-finding network"
+	}
 	e.g.Name = "catmark_" + string(s.Stage)
-	e.g.Inputs = []ValueInfo{{Name: Input, Dims: []Dim{{Param: "N"}, {Value: 3}, {Value: int64(s.Size)}, {Value: int64(s.Size)}}, Doc: in}}
+	side := []Dim{{Value: int64(s.Size)}, {Value: int64(s.Size)}}
+	if e.centers {
+		side = []Dim{{Param: "H"}, {Param: "W"}}
+	}
+	e.g.Inputs = []ValueInfo{{Name: Input, Dims: append([]Dim{{Param: "N"}, {Value: 3}}, side...), Doc: in}}
 	return &Model{
 		Producer: "catmark",
-		Doc:      fmt.Sprintf("catmark %s-stage landmark network (ResNet-%d, width %d, %s head). Input %s. Outputs: %s", s.Stage, s.Depth, s.Width, headName(s.Head), in, out),
+		Doc:      fmt.Sprintf("catmark %s-stage %s (ResNet-%d, width %d, %s head). Input %s. Outputs: %s", s.Stage, kind, s.Depth, s.Width, headName(s.Head), in, out),
 		Graph:    e.g,
 		Metadata: [][2]string{
 			{"catmark.input", in},
@@ -100,6 +128,12 @@ func (e *exporter) describe(s model.Spec, norm imgproc.Norm) (in, out string) {
 	in = fmt.Sprintf("%s: float32 N×3×%d×%d RGB planes (NCHW) of %s resized to %d×%d (aspect not kept, bilinear), "+
 		"each 8-bit value v given as v/255 in [0, 1]; the graph normalises them itself, (x − mean)/std with mean %v and std %v (%q)",
 		Input, s.Size, s.Size, what, s.Size, s.Size, norm.Mean, norm.Std, s.Norm)
+	if e.centers {
+		in = fmt.Sprintf("%s: float32 N×3×H×W RGB planes (NCHW) of the whole photo letterboxed: resized with its aspect kept (bilinear), "+
+			"centred and padded with the colour %v; H = W = %d for a photo up to 4:3, its long side longer for a wider one (at most %d×), "+
+			"H and W multiples of %d; each 8-bit value v given as v/255 in [0, 1]; the graph normalises them itself, (x − mean)/std with mean %v and std %v (%q)",
+			Input, model.PadColor, s.Size, model.MaxStretch, model.CentersAlign, norm.Mean, norm.Std, s.Norm)
+	}
 	var parts []string
 	for _, o := range e.g.Outputs {
 		parts = append(parts, o.Name+": "+o.Doc)
@@ -116,6 +150,7 @@ type value struct {
 type exporter struct {
 	b        engine.Backend
 	presence bool
+	centers  bool // a centers model: its last layer's maps are the outputs (centerMaps)
 	g        Graph
 	used     map[string]bool
 }
@@ -176,16 +211,19 @@ type residual interface {
 }
 
 // walk adds the layers, in order, to the graph from x; the last one must leave the graph's
-// outputs declared (a head), or leave N×Outputs rows as the pooled head does.
+// outputs declared (a head), leave N×Outputs rows as the pooled head does, or, in a centers
+// model, leave its model.CentersChannels maps.
 func (e *exporter) walk(x value, layers []nn.Layer) error {
 	x, err := e.layers(x, layers)
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
+	case len(e.g.Outputs) > 0:
+		return nil
+	case e.centers:
+		return e.centerMaps(x)
 	}
-	if len(e.g.Outputs) == 0 {
-		return e.rows(x)
-	}
-	return nil
+	return e.rows(x)
 }
 
 // layers adds each layer, folding a batch norm into the convolution before it.
@@ -230,6 +268,16 @@ func (e *exporter) layers(x value, layers []nn.Layer) (value, error) {
 			sum := e.node("Add", name+".add", []string{y.name, s.name})
 			y.name = e.node("Relu", name+".relu", []string{sum})
 			x = y
+		case *nn.Upsample2x:
+			// Nearest, y[i] = x[⌊i/2⌋]: "asymmetric" maps output i to input i/2, "floor" rounds it.
+			x.name = e.node("Resize", x.name+".upsample", []string{x.name, "", e.floats("upsample.scales", []float32{1, 1, 2, 2}, 4)},
+				Str("mode", "nearest"), Str("coordinate_transformation_mode", "asymmetric"), Str("nearest_mode", "floor"))
+			x.h, x.w = 2*x.h, 2*x.w
+		case *nn.Sum:
+			var err error
+			if x, err = e.sum(x, l); err != nil {
+				return x, err
+			}
 		case *nn.GlobalAvgPool:
 			x = e.globalPool(x)
 		case *nn.Linear:
@@ -241,10 +289,48 @@ func (e *exporter) layers(x value, layers []nn.Layer) (value, error) {
 		case *nn.SoftBins:
 			e.softBins(x, l)
 		default:
-			return x, fmt.Errorf("onnx: layer %T cannot be exported (known: Conv2d with or without a BatchNorm2d after it, MaxPool2d, residual blocks, GlobalAvgPool, Linear, Sigmoid, IntegralHead, SoftBins)", l)
+			return x, fmt.Errorf("onnx: layer %T cannot be exported (known: Conv2d with or without a BatchNorm2d after it, MaxPool2d, residual blocks, Upsample2x, Sum, GlobalAvgPool, Linear, Sigmoid, IntegralHead, SoftBins)", l)
 		}
 	}
 	return x, nil
+}
+
+// sum adds an nn.Sum: its branches, each from x, and their sum with x (Identity), by Add for two
+// terms and Sum for more.
+func (e *exporter) sum(x value, l *nn.Sum) (value, error) {
+	var terms []value
+	if l.Identity {
+		terms = append(terms, x)
+	}
+	for k, br := range l.Branches {
+		y, err := e.layers(x, []nn.Layer{br})
+		if err != nil {
+			return x, err
+		}
+		if len(e.g.Outputs) > 0 {
+			return x, fmt.Errorf("onnx: nn.Sum branch %d ends in a head, which cannot be summed", k)
+		}
+		if len(terms) > 0 && (y.c != terms[0].c || y.h != terms[0].h || y.w != terms[0].w) {
+			return x, fmt.Errorf("onnx: nn.Sum branch %d gives %d×%d×%d values, the first term %d×%d×%d", k, y.c, y.h, y.w, terms[0].c, terms[0].h, terms[0].w)
+		}
+		terms = append(terms, y)
+	}
+	if len(terms) == 0 {
+		return x, fmt.Errorf("onnx: nn.Sum with no branches and no identity has nothing to add")
+	}
+	if len(terms) == 1 {
+		return terms[0], nil
+	}
+	op, names := "Add", make([]string, len(terms))
+	if len(terms) > 2 {
+		op = "Sum"
+	}
+	for k, t := range terms {
+		names[k] = t.name
+	}
+	y := terms[0]
+	y.name = e.node(op, "sum", names)
+	return y, nil
 }
 
 // blockName is a residual block's parameter prefix ("layer2.0"), from its first parameter.
@@ -333,6 +419,40 @@ func (e *exporter) rows(x value) error {
 	if e.presence {
 		e.slice(x, Face, landmark.Dim, landmark.Dim+1)
 		e.output(Face, faceDoc, Dim{Value: 1})
+	}
+	return nil
+}
+
+// centerMaps declares a centers model's outputs: its N×CentersChannels×h×w maps split by meaning
+// (the package comment).
+func (e *exporter) centerMaps(x value) error {
+	if x.h == 0 || x.c != model.CentersChannels {
+		return fmt.Errorf("onnx: the centers network ends in %d×%d×%d values, want %d maps", x.c, x.h, x.w, model.CentersChannels)
+	}
+	parts := []struct {
+		name     string
+		from, to int
+		doc      string
+	}{
+		{Heatmap, model.CenterLogit, model.CenterOffset, "the logit of \"a face's centre is in this cell\"; its sigmoid is the face presence"},
+		{Offset, model.CenterOffset, model.CenterLogSize, "the face centre's x and y inside its cell, in cells (0…1)"},
+		{LogSize, model.CenterLogSize, model.CenterCos, fmt.Sprintf("ln(side/%d), side the face box's side in input pixels", model.CentersStride)},
+		{Angle, model.CenterCos, model.CenterPoints, "cos θ and sin θ of the face's angle θ (counter-clockwise)"},
+		{Points, model.CenterPoints, model.CentersChannels, "the nine points (x0, y0, …, x8, y8, catmark.landmarks order) less the face centre, over side"},
+	}
+	split := make([]int64, len(parts))
+	outs := make([]string, len(parts))
+	for k, p := range parts {
+		split[k] = int64(p.to - p.from)
+		outs[k] = e.unique(p.name)
+	}
+	e.g.Nodes = append(e.g.Nodes, Node{Op: "Split", Name: "centers.split", Inputs: []string{x.name, e.int64s("centers.split.sizes", split...)},
+		Outputs: outs, Attrs: []Attr{Int("axis", 1)}})
+	for k, p := range parts {
+		doc := fmt.Sprintf("N×%d×h×w float32 (h = H/%d, w = W/%d; cell (i, j) covers input pixels [%dj, %dj+%d)×[%di, %di+%d)), %s",
+			split[k], model.CentersStride, model.CentersStride, model.CentersStride, model.CentersStride, model.CentersStride,
+			model.CentersStride, model.CentersStride, model.CentersStride, p.doc)
+		e.output(outs[k], doc, Dim{Value: split[k]}, Dim{Param: "h"}, Dim{Param: "w"})
 	}
 	return nil
 }

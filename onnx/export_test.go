@@ -143,6 +143,8 @@ func TestExportRejectsUnknownLayers(t *testing.T) {
 		{[]nn.Layer{&oddLayer{}}, "*onnx.oddLayer"},
 		{[]nn.Layer{nn.NewBatchNorm2d(b, "bn", 3, false)}, "*nn.BatchNorm2d"},
 		{[]nn.Layer{nn.NewSequential(b, nn.NewMaxPool2d(b, 3, 2, 1), &oddLayer{})}, "*onnx.oddLayer"},
+		{[]nn.Layer{nn.NewSum(b, true, nn.NewSequential(b, nn.NewUpsample2x(b), &oddLayer{}))}, "*onnx.oddLayer"},
+		{[]nn.Layer{nn.NewSum(b, true, nn.NewUpsample2x(b))}, "nn.Sum branch 0 gives 3×64×64 values, the first term 3×32×32"},
 	} {
 		e := &exporter{b: b, used: map[string]bool{}}
 		err := e.walk(value{name: Input, c: 3, h: 32, w: 32}, c.layers)

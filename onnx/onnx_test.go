@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/catmark/catmark/imgproc"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/model"
+	"github.com/catmark/catmark/models/resnet"
 	"github.com/catmark/catmark/nn"
 )
 
@@ -50,8 +52,8 @@ type runtimeOutput struct {
 	Data []float64 `json:"data"`
 }
 
-// runRuntime runs the ONNX file in onnxruntime-node on x (n×3×s×s) and returns its outputs.
-func runRuntime(t *testing.T, path string, x []float32, n, s int) (inputs []string, outputs map[string]runtimeOutput) {
+// runRuntime runs the ONNX file in onnxruntime-node on x (n×3×h×w) and returns its outputs.
+func runRuntime(t *testing.T, path string, x []float32, n, h, w int) (inputs []string, outputs map[string]runtimeOutput) {
 	t.Helper()
 	in := filepath.Join(t.TempDir(), "input.f32")
 	raw := make([]byte, 0, 4*len(x))
@@ -62,7 +64,7 @@ func runRuntime(t *testing.T, path string, x []float32, n, s int) (inputs []stri
 		t.Fatal(err)
 	}
 	args := []string{filepath.Join(runtimeDir, "run.js"), path, in}
-	for _, d := range []int{n, 3, s, s} {
+	for _, d := range []int{n, 3, h, w} {
 		args = append(args, strconv.Itoa(d))
 	}
 	var stderr bytes.Buffer
@@ -170,7 +172,7 @@ func TestRuntimeMatchesForward(t *testing.T) {
 				t.Fatal(err)
 			}
 			x, unit := randomImages(spec, n, uint64(i))
-			inputs, got := runRuntime(t, path, unit, n, spec.Size)
+			inputs, got := runRuntime(t, path, unit, n, spec.Size, spec.Size)
 
 			rows := c.m.Forward(x, n)
 			k := spec.Outputs()
@@ -183,11 +185,11 @@ func TestRuntimeMatchesForward(t *testing.T) {
 			}
 			switch spec.Head {
 			case "integral":
-				maps, _, err := c.m.Heatmaps(x, n, spec.Size, spec.Size)
+				hm, _, err := c.m.Heatmaps(x, n, spec.Size, spec.Size)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want[Heatmaps] = maps
+				want[Heatmaps] = hm
 			case "simcc": // the logits before the head: every layer but nn.SoftBins
 				layers := c.m.Net.Layers()
 				xt := b.FromHost(x, n, 3, spec.Size, spec.Size)
@@ -198,38 +200,104 @@ func TestRuntimeMatchesForward(t *testing.T) {
 				}
 			}
 
-			if !slices.Equal(inputs, []string{Input}) {
-				t.Errorf("inputs %q, want [%q]", inputs, Input)
+			compareOutputs(t, inputs, got, want, n)
+		})
+	}
+}
+
+// compareOutputs checks that the runtime's one input is Input, that its outputs are want's, each
+// with batch n and want's values within 1e-4.
+func compareOutputs(t *testing.T, inputs []string, got map[string]runtimeOutput, want map[string][]float32, n int) {
+	t.Helper()
+	if !slices.Equal(inputs, []string{Input}) {
+		t.Errorf("inputs %q, want [%q]", inputs, Input)
+	}
+	names := slices.Sorted(maps.Keys(got))
+	wantNames := slices.Sorted(maps.Keys(want))
+	if !slices.Equal(names, wantNames) {
+		t.Fatalf("outputs %q, want %q", names, wantNames)
+	}
+	for _, name := range wantNames {
+		o, w := got[name], want[name]
+		if len(o.Dims) == 0 || o.Dims[0] != n || len(o.Data) != len(w) {
+			t.Errorf("%s: dims %v (%d values), want batch %d and %d values", name, o.Dims, len(o.Data), n, len(w))
+			continue
+		}
+		worst, at := 0.0, 0
+		for j, v := range w {
+			if d := math.Abs(o.Data[j] - float64(v)); !(d <= worst) {
+				worst, at = d, j
 			}
-			var names []string
-			for name := range got {
-				names = append(names, name)
-			}
-			var wantNames []string
-			for name := range want {
-				wantNames = append(wantNames, name)
-			}
-			slices.Sort(names)
-			slices.Sort(wantNames)
-			if !slices.Equal(names, wantNames) {
-				t.Fatalf("outputs %q, want %q", names, wantNames)
-			}
-			for name, w := range want {
-				o := got[name]
-				if o.Dims[0] != n || len(o.Data) != len(w) {
-					t.Errorf("%s: dims %v (%d values), want batch %d and %d values", name, o.Dims, len(o.Data), n, len(w))
-					continue
+		}
+		if worst > 1e-4 {
+			t.Errorf("%s: max |onnxruntime − catmark| = %.3g at %d (%v against %v)", name, worst, at, o.Data[at], w[at])
+		}
+		t.Logf("%s %v, values %.3g…%.3g: max abs difference %.2g", name, o.Dims, slices.Min(w), slices.Max(w), worst)
+	}
+}
+
+// A random centers model's ONNX file, run in onnxruntime-node on 2 random inputs, gives the maps
+// of catmark's own forward pass (model.CentersMaps, reference backend) within 1e-4, split by
+// meaning, at its square size and at letterboxed wide and tall sizes (the sides are dynamic).
+func TestRuntimeMatchesCenters(t *testing.T) {
+	needRuntime(t)
+	b := ref.New()
+	spec := model.Spec{Depth: 18, Width: 4, Size: 64, Stage: model.Centers, Norm: "imagenet", Head: resnet.Centers, Stages: 3}
+	m, err := model.New(b, spec, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomise(m, 7)
+	path := filepath.Join(t.TempDir(), "centers.onnx")
+	if err := WriteFile(path, m); err != nil {
+		t.Fatal(err)
+	}
+	norm, err := imgproc.NormNamed(spec.Norm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The output channels of each name, in the order of model.DecodeCenters' layout.
+	parts := []struct {
+		name     string
+		from, to int
+	}{
+		{Heatmap, model.CenterLogit, model.CenterLogit + 1},
+		{Offset, model.CenterOffset, model.CenterOffset + 2},
+		{LogSize, model.CenterLogSize, model.CenterLogSize + 1},
+		{Angle, model.CenterCos, model.CenterCos + 2},
+		{Points, model.CenterPoints, model.CenterPoints + landmark.Dim},
+	}
+	for i, size := range [][2]int{{64, 64}, {64, 112}, {96, 64}} {
+		h, w, n := size[0], size[1], 2
+		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(i), 3))
+			x, unit := make([]float32, n*3*h*w), make([]float32, n*3*h*w)
+			for k := range n {
+				img := imgproc.New(w, h)
+				for p := range img.Pix {
+					img.Pix[p] = uint8(r.IntN(256))
 				}
-				worst, at := 0.0, 0
-				for j, v := range w {
-					if d := math.Abs(o.Data[j] - float64(v)); !(d <= worst) {
-						worst, at = d, j
-					}
+				norm.Planes(img, x[k*3*h*w:(k+1)*3*h*w])
+				imgproc.Unit.Planes(img, unit[k*3*h*w:(k+1)*3*h*w])
+			}
+			inputs, got := runRuntime(t, path, unit, n, h, w)
+			all, err := m.CentersMaps(x, n, h, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gh, gw := h/model.CentersStride, w/model.CentersStride
+			cells := gh * gw
+			want := map[string][]float32{}
+			for k := range n {
+				for _, p := range parts {
+					want[p.name] = append(want[p.name], all[(k*model.CentersChannels+p.from)*cells:(k*model.CentersChannels+p.to)*cells]...)
 				}
-				if worst > 1e-4 {
-					t.Errorf("%s: max |onnxruntime − catmark| = %.3g at %d (%v against %v)", name, worst, at, o.Data[at], w[at])
+			}
+			compareOutputs(t, inputs, got, want, n)
+			for _, p := range parts {
+				if d := got[p.name].Dims; !slices.Equal(d, []int{n, p.to - p.from, gh, gw}) {
+					t.Errorf("%s: dims %v, want [%d %d %d %d]", p.name, d, n, p.to-p.from, gh, gw)
 				}
-				t.Logf("%s %v, values %.3g…%.3g: max abs difference %.2g", name, o.Dims, slices.Min(w), slices.Max(w), worst)
 			}
 		})
 	}

@@ -51,11 +51,13 @@ type Node struct {
 	Attrs           []Attr   // attribute = 5
 }
 
-// Attr is an ONNX AttributeProto holding one int (Ints nil) or a list of ints.
+// Attr is an ONNX AttributeProto holding one int (Ints nil and Str empty), a list of ints or a
+// string.
 type Attr struct {
 	Name string  // name = 1
 	Int  int64   // i = 3, type = 20 INT (2)
 	Ints []int64 // ints = 8, type = 20 INTS (7)
+	Str  string  // s = 4, type = 20 STRING (3)
 }
 
 // Ints returns a list-of-ints attribute.
@@ -63,6 +65,9 @@ func Ints(name string, v ...int64) Attr { return Attr{Name: name, Ints: append([
 
 // Int returns an int attribute.
 func Int(name string, v int64) Attr { return Attr{Name: name, Int: v} }
+
+// Str returns a string attribute; v must not be empty.
+func Str(name, v string) Attr { return Attr{Name: name, Str: v} }
 
 // Tensor is an ONNX TensorProto of Float (Floats) or Int64 (Int64s) values, stored as raw
 // little-endian data.
@@ -142,6 +147,9 @@ func (a *Attr) marshal() []byte {
 			b = protowire.AppendVarint(protowire.AppendTag(b, 8, protowire.VarintType), uint64(v))
 		}
 		return appendVarint(b, 20, 7)
+	}
+	if a.Str != "" {
+		return appendVarint(appendString(b, 4, a.Str), 20, 3)
 	}
 	b = protowire.AppendVarint(protowire.AppendTag(b, 3, protowire.VarintType), uint64(a.Int))
 	return appendVarint(b, 20, 2)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -27,11 +28,13 @@ const exportUsage = `usage: catmark export --model CHECKPOINT --out FILE.safeten
 --format onnx writes standard ONNX models (float32, NCHW, opset 17, dynamic batch) for ONNX
 runtimes: one checkpoint to one .onnx file, or a detector folder (coarse.safetensors and
 refine.safetensors; without --model the shipped model) to coarse.onnx and refine.onnx in the
---out folder. Each model's input is "image", N×3×S×S RGB planes with values v/255 in [0, 1],
+--out folder, and its centers.safetensors, when it has one, to centers.onnx. Each model's input is "image", N×3×S×S RGB planes with values v/255 in [0, 1],
 the photo (coarse) or the face crop (refine) resized to S×S (the model's input side, fixed in
 the file); the mean/std normalisation is inside the graph. Its outputs are "points" (N×9×2, (x, y)
 normalised to the input, 0…1), "face" (N×1 presence, models that have it), and "heatmaps"
 (N×9×h×w logits; points is their soft-argmax) or "bins" (SimCC logits) by the model's head.
+A centers model takes the letterboxed photo, N×3×H×W (H and W multiples of 16), and gives its
+raw maps every 8 pixels: "heatmap", "offset", "log_size", "angle" and "points" (docs/onnx.md).
 Each file's doc_string and metadata say the same. examples/onnx runs both stages in node.
 
 flags:
@@ -99,7 +102,8 @@ func exportSafetensors(in, out string, half bool) error {
 }
 
 // exportONNX writes the checkpoint in to the file out, or the detector folder in (the shipped
-// model when in is empty) to coarse.onnx and refine.onnx in the folder out.
+// model when in is empty) to coarse.onnx and refine.onnx in the folder out, and its optional
+// centers model to centers.onnx.
 func exportONNX(in, out string) error {
 	b, err := engine.Open("ref")
 	if err != nil {
@@ -132,8 +136,11 @@ func exportONNX(in, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{model.CoarseFile, model.RefineFile} {
+	for _, name := range []string{model.CoarseFile, model.RefineFile, model.CentersFile} {
 		data, err := fs.ReadFile(folder, name)
+		if name == model.CentersFile && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("model folder %s: %w", in, err)
 		}

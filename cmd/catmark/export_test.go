@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/model"
+	"github.com/catmark/catmark/models/resnet"
 	"github.com/catmark/catmark/weights"
 )
 
@@ -56,8 +59,9 @@ func TestExportHalf(t *testing.T) {
 	}
 }
 
-// export --format onnx writes the shipped detector's two networks to a folder, and a checkpoint
-// to one file; it refuses --half, a folder model into one file, and unknown formats.
+// export --format onnx writes the shipped detector's two networks to a folder, a detector folder
+// with a centers model's three, and a checkpoint to one file; it refuses --half, a folder model
+// into one file, and unknown formats.
 func TestExportONNX(t *testing.T) {
 	dir := t.TempDir()
 	if err := runExport([]string{"--format", "onnx", "--out", filepath.Join(dir, "shipped")}); err != nil {
@@ -70,6 +74,28 @@ func TestExportONNX(t *testing.T) {
 		}
 		if !bytes.Contains(data, []byte("catmark.model_spec")) || len(data) < 1e6 {
 			t.Errorf("%s: %d bytes without the model spec, want an ONNX model of the shipped network", f, len(data))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "shipped", "centers.onnx")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the shipped detector, which has no centers model, gave centers.onnx (%v)", err)
+	}
+	three := filepath.Join(dir, "three")
+	if err := os.MkdirAll(three, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, spec := range map[string]model.Spec{
+		model.CoarseFile:  {Depth: 18, Width: 4, Size: 32, Stage: model.Whole, Norm: "imagenet"},
+		model.RefineFile:  {Depth: 18, Width: 4, Size: 32, Stage: model.Crop, Norm: "imagenet", Presence: true},
+		model.CentersFile: {Depth: 18, Width: 4, Size: 64, Stage: model.Centers, Norm: "imagenet", Head: resnet.Centers, Stages: 3},
+	} {
+		saveSpec(t, filepath.Join(three, name), spec, 1)
+	}
+	if err := runExport([]string{"--format", "onnx", "--model", three, "--out", filepath.Join(dir, "three-onnx")}); err != nil {
+		t.Fatal(err)
+	}
+	for f, stage := range map[string]string{"coarse.onnx": "whole", "refine.onnx": "crop", "centers.onnx": "centers"} {
+		if data, err := os.ReadFile(filepath.Join(dir, "three-onnx", f)); err != nil || !bytes.Contains(data, []byte(`"stage":"`+stage+`"`)) {
+			t.Errorf("%s: %v, want an ONNX model of the %q stage", f, err, stage)
 		}
 	}
 	b, err := engine.Open("ref")
