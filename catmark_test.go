@@ -201,35 +201,6 @@ func TestSearchKeepsTheLikeliestFace(t *testing.T) {
 	}
 }
 
-func TestWindowSteps(t *testing.T) {
-	tests := []struct{ n, side, stride float64 }{
-		{320, 48, 0.5}, {240, 72, 0.5}, {320, 160, 0.5}, {240, 243, 0.5}, {100, 100, 0.5}, {333, 50, 0.5},
-		{320, 48, 1}, {300, 100, 1}, {301, 100, 1}, {240, 243, 1},
-	}
-	for _, tc := range tests {
-		c := steps(tc.n, tc.side, tc.stride)
-		if tc.side >= tc.n {
-			if len(c) != 1 || c[0] != tc.n/2 {
-				t.Errorf("steps(%v, %v, %v) = %v, want one centred window", tc.n, tc.side, tc.stride, c)
-			}
-			continue
-		}
-		if math.Abs(c[0]-tc.side/2) > 1e-9 || math.Abs(c[len(c)-1]-(tc.n-tc.side/2)) > 1e-9 {
-			t.Errorf("steps(%v, %v, %v) = %v: windows do not reach both edges", tc.n, tc.side, tc.stride, c)
-		}
-		gap := tc.side * tc.stride
-		for i := 1; i < len(c); i++ {
-			if d := c[i] - c[i-1]; d <= 0 || d > gap+1e-9 {
-				t.Errorf("steps(%v, %v, %v): windows %d and %d are %v apart, want (0, %v]", tc.n, tc.side, tc.stride, i-1, i, d, gap)
-			}
-		}
-		// One window fewer would leave a gap wider than the stride.
-		if k := len(c) - 1; k > 1 && (tc.n-tc.side)/float64(k-1) <= gap+1e-9 {
-			t.Errorf("steps(%v, %v, %v) = %d windows, %d would do", tc.n, tc.side, tc.stride, len(c), k)
-		}
-	}
-}
-
 // detectRGB is DetectFace on a photo already in catmark's RGB form, failing t on an error.
 func detectRGB(t *testing.T, d *Detector, photo *imgproc.RGB) (landmark.Points, float64) {
 	t.Helper()

@@ -42,9 +42,20 @@ func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
 	}
 	k := shape[1]
 	h, w = shape[2], shape[3]
-	hw := h * w
-	prob := make([]float64, k*hw)
-	ev := make([]float64, hw)
+	prob, ev := heatmapEvidence(maps, k, h*w)
+	peaks := findPeaks(ev, h, w)
+	out := make([]landmark.Points, 0, len(peaks))
+	for _, pk := range peaks {
+		out = append(out, pointsNear(prob, k, h, w, pk).Denormalize(photo.W, photo.H))
+	}
+	return out, nil
+}
+
+// heatmapEvidence returns the softmax of each of k heatmaps of hw cells (k×hw logits, map after
+// map), as prob (k×hw, each map summing to 1), and their sum over the k maps, ev (hw cells).
+func heatmapEvidence(maps []float32, k, hw int) (prob, ev []float64) {
+	prob = make([]float64, k*hw)
+	ev = make([]float64, hw)
 	for j := range k {
 		z := maps[j*hw : (j+1)*hw]
 		top := float64(z[0])
@@ -62,6 +73,21 @@ func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
 			ev[p] += prob[j*hw+p]
 		}
 	}
+	return prob, ev
+}
+
+// peak is a cell (row i, column j) of the evidence and its smoothed value v.
+type peak struct {
+	i, j int
+	v    float64
+}
+
+// findPeaks returns the peaks of the evidence ev (h×w cells, row after row) smoothed by summing
+// each cell's 3×3 neighbourhood (cells outside the map count 0): the cells no lower than any of
+// their eight neighbours (so every cell of a plateau is one) and at least a tenth of the highest
+// smoothed value, highest first, at most maxPeaks.
+func findPeaks(ev []float64, h, w int) []peak {
+	hw := h * w
 	smooth := make([]float64, hw)
 	for i := range h {
 		for j := range w {
@@ -77,10 +103,6 @@ func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
 	top := 0.0
 	for _, v := range smooth {
 		top = max(top, v)
-	}
-	type peak struct {
-		i, j int
-		v    float64
 	}
 	var peaks []peak
 	for i := range h {
@@ -107,25 +129,30 @@ func (d *Detector) peakPoints(photo *imgproc.RGB) ([]landmark.Points, error) {
 	if len(peaks) > maxPeaks {
 		peaks = peaks[:maxPeaks]
 	}
-	out := make([]landmark.Points, 0, len(peaks))
-	for _, pk := range peaks {
-		var pts landmark.Points
-		for j := range k {
-			var sum, ex, ey float64
-			for i := max(pk.i-peakWindow, 0); i <= min(pk.i+peakWindow, h-1); i++ {
-				for jj := max(pk.j-peakWindow, 0); jj <= min(pk.j+peakWindow, w-1); jj++ {
-					q := prob[j*hw+i*w+jj]
-					sum += q
-					ex += q * float64(jj) / float64(w-1)
-					ey += q * float64(i) / float64(h-1)
-				}
+	return peaks
+}
+
+// pointsNear returns the k points read near peak pk from prob (k maps of h×w cells, each a
+// softmax): each point the expected position of its map within peakWindow cells of pk (rows and
+// columns clipped to the map), cell (i, j) standing for (j/(w−1), i/(h−1)), or pk's own position
+// when its map has no mass there.
+func pointsNear(prob []float64, k, h, w int, pk peak) landmark.Points {
+	hw := h * w
+	var pts landmark.Points
+	for j := range k {
+		var sum, ex, ey float64
+		for i := max(pk.i-peakWindow, 0); i <= min(pk.i+peakWindow, h-1); i++ {
+			for jj := max(pk.j-peakWindow, 0); jj <= min(pk.j+peakWindow, w-1); jj++ {
+				q := prob[j*hw+i*w+jj]
+				sum += q
+				ex += q * float64(jj) / float64(w-1)
+				ey += q * float64(i) / float64(h-1)
 			}
-			if sum == 0 {
-				ex, ey, sum = float64(pk.j)/float64(w-1), float64(pk.i)/float64(h-1), 1
-			}
-			pts[j] = landmark.Point{X: ex / sum, Y: ey / sum}
 		}
-		out = append(out, pts.Denormalize(photo.W, photo.H))
+		if sum == 0 {
+			ex, ey, sum = float64(pk.j)/float64(w-1), float64(pk.i)/float64(h-1), 1
+		}
+		pts[j] = landmark.Point{X: ex / sum, Y: ey / sum}
 	}
-	return out, nil
+	return pts
 }

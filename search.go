@@ -19,24 +19,11 @@ const minWindow = 32
 
 // windows scores square windows over the photo with the refine model's presence output (one
 // unmirrored pass each, in batches of 32) and returns the k best, skipping a window whose centre
-// lies inside a better one's middle half. Windows step by half their side; each place is scored
-// at every one of angles (box angles: its crop upright for a face turned so).
+// lies inside a better one's middle half (bestApart). The windows are windowBoxes': they step by
+// half their side, and each place is scored at every one of angles (box angles: its crop upright
+// for a face turned so).
 func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angles []float64) ([]facecrop.Box, error) {
-	long := float64(max(photo.W, photo.H))
-	var boxes []facecrop.Box
-	for i, f := range windowSides {
-		side := f * long
-		if side < minWindow && i < len(windowSides)-1 {
-			continue
-		}
-		for _, cy := range steps(float64(photo.H), side, 0.5) {
-			for _, cx := range steps(float64(photo.W), side, 0.5) {
-				for _, a := range angles {
-					boxes = append(boxes, facecrop.Box{CX: cx, CY: cy, Side: side, Angle: a})
-				}
-			}
-		}
-	}
+	boxes := windowBoxes(photo.W, photo.H, angles)
 	m := d.refine
 	s := m.Spec.Size
 	score := make([]float64, 0, len(boxes))
@@ -59,6 +46,36 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angle
 			score = append(score, o.Presence)
 		}
 	}
+	return bestApart(boxes, score, k), nil
+}
+
+// windowBoxes returns the search windows over a w×h photo: for each of windowSides (a share of
+// the longer side) whose side is at least minWindow pixels, and always for the last (the whole
+// photo), the windows of that side whose centres are steps(…, 0.5) along each axis (row by row),
+// each place once at every one of angles, in that order.
+func windowBoxes(w, h int, angles []float64) []facecrop.Box {
+	long := float64(max(w, h))
+	var boxes []facecrop.Box
+	for i, f := range windowSides {
+		side := f * long
+		if side < minWindow && i < len(windowSides)-1 {
+			continue
+		}
+		for _, cy := range steps(float64(h), side, 0.5) {
+			for _, cx := range steps(float64(w), side, 0.5) {
+				for _, a := range angles {
+					boxes = append(boxes, facecrop.Box{CX: cx, CY: cy, Side: side, Angle: a})
+				}
+			}
+		}
+	}
+	return boxes
+}
+
+// bestApart returns at most k of boxes (all when k < 1), by score (score[i] is boxes[i]'s) from the highest, ties
+// in boxes' order, skipping each box whose centre lies inside the middle half of one already
+// kept (less than a quarter of the kept box's side from its centre along both x and y).
+func bestApart(boxes []facecrop.Box, score []float64, k int) []facecrop.Box {
 	order := make([]int, len(boxes))
 	for i := range order {
 		order[i] = i
@@ -78,7 +95,7 @@ func (d *Detector) windows(ctx context.Context, photo *imgproc.RGB, k int, angle
 			break
 		}
 	}
-	return best, nil
+	return best
 }
 
 // steps returns the centres of windows of the given side along an axis of length n, at most
