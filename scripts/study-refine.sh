@@ -83,8 +83,9 @@ for study in ${STUDIES:-scratch-adamw cached-sgd cached-adamw}; do
   OMP_NUM_THREADS=1 GOMAXPROCS=1 "$bin" study --data "$data" --out "$out/$study" --cases "${c// /,}" ${flags[$study]} \
     >"$out/$study/logs/summary.out" 2>&1 || echo "$study: summary failed: $out/$study/logs/summary.out" >&2
   if [ -n "${DOCS:-}" ]; then
+    docs=$(realpath -m "$DOCS") # the copy runs in $out
     (cd "$out" && find "$study" \( -name '*.md' -o -name '*.json' -o -name '*.jsonl' -o -name '*.png' -o -name '*.out' \) -print0 |
-      xargs -0 -I{} install -D -m 0644 {} "$DOCS/{}")
+      xargs -0 -I{} install -D -m 0644 {} "$docs/{}")
   fi
 done
 echo "done: $out/{cached-sgd,cached-adamw,scratch-adamw}/study.md"
