@@ -79,19 +79,8 @@ func blockedGeoms() []WinogradGeom {
 // NaN, so a value left unwritten fails, and their padding channels must come out zero.
 func TestWinogradBlocked(t *testing.T) {
 	for _, g := range blockedGeoms() {
-		rng := enginetest.NewRand(uint64(g.N*1000 + g.C*10 + g.Pad))
 		oh, ow := g.Out()
-		x := enginetest.Rand(rng, g.N*g.C*g.H*g.W, 1)
-		w := enginetest.Rand(rng, g.O*g.C*9, 0.3)
-		bias := enginetest.Rand(rng, g.O, 1)
-		dy := enginetest.Rand(rng, g.N*g.O*oh*ow, 1)
-
-		r := ref.New()
-		xs, ws, p := []int{g.N, g.C, g.H, g.W}, []int{g.O, g.C, 3, 3}, engine.ConvParams{Stride: 1, Pad: g.Pad}
-		xr, wr := r.FromHost(x, xs...), r.FromHost(w, ws...)
-		refY := r.ToHost(r.Conv2D(xr, wr, r.FromHost(bias, g.O), p))
-		dxr, _, _ := r.Conv2DBackward(xr, wr, r.FromHost(dy, g.N, g.O, oh, ow), p, false, engine.Grads{Input: true})
-		refDX := r.ToHost(dxr)
+		x, w, bias, dy, refY, refDX := refCase(g)
 
 		u, ub := WinogradFilters(w, g.O, g.C, false), WinogradFilters(w, g.O, g.C, true)
 		plainY := make([]float32, g.N*g.O*oh*ow)

@@ -21,19 +21,8 @@ func TestWinogradExported(t *testing.T) {
 		{N: 1, C: 9, H: 5, W: 9, O: 3, Pad: 2},
 		{N: 1, C: 4, H: 4, W: 5, O: 6, Pad: 3}, // the input gradient crops (padding 2−3)
 	} {
-		rng := enginetest.NewRand(uint64(g.N*1000 + g.C*10 + g.Pad))
 		oh, ow := g.Out()
-		x := enginetest.Rand(rng, g.N*g.C*g.H*g.W, 1)
-		w := enginetest.Rand(rng, g.O*g.C*9, 0.3)
-		bias := enginetest.Rand(rng, g.O, 1)
-		dy := enginetest.Rand(rng, g.N*g.O*oh*ow, 1)
-
-		r := ref.New()
-		xs, ws, p := []int{g.N, g.C, g.H, g.W}, []int{g.O, g.C, 3, 3}, engine.ConvParams{Stride: 1, Pad: g.Pad}
-		xr, wr := r.FromHost(x, xs...), r.FromHost(w, ws...)
-		wantY := r.ToHost(r.Conv2D(xr, wr, r.FromHost(bias, g.O), p))
-		dxr, _, _ := r.Conv2DBackward(xr, wr, r.FromHost(dy, g.N, g.O, oh, ow), p, false, engine.Grads{Input: true})
-		wantDX := r.ToHost(dxr)
+		x, w, bias, dy, wantY, wantDX := refCase(g)
 
 		y := nans(g.N * g.O * oh * ow)
 		WinogradForward(g, x, WinogradFilters(w, g.O, g.C, false), bias, y)
@@ -112,4 +101,21 @@ func TestWinogradUse(t *testing.T) {
 	if !WinogradAuto.Use(WinogradGeom{N: 2, C: 64, H: 32, W: 32, O: 64, Pad: 1}) || WinogradOff.Use(WinogradGeom{N: 2, C: 64, H: 32, W: 32, O: 64, Pad: 1}) {
 		t.Error("auto should take, and off refuse, a 64-channel 32×32 layer")
 	}
+}
+
+// refCase draws g's input, weights, bias and output gradient from a seed fixed by g, and
+// returns them with the ref backend's output and input gradient.
+func refCase(g WinogradGeom) (x, w, bias, dy, wantY, wantDX []float32) {
+	rng := enginetest.NewRand(uint64(g.N*1000 + g.C*10 + g.Pad))
+	oh, ow := g.Out()
+	x = enginetest.Rand(rng, g.N*g.C*g.H*g.W, 1)
+	w = enginetest.Rand(rng, g.O*g.C*9, 0.3)
+	bias = enginetest.Rand(rng, g.O, 1)
+	dy = enginetest.Rand(rng, g.N*g.O*oh*ow, 1)
+	r := ref.New()
+	xs, ws, p := []int{g.N, g.C, g.H, g.W}, []int{g.O, g.C, 3, 3}, engine.ConvParams{Stride: 1, Pad: g.Pad}
+	xr, wr := r.FromHost(x, xs...), r.FromHost(w, ws...)
+	wantY = r.ToHost(r.Conv2D(xr, wr, r.FromHost(bias, g.O), p))
+	dxr, _, _ := r.Conv2DBackward(xr, wr, r.FromHost(dy, g.N, g.O, oh, ow), p, false, engine.Grads{Input: true})
+	return x, w, bias, dy, wantY, r.ToHost(dxr)
 }
