@@ -15,7 +15,7 @@
 # A job is one case of one study with all its seeds, one after the other (`catmark study --cases
 # N --seeds …`, resumable): rerunning the script skips finished runs and resumes unfinished ones
 # from their last epoch. Each run's folder (OUT_DIR/STUDY/caseN or caseN-seedS) holds its
-# config.json, metrics.jsonl and points.json; each job's output is OUT_DIR/STUDY/logs/caseN.out.
+# config.json, metrics.jsonl and eval.json (its last checkpoint measured); each job's output is OUT_DIR/STUDY/logs/caseN.out.
 # STUDIES="cached-adamw cached-sgd" runs only those, in that order.
 # When the queue is done, each study's table and charts are written (study.md, study.json,
 # study.png, study-time.png). With DOCS=docs/study/refine, those and every run's small files (not

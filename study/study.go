@@ -238,10 +238,9 @@ type Summary struct {
 	// checkpoints, averaged over the runs that measured it (PointRuns).
 	PerPoint  [landmark.N]float64 `json:"per_point_nme"`
 	PointRuns int                 `json:"per_point_runs"`
-	// The last checkpoints' figures on the validation photos (Eval), over the EvalRuns runs that
-	// measured them: the seed's MSE, the failure rate (share of photos with NME > 0.1) and the
-	// median photo's NME.
-	EvalRuns  int     `json:"eval_runs"`
+	// The last checkpoints' figures on the validation photos (Eval), over the same PointRuns
+	// runs: the seed's MSE, the failure rate (share of photos with NME > 0.1) and the median
+	// photo's NME.
 	LastMSE   float64 `json:"last_val_mse_mean"`
 	LastMSESD float64 `json:"last_val_mse_sd"`
 	Failure   float64 `json:"failure_rate_mean"`
@@ -430,10 +429,9 @@ runs:
 			}
 			row, started := readRow(c, cfg)
 			if row.Status == "finished" {
-				_, perr := readPoints(cfg.Out)
-				if _, eerr := readEval(cfg.Out); perr != nil || eerr != nil {
-					if err := measurePoints(cfg); err != nil {
-						runErr = fmt.Errorf("study: case %d, seed %d: per-point errors: %w", c.N, seed, err)
+				if _, err := readEval(cfg.Out); err != nil {
+					if err := measureLast(cfg); err != nil {
+						runErr = fmt.Errorf("study: case %d, seed %d: measuring the last checkpoint: %w", c.N, seed, err)
 						break runs
 					}
 				}
@@ -460,8 +458,8 @@ runs:
 			}
 			row, _ = readRow(c, cfg)
 			if row.Status == "finished" {
-				if err := measurePoints(cfg); err != nil {
-					runErr = fmt.Errorf("study: case %d, seed %d: per-point errors: %w", c.N, seed, err)
+				if err := measureLast(cfg); err != nil {
+					runErr = fmt.Errorf("study: case %d, seed %d: measuring the last checkpoint: %w", c.N, seed, err)
 					break runs
 				}
 			}
@@ -644,9 +642,7 @@ func Summarize(dir string, base train.Config, runSeeds []int64, width, height in
 				bySeed[seed] = row.FinalNME
 				if ev, err := readEval(cfg.Out); err == nil {
 					lastMSEs, failures, medians = append(lastMSEs, ev.MSE), append(failures, ev.FailureRate), append(medians, ev.MedianNME)
-				}
-				if per, err := readPoints(cfg.Out); err == nil {
-					for i, v := range per {
+					for i, v := range ev.PerPoint {
 						sum.PerPoint[i] += v
 					}
 					sum.PointRuns++
@@ -665,7 +661,7 @@ func Summarize(dir string, base train.Config, runSeeds []int64, width, height in
 			sum.Runs = len(finals)
 			sum.FinalNME, sum.FinalSD = meanSD(finals)
 			sum.BestMSE, sum.BestMSESD = meanSD(mses)
-			if sum.EvalRuns = len(failures); sum.EvalRuns > 0 {
+			if sum.PointRuns > 0 {
 				sum.LastMSE, sum.LastMSESD = meanSD(lastMSEs)
 				sum.Failure, sum.FailureSD = meanSD(failures)
 				sum.Median, _ = meanSD(medians)
@@ -770,7 +766,7 @@ func (rep *Report) Markdown() string {
 		b.WriteString("| case | setup | runs | last-epoch val NME | best val MSE | last val MSE | failure | median NME |\n|---|---|---|---|---|---|---|---|\n")
 		for _, m := range rep.Summary {
 			last, fail, med := "–", "–", "–"
-			if m.EvalRuns > 0 {
+			if m.PointRuns > 0 {
 				last = fmt.Sprintf("%.5f ± %.5f", m.LastMSE, m.LastMSESD)
 				fail = fmt.Sprintf("%.1f ± %.1f %%", 100*m.Failure, 100*m.FailureSD)
 				med = fmt.Sprintf("%.4f", m.Median)

@@ -95,7 +95,7 @@ func TestStudyRunAndResume(t *testing.T) {
 			t.Errorf("case %d: %s holds %+v, %v", r.Case, evalFile, ev, err)
 		}
 	}
-	if len(rep.Summary) != 2 || rep.Summary[0].EvalRuns != 1 || rep.Summary[0].Paired != nil || rep.Summary[1].Paired == nil || rep.Summary[1].Paired.Seeds != 1 {
+	if len(rep.Summary) != 2 || rep.Summary[0].PointRuns != 1 || rep.Summary[0].Paired != nil || rep.Summary[1].Paired == nil || rep.Summary[1].Paired.Seeds != 1 {
 		t.Errorf("summary %+v: want eval figures for both cases and case 2 paired with case 1 over one seed", rep.Summary)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, TableFile))
@@ -310,8 +310,8 @@ func TestStudySeedsAndControl(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, d, "last.safetensors")); err != nil {
 			t.Errorf("no run in %s: %v", d, err)
 		}
-		if per, err := readPoints(filepath.Join(dir, d)); err != nil || !(per[0] > 0) {
-			t.Errorf("%s: per-point errors %v, %v", d, per, err)
+		if ev, err := readEval(filepath.Join(dir, d)); err != nil || !(ev.PerPoint[0] > 0) {
+			t.Errorf("%s: per-point errors %v, %v", d, ev.PerPoint, err)
 		}
 	}
 	if len(rep.Rows) != 4 || len(rep.Summary) != 2 {
@@ -423,19 +423,5 @@ func TestPair(t *testing.T) {
 			math.Abs(got.SD-tt.want.SD) > 1e-6 || math.Abs(got.CI95-tt.want.CI95) > 1e-6 {
 			t.Errorf("%s: pair = %+v, want %+v", tt.name, got, tt.want)
 		}
-	}
-}
-
-func TestMedian(t *testing.T) {
-	for _, tt := range []struct {
-		v    []float64
-		want float64
-	}{{[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}, {[]float64{7}, 7}} {
-		if got := median(tt.v); got != tt.want {
-			t.Errorf("median(%v) = %g, want %g", tt.v, got, tt.want)
-		}
-	}
-	if got := median(nil); !math.IsNaN(got) {
-		t.Errorf("median(nil) = %g, want NaN", got)
 	}
 }
