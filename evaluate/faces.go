@@ -138,7 +138,7 @@ func MeasureFaces(detect func(image.Image) ([]catmark.Face, error), set Set, opt
 		}
 		img, truths := Composite(photos, scales, 16)
 		if opt.SmallRatio > 0 && len(photos) > 1 {
-			img, truths = shrinkSmallest(photos, scales, opt.SmallRatio)
+			img, truths = shrinkSmallest(photos, scales, opt.SmallRatio, img, truths)
 		}
 		smallest, ratio := smallestFace(truths)
 		if len(truths) > 1 {
@@ -240,12 +240,11 @@ func smallestFace(truths []landmark.Points) (int, float64) {
 	return small, lo / hi
 }
 
-// shrinkSmallest composes photos at scales (which it may change), the photo whose face comes
-// out smallest shrunk until its face is at most ratio times the largest face in the picture.
-// The shrinking is worked out from the true faces and checked on the composite itself, whose
-// sizes are rounded to whole pixels.
-func shrinkSmallest(photos []Photo, scales []float64, ratio float64) (*imgproc.RGB, []landmark.Points) {
-	img, truths := Composite(photos, scales, 16)
+// shrinkSmallest takes the composite img of photos at scales, with its true faces truths, and
+// composes it again, changing scales, until the photo whose face comes out smallest has its face
+// at most ratio times the largest face in the picture. The shrinking is worked out from the true
+// faces and checked on the composite itself, whose sizes are rounded to whole pixels.
+func shrinkSmallest(photos []Photo, scales []float64, ratio float64, img *imgproc.RGB, truths []landmark.Points) (*imgproc.RGB, []landmark.Points) {
 	for range 20 {
 		small, r := smallestFace(truths)
 		if r <= ratio {
