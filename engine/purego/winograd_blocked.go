@@ -175,22 +175,8 @@ func checkBlock(op string, bs int) {
 // y's padding channels are set to zero. u and bias are as for WinogradForward.
 func WinogradForwardBlocked(g WinogradGeom, block int, x, u, bias, y []float32) {
 	const op = "WinogradForwardBlocked"
-	g.check(op)
 	checkBlock(op, block)
-	if !WinogradOn.Use(g) {
-		panic(fmt.Sprintf("purego: %s: geometry %+v is too large", op, g))
-	}
-	oh, ow := g.Out()
-	switch {
-	case len(x) != blockedLen(g.N, g.C, g.H, g.W, block):
-		panic(fmt.Sprintf("purego: %s: %d input values for %+v blocked by %d", op, len(x), g, block))
-	case len(u) != winoFilterLen(g.O, g.C):
-		panic(fmt.Sprintf("purego: %s: %d filter values for %+v, want WinogradFilters' %d", op, len(u), g, winoFilterLen(g.O, g.C)))
-	case bias != nil && len(bias) != g.O:
-		panic(fmt.Sprintf("purego: %s: %d bias values for %d channels", op, len(bias), g.O))
-	case len(y) != blockedLen(g.N, g.O, oh, ow, block):
-		panic(fmt.Sprintf("purego: %s: %d output values for %+v blocked by %d", op, len(y), g, block))
-	}
+	g.checkForward(op, block, x, u, bias, y)
 	winoConvBlocked(newWinoGeom(g.N, g.C, g.H, g.W, g.O, g.Pad), block, x, u, bias, y)
 }
 
@@ -199,19 +185,8 @@ func WinogradForwardBlocked(g WinogradGeom, block int, x, u, bias, y []float32) 
 // channels are set to zero. u is WinogradFilters(w, O, C, true).
 func WinogradBackwardDataBlocked(g WinogradGeom, block int, dy, u, dx []float32) {
 	const op = "WinogradBackwardDataBlocked"
-	g.check(op)
 	checkBlock(op, block)
-	if !WinogradOn.UseBackward(g) {
-		panic(fmt.Sprintf("purego: %s: geometry %+v is too large", op, g))
-	}
+	g.checkBackwardData(op, block, dy, u, dx)
 	oh, ow := g.Out()
-	switch {
-	case len(dy) != blockedLen(g.N, g.O, oh, ow, block):
-		panic(fmt.Sprintf("purego: %s: %d output-gradient values for %+v blocked by %d", op, len(dy), g, block))
-	case len(u) != winoFilterLen(g.C, g.O):
-		panic(fmt.Sprintf("purego: %s: %d filter values for %+v, want WinogradFilters' %d", op, len(u), g, winoFilterLen(g.C, g.O)))
-	case len(dx) != blockedLen(g.N, g.C, g.H, g.W, block):
-		panic(fmt.Sprintf("purego: %s: %d input-gradient values for %+v blocked by %d", op, len(dx), g, block))
-	}
 	winoConvBlocked(newWinoGeom(g.N, g.O, oh, ow, g.C, 2-g.Pad), block, dy, u, nil, dx)
 }

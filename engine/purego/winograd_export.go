@@ -65,22 +65,7 @@ func winoFilterLen(m, k int) int { return winoP * ((m + mr - 1) / mr) * k * mr }
 // is WinogradFilters(w, O, C, false), bias has O values or is nil, and y (N×O×OH×OW) is
 // overwritten. Every buffer is row-major. g must satisfy WinogradOn.Use.
 func WinogradForward(g WinogradGeom, x, u, bias, y []float32) {
-	const op = "WinogradForward"
-	g.check(op)
-	if !WinogradOn.Use(g) {
-		panic(fmt.Sprintf("purego: %s: geometry %+v is too large", op, g))
-	}
-	oh, ow := g.Out()
-	switch {
-	case len(x) != g.N*g.C*g.H*g.W:
-		panic(fmt.Sprintf("purego: %s: %d input values for %+v", op, len(x), g))
-	case len(u) != winoFilterLen(g.O, g.C):
-		panic(fmt.Sprintf("purego: %s: %d filter values for %+v, want WinogradFilters' %d", op, len(u), g, winoFilterLen(g.O, g.C)))
-	case bias != nil && len(bias) != g.O:
-		panic(fmt.Sprintf("purego: %s: %d bias values for %d channels", op, len(bias), g.O))
-	case len(y) != g.N*g.O*oh*ow:
-		panic(fmt.Sprintf("purego: %s: %d output values for %+v", op, len(y), g))
-	}
+	g.checkForward("WinogradForward", 1, x, u, bias, y)
 	winoConv(newWinoGeom(g.N, g.C, g.H, g.W, g.O, g.Pad), x, u, bias, y)
 }
 
@@ -89,19 +74,53 @@ func WinogradForward(g WinogradGeom, x, u, bias, y []float32) {
 // WinogradFilters(w, O, C, true). Every buffer is row-major. g must satisfy
 // WinogradOn.UseBackward.
 func WinogradBackwardData(g WinogradGeom, dy, u, dx []float32) {
-	const op = "WinogradBackwardData"
+	g.checkBackwardData("WinogradBackwardData", 1, dy, u, dx)
+	oh, ow := g.Out()
+	winoConv(newWinoGeom(g.N, g.O, oh, ow, g.C, 2-g.Pad), dy, u, nil, dx)
+}
+
+// layout names activations blocked by block channels (1: plain) in a panic message.
+func layout(block int) string {
+	if block == 1 {
+		return "plain"
+	}
+	return fmt.Sprintf("blocked by %d", block)
+}
+
+// checkForward panics, naming op, unless g fits WinogradOn.Use and x, u, bias and y fit its
+// forward convolution with activations blocked by block channels (1: plain, blockedLen's layout).
+func (g WinogradGeom) checkForward(op string, block int, x, u, bias, y []float32) {
+	g.check(op)
+	if !WinogradOn.Use(g) {
+		panic(fmt.Sprintf("purego: %s: geometry %+v is too large", op, g))
+	}
+	oh, ow := g.Out()
+	switch {
+	case len(x) != blockedLen(g.N, g.C, g.H, g.W, block):
+		panic(fmt.Sprintf("purego: %s: %d input values for %+v, %s", op, len(x), g, layout(block)))
+	case len(u) != winoFilterLen(g.O, g.C):
+		panic(fmt.Sprintf("purego: %s: %d filter values for %+v, want WinogradFilters' %d", op, len(u), g, winoFilterLen(g.O, g.C)))
+	case bias != nil && len(bias) != g.O:
+		panic(fmt.Sprintf("purego: %s: %d bias values for %d channels", op, len(bias), g.O))
+	case len(y) != blockedLen(g.N, g.O, oh, ow, block):
+		panic(fmt.Sprintf("purego: %s: %d output values for %+v, %s", op, len(y), g, layout(block)))
+	}
+}
+
+// checkBackwardData is checkForward for the input gradient: g must fit WinogradOn.UseBackward,
+// and dy, u (WinogradFilters(w, O, C, true)) and dx its input-gradient convolution.
+func (g WinogradGeom) checkBackwardData(op string, block int, dy, u, dx []float32) {
 	g.check(op)
 	if !WinogradOn.UseBackward(g) {
 		panic(fmt.Sprintf("purego: %s: geometry %+v is too large", op, g))
 	}
 	oh, ow := g.Out()
 	switch {
-	case len(dy) != g.N*g.O*oh*ow:
-		panic(fmt.Sprintf("purego: %s: %d output-gradient values for %+v", op, len(dy), g))
+	case len(dy) != blockedLen(g.N, g.O, oh, ow, block):
+		panic(fmt.Sprintf("purego: %s: %d output-gradient values for %+v, %s", op, len(dy), g, layout(block)))
 	case len(u) != winoFilterLen(g.C, g.O):
 		panic(fmt.Sprintf("purego: %s: %d filter values for %+v, want WinogradFilters' %d", op, len(u), g, winoFilterLen(g.C, g.O)))
-	case len(dx) != g.N*g.C*g.H*g.W:
-		panic(fmt.Sprintf("purego: %s: %d input-gradient values for %+v", op, len(dx), g))
+	case len(dx) != blockedLen(g.N, g.C, g.H, g.W, block):
+		panic(fmt.Sprintf("purego: %s: %d input-gradient values for %+v, %s", op, len(dx), g, layout(block)))
 	}
-	winoConv(newWinoGeom(g.N, g.O, oh, ow, g.C, 2-g.Pad), dy, u, nil, dx)
 }
