@@ -23,6 +23,8 @@
 #     on all of them, and photos/s is (N − 1) over the difference, so model loading is left out;
 #   - catmark serve under 20 concurrent clients ($REQUESTS requests of the first photo, after 20
 #     to warm up; server/'s BenchmarkLoad is the load tester): requests/s, p99 and errors.
+# An eval whose JSON (and key) an earlier run left in OUT with the same binary, model files, flags
+# and photos is not run again: copy a baseline's OUT/baseline into a new OUT to reuse its figures.
 # The timed figures alternate candidate and baseline, $ROUNDS rounds (default 3), the order
 # flipped every round; photos/s and requests/s are the median over rounds, p99 the worst round's,
 # errors the sum. Run it on a machine doing nothing else.
@@ -121,11 +123,21 @@ for s in candidate baseline; do
   if [ "$evalbin" != "$bin" ]; then
     echo "$s: $bin lacks catmark eval --turn random and --composite-small; its model's eval figures are measured by $evalbin" >>"$notes"
   fi
+  # What decides an eval's figures: the binary, the model files, the flags and the photos. An
+  # eval whose JSON is in OUT already with the same key is kept (so one baseline's eval figures
+  # serve several candidates: copy its OUT/baseline into the new OUT first).
+  what=$( { sha256sum "$evalbin" "$model"/*.safetensors; printf '%s\n' "${flags[@]}"; (cd "$photos" && sha256sum -- *.jpg *.cat); } | sha256sum | cut -d' ' -f1)
   ev() {
-    local name=$1
+    local name=$1 key
     shift
+    key="$what $*"
+    if [ -s "$dir/$name.json" ] && [ "$(cat "$dir/$name.key" 2>/dev/null)" = "$key" ]; then
+      echo "first-stage-check: $s eval $name: kept from an earlier run with the same binary, model, flags and photos" >&2
+      return
+    fi
     echo "first-stage-check: $s eval $name" >&2
     "$evalbin" eval --model "$model" "${flags[@]}" --data "$photos" --quiet --json "$@" >"$dir/$name.json"
+    echo "$key" >"$dir/$name.key"
   }
   ev upright --out "$dir/upright"
   ev turn-45 --turn 45
