@@ -16,15 +16,15 @@ import (
 //   - "go", everywhere else and in builds with the purego tag: plain Go (goKernel).
 //
 // Every kernel computes the same mr×nr tile from the same packed panels, so the packing, the
-// weight cache and the Winograd filter layout do not depend on the choice. The fastest kernel
+// weight cache and the Winograd filter layout do not depend on the choice. The widest kernel
 // the CPU runs is chosen when the package is initialised; KernelEnv picks another. The
 // element-wise and Winograd-transform kernels are AVX2 assembly wherever the CPU has AVX2 and
 // FMA, whichever micro-kernel runs.
 
 // KernelEnv is the environment variable that picks the GEMM micro-kernels: "avx512", "avx2",
-// "go", or "auto" (or unset) for the fastest the CPU runs. It is read once, when the package
+// "go", or "auto" (or unset) for the widest the CPU runs. It is read once, when the package
 // is initialised; engine.Open("go") reports a value it does not know or a kernel the CPU cannot
-// run (the fastest one runs instead).
+// run (the widest one runs instead).
 const KernelEnv = "CATMARK_GO_KERNEL"
 
 // kernelSet is one implementation of the GEMM micro-kernels, all for the mr×nr tile: micro,
@@ -35,11 +35,11 @@ type kernelSet struct {
 	off, off2 func(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int)
 }
 
-// kernelSets are the micro-kernel sets this build has and the CPU runs, fastest first; the last
+// kernelSets are the micro-kernel sets this build has and the CPU runs, widest first; the last
 // is plain Go.
 var kernelSets = append(asmKernelSets(), kernelSet{name: "go", micro: goKernel, off: goOffKernel})
 
-// findKernelSet returns the set named name ("auto" or "": the fastest), or an error naming a
+// findKernelSet returns the set named name ("auto" or "": the widest), or an error naming a
 // set this build or CPU lacks.
 func findKernelSet(name string) (kernelSet, error) {
 	if name == "" || name == "auto" {
@@ -62,7 +62,7 @@ var kernelEnvErr error
 
 func init() { kernelEnvErr = useKernelSet(os.Getenv(KernelEnv)) }
 
-// useKernelSet installs the micro-kernel set named name (as findKernelSet), or the fastest with
+// useKernelSet installs the micro-kernel set named name (as findKernelSet), or the widest with
 // findKernelSet's error. It is not safe to call while convolutions run.
 func useKernelSet(name string) error {
 	s, err := findKernelSet(name)

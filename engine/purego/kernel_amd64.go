@@ -12,7 +12,8 @@ var (
 	hasAVX512 = hasAVX2FMA && cpu.X86.HasAVX512F
 )
 
-// asmKernelSets returns the assembly micro-kernel sets the CPU runs, fastest first.
+// asmKernelSets returns the assembly micro-kernel sets the CPU runs, widest first: AVX-512,
+// then AVX2.
 func asmKernelSets() []kernelSet {
 	var s []kernelSet
 	if hasAVX512 {
