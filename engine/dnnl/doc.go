@@ -48,9 +48,9 @@
 //
 // engine/purego's Winograd as a provider. With CATMARK_DNNL_CONV=go-winograd the forward and
 // input-gradient convolutions of 3×3 stride-1 layers run as engine/purego's Winograd F(4×4, 3×3)
-// (AVX2 and FMA assembly), for the layers CATMARK_WINOGRAD's rule picks (auto: at least 16
-// channels each side, an output at least 8×8 and 32 tiles over the batch; on: all); the rest,
-// and every weight gradient, stay oneDNN's direct convolutions. A layer whose input is in the
+// (AVX-512 or AVX2 and FMA assembly), for the layers CATMARK_WINOGRAD's rule picks (auto: at
+// least 16 channels each side, an output at least 8×8 and 32 tiles over the batch; on: all); the
+// rest, and every weight gradient, stay oneDNN's direct convolutions. A layer whose input is in the
 // blocked layout (nChw16c or nChw8c) runs on it and leaves its output (and, backward, the input
 // gradient) in it, padding channels zero, so no reorder surrounds it and the batch norm after it
 // runs on the blocked layout; any other input is reordered to nchw and the layer runs on plain

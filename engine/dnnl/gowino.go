@@ -34,8 +34,8 @@ import (
 //     oneDNN's own choice of layout) is reordered to nchw, unless it already is, and runs as
 //     purego.WinogradForward and purego.WinogradBackwardData on plain storage, with a plain result.
 //
-// Impl reports each convolution the provider ran with the layout it ran in ("go_winograd:avx2
-// blocked16", "go_winograd:avx2 plain").
+// Impl reports each convolution the provider ran with purego.Kernel's micro-kernel and the
+// layout it ran in ("go_winograd:avx512 blocked16", "go_winograd:avx2 plain").
 
 // goWinoGeom returns the purego geometry of a convolution and whether the provider computes
 // it: pass fwd (forward) or not (input gradient).

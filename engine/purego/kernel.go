@@ -1,11 +1,85 @@
 package purego
 
+import (
+	"fmt"
+	"os"
+)
+
+// The GEMM micro-kernels, and which CPU runs which:
+//
+//   - "avx512", on amd64 CPUs with AVX-512F (Intel Skylake-SP and later Xeons, Ice Lake and
+//     later cores that have it, AMD Zen 4 and later): Go assembly that holds each row of the
+//     6×16 tile in one 512-bit register and runs two steps of the k loop at a time into twelve
+//     accumulators (kernel_avx512_amd64.s).
+//   - "avx2", on other amd64 CPUs with AVX2 and FMA (Intel Haswell and later, AMD Zen): Go
+//     assembly with the tile in twelve 256-bit registers (kernel_amd64.s).
+//   - "go", everywhere else and in builds with the purego tag: plain Go (goKernel).
+//
+// Every kernel computes the same mr×nr tile from the same packed panels, so the packing, the
+// weight cache and the Winograd filter layout do not depend on the choice. The widest kernel
+// the CPU runs is chosen when the package is initialised; KernelEnv picks another. The
+// element-wise and Winograd-transform kernels are AVX2 assembly wherever the CPU has AVX2 and
+// FMA, whichever micro-kernel runs.
+
+// KernelEnv is the environment variable that picks the GEMM micro-kernels: "avx512", "avx2",
+// "go", or "auto" (or unset) for the widest the CPU runs. It is read once, when the package
+// is initialised; engine.Open("go") reports a value it does not know or a kernel the CPU cannot
+// run (the widest one runs instead).
+const KernelEnv = "CATMARK_GO_KERNEL"
+
+// kernelSet is one implementation of the GEMM micro-kernels, all for the mr×nr tile: micro,
+// off and off2 are installed as microKernel, offKernel and offKernel2 (off2 may be nil).
+type kernelSet struct {
+	name      string // "avx512", "avx2" or "go"
+	micro     func(k int, a, b, c []float32, ldc int)
+	off, off2 func(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int)
+}
+
+// kernelSets are the micro-kernel sets this build has and the CPU runs, widest first; the last
+// is plain Go.
+var kernelSets = append(asmKernelSets(), kernelSet{name: "go", micro: goKernel, off: goOffKernel})
+
+// findKernelSet returns the set named name ("auto" or "": the widest), or an error naming a
+// set this build or CPU lacks.
+func findKernelSet(name string) (kernelSet, error) {
+	if name == "" || name == "auto" {
+		return kernelSets[0], nil
+	}
+	for _, s := range kernelSets {
+		if s.name == name {
+			return s, nil
+		}
+	}
+	switch name {
+	case "avx512", "avx2":
+		return kernelSet{}, fmt.Errorf("purego: micro-kernel %q: this CPU or build cannot run it (it runs %q)", name, kernelSets[0].name)
+	}
+	return kernelSet{}, fmt.Errorf("purego: micro-kernel %q: want auto, avx512, avx2 or go", name)
+}
+
+// kernelEnvErr is useKernelSet's error for KernelEnv's value at initialisation, or nil.
+var kernelEnvErr error
+
+func init() { kernelEnvErr = useKernelSet(os.Getenv(KernelEnv)) }
+
+// useKernelSet installs the micro-kernel set named name (as findKernelSet), or the widest with
+// findKernelSet's error. It is not safe to call while convolutions run.
+func useKernelSet(name string) error {
+	s, err := findKernelSet(name)
+	if err != nil {
+		s = kernelSets[0]
+		err = fmt.Errorf("%s: %w", KernelEnv, err)
+	}
+	microKernel, offKernel, offKernel2, kernelName = s.micro, s.off, s.off2, s.name
+	return err
+}
+
 // microKernel sets the mr×nr tile c[r·ldc + j] (r < mr, j < nr) to Σ_p a[p·mr + r]·b[p·nr + j]
 // over p < k: a is k×mr and b k×nr, both packed row by row (see packA and bSource.pack). It is
-// the assembly kernel where the CPU has AVX2 and FMA, else goKernel.
+// the installed kernel set's (useKernelSet).
 var microKernel = goKernel
 
-// kernelName names microKernel: "avx2" or "go".
+// kernelName names the installed micro-kernel set: "avx512", "avx2" or "go".
 var kernelName = "go"
 
 // goKernel is microKernel in plain Go: the tile in 2×4 blocks whose sums stay in registers.
@@ -38,9 +112,8 @@ func goKernel(k int, a, b, c []float32, ldc int) {
 }
 
 // offKernel is microKernel with b given implicitly: row p of the k×nr matrix is
-// b[off[p] : off[p]+nr], and maxOff ≥ every off[p] (the bounds check of the assembly kernel).
-// It is the assembly kernel where the CPU has AVX2 and FMA, else
-// goOffKernel.
+// b[off[p] : off[p]+nr], and maxOff ≥ every off[p] (the bounds check of the assembly kernels).
+// It is the installed kernel set's (useKernelSet).
 var offKernel = goOffKernel
 
 // goOffKernel is offKernel in plain Go, blocked as goKernel.
@@ -124,5 +197,5 @@ func goMaxWindow(q []float32, base int, off []int32, best, argk []float32) {
 
 // offKernel2 is offKernel for the first two rows of the tile only (c needs two rows), for the
 // last panel of a weight matrix whose row count leaves two (32, 128, 512 output channels); nil
-// where there is no such kernel.
+// where the installed kernel set has none.
 var offKernel2 func(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int)

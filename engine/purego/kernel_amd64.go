@@ -4,10 +4,25 @@ package purego
 
 import "golang.org/x/sys/cpu"
 
-func init() {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		microKernel, kernelName = avx2Kernel, "avx2"
+var (
+	// hasAVX2FMA reports whether the CPU (and the OS) runs the AVX2 and FMA kernels.
+	hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	// hasAVX512 reports whether it runs the AVX-512 micro-kernels, which use AVX-512F alone
+	// (EVEX FMA, embedded broadcasts, zmm loads and stores).
+	hasAVX512 = hasAVX2FMA && cpu.X86.HasAVX512F
+)
+
+// asmKernelSets returns the assembly micro-kernel sets the CPU runs, widest first: AVX-512,
+// then AVX2.
+func asmKernelSets() []kernelSet {
+	var s []kernelSet
+	if hasAVX512 {
+		s = append(s, kernelSet{name: "avx512", micro: avx512Kernel, off: avx512OffKernel, off2: avx512OffKernel2})
 	}
+	if hasAVX2FMA {
+		s = append(s, kernelSet{name: "avx2", micro: avx2Kernel, off: avx2OffKernel, off2: avx2OffKernel2})
+	}
+	return s
 }
 
 // avx2Kernel is microKernel in AVX2 and FMA assembly: twelve 8-wide accumulators.
@@ -29,12 +44,6 @@ func avx2Kernel(k int, a, b, c []float32, ldc int) {
 //go:noescape
 func kernel6x16(k int, a, b, c *float32, ldc int)
 
-func init() {
-	if kernelName == "avx2" {
-		offKernel = avx2OffKernel
-	}
-}
-
 // avx2OffKernel is offKernel in AVX2 and FMA assembly.
 func avx2OffKernel(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
 	_ = c[(mr-1)*ldc+nr-1]
@@ -54,7 +63,7 @@ func avx2OffKernel(k int, a, b []float32, off []int32, maxOff int, c []float32, 
 func kernel6x16off(k int, a, b *float32, off *int32, c *float32, ldc int)
 
 func init() {
-	if kernelName == "avx2" {
+	if hasAVX2FMA {
 		scaleShift, add = avx2ScaleShift, avx2Add
 	}
 }
@@ -86,7 +95,7 @@ func scaleShift8(dst, src *float32, n int, s, t float32, relu bool)
 func add8(dst, a, b *float32, n int, relu bool)
 
 func init() {
-	if kernelName == "avx2" {
+	if hasAVX2FMA {
 		maxWindow = avx2MaxWindow
 	}
 }
@@ -118,12 +127,6 @@ func avx2MaxWindow(q []float32, base int, off []int32, best, argk []float32) {
 //go:noescape
 func maxWindow8(n int, q *float32, off *int32, kk int, best, argk *float32)
 
-func init() {
-	if kernelName == "avx2" {
-		offKernel2 = avx2OffKernel2
-	}
-}
-
 // avx2OffKernel2 is offKernel2 in AVX2 and FMA assembly.
 func avx2OffKernel2(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
 	_ = c[ldc+nr-1]
@@ -140,3 +143,58 @@ func avx2OffKernel2(k int, a, b []float32, off []int32, maxOff int, c []float32,
 //
 //go:noescape
 func kernel2x16off(k int, a, b *float32, off *int32, c *float32, ldc int)
+
+// avx512Kernel is microKernel in AVX-512F assembly: one zmm register per tile row, two steps of
+// k at a time.
+func avx512Kernel(k int, a, b, c []float32, ldc int) {
+	_ = c[(mr-1)*ldc+nr-1]
+	if k <= 0 {
+		for r := 0; r < mr; r++ {
+			clear(c[r*ldc : r*ldc+nr])
+		}
+		return
+	}
+	_, _ = a[k*mr-1], b[k*nr-1]
+	kernel6x16avx512(k, &a[0], &b[0], &c[0], ldc)
+}
+
+// kernel6x16avx512 is avx512Kernel without bounds checks: k ≥ 1 steps, a k×6 and b k×16
+// packed, the 6×16 tile stored at c with row stride ldc floats.
+//
+//go:noescape
+func kernel6x16avx512(k int, a, b, c *float32, ldc int)
+
+// avx512OffKernel is offKernel in AVX-512F assembly.
+func avx512OffKernel(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
+	_ = c[(mr-1)*ldc+nr-1]
+	if k <= 0 {
+		for r := 0; r < mr; r++ {
+			clear(c[r*ldc : r*ldc+nr])
+		}
+		return
+	}
+	_, _, _ = a[k*mr-1], off[k-1], b[maxOff+nr-1]
+	kernel6x16offavx512(k, &a[0], &b[0], &off[0], &c[0], ldc)
+}
+
+// kernel6x16offavx512 is avx512OffKernel without bounds checks.
+//
+//go:noescape
+func kernel6x16offavx512(k int, a, b *float32, off *int32, c *float32, ldc int)
+
+// avx512OffKernel2 is offKernel2 in AVX-512F assembly.
+func avx512OffKernel2(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
+	_ = c[ldc+nr-1]
+	if k <= 0 {
+		clear(c[:nr])
+		clear(c[ldc : ldc+nr])
+		return
+	}
+	_, _, _ = a[k*mr-1], off[k-1], b[maxOff+nr-1]
+	kernel2x16offavx512(k, &a[0], &b[0], &off[0], &c[0], ldc)
+}
+
+// kernel2x16offavx512 is avx512OffKernel2 without bounds checks.
+//
+//go:noescape
+func kernel2x16offavx512(k int, a, b *float32, off *int32, c *float32, ldc int)

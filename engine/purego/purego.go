@@ -1,17 +1,18 @@
 // Package purego is catmark's fast pure-Go backend, registered as "go": no cgo, so it builds
-// wherever Go does, and on amd64 with AVX2 and FMA its convolutions run on a hand-written Go
-// assembly micro-kernel.
+// wherever Go does, and on amd64 with AVX-512 or AVX2 and FMA its convolutions run on a
+// hand-written Go assembly micro-kernel.
 //
 // Tensors are those of the reference backend (engine/ref): plain N×C×H×W float32 storage. The
 // backend embeds a ref.Backend for memory and the cheap operations (ReLU and max-pool backward,
 // global average pooling, Linear's backward pass, sigmoid, AddInto) and overrides the ones a
 // network spends its time in:
 //
-//   - Conv2D: a packed GEMM whose 6×16 register tile is computed by microKernel (AVX2/FMA
-//     assembly on amd64, kernel_amd64.s; plain Go elsewhere). Large images skip the im2col
-//     matrix: the GEMM reads a padded copy split into stride phases through an offset table
-//     (convImplicit, offKernel); small ones go through an im2col matrix with the batch's images
-//     side by side as GEMM columns, so that the late layers still fill the tiles (gemm).
+//   - Conv2D: a packed GEMM whose 6×16 register tile is computed by microKernel (AVX-512 or
+//     AVX2/FMA assembly on amd64, whichever the CPU has, see kernel.go; plain Go elsewhere).
+//     Large images skip the im2col matrix: the GEMM reads a padded copy split into stride
+//     phases through an offset table (convImplicit, offKernel); small ones go through an im2col
+//     matrix with the batch's images side by side as GEMM columns, so that the late layers
+//     still fill the tiles (gemm).
 //   - Conv2DBackward through the same GEMM: dx = col2im(Wᵀ·dy), dw = Σ dy·colᵀ.
 //   - 3×3 stride-1 convolutions, forward and input gradient, by Winograd F(4×4, 3×3) where
 //     useWinograd's rule expects it to pay (winograd.go): 36 GEMMs per panel of 16 output tiles
@@ -26,7 +27,8 @@
 // or AddInto, or released: in inference they are computed once.
 //
 // The build tag purego selects the plain-Go kernels on amd64 too (as on every other
-// architecture); the assembly kernels are also skipped at run time on CPUs without AVX2 and FMA.
+// architecture); the assembly kernels are also skipped at run time on CPUs without AVX2 and FMA,
+// the AVX-512 micro-kernels on CPUs without AVX-512F, and KernelEnv picks a micro-kernel.
 // Every operation is checked against engine/ref by package enginetest, with the assembly and
 // the plain-Go kernels.
 //
@@ -46,6 +48,9 @@ import (
 
 func init() {
 	engine.Register("go", func() (engine.Backend, error) {
+		if kernelEnvErr != nil {
+			return nil, kernelEnvErr
+		}
 		mode, err := winogradFromEnv()
 		if err != nil {
 			return nil, err
@@ -100,8 +105,8 @@ func New() *Backend { return &Backend{Backend: ref.New(), packed: map[weightKey]
 // Name returns "go".
 func (*Backend) Name() string { return "go" }
 
-// Kernel names the convolution micro-kernel this process uses: "avx2" (Go assembly with AVX2
-// and FMA) or "go" (plain Go).
+// Kernel names the convolution micro-kernel this process uses: "avx512" (Go assembly with
+// AVX-512F), "avx2" (Go assembly with AVX2 and FMA) or "go" (plain Go). KernelEnv picks one.
 func Kernel() string { return kernelName }
 
 // forget drops every derived form of t's weights, if any.

@@ -1,0 +1,228 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// The AVX-512 micro-kernels hold one row of the 6×16 tile in one zmm register. Six rows give only
+// six independent FMA chains, too few to cover the FMA latency (four cycles, two units), so the
+// k loop takes two steps at a time into two sets of accumulators, Z4–Z9 (even p) and Z10–Z15
+// (odd p), added together at the end. Each step loads the 16 floats of b's row once and takes
+// the six elements of a's row as embedded broadcasts ({1to16}) of the FMAs. Only Z0–Z15 are
+// used; VZEROUPPER clears their upper halves before returning.
+
+// func kernel6x16avx512(k int, a, b, c *float32, ldc int)
+TEXT ·kernel6x16avx512(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	SUBQ $2, CX
+	JLT last
+pair:
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	VFMADD231PS.BCST 16(SI), Z0, Z8
+	VFMADD231PS.BCST 20(SI), Z0, Z9
+	VFMADD231PS.BCST 24(SI), Z1, Z10
+	VFMADD231PS.BCST 28(SI), Z1, Z11
+	VFMADD231PS.BCST 32(SI), Z1, Z12
+	VFMADD231PS.BCST 36(SI), Z1, Z13
+	VFMADD231PS.BCST 40(SI), Z1, Z14
+	VFMADD231PS.BCST 44(SI), Z1, Z15
+	ADDQ $48, SI
+	ADDQ $128, DI
+	SUBQ $2, CX
+	JGE pair
+last:
+	// CX is −1 with one step left (k odd), −2 with none.
+	CMPQ CX, $-1
+	JNE sum
+	VMOVUPS (DI), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	VFMADD231PS.BCST 16(SI), Z0, Z8
+	VFMADD231PS.BCST 20(SI), Z0, Z9
+sum:
+	VADDPS Z10, Z4, Z4
+	VADDPS Z11, Z5, Z5
+	VADDPS Z12, Z6, Z6
+	VADDPS Z13, Z7, Z7
+	VADDPS Z14, Z8, Z8
+	VADDPS Z15, Z9, Z9
+	VMOVUPS Z4, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z7, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z9, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel6x16offavx512(k int, a, b *float32, off *int32, c *float32, ldc int)
+// As kernel6x16avx512, but row p of b is the 16 floats at b + off[p] (an implicit im2col
+// matrix).
+TEXT ·kernel6x16offavx512(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ off+24(FP), R10
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	SUBQ $2, CX
+	JLT offlast
+offpair:
+	MOVLQSX (R10), R9
+	MOVLQSX 4(R10), R11
+	VMOVUPS (DI)(R9*4), Z0
+	VMOVUPS (DI)(R11*4), Z1
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	VFMADD231PS.BCST 16(SI), Z0, Z8
+	VFMADD231PS.BCST 20(SI), Z0, Z9
+	VFMADD231PS.BCST 24(SI), Z1, Z10
+	VFMADD231PS.BCST 28(SI), Z1, Z11
+	VFMADD231PS.BCST 32(SI), Z1, Z12
+	VFMADD231PS.BCST 36(SI), Z1, Z13
+	VFMADD231PS.BCST 40(SI), Z1, Z14
+	VFMADD231PS.BCST 44(SI), Z1, Z15
+	ADDQ $8, R10
+	ADDQ $48, SI
+	SUBQ $2, CX
+	JGE offpair
+offlast:
+	CMPQ CX, $-1
+	JNE offsum
+	MOVLQSX (R10), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	VFMADD231PS.BCST 16(SI), Z0, Z8
+	VFMADD231PS.BCST 20(SI), Z0, Z9
+offsum:
+	VADDPS Z10, Z4, Z4
+	VADDPS Z11, Z5, Z5
+	VADDPS Z12, Z6, Z6
+	VADDPS Z13, Z7, Z7
+	VADDPS Z14, Z8, Z8
+	VADDPS Z15, Z9, Z9
+	VMOVUPS Z4, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z7, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z9, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel2x16offavx512(k int, a, b *float32, off *int32, c *float32, ldc int)
+// As kernel6x16offavx512 for the first two rows of the tile only (a still packed six rows wide):
+// four steps at a time into four pairs of accumulators (Z4–Z11), then the k mod 4 steps left
+// one at a time into Z4 and Z5.
+TEXT ·kernel2x16offavx512(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ off+24(FP), R10
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	SUBQ $4, CX
+	JLT off2rest
+off2quad:
+	MOVLQSX (R10), R9
+	VMOVUPS (DI)(R9*4), Z0
+	MOVLQSX 4(R10), R9
+	VMOVUPS (DI)(R9*4), Z1
+	MOVLQSX 8(R10), R9
+	VMOVUPS (DI)(R9*4), Z2
+	MOVLQSX 12(R10), R9
+	VMOVUPS (DI)(R9*4), Z3
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 24(SI), Z1, Z6
+	VFMADD231PS.BCST 28(SI), Z1, Z7
+	VFMADD231PS.BCST 48(SI), Z2, Z8
+	VFMADD231PS.BCST 52(SI), Z2, Z9
+	VFMADD231PS.BCST 72(SI), Z3, Z10
+	VFMADD231PS.BCST 76(SI), Z3, Z11
+	ADDQ $16, R10
+	ADDQ $96, SI
+	SUBQ $4, CX
+	JGE off2quad
+off2rest:
+	ADDQ $4, CX
+	JEQ off2sum
+off2one:
+	MOVLQSX (R10), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	ADDQ $4, R10
+	ADDQ $24, SI
+	DECQ CX
+	JNZ off2one
+off2sum:
+	VADDPS Z6, Z4, Z4
+	VADDPS Z7, Z5, Z5
+	VADDPS Z10, Z8, Z8
+	VADDPS Z11, Z9, Z9
+	VADDPS Z8, Z4, Z4
+	VADDPS Z9, Z5, Z5
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, (DX)(R8*1)
+	VZEROUPPER
+	RET
