@@ -193,6 +193,8 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	chosen := base
 	if len(cands) > 1 && b.convAlgo == convTune {
 		times := b.timeConv(kind, f.binary, cands...)
+		b.tuned++
+		b.tunedInputs += timeRuns * len(cands) * xs[0]
 		// Layouts other than the base's cost a reorder of the input and of the output.
 		var srcQ, dstQ C.dnnl_query_t = C.dnnl_query_src_md, C.dnnl_query_dst_md
 		switch kind {
@@ -252,6 +254,9 @@ func (b *Backend) timeReorder(from, to md) time.Duration {
 	return best
 }
 
+// timeRuns is how many times timeConv runs each candidate.
+const timeRuns = 4
+
 // timeConv returns, for each convolution primitive of kind, the shortest of a few runs on
 // scratch tensors, the primitives taking turns so that machine load affects them alike.
 func (b *Backend) timeConv(kind int, binary md, ps ...*prim) []time.Duration {
@@ -296,7 +301,7 @@ func (b *Backend) timeConv(kind int, binary md, ps ...*prim) []time.Duration {
 	for i := range best {
 		best[i] = time.Hour
 	}
-	for r := range 4 { // the first round warms up
+	for r := range timeRuns { // the first round warms up
 		for i, p := range ps {
 			t0 := time.Now()
 			b.execScratch(p, scratch[i], args[i]...)

@@ -327,7 +327,7 @@ func TestNoReferenceKernels(t *testing.T) {
 
 // TestConvChoicePerBucket checks that a timed convolution choice is made once per power-of-two
 // bucket of batch sizes: batch 3 takes batch 2's choice (one primitive made, no candidates timed),
-// batch 4 is timed anew, and every result matches the reference backend.
+// batch 4 is timed anew, Made counts both, and every result matches the reference backend.
 func TestConvChoicePerBucket(t *testing.T) {
 	b := newBackend(t)
 	b.convAlgo = convTune
@@ -341,20 +341,7 @@ func TestConvChoicePerBucket(t *testing.T) {
 	}{{2, -1}, {3, 1}, {2, 0}, {4, -1}, {7, 1}} {
 		xs := []int{c.n, 16, 9, 9}
 		xh := enginetest.Rand(rng, engine.Numel(xs), 1)
-		convs := func() int {
-			seen := map[*prim]bool{}
-			for key, p := range b.prims {
-				seen[p] = seen[p] || strings.HasPrefix(key, "conv")
-			}
-			k := 0
-			for _, conv := range seen {
-				if conv {
-					k++
-				}
-			}
-			return k
-		}
-		before := convs()
+		before := b.Made()
 		run := func(be engine.Backend) []float32 {
 			return be.ToHost(be.Conv2D(be.FromHost(xh, xs...), be.FromHost(wh, ws...), nil, cp))
 		}
@@ -362,8 +349,13 @@ func TestConvChoicePerBucket(t *testing.T) {
 		if e, err := enginetest.MaxRelErr(got, want); err != nil || e > enginetest.Tolerance {
 			t.Errorf("batch %d: error %v %v", c.n, e, err)
 		}
-		made := convs() - before
+		after := b.Made()
+		made, tuned := after.Prims["conv0"]-before.Prims["conv0"], after.Tuned-before.Tuned
 		switch {
+		case c.newPrims < 0 && b.block == 16 && (tuned != 1 || after.TunedInputs-before.TunedInputs != timeRuns*made*c.n):
+			t.Errorf("batch %d: %d choices timed on %d inputs, want 1 on %d×%d×%d", c.n, tuned, after.TunedInputs-before.TunedInputs, timeRuns, made, c.n)
+		case c.newPrims >= 0 && tuned != 0:
+			t.Errorf("batch %d: %d choices timed, want none (its bucket's choice)", c.n, tuned)
 		case c.newPrims < 0 && made < 2 && b.block == 16:
 			t.Errorf("batch %d: %d primitives made, want its bucket's candidates timed", c.n, made)
 		case c.newPrims >= 0 && made != c.newPrims:
