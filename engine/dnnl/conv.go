@@ -292,9 +292,9 @@ func directSuffix(nth int) string {
 
 // tuneBatch is the batch size from which inference convolutions (a folded batch norm, as a
 // detector runs them) share one timed choice, timed on tuneBatch inputs whatever the batch that
-// first needs it: the kernels' speeds per input change little beyond it, and a detector that
-// runs batches of many sizes (catmark predict: 15 sizes on 20 photos, up to 72) spent more
-// convolution work timing than computing when each power-of-two bucket was timed at its size.
+// first needs it, taking the kernels' relative speeds to change little beyond it: a detector
+// runs batches of many sizes (catmark predict: 15 sizes on 20 photos, up to 72), and timing each
+// power-of-two bucket at its size ran more convolution work than its predictions did.
 const tuneBatch = 8
 
 // withBatch returns shape with its batch size set to n.
