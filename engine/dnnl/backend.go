@@ -16,6 +16,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -63,6 +64,11 @@ type Backend struct {
 	// (CATMARK_WINOGRAD), and goWinoUsed the convolutions it ran, for Impl.
 	goWino     purego.Winograd
 	goWinoUsed map[string]string
+	// made counts the primitives made, by kind; tuned the convolution choices timed and
+	// tunedInputs the inputs their timing ran (Made).
+	made        map[string]int
+	tuned       int
+	tunedInputs int
 }
 
 // New returns a oneDNN backend, or an error if oneDNN cannot make a CPU engine.
@@ -81,6 +87,7 @@ func New() (*Backend, error) {
 		layouts:    map[uint64][]*C.dnnl_memory_desc_t{},
 		plain:      map[string]*C.dnnl_memory_desc_t{},
 		goWinoUsed: map[string]string{},
+		made:       map[string]int{},
 		auto:       os.Getenv("CATMARK_DNNL_AUTO") == "1",
 		block:      int(C.cm_block()),
 	}
@@ -335,7 +342,42 @@ func (b *Backend) tryPrimitive(key string, mk func(pd *C.dnnl_primitive_desc_t) 
 		p.scratch = b.intern((*C.dnnl_memory_desc_t)(unsafe.Pointer(sm)))
 	}
 	b.prims[key] = p
+	b.made[primKind(key)]++
 	return p, nil
+}
+
+// primKind is the kind of the primitive keyed key: the key's first word, its digits (the pass)
+// kept: "conv0", "bn1", "reorder", "ip0", "pool0", "eltwise0", "add".
+func primKind(key string) string {
+	if i := strings.IndexByte(key, ' '); i >= 0 {
+		return key[:i]
+	}
+	return key
+}
+
+// Made is what a Backend has made and timed since New (Backend.Made).
+type Made struct {
+	// Prims counts the oneDNN primitives made, by kind (conv0 a forward convolution, conv2
+	// backward data, conv3 backward weights, bn0 a batch norm forward, reorder, ip0 an inner
+	// product forward, pool0, eltwise0, add), every candidate of a timed convolution choice
+	// included. A primitive is made once per operation, shape and layout, so a network run at a
+	// new batch size or input size makes its primitives anew.
+	Prims map[string]int
+	// Tuned is how many convolution choices were timed, and TunedInputs the inputs their timing
+	// ran (batch size times runs, summed over the candidates), a measure of the timing's work.
+	Tuned, TunedInputs int
+}
+
+// Made returns what the backend has made and timed: it tells how much a workload's shapes cost
+// it beyond computing.
+func (b *Backend) Made() Made {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := Made{Prims: make(map[string]int, len(b.made)), Tuned: b.tuned, TunedInputs: b.tunedInputs}
+	for k, n := range b.made {
+		m.Prims[k] = n
+	}
+	return m
 }
 
 // md returns the primitive's interned memory descriptor for query q (a dnnl_query_t).

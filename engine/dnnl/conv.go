@@ -108,8 +108,14 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	if pr, ok := b.prims[key]; ok {
 		return pr
 	}
-	// A batch size in the same power-of-two bucket as one already timed takes its choice.
-	class := fmt.Sprintf("conv%d n%d %v %v s%d p%d %+v", kind, bucket(xs[0]), xs[1:], ws, p.Stride, p.Pad, f)
+	// A batch size in the same power-of-two bucket as one already timed takes its choice; an
+	// inference convolution over tuneBatch inputs or more takes the choice timed on tuneBatch.
+	n := bucket(xs[0])
+	capped := f.infer && f.binary == nil && xs[0] >= tuneBatch
+	if capped {
+		n = tuneBatch
+	}
+	class := fmt.Sprintf("conv%d n%d %v %v s%d p%d %+v", kind, n, xs[1:], ws, p.Stride, p.Pad, f)
 	var hint *prim
 	if kind == C.CM_BWD_DATA || kind == C.CM_BWD_WEIGHTS {
 		hint = b.convPrim(C.CM_FWD_TRAIN, xs, ws, ys, p, convFused{bias: f.bias})
@@ -133,12 +139,17 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	if b.auto {
 		direct = 1
 	}
+	if _, ok := b.convChoice[class]; !ok && capped && xs[0] > tuneBatch && b.convAlgo == convTune {
+		b.convPrim(kind, withBatch(xs, tuneBatch), ws, withBatch(ys, tuneBatch), p, f) // times the class
+	}
 	if c, ok := b.convChoice[class]; ok && b.convAlgo == convTune {
-		if pr, err := b.tryPrimitive(key+c.suffix, mk(c.algo, c.nth, c.layout)); err == nil && C.GoString(C.cm_impl(pr.pd)) == c.impl &&
-			(c.algo != 2 || pr.scratch == nil || mdSize(pr.scratch) <= b.winoMax) {
-			b.prims[key] = pr
-			return pr
+		pr := b.remake(key, c, direct, mk)
+		if pr == nil {
+			// The kernel chosen has no implementation for these shapes: oneDNN's first choice.
+			pr = b.primitive(key+" direct", mk(direct, 0, b.layout))
 		}
+		b.prims[key] = pr
+		return pr
 	}
 	base := b.primitive(key+" direct", mk(direct, 0, b.layout))
 	cands := []*prim{base}
@@ -148,7 +159,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		// general direct kernel besides the 1×1 one). On an AVX2 CPU timing its alternatives cost
 		// more than they saved (predict on 60 photos: 10.4 s with them, 7.4 s without).
 		seen := map[string]bool{C.GoString(C.cm_impl(base.pd)): true}
-		for nth := 1; nth < 8; nth++ {
+		for nth := 1; nth < maxImpls; nth++ {
 			var pd C.dnnl_primitive_desc_t
 			if mk(direct, nth, b.layout)(&pd) != 0 {
 				break
@@ -159,7 +170,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 				continue
 			}
 			seen[impl] = true
-			if c, err := b.tryPrimitive(fmt.Sprintf("%s direct#%d", key, nth), mk(direct, nth, b.layout)); err == nil {
+			if c, err := b.tryPrimitive(key+directSuffix(nth), mk(direct, nth, b.layout)); err == nil {
 				cands, made = append(cands, c), append(made, convChoice{algo: direct, nth: nth, layout: b.layout})
 			}
 		}
@@ -193,6 +204,8 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	chosen := base
 	if len(cands) > 1 && b.convAlgo == convTune {
 		times := b.timeConv(kind, f.binary, cands...)
+		b.tuned++
+		b.tunedInputs += timeRuns * len(cands) * xs[0]
 		// Layouts other than the base's cost a reorder of the input and of the output.
 		var srcQ, dstQ C.dnnl_query_t = C.dnnl_query_src_md, C.dnnl_query_dst_md
 		switch kind {
@@ -213,6 +226,84 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	return chosen
 }
 
+// remake returns the primitive for key made as the timed choice c was (its algorithm and
+// layout) with c's oneDNN implementation, or nil where oneDNN has none for these shapes or a
+// Winograd one would need a scratchpad over the limit. mk is convPrim's. An implementation's
+// place in oneDNN's list can change with the batch size, so where c's place holds another (for a
+// 1×1 stride-2 convolution, at some batch sizes, oneDNN's reference kernel), the other places of
+// the list are tried.
+func (b *Backend) remake(key string, c convChoice, direct int, mk func(algo, nth, layout int) func(pd *C.dnnl_primitive_desc_t) C.int) *prim {
+	nths := []int{c.nth}
+	if c.algo == direct && c.layout == b.layout {
+		for nth := range maxImpls {
+			if nth != c.nth {
+				nths = append(nths, nth)
+			}
+		}
+	}
+	for _, nth := range nths {
+		suffix := c.suffix
+		if nth != c.nth {
+			suffix = directSuffix(nth)
+		}
+		if pr, ok := b.prims[key+suffix]; ok {
+			if C.GoString(C.cm_impl(pr.pd)) == c.impl {
+				return b.withinWinoMax(c, pr)
+			}
+			continue
+		}
+		var pd C.dnnl_primitive_desc_t
+		if mk(c.algo, nth, c.layout)(&pd) != 0 {
+			continue
+		}
+		impl := C.GoString(C.cm_impl(pd))
+		C.dnnl_primitive_desc_destroy(pd)
+		if impl != c.impl {
+			continue
+		}
+		pr, err := b.tryPrimitive(key+suffix, mk(c.algo, nth, c.layout))
+		if err != nil {
+			return nil
+		}
+		return b.withinWinoMax(c, pr)
+	}
+	return nil
+}
+
+// withinWinoMax returns pr, or nil where choice c is Winograd and pr's scratchpad is over the
+// limit (CATMARK_DNNL_WINO_MAX_MIB).
+func (b *Backend) withinWinoMax(c convChoice, pr *prim) *prim {
+	if c.algo == 2 && pr.scratch != nil && mdSize(pr.scratch) > b.winoMax {
+		return nil
+	}
+	return pr
+}
+
+// maxImpls is how many of oneDNN's implementations of a convolution convPrim looks at.
+const maxImpls = 8
+
+// directSuffix is the name suffix of the direct candidate at place nth of oneDNN's list.
+func directSuffix(nth int) string {
+	if nth == 0 {
+		return " direct"
+	}
+	return fmt.Sprintf(" direct#%d", nth)
+}
+
+// tuneBatch is the batch size from which inference convolutions (a folded batch norm, as a
+// detector runs them) share one timed choice, timed on tuneBatch inputs whatever the batch that
+// first needs it, taking the kernels' relative speeds to change little beyond it: a detector
+// runs batches of many sizes (catmark predict: 15 sizes on 20 photos, up to 72), and timing each
+// power-of-two bucket at its size ran more convolution work than its predictions did.
+const tuneBatch = 8
+
+// withBatch returns shape with its batch size set to n.
+func withBatch(shape []int, n int) []int {
+	s := slices.Clone(shape)
+	s[0] = n
+	return s
+}
+
 // convChoice is a timed convolution choice (convPrim) kept for the other batch sizes of its
 // bucket: how the candidate was made (mk's algorithm, implementation index and layout), its
 // name suffix (" direct", " direct#2", " winograd", " direct nhwc", …) and oneDNN's
@@ -225,7 +316,7 @@ type convChoice struct {
 // bucket is the power-of-two bucket of batch size n (the largest power of two at most n): batch
 // sizes in one bucket share a timed convolution choice, so a detector whose batches vary in size
 // times each layer a few times rather than once per size (catmark predict on 60 photos spent
-// more time timing than computing).
+// more time timing than computing); inference convolutions share one from tuneBatch up.
 func bucket(n int) int {
 	if n < 1 {
 		return n
@@ -251,6 +342,9 @@ func (b *Backend) timeReorder(from, to md) time.Duration {
 	freeTemp(dst)
 	return best
 }
+
+// timeRuns is how many times timeConv runs each candidate.
+const timeRuns = 4
 
 // timeConv returns, for each convolution primitive of kind, the shortest of a few runs on
 // scratch tensors, the primitives taking turns so that machine load affects them alike.
@@ -296,7 +390,7 @@ func (b *Backend) timeConv(kind int, binary md, ps ...*prim) []time.Duration {
 	for i := range best {
 		best[i] = time.Hour
 	}
-	for r := range 4 { // the first round warms up
+	for r := range timeRuns { // the first round warms up
 		for i, p := range ps {
 			t0 := time.Now()
 			b.execScratch(p, scratch[i], args[i]...)

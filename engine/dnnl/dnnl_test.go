@@ -327,7 +327,7 @@ func TestNoReferenceKernels(t *testing.T) {
 
 // TestConvChoicePerBucket checks that a timed convolution choice is made once per power-of-two
 // bucket of batch sizes: batch 3 takes batch 2's choice (one primitive made, no candidates timed),
-// batch 4 is timed anew, and every result matches the reference backend.
+// batch 4 is timed anew, Made counts both, and every result matches the reference backend.
 func TestConvChoicePerBucket(t *testing.T) {
 	b := newBackend(t)
 	b.convAlgo = convTune
@@ -341,20 +341,7 @@ func TestConvChoicePerBucket(t *testing.T) {
 	}{{2, -1}, {3, 1}, {2, 0}, {4, -1}, {7, 1}} {
 		xs := []int{c.n, 16, 9, 9}
 		xh := enginetest.Rand(rng, engine.Numel(xs), 1)
-		convs := func() int {
-			seen := map[*prim]bool{}
-			for key, p := range b.prims {
-				seen[p] = seen[p] || strings.HasPrefix(key, "conv")
-			}
-			k := 0
-			for _, conv := range seen {
-				if conv {
-					k++
-				}
-			}
-			return k
-		}
-		before := convs()
+		before := b.Made()
 		run := func(be engine.Backend) []float32 {
 			return be.ToHost(be.Conv2D(be.FromHost(xh, xs...), be.FromHost(wh, ws...), nil, cp))
 		}
@@ -362,8 +349,13 @@ func TestConvChoicePerBucket(t *testing.T) {
 		if e, err := enginetest.MaxRelErr(got, want); err != nil || e > enginetest.Tolerance {
 			t.Errorf("batch %d: error %v %v", c.n, e, err)
 		}
-		made := convs() - before
+		after := b.Made()
+		made, tuned := after.Prims["conv0"]-before.Prims["conv0"], after.Tuned-before.Tuned
 		switch {
+		case c.newPrims < 0 && b.block == 16 && (tuned != 1 || after.TunedInputs-before.TunedInputs != timeRuns*made*c.n):
+			t.Errorf("batch %d: %d choices timed on %d inputs, want 1 on %d×%d×%d", c.n, tuned, after.TunedInputs-before.TunedInputs, timeRuns, made, c.n)
+		case c.newPrims >= 0 && tuned != 0:
+			t.Errorf("batch %d: %d choices timed, want none (its bucket's choice)", c.n, tuned)
 		case c.newPrims < 0 && made < 2 && b.block == 16:
 			t.Errorf("batch %d: %d primitives made, want its bucket's candidates timed", c.n, made)
 		case c.newPrims >= 0 && made != c.newPrims:
@@ -376,6 +368,136 @@ func TestConvChoicePerBucket(t *testing.T) {
 	for n, want := range map[int]int{2: 2, 3: 2, 31: 16, 32: 32, 48: 32} {
 		if got := bucket(n); got != want {
 			t.Errorf("bucket(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
+// TestConvChoiceInferenceBatches checks that inference convolutions (a folded batch norm) over
+// tuneBatch inputs or more share one timed choice, timed on tuneBatch inputs whatever the batch
+// that first needs it: batch 20 times the layer on tuneBatch, batches 8, 40 and 9 take that
+// choice (8 makes nothing, its primitive is the one timed); a training convolution of batch 20
+// is still timed on its own bucket. Every result matches the reference backend.
+func TestConvChoiceInferenceBatches(t *testing.T) {
+	b := newBackend(t)
+	b.convAlgo = convTune
+	if b.block != 16 {
+		t.Skip("this CPU has no AVX-512: oneDNN 2.6 has one convolution kernel for it, nothing to time")
+	}
+	r := ref.New()
+	rng := enginetest.NewRand(6)
+	ws := []int{32, 16, 3, 3}
+	wh := enginetest.Rand(rng, engine.Numel(ws), 0.1)
+	bnh := [][]float32{enginetest.Uniform(rng, 32, 0.5, 1.5), enginetest.Rand(rng, 32, 0.3), enginetest.Rand(rng, 32, 0.3), enginetest.Uniform(rng, 32, 0.5, 2)}
+	cp := engine.ConvParams{Stride: 1, Pad: 1}
+	for _, c := range []struct {
+		n        int
+		infer    bool
+		newPrims int // convolution primitives made (-1: a timing's candidates, at least 2)
+		tunedOn  int // the batch size the timing ran on, 0: none
+	}{
+		{20, true, -1, tuneBatch},
+		{8, true, 0, 0},
+		{40, true, 1, 0},
+		{9, true, 1, 0},
+		{20, false, -1, 20},
+	} {
+		xs := []int{c.n, 16, 9, 9}
+		xh := enginetest.Rand(rng, engine.Numel(xs), 1)
+		run := func(be engine.Backend) []float32 {
+			y := be.Conv2D(be.FromHost(xh, xs...), be.FromHost(wh, ws...), nil, cp)
+			if c.infer {
+				bn := engine.BN{Gamma: be.FromHost(bnh[0], 32), Beta: be.FromHost(bnh[1], 32), RunMean: be.FromHost(bnh[2], 32), RunVar: be.FromHost(bnh[3], 32)}
+				y, _ = be.BatchNorm(y, bn, engine.BNParams{Mode: engine.BNInfer, Eps: 1e-5, ReLU: true})
+			}
+			return be.ToHost(y)
+		}
+		before := b.Made()
+		got := run(b)
+		after := b.Made()
+		if e, err := enginetest.MaxRelErr(got, run(r)); err != nil || e > enginetest.Tolerance {
+			t.Errorf("batch %d infer=%v: error %v %v", c.n, c.infer, e, err)
+		}
+		made := after.Prims["conv0"] - before.Prims["conv0"]
+		tuned, inputs := after.Tuned-before.Tuned, after.TunedInputs-before.TunedInputs
+		switch {
+		case c.tunedOn == 0 && tuned != 0:
+			t.Errorf("batch %d infer=%v: %d choices timed, want none (the shared choice)", c.n, c.infer, tuned)
+		case c.tunedOn != 0 && (tuned != 1 || inputs == 0 || inputs%(timeRuns*c.tunedOn) != 0 || inputs > timeRuns*maxImpls*c.tunedOn):
+			t.Errorf("batch %d infer=%v: %d choices timed on %d inputs, want 1 timed on batches of %d", c.n, c.infer, tuned, inputs, c.tunedOn)
+		case c.newPrims < 0 && made < 2:
+			t.Errorf("batch %d infer=%v: %d convolution primitives made, want a timing's candidates", c.n, c.infer, made)
+		case c.newPrims >= 0 && made != c.newPrims:
+			t.Errorf("batch %d infer=%v: %d convolution primitives made, want %d", c.n, c.infer, made, c.newPrims)
+		}
+	}
+}
+
+// TestConvChoiceRemade checks that a timed choice is remade for another batch size with the
+// same oneDNN kernel even where that kernel's place in oneDNN's list moved (for this 1×1
+// stride-2 layer, the third place of batch 8's list holds the general direct kernel and batch
+// 9's oneDNN's reference kernel), without timing again, and with results that match the
+// reference backend.
+func TestConvChoiceRemade(t *testing.T) {
+	b := newBackend(t)
+	b.convAlgo = convTune
+	if b.block != 16 {
+		t.Skip("this CPU has no AVX-512: oneDNN 2.6 has one convolution kernel for it, nothing to time")
+	}
+	rng := enginetest.NewRand(7)
+	ws := []int{64, 32, 1, 1}
+	wh := enginetest.Rand(rng, engine.Numel(ws), 0.1)
+	bnh := [][]float32{enginetest.Uniform(rng, 64, 0.5, 1.5), enginetest.Rand(rng, 64, 0.3), enginetest.Rand(rng, 64, 0.3), enginetest.Uniform(rng, 64, 0.5, 2)}
+	cp := engine.ConvParams{Stride: 2}
+	run := func(be engine.Backend, xh []float32, n int) []float32 {
+		y := be.Conv2D(be.FromHost(xh, n, 32, 32, 32), be.FromHost(wh, ws...), nil, cp)
+		bn := engine.BN{Gamma: be.FromHost(bnh[0], 64), Beta: be.FromHost(bnh[1], 64), RunMean: be.FromHost(bnh[2], 64), RunVar: be.FromHost(bnh[3], 64)}
+		y, _ = be.BatchNorm(y, bn, engine.BNParams{Mode: engine.BNInfer, Eps: 1e-5})
+		return be.ToHost(y)
+	}
+	run(b, enginetest.Rand(rng, tuneBatch*32*32*32, 1), tuneBatch)
+	if len(b.convChoice) != 1 {
+		t.Fatalf("%d choices timed, want 1: %v", len(b.convChoice), b.convChoice)
+	}
+	// Whatever the timing chose, make the choice batch 8's candidate at the third place or later.
+	var class string
+	for k := range b.convChoice {
+		class = k
+	}
+	impls := b.Impl()
+	for key, impl := range impls {
+		var nth int
+		if i := strings.Index(key, " direct#"); i >= 0 && strings.HasPrefix(key, fmt.Sprintf("conv0 [%d ", tuneBatch)) {
+			if _, err := fmt.Sscan(key[i+len(" direct#"):], &nth); err == nil && nth >= 2 {
+				b.convChoice[class] = convChoice{algo: 0, nth: nth, layout: b.layout, suffix: key[i:], impl: impl}
+			}
+		}
+	}
+	want := b.convChoice[class]
+	if want.nth < 2 {
+		t.Skipf("oneDNN offers this layer no third direct kernel: %v", impls)
+	}
+	r := ref.New()
+	for _, n := range []int{9, 24} {
+		xh := enginetest.Rand(rng, n*32*32*32, 1)
+		before := b.Made().Tuned
+		got := run(b, xh, n)
+		if b.Made().Tuned != before {
+			t.Errorf("batch %d: timed again", n)
+		}
+		if e, err := enginetest.MaxRelErr(got, run(r, xh, n)); err != nil || e > enginetest.Tolerance {
+			t.Errorf("batch %d: error %v %v", n, e, err)
+		}
+		found := false
+		for key, impl := range b.Impl() {
+			if strings.HasPrefix(key, fmt.Sprintf("conv0 [%d ", n)) && strings.HasSuffix(key, "}") {
+				found = true
+				if impl != want.impl {
+					t.Errorf("batch %d runs %s, want the choice's kernel %s (place %d at batch %d)", n, impl, want.impl, want.nth, tuneBatch)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("batch %d: no convolution primitive: %v", n, b.Impl())
 		}
 	}
 }

@@ -39,12 +39,16 @@
 // weights) the backend times the AVX-512 implementations oneDNN offers for it and keeps the
 // fastest: the direct kernels (for 1×1 convolutions both the 1×1 and the general one), Winograd
 // for 3×3 stride-1 convolutions (unless it needs a scratchpad over 48 MiB), and for fused
-// inference convolutions also the nhwc and nchw layouts, charged with their reorders. The choice
-// depends on timings, so two runs may pick different kernels and round differently (within
-// float32 rounding); CATMARK_DNNL_CONV=direct makes the choice fixed. That is the default on a CPU
-// without AVX-512: oneDNN 2.6 has no Winograd or second direct kernel for AVX2, and timing the
-// layouts cost more than it saved (catmark serve at 20 clients: 17.4 requests/s direct, 16.6
-// tuned; batches of varying size, each tuned anew, 20.5 against 17.7).
+// inference convolutions also the nhwc and nchw layouts, charged with their reorders. Batch sizes
+// share a choice: those of one power-of-two bucket, and for inference convolutions all from 8 up,
+// timed on a batch of 8 (a detector runs batches of many sizes: catmark predict on 20 photos ran
+// 15, and timing each bucket at its size ran more than twice the convolution work of the
+// predictions). The choice depends on timings, so two runs may pick different kernels and round
+// differently (within float32 rounding); CATMARK_DNNL_CONV=direct makes the choice fixed. That is
+// the default on a CPU without AVX-512: oneDNN 2.6 has no Winograd or second direct kernel for
+// AVX2, and timing the layouts cost more than it saved (catmark serve at 20 clients: 17.4
+// requests/s direct, 16.6 tuned; batches of varying size, each tuned anew, 20.5 against 17.7).
+// Backend.Made counts the primitives made and the choices timed.
 //
 // engine/purego's Winograd as a provider. With CATMARK_DNNL_CONV=go-winograd the forward and
 // input-gradient convolutions of 3×3 stride-1 layers run as engine/purego's Winograd F(4×4, 3×3)
