@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/catmark/catmark/engine"
@@ -64,6 +65,13 @@ type Backend struct {
 	// (CATMARK_WINOGRAD), and goWinoUsed the convolutions it ran, for Impl.
 	goWino     purego.Winograd
 	goWinoUsed map[string]string
+	// paths is the path each convolution took when it last ran, by operation and shapes
+	// (ConvPaths).
+	paths map[string]convPath
+	// judge, where set (tests), may change the times of a timed convolution choice before the
+	// fastest is taken: one per oneDNN candidate, oneDNN's first choice first, then, where
+	// provider is true, engine/purego's Winograd (convTuneGo).
+	judge func(kind int, xs, ws []int, times []time.Duration, provider bool)
 	// made counts the primitives made, by kind; tuned the convolution choices timed and
 	// tunedInputs the inputs their timing ran (Made).
 	made        map[string]int
@@ -87,6 +95,7 @@ func New() (*Backend, error) {
 		layouts:    map[uint64][]*C.dnnl_memory_desc_t{},
 		plain:      map[string]*C.dnnl_memory_desc_t{},
 		goWinoUsed: map[string]string{},
+		paths:      map[string]convPath{},
 		made:       map[string]int{},
 		auto:       os.Getenv("CATMARK_DNNL_AUTO") == "1",
 		block:      int(C.cm_block()),
@@ -121,15 +130,18 @@ func New() (*Backend, error) {
 		b.convAlgo = convDirect
 	case "winograd":
 		b.convAlgo = convWinograd
-	case "go-winograd":
+	case "go-winograd", "tune-go":
 		b.convAlgo = convGoWinograd
+		if a == "tune-go" {
+			b.convAlgo = convTuneGo
+		}
 		m, err := purego.ParseWinograd(os.Getenv(purego.WinogradEnv))
 		if err != nil {
 			return nil, fmt.Errorf("dnnl: %s: %w", purego.WinogradEnv, err)
 		}
 		b.goWino = m
 	default:
-		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_CONV=%q: want tune, direct, winograd or go-winograd", a)
+		return nil, fmt.Errorf("dnnl: CATMARK_DNNL_CONV=%q: want tune, direct, winograd, go-winograd or tune-go", a)
 	}
 	b.winoMax = 48 << 20
 	if v := os.Getenv("CATMARK_DNNL_WINO_MAX_MIB"); v != "" {
@@ -394,10 +406,11 @@ func (b *Backend) pmd(p *prim, q C.dnnl_query_t) md {
 	return c
 }
 
-// Impl returns the oneDNN implementation each cached primitive uses, keyed by primitive key,
-// and "go_winograd:", engine/purego's kernel name and the layout it ran in ("blocked16",
-// "blocked8" or "plain") for each convolution that ran on its Winograd
-// (CATMARK_DNNL_CONV=go-winograd), keyed "conv… go-winograd".
+// Impl returns the oneDNN implementation each cached primitive uses, keyed by primitive key
+// (timed candidates not chosen included), and "go_winograd:", engine/purego's kernel name and
+// the layout it ran in ("blocked16", "blocked8" or "plain") for each convolution that ran on its
+// Winograd (CATMARK_DNNL_CONV=go-winograd or tune-go), keyed "conv… go-winograd". ConvPaths
+// says which path each convolution took.
 func (b *Backend) Impl() map[string]string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

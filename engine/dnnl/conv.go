@@ -96,13 +96,42 @@ const (
 	// convGoWinograd: engine/purego's Winograd F(4×4, 3×3) for the forward and input-gradient
 	// 3×3 stride-1 convolutions its rule picks (gowino.go), direct otherwise.
 	convGoWinograd
+	// convTuneGo: convTune with engine/purego's Winograd among the candidates of the forward and
+	// input-gradient 3×3 stride-1 convolutions its rule picks (gowino.go's goWinoPick).
+	convTuneGo
 )
+
+// The passes of a convolution as convPrim's kind and Backend.judge's take them (cm.h's CM_*).
+const (
+	passForward     = int(C.CM_FWD_TRAIN)
+	passBackData    = int(C.CM_BWD_DATA)
+	passBackWeights = int(C.CM_BWD_WEIGHTS)
+)
+
+// tunes reports whether convolutions choose their kernels by timing (convTune, convTuneGo).
+func (b *Backend) tunes() bool { return b.convAlgo == convTune || b.convAlgo == convTuneGo }
+
+// convClass returns the key under which convPrim keeps the timed choice of a convolution of kind
+// (CM_FWD_*, CM_BWD_*) over input shape xs, and whether the class is capped (an inference
+// convolution over tuneBatch inputs or more, timed on tuneBatch). A batch size takes the choice
+// of its power-of-two bucket; a capped one the choice timed on tuneBatch.
+func convClass(kind int, xs, ws []int, p engine.ConvParams, f convFused) (class string, capped bool) {
+	n := bucket(xs[0])
+	capped = f.infer && f.binary == nil && xs[0] >= tuneBatch
+	if capped {
+		n = tuneBatch
+	}
+	return fmt.Sprintf("conv%d n%d %v %v s%d p%d %+v", kind, n, xs[1:], ws, p.Stride, p.Pad, f), capped
+}
 
 // convPrim returns the convolution primitive of kind (CM_FWD_*, CM_BWD_*) for the shapes. With
 // Backend.convAlgo convTune it chooses among candidate implementations by timing them on first
 // use: for 3×3 stride-1 convolutions oneDNN's direct and Winograd algorithms; for fused inference
 // convolutions also other activation layouts (nhwc, and nchw for 1×1), charged with the reorders
-// from and to the blocked layout, which pays at batch 1 where activations are small.
+// from and to the blocked layout, which pays at batch 1 where activations are small. With
+// convTuneGo engine/purego's Winograd is timed beside them where goWinoCandidate says so, and
+// the choice records whether it was faster than oneDNN's fastest (convChoice.goWino); convPrim
+// still returns oneDNN's fastest, which goWinoPick's callers run where the provider lost.
 func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f convFused) *prim {
 	key := fmt.Sprintf("conv%d %v %v s%d p%d %+v", kind, xs, ws, p.Stride, p.Pad, f)
 	if pr, ok := b.prims[key]; ok {
@@ -110,12 +139,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	}
 	// A batch size in the same power-of-two bucket as one already timed takes its choice; an
 	// inference convolution over tuneBatch inputs or more takes the choice timed on tuneBatch.
-	n := bucket(xs[0])
-	capped := f.infer && f.binary == nil && xs[0] >= tuneBatch
-	if capped {
-		n = tuneBatch
-	}
-	class := fmt.Sprintf("conv%d n%d %v %v s%d p%d %+v", kind, n, xs[1:], ws, p.Stride, p.Pad, f)
+	class, capped := convClass(kind, xs, ws, p, f)
 	var hint *prim
 	if kind == C.CM_BWD_DATA || kind == C.CM_BWD_WEIGHTS {
 		hint = b.convPrim(C.CM_FWD_TRAIN, xs, ws, ys, p, convFused{bias: f.bias})
@@ -139,10 +163,10 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	if b.auto {
 		direct = 1
 	}
-	if _, ok := b.convChoice[class]; !ok && capped && xs[0] > tuneBatch && b.convAlgo == convTune {
+	if _, ok := b.convChoice[class]; !ok && capped && xs[0] > tuneBatch && b.tunes() {
 		b.convPrim(kind, withBatch(xs, tuneBatch), ws, withBatch(ys, tuneBatch), p, f) // times the class
 	}
-	if c, ok := b.convChoice[class]; ok && b.convAlgo == convTune {
+	if c, ok := b.convChoice[class]; ok && b.tunes() {
 		pr := b.remake(key, c, direct, mk)
 		if pr == nil {
 			// The kernel chosen has no implementation for these shapes: oneDNN's first choice.
@@ -154,7 +178,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	base := b.primitive(key+" direct", mk(direct, 0, b.layout))
 	cands := []*prim{base}
 	made := []convChoice{{algo: direct, layout: b.layout}} // how each candidate was made
-	if b.convAlgo == convTune {
+	if b.tunes() {
 		// oneDNN's further AVX-512 implementations in the same layout (for 1×1 convolutions the
 		// general direct kernel besides the 1×1 one). On an AVX2 CPU timing its alternatives cost
 		// more than they saved (predict on 60 photos: 10.4 s with them, 7.4 s without).
@@ -175,7 +199,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			}
 		}
 	}
-	if (b.convAlgo == convTune || b.convAlgo == convWinograd) && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
+	if (b.tunes() || b.convAlgo == convWinograd) && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
 		if wino, err := b.tryPrimitive(key+" winograd", mk(2, 0, b.layout)); err == nil && (wino.scratch == nil || mdSize(wino.scratch) <= b.winoMax) {
 			cands, made = append(cands, wino), append(made, convChoice{algo: 2, layout: b.layout})
 		}
@@ -184,7 +208,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		b.prims[key] = last
 		return last
 	}
-	if b.convAlgo == convTune && f.infer && f.binary == nil && b.layout == layoutBlocked {
+	if b.tunes() && f.infer && f.binary == nil && b.layout == layoutBlocked {
 		others := []struct {
 			name   string
 			layout int
@@ -201,11 +225,21 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			}
 		}
 	}
+	// engine/purego's Winograd, run on scratch tensors in the layout it would run in.
+	var gw *goWinoTrial
+	if g, ok := b.goWinoCandidate(kind, xs, ws, p, f); ok {
+		gw = b.newGoWinoTrial(kind, g, f)
+		defer gw.free()
+	}
 	chosen := base
-	if len(cands) > 1 && b.convAlgo == convTune {
-		times := b.timeConv(kind, f.binary, cands...)
+	if (len(cands) > 1 || gw != nil) && b.tunes() {
+		var run func()
+		if gw != nil {
+			run = gw.run
+		}
+		times := b.timeConv(kind, f.binary, run, cands...)
 		b.tuned++
-		b.tunedInputs += timeRuns * len(cands) * xs[0]
+		b.tunedInputs += timeRuns * len(times) * xs[0]
 		// Layouts other than the base's cost a reorder of the input and of the output.
 		var srcQ, dstQ C.dnnl_query_t = C.dnnl_query_src_md, C.dnnl_query_dst_md
 		switch kind {
@@ -217,9 +251,16 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		for i, c := range cands {
 			times[i] += b.timeReorder(b.pmd(base, srcQ), b.pmd(c, srcQ)) + b.timeReorder(b.pmd(c, dstQ), b.pmd(base, dstQ))
 		}
-		i := slices.Index(times, slices.Min(times))
+		if gw != nil {
+			times[len(cands)] += b.timeReorder(b.pmd(base, srcQ), gw.src.md) + b.timeReorder(gw.dst.md, b.pmd(base, dstQ))
+		}
+		if b.judge != nil {
+			b.judge(kind, xs, ws, times, gw != nil)
+		}
+		i := slices.Index(times[:len(cands)], slices.Min(times[:len(cands)]))
 		chosen, c := cands[i], made[i]
 		c.suffix, c.impl = strings.TrimPrefix(chosen.name, key), C.GoString(C.cm_impl(chosen.pd))
+		c.goWino = gw != nil && times[len(cands)] < times[i]
 		b.convChoice[class] = c
 	}
 	b.prims[key] = chosen
@@ -305,12 +346,14 @@ func withBatch(shape []int, n int) []int {
 }
 
 // convChoice is a timed convolution choice (convPrim) kept for the other batch sizes of its
-// bucket: how the candidate was made (mk's algorithm, implementation index and layout), its
-// name suffix (" direct", " direct#2", " winograd", " direct nhwc", …) and oneDNN's
-// implementation name, which a later primitive made the same way must match.
+// bucket: how oneDNN's fastest candidate was made (mk's algorithm, implementation index and
+// layout), its name suffix (" direct", " direct#2", " winograd", " direct nhwc", …) and oneDNN's
+// implementation name, which a later primitive made the same way must match; and, with
+// convTuneGo, whether engine/purego's Winograd was faster still (the class runs on it).
 type convChoice struct {
 	algo, nth, layout int
 	suffix, impl      string
+	goWino            bool
 }
 
 // bucket is the power-of-two bucket of batch size n (the largest power of two at most n): batch
@@ -347,8 +390,10 @@ func (b *Backend) timeReorder(from, to md) time.Duration {
 const timeRuns = 4
 
 // timeConv returns, for each convolution primitive of kind, the shortest of a few runs on
-// scratch tensors, the primitives taking turns so that machine load affects them alike.
-func (b *Backend) timeConv(kind int, binary md, ps ...*prim) []time.Duration {
+// scratch tensors, the primitives taking turns so that machine load affects them alike. A
+// non-nil extra (engine/purego's Winograd on its own scratch tensors) takes its turn after them,
+// its time last.
+func (b *Backend) timeConv(kind int, binary md, extra func(), ps ...*prim) []time.Duration {
 	type q struct {
 		arg C.int
 		q   C.dnnl_query_t
@@ -386,7 +431,11 @@ func (b *Backend) timeConv(kind int, binary md, ps ...*prim) []time.Duration {
 			scratch[i] = tempTensor(p.scratch)
 		}
 	}
-	best := make([]time.Duration, len(ps))
+	n := len(ps)
+	if extra != nil {
+		n++
+	}
+	best := make([]time.Duration, n)
 	for i := range best {
 		best[i] = time.Hour
 	}
@@ -396,6 +445,13 @@ func (b *Backend) timeConv(kind int, binary md, ps ...*prim) []time.Duration {
 			b.execScratch(p, scratch[i], args[i]...)
 			if d := time.Since(t0); r > 0 && d < best[i] {
 				best[i] = d
+			}
+		}
+		if extra != nil {
+			t0 := time.Now()
+			extra()
+			if d := time.Since(t0); r > 0 && d < best[n-1] {
+				best[n-1] = d
 			}
 		}
 	}
@@ -447,21 +503,9 @@ func (b *Backend) Conv2DBackward(x, w, dy engine.Tensor, p engine.ConvParams, ha
 	xt, wt, dyt := b.get("Conv2DBackward", x), b.get("Conv2DBackward", w), b.get("Conv2DBackward", dy)
 	ys := convShape("Conv2DBackward", xt.shape, wt.shape, nil, p)
 	engine.SameShape("Conv2DBackward dy", dyt.shape, ys)
-	if wg, ok := b.goWinoGeom(xt.shape, wt.shape, p, false); ok && g.Input {
+	if g.Input {
 		done := b.timed("conv_bwd_data", func() string { return convDetail(xt.shape, wt.shape, p) })
-		dx = b.goWinoBackwardData(wg, xt, wt, dyt, p)
-		done()
-	} else if g.Input {
-		done := b.timed("conv_bwd_data", func() string { return convDetail(xt.shape, wt.shape, p) })
-		pb := b.convPrim(C.CM_BWD_DATA, xt.shape, wt.shape, ys, p, convFused{bias: hasBias})
-		b.relayout(dyt, b.pmd(pb, C.dnnl_query_diff_dst_md))
-		wr, temp := b.weights(wt, b.pmd(pb, C.dnnl_query_weights_md))
-		dxt := b.alloc(xt.shape, b.pmd(pb, C.dnnl_query_diff_src_md))
-		b.exec(pb, arg{C.DNNL_ARG_DIFF_DST, dyt}, arg{C.DNNL_ARG_WEIGHTS, wr}, arg{C.DNNL_ARG_DIFF_SRC, dxt})
-		if temp {
-			b.free(wr)
-		}
-		dx = dxt
+		dx = b.convBackwardData(xt, wt, dyt, ys, p, hasBias)
 		done()
 	}
 	if g.Params {
@@ -482,10 +526,71 @@ func (b *Backend) Conv2DBackward(x, w, dy engine.Tensor, p engine.ConvParams, ha
 			b.free(dwt)
 			dwt = plain
 		}
+		b.notePath("conv_bwd_weights", xt.shape, wt.shape, p, pw)
 		dw = dwt
 		done()
 	}
 	return dx, dw, db
+}
+
+// convBackwardData returns the input gradient of x's convolution by w from dy (output shape ys),
+// on engine/purego's Winograd where goWinoPick says so, else on oneDNN's.
+func (b *Backend) convBackwardData(xt, wt, dyt *tensor, ys []int, p engine.ConvParams, hasBias bool) *tensor {
+	if wg, ok := b.goWinoPick(C.CM_BWD_DATA, xt.shape, wt.shape, ys, p, convFused{bias: hasBias}); ok {
+		return b.goWinoBackwardData(wg, xt, wt, dyt, p)
+	}
+	pb := b.convPrim(C.CM_BWD_DATA, xt.shape, wt.shape, ys, p, convFused{bias: hasBias})
+	b.relayout(dyt, b.pmd(pb, C.dnnl_query_diff_dst_md))
+	wr, temp := b.weights(wt, b.pmd(pb, C.dnnl_query_weights_md))
+	dx := b.alloc(xt.shape, b.pmd(pb, C.dnnl_query_diff_src_md))
+	b.exec(pb, arg{C.DNNL_ARG_DIFF_DST, dyt}, arg{C.DNNL_ARG_WEIGHTS, wr}, arg{C.DNNL_ARG_DIFF_SRC, dx})
+	if temp {
+		b.free(wr)
+	}
+	b.notePath("conv_bwd_data", xt.shape, wt.shape, p, pb)
+	return dx
+}
+
+// convPath is the path a convolution last took (ConvPaths): oneDNN's primitive pr, or
+// engine/purego's Winograd, named by goWino (noteGoWino's name).
+type convPath struct {
+	pr     *prim
+	goWino string
+}
+
+// notePath records that the convolution over xs by ws ran as oneDNN's pr, as operation op of
+// the profile (conv_fwd, conv_fwd_fused, conv_bwd_data, conv_bwd_weights).
+func (b *Backend) notePath(op string, xs, ws []int, p engine.ConvParams, pr *prim) {
+	b.paths[op+" "+convDetail(xs, ws, p)] = convPath{pr: pr}
+}
+
+// ConvPaths returns the path each convolution took the last time it ran, keyed by the
+// profile's operation and shapes ("conv_fwd x[32 64 40 40] w[64 64 3 3] s1 p1"; the operations
+// conv_fwd, conv_fwd_fused (with a folded batch norm, residual Add or ReLU), conv_bwd_data and
+// conv_bwd_weights): "onednn:" with oneDNN's implementation name and the candidate it was made
+// as ("onednn:jit:avx512_core direct", "onednn:jit_wino_4x3:avx512_core winograd",
+// "onednn:brg:avx512_core direct nhwc"), or "go_winograd:" with engine/purego's micro-kernel
+// and the layout it ran in ("go_winograd:avx512 blocked16"). With CATMARK_DNNL_CONV=tune-go it
+// lists which layers took the provider and which oneDNN; ProfileReport prints it.
+func (b *Backend) ConvPaths() map[string]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.convPaths()
+}
+
+func (b *Backend) convPaths() map[string]string {
+	m := make(map[string]string, len(b.paths))
+	for k, c := range b.paths {
+		if c.pr == nil {
+			m[k] = c.goWino
+			continue
+		}
+		// The primitive's name is convPrim's key (ending in the fusion's "{…}") and the
+		// candidate's suffix (" direct", " direct#2", " winograd", " direct nhwc").
+		variant := strings.TrimSpace(c.pr.name[strings.LastIndexByte(c.pr.name, '}')+1:])
+		m[k] = "onednn:" + C.GoString(C.cm_impl(c.pr.pd)) + " " + variant
+	}
+	return m
 }
 
 func convDetail(xs, ws []int, p engine.ConvParams) string {

@@ -29,27 +29,41 @@ func TestAgainstRef(t *testing.T) {
 
 // TestAgainstRefVariants runs the comparison with the other convolution algorithms and
 // activation layouts the backend can be switched to (CATMARK_DNNL_CONV, CATMARK_DNNL_LAYOUT),
-// which select different oneDNN kernels (Winograd, brgconv on nhwc, gemm on nchw).
+// which select different oneDNN kernels (Winograd, brgconv on nhwc, gemm on nchw), and with
+// tune-go's timed choices decided for engine/purego's Winograd and for oneDNN.
 func TestAgainstRefVariants(t *testing.T) {
+	var seen []judged
 	for _, v := range []struct {
 		name         string
 		algo, layout int
 		impl         string // an implementation some convolution must have used
 		avx512       bool   // impl exists only where oneDNN runs AVX-512 kernels
+		// goWins, where set, decides tune-go's timed choices (fixedJudge): whether the provider
+		// wins; with it false no convolution may run on the provider.
+		goWins *bool
 	}{
-		{"winograd", convWinograd, layoutBlocked, "wino", true},
-		{"direct-any", convDirect, layoutAny, "jit", false},
-		{"direct-nhwc", convDirect, layoutNHWC, "brg", true},
-		{"tune-plain", convTune, layoutPlain, "gemm", false},
+		{"winograd", convWinograd, layoutBlocked, "wino", true, nil},
+		{"direct-any", convDirect, layoutAny, "jit", false, nil},
+		{"direct-nhwc", convDirect, layoutNHWC, "brg", true, nil},
+		{"tune-plain", convTune, layoutPlain, "gemm", false, nil},
 		// engine/purego's Winograd on every 3×3 stride-1 layer: on the blocked layout where a
 		// layer's input is blocked (some are, some are plain), and with every activation plain.
-		{"go-winograd", convGoWinograd, layoutBlocked, "go_winograd:" + purego.Kernel() + " blocked", false},
-		{"go-winograd-plain", convGoWinograd, layoutPlain, "go_winograd:" + purego.Kernel() + " plain", false},
+		{"go-winograd", convGoWinograd, layoutBlocked, "go_winograd:" + purego.Kernel() + " blocked", false, nil},
+		{"go-winograd-plain", convGoWinograd, layoutPlain, "go_winograd:" + purego.Kernel() + " plain", false, nil},
+		// tune-go with every timing won by the provider, then by oneDNN.
+		{"tune-go-provider", convTuneGo, layoutBlocked, "go_winograd:" + purego.Kernel(), false, ptr(true)},
+		{"tune-go-onednn", convTuneGo, layoutBlocked, "jit", false, ptr(false)},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			b := newBackend(t)
 			b.convAlgo, b.layout, b.goWino = v.algo, v.layout, purego.WinogradOn
+			if v.goWins != nil {
+				b.judge = fixedJudge(func(int, []int) bool { return *v.goWins }, &seen)
+			}
 			enginetest.CompareBackends(t, b, ref.New())
+			if v.goWins != nil && !*v.goWins && len(b.goWinoUsed) != 0 {
+				t.Errorf("convolutions ran on the provider though oneDNN won every timing: %v", b.goWinoUsed)
+			}
 			if v.algo == convGoWinograd && v.layout == layoutBlocked && b.blockedMD([]int{1, 1, 1, 1}) == nil {
 				t.Log("this CPU has no blocked layout (neither AVX nor AVX-512): only the results were compared")
 				return
@@ -68,6 +82,8 @@ func TestAgainstRefVariants(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestRegistered(t *testing.T) {
 	b, err := engine.Open("dnnl")
@@ -199,6 +215,17 @@ func TestReleaseReuse(t *testing.T) {
 // on plain tensors and (go-winograd-blocked) with the input and addend in the blocked layout.
 func TestInferenceFusion(t *testing.T) {
 	t.Run("onednn", func(t *testing.T) { testInferenceFusion(t, newBackend(t), false) })
+	// CATMARK_DNNL_CONV=tune-go with the timed choices won by the provider, and by oneDNN.
+	for _, goWins := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tune-go-provider-faster=%v", goWins), func(t *testing.T) {
+			var seen []judged
+			b := newTuneGo(t, func(int, []int) bool { return goWins }, &seen)
+			testInferenceFusion(t, b, b.blockedMD([]int{1, 1, 1, 1}) != nil)
+			if goWins != (len(b.goWinoUsed) == 1) {
+				t.Errorf("convolutions run on purego's Winograd: %v, want the one forward only where it won", b.goWinoUsed)
+			}
+		})
+	}
 	for _, blocked := range []bool{false, true} {
 		name, layout := "go-winograd", "plain"
 		if blocked {

@@ -66,12 +66,11 @@ func (b *Backend) force(t *tensor) {
 	l := t.lazy
 	xs, ws := l.x.shape, l.w.shape
 	f := convFused{infer: l.bn != nil, bias: l.bias != nil || l.bn != nil, relu: l.relu}
-	op := "conv_fwd"
-	if l.bn != nil || l.addend != nil || l.relu {
-		op = "conv_fwd_fused"
-	}
+	op := convFwdOp(l)
 	defer b.timed(op, func() string { return convDetail(xs, ws, l.p) })()
-	if g, ok := b.goWinoGeom(xs, ws, l.p, true); ok {
+	fc := f
+	fc.sum = l.addend != nil // the class the choice between oneDNN and the provider is made for
+	if g, ok := b.goWinoPick(C.CM_FWD_TRAIN, xs, ws, t.shape, l.p, fc); ok {
 		b.forceGoWino(t, g)
 		return
 	}
@@ -127,8 +126,18 @@ func (b *Backend) force(t *tensor) {
 	if temp {
 		b.free(w)
 	}
+	b.notePath(op, xs, ws, l.p, pf)
 	t.lazy = nil
 	b.dropLazy(l)
+}
+
+// convFwdOp is the profile's name of the lazy convolution l's forward pass: conv_fwd, or
+// conv_fwd_fused with a folded batch norm, residual Add or ReLU.
+func convFwdOp(l *lazyConv) string {
+	if l.bn != nil || l.addend != nil || l.relu {
+		return "conv_fwd_fused"
+	}
+	return "conv_fwd"
 }
 
 // forceIn computes t if it is lazy.

@@ -22,6 +22,15 @@ import (
 // CATMARK_WINOGRAD (purego.Winograd.Use: auto, or on for all) picks run on engine/purego's
 // Winograd; the weight gradient stays oneDNN's.
 //
+// With CATMARK_DNNL_CONV=tune-go those convolutions are candidates instead (goWinoPick): convPrim
+// times the provider (a goWinoTrial on scratch tensors, in the blocked layout where the backend
+// uses it) beside oneDNN's candidates on the first use of each forward and input-gradient class,
+// records in the class's convChoice whether it was faster than oneDNN's fastest, and every call
+// of the class takes that verdict: the paths below where the provider won, oneDNN's chosen
+// kernel where it lost. The forward class is the one named with the residual addend summed, the
+// fusion the provider computes; oneDNN's binary-add variant for a live addend follows its
+// verdict untimed.
+//
 // Which layout takes which path:
 //
 //   - Blocked: a forward convolution whose input is in the backend's blocked layout (nChw16c with
@@ -34,13 +43,14 @@ import (
 //     oneDNN's own choice of layout) is reordered to nchw, unless it already is, and runs as
 //     purego.WinogradForward and purego.WinogradBackwardData on plain storage, with a plain result.
 //
-// Impl reports each convolution the provider ran with purego.Kernel's micro-kernel and the
-// layout it ran in ("go_winograd:avx512 blocked16", "go_winograd:avx2 plain").
+// Impl and ConvPaths report each convolution the provider ran with purego.Kernel's micro-kernel
+// and the layout it ran in ("go_winograd:avx512 blocked16", "go_winograd:avx2 plain").
 
-// goWinoGeom returns the purego geometry of a convolution and whether the provider computes
-// it: pass fwd (forward) or not (input gradient).
+// goWinoGeom returns the purego geometry of a convolution and whether the provider may compute
+// it (convGoWinograd or convTuneGo, and the rule of CATMARK_WINOGRAD picks it): pass fwd
+// (forward) or not (input gradient).
 func (b *Backend) goWinoGeom(xs, ws []int, p engine.ConvParams, fwd bool) (purego.WinogradGeom, bool) {
-	if b.convAlgo != convGoWinograd || ws[2] != 3 || ws[3] != 3 || p.Stride != 1 {
+	if (b.convAlgo != convGoWinograd && b.convAlgo != convTuneGo) || ws[2] != 3 || ws[3] != 3 || p.Stride != 1 {
 		return purego.WinogradGeom{}, false
 	}
 	g := purego.WinogradGeom{N: xs[0], C: xs[1], H: xs[2], W: xs[3], O: ws[0], Pad: p.Pad}
@@ -50,14 +60,118 @@ func (b *Backend) goWinoGeom(xs, ws []int, p engine.ConvParams, fwd bool) (pureg
 	return g, b.goWino.UseBackward(g)
 }
 
+// goWinoCandidate returns the provider's geometry for a convolution of kind (CM_FWD_TRAIN or
+// CM_BWD_DATA) and fusion f, and whether convPrim times the provider beside oneDNN's candidates
+// for it: with convTuneGo, for the classes goWinoGeom picks. A forward convolution's class is
+// the one its fusion names with the residual addend summed (f.sum); the binary-add variant
+// convPrim makes afterwards for a live addend takes that class's decision and is not timed
+// against the provider.
+func (b *Backend) goWinoCandidate(kind int, xs, ws []int, p engine.ConvParams, f convFused) (purego.WinogradGeom, bool) {
+	if b.convAlgo != convTuneGo || f.binary != nil || (kind != C.CM_FWD_TRAIN && kind != C.CM_BWD_DATA) {
+		return purego.WinogradGeom{}, false
+	}
+	return b.goWinoGeom(xs, ws, p, kind == C.CM_FWD_TRAIN)
+}
+
+// goWinoPick returns the provider's geometry for a convolution of kind (CM_FWD_TRAIN or
+// CM_BWD_DATA, f as convPrim takes it) and whether it runs on the provider: with
+// convGoWinograd wherever goWinoGeom picks it; with convTuneGo where the provider also won its
+// class's timed choice, which convPrim makes on the class's first use and every later call takes.
+func (b *Backend) goWinoPick(kind int, xs, ws, ys []int, p engine.ConvParams, f convFused) (purego.WinogradGeom, bool) {
+	if b.convAlgo == convGoWinograd {
+		return b.goWinoGeom(xs, ws, p, kind == C.CM_FWD_TRAIN)
+	}
+	g, ok := b.goWinoCandidate(kind, xs, ws, p, f)
+	if !ok {
+		return g, false
+	}
+	class, _ := convClass(kind, xs, ws, p, f)
+	c, ok := b.convChoice[class]
+	if !ok {
+		b.convPrim(kind, xs, ws, ys, p, f) // times the class, the provider among the candidates
+		c = b.convChoice[class]
+	}
+	return g, c.goWino
+}
+
+// goWinoTrial is engine/purego's Winograd set up on scratch tensors for convPrim's timing: a
+// forward convolution (with f's bias, summed addend and ReLU) or an input gradient, in the
+// layout the provider would run in: the blocked one where the backend asks oneDNN for it
+// (CATMARK_DNNL_LAYOUT=blocked, the default), else plain. The filters are transformed before the
+// timing, as oneDNN's candidates get their weights in their own layout before it.
+type goWinoTrial struct {
+	run      func()
+	src, dst *tensor // the convolution's input (dy backward) and output (dx backward)
+	add      *tensor // the residual addend, or nil
+}
+
+// newGoWinoTrial returns the provider's trial of a convolution of kind and geometry g. Free it
+// with free.
+func (b *Backend) newGoWinoTrial(kind int, g purego.WinogradGeom, f convFused) *goWinoTrial {
+	oh, ow := g.Out()
+	xs, ys := []int{g.N, g.C, g.H, g.W}, []int{g.N, g.O, oh, ow}
+	back := kind == C.CM_BWD_DATA
+	if back {
+		xs, ys = ys, xs
+	}
+	blocked := b.layout == layoutBlocked && b.blockedMD(xs) != nil
+	layout := b.plainMD
+	if blocked {
+		layout = b.blockedMD
+	}
+	tr := &goWinoTrial{src: tempTensor(layout(xs)), dst: tempTensor(layout(ys))}
+	u := purego.WinogradFilters(make([]float32, g.O*g.C*9), g.O, g.C, back)
+	x, y := tr.src.floats(), tr.dst.floats()
+	if back {
+		tr.run = func() {
+			if blocked {
+				purego.WinogradBackwardDataBlocked(g, b.block, x, u, y)
+			} else {
+				purego.WinogradBackwardData(g, x, u, y)
+			}
+		}
+		return tr
+	}
+	var bias, add []float32
+	if f.bias {
+		bias = make([]float32, g.O)
+	}
+	if f.sum {
+		tr.add = tempTensor(tr.dst.md)
+		add = tr.add.floats()
+	}
+	tr.run = func() {
+		if blocked {
+			purego.WinogradForwardBlocked(g, b.block, x, u, bias, y)
+		} else {
+			purego.WinogradForward(g, x, u, bias, y)
+		}
+		if add != nil || f.relu {
+			addReLU(y, add, f.relu)
+		}
+	}
+	return tr
+}
+
+// free unmaps the trial's scratch tensors.
+func (tr *goWinoTrial) free() {
+	for _, t := range []*tensor{tr.src, tr.dst, tr.add} {
+		if t != nil {
+			freeTemp(t)
+		}
+	}
+}
+
 // noteGoWino records that the convolution of kind (CM_FWD_*, CM_BWD_DATA) ran on the provider,
-// blocked or plain, for Impl.
-func (b *Backend) noteGoWino(kind int, xs, ws []int, p engine.ConvParams, blocked bool) {
+// blocked or plain, for Impl and (as operation op of the profile) for ConvPaths.
+func (b *Backend) noteGoWino(op string, kind int, xs, ws []int, p engine.ConvParams, blocked bool) {
 	layout := "plain"
 	if blocked {
 		layout = fmt.Sprintf("blocked%d", b.block)
 	}
-	b.goWinoUsed[fmt.Sprintf("conv%d %v %v s%d p%d go-winograd", kind, xs, ws, p.Stride, p.Pad)] = "go_winograd:" + purego.Kernel() + " " + layout
+	impl := "go_winograd:" + purego.Kernel() + " " + layout
+	b.goWinoUsed[fmt.Sprintf("conv%d %v %v s%d p%d go-winograd", kind, xs, ws, p.Stride, p.Pad)] = impl
+	b.paths[op+" "+convDetail(xs, ws, p)] = convPath{goWino: impl}
 }
 
 // blockedMD returns the descriptor of the 4-D shape in the backend's blocked activation layout
@@ -140,7 +254,7 @@ func (b *Backend) forceGoWino(t *tensor, g purego.WinogradGeom) {
 	if add != nil || l.relu {
 		addReLU(y, add, l.relu) // padding channels stay zero: 0 + 0, max(0, 0)
 	}
-	b.noteGoWino(C.CM_FWD_TRAIN, l.x.shape, l.w.shape, l.p, blocked)
+	b.noteGoWino(convFwdOp(l), C.CM_FWD_TRAIN, l.x.shape, l.w.shape, l.p, blocked)
 	t.lazy = nil
 	b.dropLazy(l)
 }
@@ -189,6 +303,6 @@ func (b *Backend) goWinoBackwardData(g purego.WinogradGeom, xt, wt, dyt *tensor,
 		dx = b.alloc(xt.shape, b.plainMD(xt.shape))
 		purego.WinogradBackwardData(g, dyt.data(), u, dx.data())
 	}
-	b.noteGoWino(C.CM_BWD_DATA, xt.shape, wt.shape, p, blocked)
+	b.noteGoWino("conv_bwd_data", C.CM_BWD_DATA, xt.shape, wt.shape, p, blocked)
 	return dx
 }

@@ -2,11 +2,6 @@
 
 package dnnl
 
-/*
-#include "cm.h"
-*/
-import "C"
-
 import (
 	"fmt"
 	"os"
@@ -137,14 +132,12 @@ func (b *Backend) ProfileReport(steps int) string {
 	}
 	write("by operation", b.prof.byOp, 50)
 	write("by operation and shape", b.prof.byShape, profileTop)
-	var choices []string
-	for k, p := range b.prims {
-		if strings.HasPrefix(k, "conv") && p.name != k {
-			choices = append(choices, fmt.Sprintf("  %s → %s (%s)", k, strings.TrimPrefix(p.name, k+" "), C.GoString(C.cm_impl(p.pd))))
-		}
+	var paths []string
+	for k, v := range b.convPaths() {
+		paths = append(paths, fmt.Sprintf("  %s → %s", k, v))
 	}
-	sort.Strings(choices)
-	fmt.Fprintf(&sb, "convolution implementations (conv0 forward, infer:true with a folded batch norm; conv2 backward data; conv3 backward weights)\n%s\n", strings.Join(choices, "\n"))
+	sort.Strings(paths)
+	fmt.Fprintf(&sb, "convolution paths (each layer and pass as it last ran: oneDNN's kernel and candidate, or engine/purego's Winograd)\n%s\n", strings.Join(paths, "\n"))
 	return sb.String()
 }
 
