@@ -59,8 +59,24 @@
 // gradient) in it, padding channels zero, so no reorder surrounds it and the batch norm after it
 // runs on the blocked layout; any other input is reordered to nchw and the layer runs on plain
 // storage (with CATMARK_DNNL_LAYOUT=plain, every layer). A folded batch norm, residual Add and
-// ReLU are applied as with oneDNN (the Add and ReLU in one pass after the convolution). It is
-// never chosen by the timed choice; gowino.go has the details.
+// ReLU are applied as with oneDNN (the Add and ReLU in one pass after the convolution);
+// gowino.go has the details.
+//
+// Choosing per layer between oneDNN and the provider. With CATMARK_DNNL_CONV=tune-go the timed
+// choice above also times the provider, for the forward and the input-gradient convolution
+// classes of the 3×3 stride-1 layers CATMARK_WINOGRAD's rule picks (each class separately): on
+// the class's first use, beside oneDNN's candidates, on the same scratch inputs in the same
+// layout (the blocked one; plain with another CATMARK_DNNL_LAYOUT, charged with the reorders to
+// it), the filters transformed beforehand as oneDNN's weights are reordered beforehand. The
+// faster of the provider and oneDNN's fastest candidate wins the class; classes are shared
+// across batch sizes as above (a power-of-two bucket; inference from 8 up, timed on 8), and every
+// later call of the class runs the winner with no further timing. Backend.ConvPaths says which
+// path each layer and pass took, and the profile (CATMARK_PROFILE=1, catmark bench --profile)
+// lists it. It is a value of CATMARK_DNNL_CONV of its own rather than a change to tune or a
+// separate switch: tune, the default, keeps its kernels and its timing cost; one variable names
+// the whole convolution policy (no combination such as go-winograd plus a switch to mean
+// nothing); and "auto" already names CATMARK_WINOGRAD's rule and CATMARK_DNNL_AUTO. It works on
+// an AVX2 CPU too, where the provider is timed against oneDNN's one direct kernel.
 //
 // Layout. Activations are kept in oneDNN's blocked layout with as many channels a block as the
 // CPU's vector holds floats (nChw16c with AVX-512, nChw8c with AVX2): any other blocking sends
@@ -75,9 +91,10 @@
 //
 //	CATMARK_PROFILE=1            time every operation (Backend.ProfileReport; catmark bench --profile)
 //	CATMARK_PROFILE_TOP=N        list N operation-and-shape entries in the report (default 40)
-//	CATMARK_DNNL_CONV=tune       direct | winograd | tune | go-winograd: convolution algorithm choice
-//	                             (default: tune with AVX-512, direct otherwise)
-//	CATMARK_WINOGRAD=auto        with go-winograd: auto | on | off, which 3×3 stride-1 layers use it
+//	CATMARK_DNNL_CONV=tune       direct | winograd | tune | go-winograd | tune-go: convolution
+//	                             algorithm choice (default: tune with AVX-512, direct otherwise)
+//	CATMARK_WINOGRAD=auto        with go-winograd: auto | on | off, which 3×3 stride-1 layers use it;
+//	                             with tune-go, which ones time it
 //	CATMARK_DNNL_WINO_MAX_MIB=48 the largest scratchpad a Winograd convolution may use
 //	CATMARK_DNNL_LAYOUT=blocked  blocked (nChw16c or nChw8c) | any (oneDNN's choice) | nhwc | plain (nchw)
 //	CATMARK_DNNL_AUTO=1          let oneDNN choose the algorithm (convolution_auto) for direct ones

@@ -3,8 +3,8 @@ package purego
 import "fmt"
 
 // Winograd F(4×4, 3×3) on channel-blocked activations: the layout oneDNN keeps activations in
-// (nChw8c, nChw16c; engine/dnnl calls these functions with CATMARK_DNNL_CONV=go-winograd). An
-// N×C×H×W tensor blocked by B channels is stored as N × ⌈C/B⌉ × H × W × B floats: value
+// (nChw8c, nChw16c; engine/dnnl calls these functions with CATMARK_DNNL_CONV=go-winograd or
+// tune-go). An N×C×H×W tensor blocked by B channels is stored as N × ⌈C/B⌉ × H × W × B floats: value
 // (n, c, y, x) at ((n·⌈C/B⌉ + c/B)·H + y)·W·B + x·B + c mod B. The last block's channels past C
 // are padding: they are never read from an input and are written as zeros in an output, as
 // oneDNN expects.

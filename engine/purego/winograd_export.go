@@ -3,8 +3,8 @@ package purego
 import "fmt"
 
 // The Winograd F(4×4, 3×3) convolution on plain row-major NCHW float32 buffers, for other
-// backends that keep such buffers (engine/dnnl calls it with CATMARK_DNNL_CONV=go-winograd).
-// It is the code Backend.Conv2D and Backend.Conv2DBackward run, without the engine.Tensor
+// backends that keep such buffers (engine/dnnl calls it with CATMARK_DNNL_CONV=go-winograd or
+// tune-go). It is the code Backend.Conv2D and Backend.Conv2DBackward run, without the engine.Tensor
 // around it: the caller keeps the transformed filters (WinogradFilters) as long as the weights
 // are unchanged, as Backend does.
 
