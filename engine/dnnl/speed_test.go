@@ -169,7 +169,9 @@ func convLayoutTable(bm *testing.B, shapes []shape) {
 // provider on the blocked layout, in and out: what a layer fed by a oneDNN layer, batch norm or
 // ReLU runs), "go-winograd" (plain in and out: a layer fed by another plain tensor) and
 // "go-winograd+reorder" (the blocked input reordered to nchw and the plain output back to
-// blocked, as the provider ran between two oneDNN layers before it had a blocked path). GFLOP/s
+// blocked, as the provider ran between two oneDNN layers before it had a blocked path) and
+// "tune-go" (CATMARK_DNNL_CONV=tune-go, blocked in and out: the path its timed choice took on
+// the first call, which the benchmark logs, then that path with no further timing). GFLOP/s
 // counts the direct convolution's multiply-adds twice, so the figures compare as speeds:
 //
 //	go test ./engine/dnnl -run '^$' -bench GoWinograd -benchtime 20x
@@ -177,14 +179,18 @@ func BenchmarkGoWinograd(bm *testing.B) {
 	const batch = 32
 	for _, l := range enginetest.DetectorConv3x3 {
 		for _, pass := range []string{"forward", "dx"} {
-			for _, path := range []string{"onednn", "go-winograd-blocked", "go-winograd", "go-winograd+reorder"} {
+			for _, path := range []string{"onednn", "go-winograd-blocked", "go-winograd", "go-winograd+reorder", "tune-go"} {
 				bm.Run(fmt.Sprintf("%s/%s/%s", l.Name, pass, path), func(bm *testing.B) {
 					b, err := New()
 					if err != nil {
 						bm.Fatal(err)
 					}
 					b.layout, b.convAlgo = layoutBlocked, convDirect
-					if path != "onednn" {
+					switch path {
+					case "onednn":
+					case "tune-go":
+						b.convAlgo, b.goWino = convTuneGo, purego.WinogradOn
+					default:
 						b.convAlgo, b.goWino = convGoWinograd, purego.WinogradOn
 					}
 					rng := enginetest.NewRand(1)
@@ -197,7 +203,7 @@ func BenchmarkGoWinograd(bm *testing.B) {
 					if pass == "dx" {
 						in = dy
 					}
-					if path == "go-winograd-blocked" {
+					if path == "go-winograd-blocked" || path == "tune-go" {
 						b.mu.Lock()
 						b.relayout(b.get("bench", in), blocked)
 						b.mu.Unlock()
@@ -230,7 +236,10 @@ func BenchmarkGoWinograd(bm *testing.B) {
 						b.mu.Unlock()
 						b.Release(out)
 					}
-					run() // primitives made, weights reordered or transformed
+					run() // primitives made (tune-go: the choice timed), weights reordered or transformed
+					if path == "tune-go" {
+						bm.Logf("%s %s: %v", l.Name, pass, b.ConvPaths())
+					}
 					for bm.Loop() {
 						run()
 					}
