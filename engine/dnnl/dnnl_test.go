@@ -50,7 +50,9 @@ func TestAgainstRefVariants(t *testing.T) {
 		// layer's input is blocked (some are, some are plain), and with every activation plain.
 		{"go-winograd", convGoWinograd, layoutBlocked, "go_winograd:" + purego.Kernel() + " blocked", false, nil},
 		{"go-winograd-plain", convGoWinograd, layoutPlain, "go_winograd:" + purego.Kernel() + " plain", false, nil},
-		// tune-go with every timing won by the provider, then by oneDNN.
+		// tune-go as it runs (its timings decide), then with every timing won by the provider,
+		// then by oneDNN.
+		{"tune-go", convTuneGo, layoutBlocked, "jit", false, nil},
 		{"tune-go-provider", convTuneGo, layoutBlocked, "go_winograd:" + purego.Kernel(), false, ptr(true)},
 		{"tune-go-onednn", convTuneGo, layoutBlocked, "jit", false, ptr(false)},
 	} {
