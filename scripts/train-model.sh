@@ -12,7 +12,9 @@
 #                                         # centers.safetensors too and is measured with --first-stage centers as well;
 #                                         # its refine model trains with rotation jitter ±$REFINE_ROTATE (default 45° with
 #                                         # centers: crops are turned by a predicted angle, whose errors reach past 25°;
-#                                         # 25° with coarse)
+#                                         # 25° with coarse); CENTERS_MIN_FACE and CENTERS_MULTI set its
+#                                         # training pictures' smallest face (share of the side, default
+#                                         # 1/12) and share of pictures with 2–4 cats (default 0.3)
 #
 # What it does (docs/model-card.md, "Training data"; how it was chosen: docs/experiments.md):
 #   1. prepares ../shared/data/cats (or $PHOTOS) at 320 px, split by ID prefix (seed 1, 80 % train);
@@ -55,7 +57,7 @@ out=$(cd "$out" && pwd)
 log=$out/train-model.log
 say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
 
-say "seed $seed, first stage $first_stage, budget coarse $coarse_budget${centers_budget:+, centers $centers_budget}, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}${small_size:+ ($small_size for $small_share of it)}, refine rotation ±$refine_rotate°${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "seed $seed, first stage $first_stage, budget coarse $coarse_budget${centers_budget:+, centers $centers_budget}, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}${small_size:+ ($small_size for $small_share of it)}, refine rotation ±$refine_rotate°${CENTERS_MIN_FACE:+, centers smallest face $CENTERS_MIN_FACE}${CENTERS_MULTI:+, centers multi-cat share $CENTERS_MULTI}${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$root" && go build -o "$bin" ./cmd/catmark)
 [ -f "$out/cache/manifest.json" ] ||
   "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
@@ -71,7 +73,7 @@ refine=(--time-budget "$budget" --stage crop --size "${REFINE_SIZE:-128}" --lr 2
 # started from the coarse model's; validation (recall and angle error, upright and turned 45°)
 # is cheap, so every 5th epoch.
 centers=(--time-budget "${centers_budget:-0}" --stage centers --size 256 --batch 16 --lr 2e-3 --val-every 5
-  --init "$out/coarse/last.safetensors")
+  --init "$out/coarse/last.safetensors" ${CENTERS_MIN_FACE:+--min-face "$CENTERS_MIN_FACE"} ${CENTERS_MULTI:+--multi "$CENTERS_MULTI"})
 
 # train NAME THREADS ARGS…: a fresh run, or the resumption of one that was stopped (on THREADS
 # cores); the run's process id is in OUT/NAME.pid while it trains.
