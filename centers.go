@@ -16,7 +16,8 @@ const (
 	// face's angle and further faces: quarter turns, windows, erasing and looking again, tiles.
 	FirstCoarse = "coarse"
 	// FirstCenters is the centers model (model.CentersFile), which reads the photo once and gives
-	// every face's centre, size and angle; each candidate's refine crop is turned by its angle.
+	// every face's centre, size and angle; each candidate's refine crop is turned by its angle. A
+	// photo whose best face stays below Settings.Search is searched as with FirstCoarse.
 	FirstCenters = "centers"
 )
 
@@ -98,8 +99,9 @@ func (d *Detector) candidateBox(c model.Candidate) facecrop.Box {
 // presence reaches half of MinFace, and each photo's best, get the remaining passes (one batch);
 // and each photo keeps its faces best first (by rank: the refine model's presence times the
 // centers model's): the best one always, the others when their refine presence reaches MinFace
-// and they overlap no better face. No
-// quarter turns, windows, erasing or tiles. The caller holds d.mu.
+// and they overlap no better face. A photo whose best face's presence stays below Search is
+// searched as the coarse first stage searches (searchWeak); the others get no quarter turns,
+// windows, erasing or tiles. The caller holds d.mu.
 func (d *Detector) centersPipeline(ctx context.Context, photos []*imgproc.RGB) ([][]Face, error) {
 	cands, err := d.firstStage(ctx, photos)
 	if err != nil {
@@ -158,7 +160,45 @@ func (d *Detector) centersPipeline(ctx context.Context, photos []*imgproc.RGB) (
 			}
 		}
 	}
-	return out, nil
+	return out, d.searchWeak(ctx, photos, out)
+}
+
+// searchWeak runs the coarse first stage with its searches (detectLocked: quarter turns,
+// windows) on the photos whose best face from the centers model has a presence below
+// Settings.Search (0: never), and where that finds a face of higher presence, it becomes the
+// photo's best face, the centers faces that overlap it dropped. The centers model misses some
+// small faces and faces at a picture's edge that the search finds (docs/experiments.md#centers-1).
+// all holds each photo's faces, best first, and is updated in place.
+func (d *Detector) searchWeak(ctx context.Context, photos []*imgproc.RGB, all [][]Face) error {
+	if d.cfg.Search <= 0 {
+		return nil
+	}
+	var weak []*imgproc.RGB
+	var at []int
+	for i, fs := range all {
+		if fs[0].Presence < d.cfg.Search {
+			weak, at = append(weak, photos[i]), append(at, i)
+		}
+	}
+	if len(weak) == 0 {
+		return nil
+	}
+	found, err := d.detectLocked(ctx, weak, d.cfg.Search)
+	if err != nil {
+		return err
+	}
+	for k, i := range at {
+		if f := found[k]; f.Presence > all[i][0].Presence {
+			faces := []Face{f}
+			for _, g := range all[i] {
+				if !overlapsAny(g.Points, faces[:1]) {
+					faces = append(faces, g)
+				}
+			}
+			all[i] = faces
+		}
+	}
+	return nil
 }
 
 // rank orders a photo's refined candidates: the refine model's presence times the centers

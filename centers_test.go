@@ -27,8 +27,81 @@ func centersFolder(t *testing.T) string {
 
 func centersSettings() Settings {
 	s := Defaults
-	s.FirstStage, s.Passes, s.Flip, s.Zoom, s.Grow, s.MinFace = FirstCenters, 1, false, 0, 1.2, 0
+	s.FirstStage, s.Passes, s.Flip, s.Zoom, s.Grow, s.MinFace, s.Search = FirstCenters, 1, false, 0, 1.2, 0, 0
 	return s
+}
+
+// TestCentersSearchWeak: a photo whose best centers face stays below Search gets the coarse
+// first stage's search, and its face wins where its presence is higher; a photo whose centers
+// face reaches Search is not searched; Search 0 searches nothing.
+func TestCentersSearchWeak(t *testing.T) {
+	photo := catPhoto(t)
+	w, h := float64(photo.W), float64(photo.H)
+	cand := []model.Candidate{{X: 0.3 * w, Y: 0.4 * h, Size: 0.2 * h, Score: 0.9}}
+	replaced, kept := false, false
+	for _, search := range []float64{0, 0.4, 0.5} {
+		s := centersSettings()
+		s.Search = search
+		d, err := Load(centersFolder(t), WithSettings(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.firstStage = func(_ context.Context, photos []*imgproc.RGB) ([][]model.Candidate, error) {
+			return [][]model.Candidate{cand}, nil
+		}
+		res, err := d.DetectAllBatch(context.Background(), []image.Image{photo.Image()})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res[0].Err)
+		}
+		best := res[0].Faces[0]
+		centersBox := d.candidateBox(cand[0])
+		// What the coarse first stage alone finds on the photo.
+		c := s
+		c.FirstStage = FirstCoarse
+		dc, err := Load(centersFolder(t), WithSettings(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		coarse, err := dc.DetectAllBatch(context.Background(), []image.Image{photo.Image()})
+		if err != nil || coarse[0].Err != nil {
+			t.Fatal(err, coarse[0].Err)
+		}
+		searched := coarse[0].Faces[0]
+		// What the centers first stage alone finds.
+		s0 := s
+		s0.Search = 0
+		d0, err := Load(centersFolder(t), WithSettings(s0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d0.firstStage = d.firstStage
+		plain, err := d0.DetectAllBatch(context.Background(), []image.Image{photo.Image()})
+		if err != nil || plain[0].Err != nil {
+			t.Fatal(err, plain[0].Err)
+		}
+		own := plain[0].Faces[0]
+		if own.Box != centersBox {
+			t.Fatalf("search 0: best face's box %+v, want the candidate's crop %+v", own.Box, centersBox)
+		}
+		t.Logf("search %v: centers presence %.4f, search %.4f, best %.4f", search, own.Presence, searched.Presence, best.Presence)
+		weak := search > 0 && own.Presence < s.Search
+		switch {
+		case !weak && best.Box != own.Box:
+			t.Errorf("search %v, centers presence %.3f: the photo was searched (box %+v), want the centers face", search, own.Presence, best.Box)
+		case weak && searched.Presence > own.Presence && best.Box != searched.Box:
+			t.Errorf("search %v: centers presence %.3f, search's %.3f: best box %+v, want the search's %+v", search, own.Presence, searched.Presence, best.Box, searched.Box)
+		case weak && searched.Presence <= own.Presence && best.Box != own.Box:
+			t.Errorf("search %v: centers presence %.3f ≥ search's %.3f, yet best box %+v", search, own.Presence, searched.Presence, best.Box)
+		}
+		replaced = replaced || weak && searched.Presence > own.Presence
+		kept = kept || search > 0 && !weak
+		if weak && best.Presence < max(own.Presence, searched.Presence) {
+			t.Errorf("search %v: best presence %.3f, below the centers face's %.3f or the search's %.3f", search, best.Presence, own.Presence, searched.Presence)
+		}
+	}
+	if !replaced || !kept {
+		t.Fatalf("the random models gave no case where the search's face replaces the centers one (%v) or no searched-free case (%v): change the thresholds", replaced, kept)
+	}
 }
 
 func TestLoadCenters(t *testing.T) {

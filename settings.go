@@ -45,8 +45,9 @@ type Settings struct {
 	// FirstStage picks the first stage: FirstCoarse ("" too), the coarse model with its searches,
 	// or FirstCenters, the centers model (model.CentersFile in the model folder), which finds
 	// every face's centre, size and angle in one pass; each candidate's refine crop is turned by
-	// its angle, and Search, AnyAngle's quarter turns and Upright do not apply. It needs a refine
-	// model with a presence output.
+	// its angle. Only a photo whose best face's presence stays below Search gets the coarse first
+	// stage's search (with AnyAngle's quarter turns and Upright), its better face kept. It needs a
+	// refine model with a presence output.
 	FirstStage string
 }
 

@@ -38,7 +38,7 @@ func Add(fs *flag.FlagSet) Flags {
 		zoom:   fs.Float64("zoom", d.Zoom, "detector: average the final refine pass with its crop scaled by 1−zoom and 1+zoom (0: not at all)"),
 		up:     fs.Float64("upright", d.Upright, "detector, with --any-angle: the face presence a face turned a quarter or more from its photo's upright needs; a weaker one gives way to the upright crops' answer on the photo turned upright (0: presence alone chooses)"),
 		angle:  fs.Bool("any-angle", d.AnyAngle, "detector: find faces turned by any angle, upside down included (all four quarter turns on the first pass; later crops follow the face's angle); --any-angle=false for upright crops only"),
-		first:  fs.String("first-stage", catmark.FirstCoarse, "detector: the first stage, coarse (the coarse model, searching turns and windows) or centers (the model folder's centers.safetensors finds every face's centre, size and angle in one pass; each refine crop is turned by its face's angle)"),
+		first:  fs.String("first-stage", catmark.FirstCoarse, "detector: the first stage, coarse (the coarse model, searching turns and windows) or centers (the model folder's centers.safetensors finds every face's centre, size and angle in one pass; each refine crop is turned by its face's angle; a photo whose best face's presence stays below --search is searched as with coarse)"),
 	}
 }
 
