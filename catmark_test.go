@@ -144,6 +144,10 @@ func TestSettingsValidate(t *testing.T) {
 		{Settings{Upright: 1.5}, "upright"},
 		{Settings{Upright: math.NaN()}, "upright"},
 		{Settings{Upright: 1}, ""},
+		{Settings{CentersSize: 384}, ""},
+		{Settings{CentersSize: 48}, "centers size"},
+		{Settings{CentersSize: 1040}, "centers size"},
+		{Settings{CentersSize: 250}, "centers size"},
 	} {
 		err := tc.s.Validate()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {

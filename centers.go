@@ -33,9 +33,9 @@ func (d *Detector) usesCenters() bool {
 	return d.cfg.FirstStage == FirstCenters && d.centers != nil
 }
 
-// findCenters runs the centers model once on every photo, letterboxed (model.NewLetterbox; the
-// photos whose inputs have one size in one batch), and returns each photo's candidates in its
-// pixels, best first.
+// findCenters runs the centers model once on every photo, letterboxed to Settings.CentersSize
+// (model.NewLetterbox; the photos whose inputs have one size in one batch), and returns each
+// photo's candidates in its pixels, best first.
 func (d *Detector) findCenters(ctx context.Context, photos []*imgproc.RGB) ([][]model.Candidate, error) {
 	type input struct {
 		x  []float32
@@ -45,7 +45,11 @@ func (d *Detector) findCenters(ctx context.Context, photos []*imgproc.RGB) ([][]
 	bySize := map[[2]int][]int{}
 	var sizes [][2]int
 	for i, p := range photos {
-		ins[i].x, ins[i].lb = d.centers.Spec.CentersInput(p)
+		spec := d.centers.Spec
+		if d.cfg.CentersSize > 0 {
+			spec.Size = d.cfg.CentersSize
+		}
+		ins[i].x, ins[i].lb = spec.CentersInput(p)
 		k := [2]int{ins[i].lb.W, ins[i].lb.H}
 		if bySize[k] == nil {
 			sizes = append(sizes, k)

@@ -83,7 +83,6 @@ func TestCentersSearchWeak(t *testing.T) {
 		if own.Box != centersBox {
 			t.Fatalf("search 0: best face's box %+v, want the candidate's crop %+v", own.Box, centersBox)
 		}
-		t.Logf("search %v: centers presence %.4f, search %.4f, best %.4f", search, own.Presence, searched.Presence, best.Presence)
 		weak := search > 0 && own.Presence < s.Search
 		switch {
 		case !weak && best.Box != own.Box:
@@ -235,5 +234,32 @@ func TestCentersPipelineCrops(t *testing.T) {
 		if math.Abs(g.Presence-f.Presence) > 0.05 {
 			t.Errorf("presence %v on the turned photo, %v upright", g.Presence, f.Presence)
 		}
+	}
+}
+
+// TestCentersSize: Settings.CentersSize is the side the centers model reads photos at: the
+// candidates change with it (the model sees another input).
+func TestCentersSize(t *testing.T) {
+	dir := centersFolder(t)
+	photo := catPhoto(t)
+	var got [][]model.Candidate
+	for _, size := range []int{0, 128} {
+		s := centersSettings()
+		s.CentersSize = size
+		d, err := Load(dir, WithSettings(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := d.findCenters(context.Background(), []*imgproc.RGB{photo})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs[0]) == 0 {
+			t.Fatalf("centers size %d: no candidate", size)
+		}
+		got = append(got, cs[0])
+	}
+	if got[0][0] == got[1][0] {
+		t.Errorf("centers size 128 gives the same best candidate as the model's own 64: %+v", got[0][0])
 	}
 }

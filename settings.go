@@ -1,6 +1,10 @@
 package catmark
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/catmark/catmark/model"
+)
 
 // Settings are a Detector's inference settings. The zero value is the plainest detector: one
 // refine pass, no mirroring, no enlargement of the first crop, no search.
@@ -49,6 +53,11 @@ type Settings struct {
 	// stage's search (with AnyAngle's quarter turns and Upright), its better face kept. It needs a
 	// refine model with a presence output.
 	FirstStage string
+	// CentersSize, with FirstCenters, is the side in pixels the centers model reads a photo at
+	// (model.NewLetterbox: a photo up to 4:3 letterboxed to CentersSize², a wider one longer);
+	// 0 is the size the model was trained at. Larger finds smaller faces and costs more
+	// (docs/experiments.md#centers-1). A multiple of model.CentersAlign from 64 to 1024.
+	CentersSize int
 }
 
 // Defaults are the settings Load gives a detector, and the defaults of the command line's
@@ -73,6 +82,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("upright %g out of range [0, 1]", s.Upright)
 	case s.FirstStage != "" && s.FirstStage != FirstCoarse && s.FirstStage != FirstCenters:
 		return fmt.Errorf("first stage %q: want %q or %q", s.FirstStage, FirstCoarse, FirstCenters)
+	case s.CentersSize != 0 && (s.CentersSize < 64 || s.CentersSize > 1024 || s.CentersSize%model.CentersAlign != 0):
+		return fmt.Errorf("centers size %d: want 0 (the model's own) or a multiple of %d from 64 to 1024", s.CentersSize, model.CentersAlign)
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ func TestDetectorFlags(t *testing.T) {
 		{[]string{"--zoom", "0.6"}, "zoom 0.6 out of range", 0},
 		{[]string{"--first-stage", "centers"}, "", catmark.Defaults.Upright},
 		{[]string{"--first-stage", "sideways"}, `first stage "sideways"`, 0},
+		{[]string{"--first-stage", "centers", "--centers-size", "384"}, "", catmark.Defaults.Upright},
+		{[]string{"--centers-size", "384"}, "--centers-size 384 applies only with --first-stage centers", 0},
+		{[]string{"--first-stage", "centers", "--centers-size", "390"}, "centers size 390", 0},
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
