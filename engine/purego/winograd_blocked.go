@@ -65,7 +65,22 @@ func (g *winoGeom) padBlocked(x, xp []float32, bs, img, cb int) {
 		}
 		src := x[((img*cbs+cb)*g.h+y)*g.w*bs:]
 		px := lo
-		// Eight pixels by eight channels at a time, the rest one by one.
+		// Sixteen pixels by sixteen channels at a time (nChw16c with the 16-wide transforms),
+		// then eight by eight, the rest one by one.
+		if bs == 16 && transpose16 != nil {
+			var buf16 [16 * 16]float32
+			for ; px+16 <= hi; px += 16 {
+				s := src[(px-g.pad)*bs:]
+				if cn == 16 {
+					transpose16(s, bs, dst[px:], plane)
+					continue
+				}
+				transpose16(s, bs, buf16[:], 16)
+				for ci := range cn {
+					copy(dst[ci*plane+px:ci*plane+px+16], buf16[ci*16:])
+				}
+			}
+		}
 		for ; px+8 <= hi; px += 8 {
 			s := src[(px-g.pad)*bs:]
 			for c8 := 0; c8+8 <= cn; c8 += 8 {
@@ -156,11 +171,17 @@ func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, o0, o1
 func winoConvBlocked(g winoGeom, bs int, x, u, bias, y []float32) {
 	cbs := (g.c + bs - 1) / bs
 	// Output channel groups split among tasks in multiples of 4 panels (24 channels), so that
-	// every task's eight-channel groups start at a multiple of 8.
-	winoRun(g, u, 4, func(xp []float32) {
+	// every task's eight-channel groups start at a multiple of 8; of 8 panels (48 channels) for
+	// outputBlocked16's sixteen-channel groups.
+	align, out := 4, g.outputBlocked
+	if bs == 16 && winoOut16 != nil {
+		align = 8
+		out = func(bf *winoBufs, y, bias []float32, _, t0, o0, o1 int) { g.outputBlocked16(bf, y, bias, t0, o0, o1) }
+	}
+	winoRun(g, u, align, func(xp []float32) {
 		parallel(g.n*cbs, func(_, p int) { g.padBlocked(x, xp, bs, p/cbs, p%cbs) })
 	}, func(bf *winoBufs, t0, o0, o1 int) {
-		g.outputBlocked(bf, y, bias, bs, t0, o0, o1)
+		out(bf, y, bias, bs, t0, o0, o1)
 	})
 }
 
