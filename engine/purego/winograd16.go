@@ -17,9 +17,9 @@ package purego
 //   - The nChw16c store: outputBlocked16 transforms sixteen output channels of the panel's
 //     sixteen tiles, then storeBlocked16 transposes each output pixel's 16×16 block (channels by
 //     tiles) so that each tile's pixel receives its sixteen channels as one 64-byte store, the
-//     block's whole run in nChw16c. This needs the output channel groups of the tasks to start
-//     at multiples of 16 (winoConvBlocked then splits them in multiples of 48 channels, eight
-//     micro-kernel panels).
+//     block's whole run in nChw16c. The tasks' output channel groups start and end at multiples
+//     of 24 (four micro-kernel panels); the eight channels of a group that starts or ends in
+//     the middle of a 16-channel block go through the eight-wide outputBlocked.
 //   - The nChw16c input: padBlocked transposes sixteen pixels by sixteen channels at a time
 //     (transpose16) into the padded planes.
 //
@@ -127,9 +127,34 @@ func goStoreBlocked16(outs *[16 * winoM * winoM * 16]float32, y []float32, off *
 	}
 }
 
+// outputBlocked16Split is outputBlocked for nChw16c with the 16-wide transforms, for a task's
+// output channels [o0, o1) (multiples of 8; o1 may also be the last channel): the whole
+// 16-channel blocks go to outputBlocked16, an eight-channel half block at either end to
+// outputBlocked.
+func (g *winoGeom) outputBlocked16Split(bf *winoBufs, y, bias []float32, t0, o0, o1 int) {
+	a := min(o1, (o0+15)&^15) // the first block boundary
+	if a > o0 {
+		g.outputBlocked(bf, y, bias, 16, t0, o0, o0, a)
+	}
+	if a >= o1 {
+		return
+	}
+	b := o1 // the last block boundary, or the last channel
+	if o1 != g.o {
+		b = a + (o1-a)&^15
+	}
+	if b > a {
+		g.outputBlocked16(bf, y, bias, t0, o0, a, b)
+	}
+	if b < o1 {
+		g.outputBlocked(bf, y, bias, 16, t0, o0, b, o1)
+	}
+}
+
 // outputBlocked16 is outputBlocked for nChw16c with the 16-wide transforms: sixteen output
-// channels of the panel's sixteen tiles at a time (o0 is a multiple of 16).
-func (g *winoGeom) outputBlocked16(bf *winoBufs, y, bias []float32, t0, o0, o1 int) {
+// channels of the panel's sixteen tiles at a time (o0 is a multiple of 16; o1 too unless it is
+// the last channel). Row o−m0 of bf.m's products is channel o's.
+func (g *winoGeom) outputBlocked16(bf *winoBufs, y, bias []float32, t0, m0, o0, o1 int) {
 	const bs = 16
 	obs := (g.o + bs - 1) / bs
 	end := o1
@@ -153,7 +178,7 @@ func (g *winoGeom) outputBlocked16(bf *winoBufs, y, bias []float32, t0, o0, o1 i
 			if bias != nil {
 				bv = bias[o]
 			}
-			winoOut16(bf.m[(o-o0)*nr:], bf.mStride, bv, out, &bf.tmp16)
+			winoOut16(bf.m[(o-m0)*nr:], bf.mStride, bv, out, &bf.tmp16)
 		}
 		var off [16]int
 		full := t0+16 <= g.tiles

@@ -356,3 +356,39 @@ func BenchmarkWinoTransforms16(b *testing.B) {
 		}
 	})
 }
+
+// TestOutputBlocked16Split checks outputBlocked16Split against the eight-wide outputBlocked on
+// the channel ranges the tasks may get (starting and ending at multiples of 24, or at the last
+// channel) for a whole panel of tiles and for a last panel with partial tiles: the results must
+// be equal bit for bit, and no value outside the range's blocks may be written.
+func TestOutputBlocked16Split(t *testing.T) {
+	if !has16() {
+		t.Skip("no AVX-512F transforms in this build or on this CPU")
+	}
+	withWino16(t, true)
+	rng := enginetest.NewRand(23)
+	for _, c := range []struct{ n, h, w, o int }{{2, 13, 10, 30}, {1, 19, 18, 50}, {3, 8, 8, 72}} {
+		g := newWinoGeom(c.n, 4, c.h, c.w, c.o, 1)
+		bias := enginetest.Rand(rng, c.o, 1)
+		var ranges [][2]int
+		for o0 := 0; o0 < c.o; o0 += 24 {
+			for o1 := o0 + 24; o1 < c.o+24; o1 += 24 {
+				ranges = append(ranges, [2]int{o0, min(o1, c.o)})
+			}
+		}
+		for t0 := 0; t0 < g.tiles; t0 += nr {
+			for _, r := range ranges {
+				o0, o1 := r[0], r[1]
+				mStride := (o1-o0)*nr + nr
+				bf := &winoBufs{m: enginetest.Rand(rng, winoP*mStride, 1), mStride: mStride}
+				n := blockedLen(c.n, c.o, g.oh, g.ow, 16)
+				got, want := nans(n), nans(n)
+				g.outputBlocked(bf, want, bias, 16, t0, o0, o0, o1)
+				g.outputBlocked16Split(bf, got, bias, t0, o0, o1)
+				if i := firstDiff(got, want); i >= 0 {
+					t.Errorf("%+v tiles from %d, channels [%d, %d): value %d = %v, want %v", c, t0, o0, o1, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

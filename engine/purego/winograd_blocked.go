@@ -105,8 +105,9 @@ func (g *winoGeom) padBlocked(x, xp []float32, bs, img, cb int) {
 // outputBlocked is output for a blocked output y (bs channels a block): it transforms the
 // products of tiles [t0, t0+nr) for output channels [o0, o1) back into y, adding the bias, eight
 // channels at a time (o0 is a multiple of 8), and where o1 is the last channel it also writes
-// the zeros of the padding channels of the last block.
-func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, o0, o1 int) {
+// the zeros of the padding channels of the last block. Row o−m0 of bf.m's products is channel
+// o's.
+func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, m0, o0, o1 int) {
 	obs := (g.o + bs - 1) / bs
 	end := o1
 	if o1 == g.o {
@@ -127,7 +128,7 @@ func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, o0, o1
 				if bias != nil {
 					bv = bias[o]
 				}
-				winoOut8(bf.m[(o-o0)*nr+h:], bf.mStride, bv, out, &bf.tmp)
+				winoOut8(bf.m[(o-m0)*nr+h:], bf.mStride, bv, out, &bf.tmp)
 			}
 			if storeBlocked8 != nil && t0+h+8 <= g.tiles {
 				var off [8]int
@@ -171,18 +172,14 @@ func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, o0, o1
 func winoConvBlocked(g winoGeom, bs int, x, u, bias, y []float32) {
 	cbs := (g.c + bs - 1) / bs
 	// Output channel groups split among tasks in multiples of 4 panels (24 channels), so that
-	// every task's eight-channel groups start at a multiple of 8; of 8 panels (48 channels) for
-	// outputBlocked16's sixteen-channel groups.
-	align, out := 4, g.outputBlocked
+	// every task's eight-channel groups start at a multiple of 8.
+	out := func(bf *winoBufs, t0, o0, o1 int) { g.outputBlocked(bf, y, bias, bs, t0, o0, o0, o1) }
 	if bs == 16 && winoOut16 != nil {
-		align = 8
-		out = func(bf *winoBufs, y, bias []float32, _, t0, o0, o1 int) { g.outputBlocked16(bf, y, bias, t0, o0, o1) }
+		out = func(bf *winoBufs, t0, o0, o1 int) { g.outputBlocked16Split(bf, y, bias, t0, o0, o1) }
 	}
-	winoRun(g, u, align, func(xp []float32) {
+	winoRun(g, u, 4, func(xp []float32) {
 		parallel(g.n*cbs, func(_, p int) { g.padBlocked(x, xp, bs, p/cbs, p%cbs) })
-	}, func(bf *winoBufs, t0, o0, o1 int) {
-		out(bf, y, bias, bs, t0, o0, o1)
-	})
+	}, out)
 }
 
 func checkBlock(op string, bs int) {
