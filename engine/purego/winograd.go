@@ -137,8 +137,8 @@ func newWinoGeom(n, c, h, w, o, pad int) winoGeom {
 	return g
 }
 
-// paddedLen is the floats of the padded input, N·C·hp·wp, and the two that winoIn8 may read
-// past its end.
+// paddedLen is the floats of the padded input, N·C·hp·wp, and the two that winoIn8 and
+// winoIn16 may read past its end.
 func (g *winoGeom) paddedLen() int { return g.n*g.c*g.hp*g.wp + 2 }
 
 // padPlane writes plane p = i·C + c (image i, channel c) of x into its hp×wp plane of xp: input

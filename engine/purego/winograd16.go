@@ -23,9 +23,10 @@ package purego
 //   - The nChw16c input: padBlocked transposes sixteen pixels by sixteen channels at a time
 //     (transpose16) into the padded planes.
 //
-// What stays eight wide: nChw8c, whose blocks hold eight channels (a 16-wide store would span
-// two blocks, 64 KiB apart), and the edge tiles of the output (partial tiles, the last panel's
-// missing tiles), which go through transpose16 and plain Go copies as the eight-wide path does.
+// What stays eight wide: nChw8c's input copy and output (its blocks hold eight channels, so a
+// pixel's run is eight floats; only the input transform is 16-wide there), and the half blocks
+// above. The edge tiles of an nChw16c output (a panel with partial or missing tiles) are
+// transposed by transpose16 into a buffer and copied in Go, as outputBlocked does eight wide.
 //
 // The arithmetic is winoIn8's and winoOut8's, operation for operation (the same FMAs in the
 // same order), so the results equal the AVX2 transforms' bit for bit. The sixteen-wide

@@ -15,6 +15,9 @@ import "fmt"
 // B channels into B planes, in blocks of 8×8 by transpose8), and the output transform runs on
 // eight output channels at a time, whose 4×4 results are transposed back so that each output
 // pixel receives its eight channels as one contiguous run (storeBlocked8 for eight whole tiles).
+// With the 16-wide AVX-512F transforms, nChw16c moves 16×16 blocks and sixteen output channels
+// of sixteen tiles at a time instead (transpose16, outputBlocked16, storeBlocked16; see
+// winograd16.go).
 
 // blockedLen returns the floats of an N×C×H×W tensor blocked by bs channels.
 func blockedLen(n, c, h, w, bs int) int { return n * ((c + bs - 1) / bs) * h * w * bs }
