@@ -19,7 +19,8 @@ import (
 // weight cache and the Winograd filter layout do not depend on the choice. The widest kernel
 // the CPU runs is chosen when the package is initialised; KernelEnv picks another. The
 // element-wise and Winograd-transform kernels are AVX2 assembly wherever the CPU has AVX2 and
-// FMA, whichever micro-kernel runs.
+// FMA, whichever micro-kernel runs, except that the "avx512" set brings 16-wide AVX-512F
+// Winograd transforms with it (winograd16.go): KernelEnv set to avx2 or go turns those off too.
 
 // KernelEnv is the environment variable that picks the GEMM micro-kernels: "avx512", "avx2",
 // "go", or "auto" (or unset) for the widest the CPU runs. It is read once, when the package
@@ -71,6 +72,7 @@ func useKernelSet(name string) error {
 		err = fmt.Errorf("%s: %w", KernelEnv, err)
 	}
 	microKernel, offKernel, offKernel2, kernelName = s.micro, s.off, s.off2, s.name
+	useWino16(s.name == "avx512")
 	return err
 }
 

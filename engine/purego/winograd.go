@@ -137,8 +137,8 @@ func newWinoGeom(n, c, h, w, o, pad int) winoGeom {
 	return g
 }
 
-// paddedLen is the floats of the padded input, N·C·hp·wp, and the two that winoIn8 may read
-// past its end.
+// paddedLen is the floats of the padded input, N·C·hp·wp, and the two that winoIn8 and
+// winoIn16 may read past its end.
 func (g *winoGeom) paddedLen() int { return g.n*g.c*g.hp*g.wp + 2 }
 
 // padPlane writes plane p = i·C + c (image i, channel c) of x into its hp×wp plane of xp: input
@@ -304,6 +304,10 @@ type winoBufs struct {
 	tmp              [winoP * 8]float32
 	out              [winoM * winoM * 8]float32
 	outs             [8 * winoM * winoM * 8]float32 // eight channels' out, for outputBlocked
+	tmp16            [winoP * 16]float32            // winoIn16's and winoOut16's scratch
+	out16            [winoM * winoM * 16]float32    // winoOut16's out, for output
+	// outputBlocked16's sixteen channels' out16 and their transposition, allocated on first use.
+	outs16, tr16 *[16 * winoM * winoM * 16]float32
 }
 
 // input writes the transformed 6×6 patches of tiles [t0, t0+nr) of xp (the padded input) into
@@ -315,6 +319,12 @@ func (g *winoGeom) input(xp []float32, bf *winoBufs, t0 int) {
 		off[j] = g.tileOffset(min(t0+j, g.tiles-1))
 	}
 	plane := g.hp * g.wp
+	if winoIn16 != nil {
+		for ci := 0; ci < g.c; ci++ {
+			winoIn16(xp[ci*plane:], off[:], g.wp, bf.v[ci*nr:], bf.vStride, &bf.tmp16)
+		}
+		return
+	}
 	for ci := 0; ci < g.c; ci++ {
 		x := xp[ci*plane:]
 		winoIn8(x, off[:8], g.wp, bf.v[ci*nr:], bf.vStride, &bf.tmp)
@@ -333,25 +343,36 @@ func (g *winoGeom) output(bf *winoBufs, y, bias []float32, t0, o0, o1 int) {
 		if bias != nil {
 			bv = bias[o]
 		}
+		if winoOut16 != nil {
+			winoOut16(bf.m[(o-o0)*nr:], bf.mStride, bv, &bf.out16, &bf.tmp16)
+			g.storeTiles(y, bf.out16[:], 16, o, t0, min(nr, g.tiles-t0))
+			continue
+		}
 		for h := 0; h < nr && t0+h < g.tiles; h += 8 {
 			winoOut8(bf.m[(o-o0)*nr+h:], bf.mStride, bv, &bf.out, &bf.tmp)
-			for l := 0; l < 8 && t0+h+l < g.tiles; l++ {
-				t := t0 + h + l
-				img, rest := t/(g.th*g.tw), t%(g.th*g.tw)
-				oy0, ox0 := rest/g.tw*winoM, rest%g.tw*winoM
-				plane := y[(img*g.o+o)*g.oh*g.ow : (img*g.o+o+1)*g.oh*g.ow]
-				ny, nx := min(winoM, g.oh-oy0), min(winoM, g.ow-ox0)
-				for i := 0; i < ny; i++ {
-					row := plane[(oy0+i)*g.ow+ox0:]
-					src := bf.out[i*winoM*8+l:]
-					if nx == winoM {
-						*(*[winoM]float32)(row) = [winoM]float32{src[0], src[8], src[16], src[24]}
-						continue
-					}
-					for k := 0; k < nx; k++ {
-						row[k] = src[k*8]
-					}
-				}
+			g.storeTiles(y, bf.out[:], 8, o, t0+h, min(8, g.tiles-t0-h))
+		}
+	}
+}
+
+// storeTiles writes output channel o of the n tiles from t0 into y (N×O×OH×OW) from out, the
+// tiles' 4×4 results w lanes wide: out[(4i+k)·w + l] for tile t0+l.
+func (g *winoGeom) storeTiles(y, out []float32, w, o, t0, n int) {
+	for l := range n {
+		t := t0 + l
+		img, rest := t/(g.th*g.tw), t%(g.th*g.tw)
+		oy0, ox0 := rest/g.tw*winoM, rest%g.tw*winoM
+		plane := y[(img*g.o+o)*g.oh*g.ow : (img*g.o+o+1)*g.oh*g.ow]
+		ny, nx := min(winoM, g.oh-oy0), min(winoM, g.ow-ox0)
+		for i := 0; i < ny; i++ {
+			row := plane[(oy0+i)*g.ow+ox0:]
+			src := out[i*winoM*w+l:]
+			if nx == winoM {
+				*(*[winoM]float32)(row) = [winoM]float32{src[0], src[w], src[2*w], src[3*w]}
+				continue
+			}
+			for k := 0; k < nx; k++ {
+				row[k] = src[k*w]
 			}
 		}
 	}

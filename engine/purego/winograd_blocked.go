@@ -15,6 +15,9 @@ import "fmt"
 // B channels into B planes, in blocks of 8×8 by transpose8), and the output transform runs on
 // eight output channels at a time, whose 4×4 results are transposed back so that each output
 // pixel receives its eight channels as one contiguous run (storeBlocked8 for eight whole tiles).
+// With the 16-wide AVX-512F transforms, nChw16c moves 16×16 blocks and sixteen output channels
+// of sixteen tiles at a time instead (transpose16, outputBlocked16, storeBlocked16; see
+// winograd16.go).
 
 // blockedLen returns the floats of an N×C×H×W tensor blocked by bs channels.
 func blockedLen(n, c, h, w, bs int) int { return n * ((c + bs - 1) / bs) * h * w * bs }
@@ -65,7 +68,22 @@ func (g *winoGeom) padBlocked(x, xp []float32, bs, img, cb int) {
 		}
 		src := x[((img*cbs+cb)*g.h+y)*g.w*bs:]
 		px := lo
-		// Eight pixels by eight channels at a time, the rest one by one.
+		// Sixteen pixels by sixteen channels at a time (nChw16c with the 16-wide transforms),
+		// then eight by eight, the rest one by one.
+		if bs == 16 && transpose16 != nil {
+			var buf16 [16 * 16]float32
+			for ; px+16 <= hi; px += 16 {
+				s := src[(px-g.pad)*bs:]
+				if cn == 16 {
+					transpose16(s, bs, dst[px:], plane)
+					continue
+				}
+				transpose16(s, bs, buf16[:], 16)
+				for ci := range cn {
+					copy(dst[ci*plane+px:ci*plane+px+16], buf16[ci*16:])
+				}
+			}
+		}
 		for ; px+8 <= hi; px += 8 {
 			s := src[(px-g.pad)*bs:]
 			for c8 := 0; c8+8 <= cn; c8 += 8 {
@@ -90,8 +108,9 @@ func (g *winoGeom) padBlocked(x, xp []float32, bs, img, cb int) {
 // outputBlocked is output for a blocked output y (bs channels a block): it transforms the
 // products of tiles [t0, t0+nr) for output channels [o0, o1) back into y, adding the bias, eight
 // channels at a time (o0 is a multiple of 8), and where o1 is the last channel it also writes
-// the zeros of the padding channels of the last block.
-func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, o0, o1 int) {
+// the zeros of the padding channels of the last block. Row o−m0 of bf.m's products is channel
+// o's.
+func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, m0, o0, o1 int) {
 	obs := (g.o + bs - 1) / bs
 	end := o1
 	if o1 == g.o {
@@ -112,7 +131,7 @@ func (g *winoGeom) outputBlocked(bf *winoBufs, y, bias []float32, bs, t0, o0, o1
 				if bias != nil {
 					bv = bias[o]
 				}
-				winoOut8(bf.m[(o-o0)*nr+h:], bf.mStride, bv, out, &bf.tmp)
+				winoOut8(bf.m[(o-m0)*nr+h:], bf.mStride, bv, out, &bf.tmp)
 			}
 			if storeBlocked8 != nil && t0+h+8 <= g.tiles {
 				var off [8]int
@@ -157,11 +176,13 @@ func winoConvBlocked(g winoGeom, bs int, x, u, bias, y []float32) {
 	cbs := (g.c + bs - 1) / bs
 	// Output channel groups split among tasks in multiples of 4 panels (24 channels), so that
 	// every task's eight-channel groups start at a multiple of 8.
+	out := func(bf *winoBufs, t0, o0, o1 int) { g.outputBlocked(bf, y, bias, bs, t0, o0, o0, o1) }
+	if bs == 16 && winoOut16 != nil {
+		out = func(bf *winoBufs, t0, o0, o1 int) { g.outputBlocked16Split(bf, y, bias, t0, o0, o1) }
+	}
 	winoRun(g, u, 4, func(xp []float32) {
 		parallel(g.n*cbs, func(_, p int) { g.padBlocked(x, xp, bs, p/cbs, p%cbs) })
-	}, func(bf *winoBufs, t0, o0, o1 int) {
-		g.outputBlocked(bf, y, bias, bs, t0, o0, o1)
-	})
+	}, out)
 }
 
 func checkBlock(op string, bs int) {

@@ -133,6 +133,7 @@ func TestWinogradBlockedGoKernels(t *testing.T) {
 		transpose8 = saved[2].(func([]float32, int, []float32, int))
 		microKernel = saved[3].(func(int, []float32, []float32, []float32, int))
 	}()
+	withWino16(t, false)
 	g := WinogradGeom{N: 3, C: 19, H: 18, W: 14, O: 21, Pad: 1} // whole tiles and partial ones
 	rng := enginetest.NewRand(11)
 	oh, ow := g.Out()

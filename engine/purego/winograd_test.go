@@ -28,6 +28,7 @@ func TestWinogradAgainstRef(t *testing.T) {
 	t.Run("go", func(t *testing.T) {
 		mk, in, out := microKernel, winoIn8, winoOut8
 		defer func() { microKernel, winoIn8, winoOut8 = mk, in, out }()
+		withWino16(t, false)
 		microKernel, winoIn8, winoOut8 = goKernel, goWinoIn8, goWinoOut8
 		enginetest.CompareBackends(t, withWinograd(), ref.New())
 	})
