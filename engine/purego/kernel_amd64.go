@@ -17,47 +17,52 @@ var (
 func asmKernelSets() []kernelSet {
 	var s []kernelSet
 	if hasAVX512 {
-		s = append(s, kernelSet{name: "avx512", micro: avx512Kernel, off: avx512OffKernel, off2: avx512OffKernel2})
+		s = append(s, kernelSet{name: "avx512", micro: checked(kernel6x16avx512), off: checkedOff(kernel6x16offavx512), off2: avx512OffKernel2})
 	}
 	if hasAVX2FMA {
-		s = append(s, kernelSet{name: "avx2", micro: avx2Kernel, off: avx2OffKernel, off2: avx2OffKernel2})
+		s = append(s, kernelSet{name: "avx2", micro: checked(kernel6x16), off: checkedOff(kernel6x16off), off2: avx2OffKernel2})
 	}
 	return s
 }
 
-// avx2Kernel is microKernel in AVX2 and FMA assembly: twelve 8-wide accumulators.
-func avx2Kernel(k int, a, b, c []float32, ldc int) {
-	_ = c[(mr-1)*ldc+nr-1]
-	if k <= 0 {
-		for r := 0; r < mr; r++ {
-			clear(c[r*ldc : r*ldc+nr])
+// checked returns microKernel's bounds checks (and its k ≤ 0 case) around an assembly tile
+// kernel.
+func checked(asm func(k int, a, b, c *float32, ldc int)) func(k int, a, b, c []float32, ldc int) {
+	return func(k int, a, b, c []float32, ldc int) {
+		_ = c[(mr-1)*ldc+nr-1]
+		if k <= 0 {
+			for r := 0; r < mr; r++ {
+				clear(c[r*ldc : r*ldc+nr])
+			}
+			return
 		}
-		return
+		_, _ = a[k*mr-1], b[k*nr-1]
+		asm(k, &a[0], &b[0], &c[0], ldc)
 	}
-	_, _ = a[k*mr-1], b[k*nr-1]
-	kernel6x16(k, &a[0], &b[0], &c[0], ldc)
 }
 
-// kernel6x16 is avx2Kernel without bounds checks: k ≥ 1 steps, a k×6 and b k×16 packed, the
+// checkedOff is checked for offKernel's assembly kernels.
+func checkedOff(asm func(k int, a, b *float32, off *int32, c *float32, ldc int)) func(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
+	return func(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
+		_ = c[(mr-1)*ldc+nr-1]
+		if k <= 0 {
+			for r := 0; r < mr; r++ {
+				clear(c[r*ldc : r*ldc+nr])
+			}
+			return
+		}
+		_, _, _ = a[k*mr-1], off[k-1], b[maxOff+nr-1]
+		asm(k, &a[0], &b[0], &off[0], &c[0], ldc)
+	}
+}
+
+// kernel6x16 is the AVX2 and FMA micro-kernel (twelve 8-wide accumulators) without bounds checks: k ≥ 1 steps, a k×6 and b k×16 packed, the
 // 6×16 tile stored at c with row stride ldc floats.
 //
 //go:noescape
 func kernel6x16(k int, a, b, c *float32, ldc int)
 
-// avx2OffKernel is offKernel in AVX2 and FMA assembly.
-func avx2OffKernel(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
-	_ = c[(mr-1)*ldc+nr-1]
-	if k <= 0 {
-		for r := 0; r < mr; r++ {
-			clear(c[r*ldc : r*ldc+nr])
-		}
-		return
-	}
-	_, _, _ = a[k*mr-1], off[k-1], b[maxOff+nr-1]
-	kernel6x16off(k, &a[0], &b[0], &off[0], &c[0], ldc)
-}
-
-// kernel6x16off is avx2OffKernel without bounds checks.
+// kernel6x16off is kernel6x16 with b given implicitly, as offKernel's.
 //
 //go:noescape
 func kernel6x16off(k int, a, b *float32, off *int32, c *float32, ldc int)
@@ -144,40 +149,14 @@ func avx2OffKernel2(k int, a, b []float32, off []int32, maxOff int, c []float32,
 //go:noescape
 func kernel2x16off(k int, a, b *float32, off *int32, c *float32, ldc int)
 
-// avx512Kernel is microKernel in AVX-512F assembly: one zmm register per tile row, two steps of
-// k at a time.
-func avx512Kernel(k int, a, b, c []float32, ldc int) {
-	_ = c[(mr-1)*ldc+nr-1]
-	if k <= 0 {
-		for r := 0; r < mr; r++ {
-			clear(c[r*ldc : r*ldc+nr])
-		}
-		return
-	}
-	_, _ = a[k*mr-1], b[k*nr-1]
-	kernel6x16avx512(k, &a[0], &b[0], &c[0], ldc)
-}
-
-// kernel6x16avx512 is avx512Kernel without bounds checks: k ≥ 1 steps, a k×6 and b k×16
+// kernel6x16avx512 is the AVX-512F micro-kernel (one zmm register per tile row, two steps of k
+// at a time) without bounds checks: k ≥ 1 steps, a k×6 and b k×16
 // packed, the 6×16 tile stored at c with row stride ldc floats.
 //
 //go:noescape
 func kernel6x16avx512(k int, a, b, c *float32, ldc int)
 
-// avx512OffKernel is offKernel in AVX-512F assembly.
-func avx512OffKernel(k int, a, b []float32, off []int32, maxOff int, c []float32, ldc int) {
-	_ = c[(mr-1)*ldc+nr-1]
-	if k <= 0 {
-		for r := 0; r < mr; r++ {
-			clear(c[r*ldc : r*ldc+nr])
-		}
-		return
-	}
-	_, _, _ = a[k*mr-1], off[k-1], b[maxOff+nr-1]
-	kernel6x16offavx512(k, &a[0], &b[0], &off[0], &c[0], ldc)
-}
-
-// kernel6x16offavx512 is avx512OffKernel without bounds checks.
+// kernel6x16offavx512 is kernel6x16avx512 with b given implicitly, as offKernel's.
 //
 //go:noescape
 func kernel6x16offavx512(k int, a, b *float32, off *int32, c *float32, ldc int)
