@@ -40,8 +40,10 @@ type Backend struct {
 	mu    sync.Mutex
 	pool  pool
 	prims map[string]*prim
-	// convChoice is each convolution bucket's timed choice (convPrim, with convTune).
+	// convChoice is each convolution bucket's timed choice (convPrim, with convTune), and
+	// choices the file that keeps them between processes (ChoicesEnv).
 	convChoice map[string]convChoice
+	choices    choiceStore
 	layouts    map[uint64][]*C.dnnl_memory_desc_t
 	plain      map[string]*C.dnnl_memory_desc_t
 	prof       *profiler
@@ -378,6 +380,11 @@ type Made struct {
 	// Tuned is how many convolution choices were timed, and TunedInputs the inputs their timing
 	// ran (batch size times runs, summed over the candidates), a measure of the timing's work.
 	Tuned, TunedInputs int
+	// ChoicesRead is how many timed choices were taken from the choices file (ChoicesEnv),
+	// ChoicesFile its path ("" when off) and ChoicesErr the last problem reading or writing it.
+	ChoicesRead int
+	ChoicesFile string
+	ChoicesErr  error
 }
 
 // Made returns what the backend has made and timed: it tells how much a workload's shapes cost
@@ -385,7 +392,8 @@ type Made struct {
 func (b *Backend) Made() Made {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m := Made{Prims: make(map[string]int, len(b.made)), Tuned: b.tuned, TunedInputs: b.tunedInputs}
+	m := Made{Prims: make(map[string]int, len(b.made)), Tuned: b.tuned, TunedInputs: b.tunedInputs,
+		ChoicesRead: b.choices.read, ChoicesFile: b.choices.path, ChoicesErr: b.choices.err}
 	for k, n := range b.made {
 		m.Prims[k] = n
 	}

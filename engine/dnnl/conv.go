@@ -135,6 +135,9 @@ func convClass(kind int, xs, ws []int, p engine.ConvParams, f convFused) (class 
 func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f convFused) *prim {
 	key := fmt.Sprintf("conv%d %v %v s%d p%d %+v", kind, xs, ws, p.Stride, p.Pad, f)
 	if pr, ok := b.prims[key]; ok {
+		if b.choices.dirty {
+			b.saveChoices()
+		}
 		return pr
 	}
 	// A batch size in the same power-of-two bucket as one already timed takes its choice; an
@@ -163,10 +166,10 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	if b.auto {
 		direct = 1
 	}
-	if _, ok := b.convChoice[class]; !ok && capped && xs[0] > tuneBatch && b.tunes() {
+	if _, ok := b.choice(class); !ok && capped && xs[0] > tuneBatch && b.tunes() {
 		b.convPrim(kind, withBatch(xs, tuneBatch), ws, withBatch(ys, tuneBatch), p, f) // times the class
 	}
-	if c, ok := b.convChoice[class]; ok && b.tunes() {
+	if c, ok := b.choice(class); ok && b.tunes() {
 		pr := b.remake(key, c, direct, mk)
 		if pr == nil {
 			// The kernel chosen has no implementation for these shapes: oneDNN's first choice.
@@ -262,9 +265,25 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		c.suffix, c.impl = strings.TrimPrefix(chosen.name, key), C.GoString(C.cm_impl(chosen.pd))
 		c.goWino = gw != nil && times[len(cands)] < times[i]
 		b.convChoice[class] = c
+		b.choices.dirty = true
 	}
 	b.prims[key] = chosen
 	return chosen
+}
+
+// choice returns the timed choice of a convolution class (convClass), reading the choices file
+// (ChoicesEnv) first where the backend times its choices and has not read it yet; a choice
+// found after new ones were timed writes those to the file (a network's second pass saves what
+// its first timed).
+func (b *Backend) choice(class string) (convChoice, bool) {
+	if b.tunes() {
+		b.loadChoices()
+	}
+	c, ok := b.convChoice[class]
+	if ok && b.choices.dirty {
+		b.saveChoices()
+	}
+	return c, ok
 }
 
 // remake returns the primitive for key made as the timed choice c was (its algorithm and

@@ -48,7 +48,10 @@
 // the default on a CPU without AVX-512: oneDNN 2.6 has no Winograd or second direct kernel for
 // AVX2, and timing the layouts cost more than it saved (catmark serve at 20 clients: 17.4
 // requests/s direct, 16.6 tuned; batches of varying size, each tuned anew, 20.5 against 17.7).
-// Backend.Made counts the primitives made and the choices timed.
+// Backend.Made counts the primitives made and the choices timed. The choices are kept between
+// processes in a file (ChoicesEnv; by default in the user's cache folder), so a process that meets
+// a class an earlier one on this machine timed runs its choice untimed: catmark predict on 133
+// photos spends about a third of its CPU time timing when it has no file.
 //
 // engine/purego's Winograd as a provider. With CATMARK_DNNL_CONV=go-winograd the forward and
 // input-gradient convolutions of 3×3 stride-1 layers run as engine/purego's Winograd F(4×4, 3×3)

@@ -86,7 +86,7 @@ func (b *Backend) goWinoPick(kind int, xs, ws, ys []int, p engine.ConvParams, f 
 		return g, false
 	}
 	class, _ := convClass(kind, xs, ws, p, f)
-	c, ok := b.convChoice[class]
+	c, ok := b.choice(class)
 	if !ok {
 		b.convPrim(kind, xs, ws, ys, p, f) // times the class, the provider among the candidates
 		c = b.convChoice[class]
