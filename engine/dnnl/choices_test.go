@@ -102,8 +102,8 @@ func TestChoicesBadFile(t *testing.T) {
 	providerWins := func(kind int, ws []int) bool { return true }
 	for _, c := range []struct {
 		name, file, content string
-		wantErr               string // in Made.ChoicesErr, "" none
-		wantFile              bool   // a valid choices file afterwards
+		wantErr             string // in Made.ChoicesErr, "" none
+		wantFile            bool   // a valid choices file afterwards
 	}{
 		{"garbage", "garbage.json", "{not json", "not a choices file", true},
 		{"other format", "old.json", `{"format": 99, "sections": {}}`, "format 99", true},
