@@ -44,12 +44,12 @@ func (d *Detector) findCenters(ctx context.Context, photos []*imgproc.RGB) ([][]
 	ins := make([]input, len(photos))
 	bySize := map[[2]int][]int{}
 	var sizes [][2]int
-	for i, p := range photos {
-		spec := d.centers.Spec
-		if d.cfg.CentersSize > 0 {
-			spec.Size = d.cfg.CentersSize
-		}
-		ins[i].x, ins[i].lb = spec.CentersInput(p)
+	spec := d.centers.Spec
+	if d.cfg.CentersSize > 0 {
+		spec.Size = d.cfg.CentersSize
+	}
+	parallel(len(photos), func(i int) { ins[i].x, ins[i].lb = spec.CentersInput(photos[i]) })
+	for i := range photos {
 		k := [2]int{ins[i].lb.W, ins[i].lb.H}
 		if bySize[k] == nil {
 			sizes = append(sizes, k)

@@ -231,13 +231,12 @@ func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 		}
 		crops := make([]*imgproc.RGB, len(zooms)*n)
 		at := make([]facecrop.Box, len(zooms)*n)
-		for k, z := range zooms {
-			for i, photo := range photos {
-				at[k*n+i] = boxes[i]
-				at[k*n+i].Side *= z
-				crops[k*n+i] = facecrop.Crop(photo, photo.W, photo.H, at[k*n+i], d.refine.Spec.Size)
-			}
-		}
+		parallel(len(crops), func(j int) {
+			i, photo := j%n, photos[j%n]
+			at[j] = boxes[i]
+			at[j].Side *= zooms[j/n]
+			crops[j] = facecrop.Crop(photo, photo.W, photo.H, at[j], d.refine.Spec.Size)
+		})
 		res := d.predict(d.refine, crops, last && d.cfg.Flip)
 		views := make([]landmark.Points, len(zooms))
 		for i := range photos {

@@ -31,7 +31,8 @@ func (d *Detector) predictPair(m *model.Model, imgs []*imgproc.RGB, flip bool) (
 		copies = 2
 	}
 	x := make([]float32, copies*n*3*s*s)
-	for i, img := range imgs {
+	parallel(n, func(i int) {
+		img := imgs[i]
 		small := img
 		if img.W != s || img.H != s {
 			small = img.Resize(s, s)
@@ -42,7 +43,7 @@ func (d *Detector) predictPair(m *model.Model, imgs []*imgproc.RGB, flip bool) (
 			augment.FlipImage(m2)
 			m.Spec.Input(m2, x[(n+i)*3*s*s:])
 		}
-	}
+	})
 	out := m.Predict(x, copies*n)
 	if flip {
 		return out[:n], out[n:]
