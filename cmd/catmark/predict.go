@@ -87,15 +87,23 @@ func runPredict(args []string) error {
 		out.Flush()
 		batch, pixels = batch[:0], 0
 	}
-	for i, path := range paths {
-		pic := ""
-		if drawn != nil {
-			pic = filepath.Join(*draw, drawn[i])
-			if plain := stem(path) + ".png"; drawn[i] != plain {
-				fmt.Fprintf(os.Stderr, "catmark predict: %s is drawn to %s: another photo is called %s\n", path, pic, plain)
+	// Photos are read and decoded one batch ahead, on their own goroutine, while the detector
+	// works on the batch before.
+	jobs := make(chan *photoJob, *batchSize)
+	go func() {
+		defer close(jobs)
+		for i, path := range paths {
+			pic := ""
+			if drawn != nil {
+				pic = filepath.Join(*draw, drawn[i])
+				if plain := stem(path) + ".png"; drawn[i] != plain {
+					fmt.Fprintf(os.Stderr, "catmark predict: %s is drawn to %s: another photo is called %s\n", path, pic, plain)
+				}
 			}
+			jobs <- loadPhoto(lim, path, pic)
 		}
-		job := loadPhoto(lim, path, pic)
+	}()
+	for job := range jobs {
 		batch = append(batch, job)
 		pixels += job.h.Width * job.h.Height
 		if len(batch) == *batchSize || pixels >= maxBatchPixels {
