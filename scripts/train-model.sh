@@ -7,14 +7,17 @@
 #   LOSS=mse+ddmse:1-8+area scripts/…     # another landmark loss (default l1: docs/runs/loss-ab)
 #   SPREAD=0.001 scripts/…                # the refine head's variance regulariser (docs/runs/spread-ab)
 #   SMALL_SIZE= scripts/…                 # the refine model all at 128 px (default: its first half at 96 px, docs/runs/resize-ab)
-#   FIRST_STAGE=centers scripts/…         # the coarse model's core trains coarse ($COARSE_BUDGET, default 20m), then the
-#                                         # centers model from its backbone ($CENTERS_BUDGET, default 36m); the folder gets
-#                                         # centers.safetensors too and is measured with --first-stage centers as well;
+#   FIRST_STAGE=centers scripts/…         # the coarse model's core trains coarse ($COARSE_BUDGET, default 10m), then the
+#                                         # centers model from its backbone ($CENTERS_BUDGET, default 46m); the folder gets
+#                                         # centers.safetensors too and is measured with --first-stage centers
+#                                         # --centers-size $CENTERS_EVAL_SIZE (default 320) as well;
 #                                         # its refine model trains with rotation jitter ±$REFINE_ROTATE (default 45° with
 #                                         # centers: crops are turned by a predicted angle, whose errors reach past 25°;
 #                                         # 25° with coarse); CENTERS_MIN_FACE and CENTERS_MULTI set its
 #                                         # training pictures' smallest face (share of the side, default
-#                                         # 1/12) and share of pictures with 2–4 cats (default 0.3)
+#                                         # 0.042) and share of pictures with 2–4 cats (default 0.5); these
+#                                         # defaults and the size were chosen on val-select
+#                                         # (docs/experiments.md#centers-1)
 #
 # What it does (docs/model-card.md, "Training data"; how it was chosen: docs/experiments.md):
 #   1. prepares ../shared/data/cats (or $PHOTOS) at 320 px, split by ID prefix (seed 1, 80 % train);
@@ -40,10 +43,16 @@ case $first_stage in
 coarse)
   coarse_budget=${COARSE_BUDGET:-$budget}
   refine_rotate=${REFINE_ROTATE:-25}
+  for v in CENTERS_BUDGET CENTERS_MIN_FACE CENTERS_MULTI CENTERS_EVAL_SIZE; do
+    [ -z "${!v:-}" ] || { echo "$v is set but FIRST_STAGE is coarse: it applies to FIRST_STAGE=centers only" >&2; exit 2; }
+  done
   ;;
 centers)
-  coarse_budget=${COARSE_BUDGET:-20m}
-  centers_budget=${CENTERS_BUDGET:-36m}
+  coarse_budget=${COARSE_BUDGET:-10m}
+  centers_budget=${CENTERS_BUDGET:-46m}
+  centers_min_face=${CENTERS_MIN_FACE:-0.042}
+  centers_multi=${CENTERS_MULTI:-0.5}
+  centers_eval_size=${CENTERS_EVAL_SIZE:-320}
   refine_rotate=${REFINE_ROTATE:-45}
   ;;
 *) echo "FIRST_STAGE=$first_stage: want coarse or centers" >&2; exit 2 ;;
@@ -57,7 +66,7 @@ out=$(cd "$out" && pwd)
 log=$out/train-model.log
 say() { echo "$(date -u +%FT%TZ) $*" | tee -a "$log"; }
 
-say "seed $seed, first stage $first_stage, budget coarse $coarse_budget${centers_budget:+, centers $centers_budget}, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}${small_size:+ ($small_size for $small_share of it)}, refine rotation ±$refine_rotate°${CENTERS_MIN_FACE:+, centers smallest face $CENTERS_MIN_FACE}${CENTERS_MULTI:+, centers multi-cat share $CENTERS_MULTI}${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "seed $seed, first stage $first_stage, budget coarse $coarse_budget${centers_budget:+, centers $centers_budget}, refine $budget, loss ${LOSS:-l1}, heads ${COARSE_HEAD:-integral}/${COARSE_STAGES:-3} and ${REFINE_HEAD:-integral}/${REFINE_STAGES:-3}, refine size ${REFINE_SIZE:-128}${small_size:+ ($small_size for $small_share of it)}, refine rotation ±$refine_rotate°${centers_budget:+, centers smallest face $centers_min_face, multi-cat share $centers_multi, measured at $centers_eval_size px}${SPREAD:+, spread $SPREAD}, photos $photos, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 (cd "$root" && go build -o "$bin" ./cmd/catmark)
 [ -f "$out/cache/manifest.json" ] ||
   "$bin" prepare --data "$photos" --out "$out/cache" --size 320 --group-prefix --split 0.8 --seed 1 --quiet >>"$log"
@@ -73,7 +82,7 @@ refine=(--time-budget "$budget" --stage crop --size "${REFINE_SIZE:-128}" --lr 2
 # started from the coarse model's; validation (recall and angle error, upright and turned 45°)
 # is cheap, so every 5th epoch.
 centers=(--time-budget "${centers_budget:-0}" --stage centers --size 256 --batch 16 --lr 2e-3 --val-every 5
-  --init "$out/coarse/last.safetensors" ${CENTERS_MIN_FACE:+--min-face "$CENTERS_MIN_FACE"} ${CENTERS_MULTI:+--multi "$CENTERS_MULTI"})
+  --init "$out/coarse/last.safetensors" ${centers_min_face:+--min-face "$centers_min_face"} ${centers_multi:+--multi "$centers_multi"})
 
 # train NAME THREADS ARGS…: a fresh run, or the resumption of one that was stopped (on THREADS
 # cores); the run's process id is in OUT/NAME.pid while it trains.
@@ -133,8 +142,8 @@ for half in val-select val-report; do
   "$bin" eval --model "$out/model" --data "$out/$half" --quiet --json >"$out/eval-$half.json"
   "$bin" eval --model "$out/refine/last.safetensors" --data "$out/$half" --quiet --json >"$out/eval-refine-$half.json"
   if [ "$first_stage" = centers ]; then
-    "$bin" eval --model "$out/model" --first-stage centers --data "$out/$half" --quiet --json >"$out/eval-centers-$half.json"
-    say "$half: detector with --first-stage centers $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f} failure {d['failure_rate']:.3f} PCK@0.1 {d['pck_0_1']:.3f}\")" "$out/eval-centers-$half.json")"
+    "$bin" eval --model "$out/model" --first-stage centers --centers-size "$centers_eval_size" --data "$out/$half" --quiet --json >"$out/eval-centers-$half.json"
+    say "$half: detector with --first-stage centers --centers-size $centers_eval_size $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f} failure {d['failure_rate']:.3f} PCK@0.1 {d['pck_0_1']:.3f}\")" "$out/eval-centers-$half.json")"
   fi
   say "$half: detector $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f} failure {d['failure_rate']:.3f} PCK@0.1 {d['pck_0_1']:.3f}\")" "$out/eval-$half.json"); refine on true crops $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"NME {d['nme']:.4f}\")" "$out/eval-refine-$half.json")"
 done
