@@ -144,10 +144,17 @@ func (b *Backend) loadChoices() {
 	}
 }
 
+// flushChoices saves the choices timed since the last save, if any. ToHost calls it: a result
+// read back to the host ends a forward pass (or a training step's), so a pass's choices are
+// written at once rather than one by one, and a process that runs one pass keeps them too.
+func (b *Backend) flushChoices() {
+	if b.choices.dirty {
+		b.saveChoices()
+	}
+}
+
 // saveChoices writes the choices timed since the last save into the file, merged with what the
-// file holds now (other processes' choices and other sections are kept), atomically. It runs
-// when a convolution is next looked up after a timing, so the choices of a network's first pass
-// are written at once rather than one by one.
+// file holds now (other processes' choices and other sections are kept), atomically.
 func (b *Backend) saveChoices() {
 	st := &b.choices
 	st.dirty = false

@@ -135,9 +135,6 @@ func convClass(kind int, xs, ws []int, p engine.ConvParams, f convFused) (class 
 func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f convFused) *prim {
 	key := fmt.Sprintf("conv%d %v %v s%d p%d %+v", kind, xs, ws, p.Stride, p.Pad, f)
 	if pr, ok := b.prims[key]; ok {
-		if b.choices.dirty {
-			b.saveChoices()
-		}
 		return pr
 	}
 	// A batch size in the same power-of-two bucket as one already timed takes its choice; an
@@ -272,17 +269,12 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 }
 
 // choice returns the timed choice of a convolution class (convClass), reading the choices file
-// (ChoicesEnv) first where the backend times its choices and has not read it yet; a choice
-// found after new ones were timed writes those to the file (a network's second pass saves what
-// its first timed).
+// (ChoicesEnv) first where the backend times its choices and has not read it yet.
 func (b *Backend) choice(class string) (convChoice, bool) {
 	if b.tunes() {
 		b.loadChoices()
 	}
 	c, ok := b.convChoice[class]
-	if ok && b.choices.dirty {
-		b.saveChoices()
-	}
 	return c, ok
 }
 

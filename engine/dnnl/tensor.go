@@ -130,6 +130,7 @@ func (b *Backend) ToHost(x engine.Tensor) []float32 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.get("ToHost", x)
+	defer b.flushChoices() // a result leaving the engine ends a pass: keep what it timed
 	out := make([]float32, engine.Numel(t.shape))
 	pm := b.plainMD(t.shape)
 	if t.md == pm {
