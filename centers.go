@@ -7,6 +7,7 @@ import (
 
 	"github.com/catmark/catmark/facecrop"
 	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/internal/par"
 	"github.com/catmark/catmark/model"
 )
 
@@ -48,7 +49,7 @@ func (d *Detector) findCenters(ctx context.Context, photos []*imgproc.RGB) ([][]
 	if d.cfg.CentersSize > 0 {
 		spec.Size = d.cfg.CentersSize
 	}
-	parallel(len(photos), func(i int) { ins[i].x, ins[i].lb = spec.CentersInput(photos[i]) })
+	par.For(len(photos), func(i int) { ins[i].x, ins[i].lb = spec.CentersInput(photos[i]) })
 	for i := range photos {
 		k := [2]int{ins[i].lb.W, ins[i].lb.H}
 		if bySize[k] == nil {

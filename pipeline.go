@@ -6,6 +6,7 @@ import (
 
 	"github.com/catmark/catmark/facecrop"
 	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/internal/par"
 	"github.com/catmark/catmark/landmark"
 )
 
@@ -231,7 +232,7 @@ func (d *Detector) passes(ctx context.Context, photos []*imgproc.RGB, boxes []fa
 		}
 		crops := make([]*imgproc.RGB, len(zooms)*n)
 		at := make([]facecrop.Box, len(zooms)*n)
-		parallel(len(crops), func(j int) {
+		par.For(len(crops), func(j int) {
 			i, photo := j%n, photos[j%n]
 			at[j] = boxes[i]
 			at[j].Side *= zooms[j/n]

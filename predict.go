@@ -3,6 +3,7 @@ package catmark
 import (
 	"github.com/catmark/catmark/augment"
 	"github.com/catmark/catmark/imgproc"
+	"github.com/catmark/catmark/internal/par"
 	"github.com/catmark/catmark/landmark"
 	"github.com/catmark/catmark/model"
 )
@@ -31,7 +32,7 @@ func (d *Detector) predictPair(m *model.Model, imgs []*imgproc.RGB, flip bool) (
 		copies = 2
 	}
 	x := make([]float32, copies*n*3*s*s)
-	parallel(n, func(i int) {
+	par.For(n, func(i int) {
 		img := imgs[i]
 		small := img
 		if img.W != s || img.H != s {

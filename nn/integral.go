@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/catmark/catmark/engine"
+	"github.com/catmark/catmark/internal/par"
 )
 
 // IntegralHead turns a feature map into point coordinates by integral regression (Sun et al.,
@@ -83,8 +84,14 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 	no := l.Outputs()
 	out := make([]float32, n*no)
 	prob := make([]float32, n*l.K*hw)
-	z := make([]float64, hw)
-	for in := range n {
+	var pooled, pw, pb []float32
+	if l.PWeight != nil {
+		pooled = make([]float32, n*c)
+		pw, pb = l.b.Data(l.PWeight.Value), l.b.Data(l.PBias.Value)
+	}
+	// Input in's positions and presence (its own slices of out, prob and pooled).
+	input := func(in int) {
+		z := make([]float64, hw)
 		xn := xs[in*c*hw : (in+1)*c*hw]
 		for k := range l.K {
 			l.logits(xn, wt, bs, k, z)
@@ -100,23 +107,26 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 			}
 			out[in*no+2*k], out[in*no+2*k+1] = float32(ex), float32(ey)
 		}
-	}
-	var pooled []float32
-	if l.PWeight != nil {
-		pooled = make([]float32, n*c)
-		pw, pb := l.b.Data(l.PWeight.Value), l.b.Data(l.PBias.Value)
-		for in := range n {
-			a := float64(pb[0])
-			for ch := range c {
-				var sum float64
-				for _, v := range xs[(in*c+ch)*hw : (in*c+ch+1)*hw] {
-					sum += float64(v)
-				}
-				pooled[in*c+ch] = float32(sum / float64(hw))
-				a += float64(pw[ch]) * sum / float64(hw)
-			}
-			out[in*no+no-1] = float32(1 / (1 + math.Exp(-a)))
+		if pooled == nil {
+			return
 		}
+		a := float64(pb[0])
+		for ch := range c {
+			var sum float64
+			for _, v := range xs[(in*c+ch)*hw : (in*c+ch+1)*hw] {
+				sum += float64(v)
+			}
+			pooled[in*c+ch] = float32(sum / float64(hw))
+			a += float64(pw[ch]) * sum / float64(hw)
+		}
+		out[in*no+no-1] = float32(1 / (1 + math.Exp(-a)))
+	}
+	if train {
+		for in := range n {
+			input(in)
+		}
+	} else {
+		par.For(n, input) // inference: the engine's threads are idle meanwhile
 	}
 	if train {
 		l.n, l.c, l.h, l.w = n, c, h, w

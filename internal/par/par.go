@@ -1,15 +1,15 @@
-package catmark
+// Package par runs independent pieces of work on all cores: the detector's and the inference
+// heads' per-photo Go work, which runs between engine calls while the engine's threads are idle.
+package par
 
 import (
 	"runtime"
 	"sync"
 )
 
-// parallel runs f(0), …, f(n−1) on up to GOMAXPROCS goroutines and returns when all are done.
-// The detector's per-photo and per-crop work in Go (crops, letterboxing, input planes) runs
-// between model calls, when the engine's threads are idle, so it is spread over the cores
-// too. Each f(i) must write only its own results.
-func parallel(n int, f func(i int)) {
+// For runs f(0), …, f(n−1) on up to GOMAXPROCS goroutines and returns when all are done. Each
+// f(i) must write only its own results.
+func For(n int, f func(i int)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers <= 1 {
 		for i := range n {
