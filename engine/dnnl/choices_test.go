@@ -11,6 +11,7 @@ import (
 
 	"github.com/catmark/catmark/engine"
 	"github.com/catmark/catmark/engine/enginetest"
+	"github.com/catmark/catmark/engine/ref"
 )
 
 // TestMain turns the choices file off for the package's tests, which count the choices they
@@ -70,6 +71,22 @@ func TestChoicesKept(t *testing.T) {
 	}
 	if e, err := enginetest.MaxRelErr(got, want); err != nil || e != 0 {
 		t.Errorf("the same choice gave other values: %v %v", e, err)
+	}
+
+	// A tampered choice (no such algorithm, layout, place or kernel) is not trusted blindly: the
+	// convolution still runs, on oneDNN's first choice, and matches the reference backend.
+	for class := range sec {
+		sec[class] = savedChoice{Algo: 7, Nth: -3, Layout: 99, Suffix: " bogus", Impl: "bogus"}
+	}
+	if data, err := json.Marshal(d); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seen = nil
+	tampered := newTuneGo(t, func(int, []int) bool { return false }, &seen)
+	if e, err := enginetest.MaxRelErr(choicesConv(tampered), choicesConv(ref.New())); err != nil || e > enginetest.Tolerance {
+		t.Errorf("with a tampered choice: error %v against the reference (%v)", e, err)
 	}
 
 	// Only another machine's section: this one times again and keeps the other's.
