@@ -56,6 +56,21 @@ type choiceStore struct {
 	dirty   bool // choices timed since the last save
 	read    int  // choices taken from the file
 	err     error
+	// local holds the classes whose key names a process-local layout pointer (a binary-add
+	// post-op's addend): meaningless to another process, they are not written.
+	local map[string]bool
+}
+
+// timed records a choice timed in this process for class, to be written unless it is not
+// portable (its key names a pointer).
+func (st *choiceStore) timed(class string, portable bool) {
+	st.dirty = true
+	if !portable {
+		if st.local == nil {
+			st.local = map[string]bool{}
+		}
+		st.local[class] = true
+	}
 }
 
 // choicesPath returns the choices file's path from ChoicesEnv, "" when off.
@@ -168,6 +183,9 @@ func (b *Backend) saveChoices() {
 		d.Sections[st.section] = sec
 	}
 	for class, c := range b.convChoice {
+		if st.local[class] {
+			continue
+		}
 		sec[class] = savedChoice{Algo: c.algo, Nth: c.nth, Layout: c.layout, Suffix: c.suffix, Impl: c.impl, GoWino: c.goWino}
 	}
 	data, err := json.MarshalIndent(d, "", " ")

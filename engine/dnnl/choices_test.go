@@ -165,3 +165,28 @@ func mapValues(m map[string]string) []string {
 	}
 	return vs
 }
+
+// TestChoicesLocalNotWritten checks that a choice whose class names a process-local pointer (a
+// binary-add post-op's addend layout) is kept in memory but not written to the file.
+func TestChoicesLocalNotWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "choices.json")
+	t.Setenv(ChoicesEnv, path)
+	b := newBackend(t)
+	b.loadChoices()
+	b.convChoice["portable"] = convChoice{algo: 0, impl: "x"}
+	b.convChoice["local"] = convChoice{algo: 2, impl: "y"}
+	b.choices.timed("portable", true)
+	b.choices.timed("local", false)
+	b.flushChoices()
+	d, err := readChoices(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := d.Sections[b.choices.section]
+	if _, ok := sec["portable"]; !ok || len(sec) != 1 {
+		t.Errorf("the file's section holds %v, want the portable choice only", sec)
+	}
+	if _, ok := b.convChoice["local"]; !ok {
+		t.Error("the local choice was dropped from memory")
+	}
+}

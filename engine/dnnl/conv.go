@@ -262,7 +262,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		c.suffix, c.impl = strings.TrimPrefix(chosen.name, key), C.GoString(C.cm_impl(chosen.pd))
 		c.goWino = gw != nil && times[len(cands)] < times[i]
 		b.convChoice[class] = c
-		b.choices.dirty = true
+		b.choices.timed(class, f.binary == nil)
 	}
 	b.prims[key] = chosen
 	return chosen
