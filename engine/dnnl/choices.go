@@ -34,18 +34,8 @@ const choicesFormat = 1
 // choicesDoc is the choices file: timed choices by machine section, then by convolution class
 // (convClass).
 type choicesDoc struct {
-	Format   int                               `json:"format"`
-	Sections map[string]map[string]savedChoice `json:"sections"`
-}
-
-// savedChoice is a convChoice as the file keeps it.
-type savedChoice struct {
-	Algo   int    `json:"algo"`
-	Nth    int    `json:"nth"`
-	Layout int    `json:"layout"`
-	Suffix string `json:"suffix"`
-	Impl   string `json:"impl"`
-	GoWino bool   `json:"go_winograd,omitempty"`
+	Format   int                              `json:"format"`
+	Sections map[string]map[string]convChoice `json:"sections"`
 }
 
 // choiceStore is the backend's link to its choices file.
@@ -117,7 +107,7 @@ func cpuModel() string {
 // readChoices reads the choices file at path: an empty document where it does not exist, cannot
 // be parsed or has another format, with the reason where that is not simply absence.
 func readChoices(path string) (choicesDoc, error) {
-	empty := choicesDoc{Format: choicesFormat, Sections: map[string]map[string]savedChoice{}}
+	empty := choicesDoc{Format: choicesFormat, Sections: map[string]map[string]convChoice{}}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return empty, nil
@@ -153,7 +143,7 @@ func (b *Backend) loadChoices() {
 	st.err = err
 	for class, s := range d.Sections[st.section] {
 		if _, ok := b.convChoice[class]; !ok {
-			b.convChoice[class] = convChoice{algo: s.Algo, nth: s.Nth, layout: s.Layout, suffix: s.Suffix, impl: s.Impl, goWino: s.GoWino}
+			b.convChoice[class] = s
 			st.read++
 		}
 	}
@@ -179,14 +169,14 @@ func (b *Backend) saveChoices() {
 	d, _ := readChoices(st.path) // an unreadable file is rewritten
 	sec := d.Sections[st.section]
 	if sec == nil {
-		sec = map[string]savedChoice{}
+		sec = map[string]convChoice{}
 		d.Sections[st.section] = sec
 	}
 	for class, c := range b.convChoice {
 		if st.local[class] {
 			continue
 		}
-		sec[class] = savedChoice{Algo: c.algo, Nth: c.nth, Layout: c.layout, Suffix: c.suffix, Impl: c.impl, GoWino: c.goWino}
+		sec[class] = c
 	}
 	data, err := json.MarshalIndent(d, "", " ")
 	if err == nil {

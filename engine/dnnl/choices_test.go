@@ -76,7 +76,7 @@ func TestChoicesKept(t *testing.T) {
 	// A tampered choice (no such algorithm, layout, place or kernel) is not trusted blindly: the
 	// convolution still runs, on oneDNN's first choice, and matches the reference backend.
 	for class := range sec {
-		sec[class] = savedChoice{Algo: 7, Nth: -3, Layout: 99, Suffix: " bogus", Impl: "bogus"}
+		sec[class] = convChoice{Algo: 7, Nth: -3, Layout: 99, Suffix: " bogus", Impl: "bogus"}
 	}
 	if data, err := json.Marshal(d); err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestChoicesKept(t *testing.T) {
 	}
 
 	// Only another machine's section: this one times again and keeps the other's.
-	d.Sections = map[string]map[string]savedChoice{"another machine": sec}
+	d.Sections = map[string]map[string]convChoice{"another machine": sec}
 	data, _ := json.Marshal(d)
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -173,8 +173,8 @@ func TestChoicesLocalNotWritten(t *testing.T) {
 	t.Setenv(ChoicesEnv, path)
 	b := newBackend(t)
 	b.loadChoices()
-	b.convChoice["portable"] = convChoice{algo: 0, impl: "x"}
-	b.convChoice["local"] = convChoice{algo: 2, impl: "y"}
+	b.convChoice["portable"] = convChoice{Algo: 0, Impl: "x"}
+	b.convChoice["local"] = convChoice{Algo: 2, Impl: "y"}
 	b.choices.timed("portable", true)
 	b.choices.timed("local", false)
 	b.flushChoices()

@@ -130,7 +130,7 @@ func convClass(kind int, xs, ws []int, p engine.ConvParams, f convFused) (class 
 // convolutions also other activation layouts (nhwc, and nchw for 1×1), charged with the reorders
 // from and to the blocked layout, which pays at batch 1 where activations are small. With
 // convTuneGo engine/purego's Winograd is timed beside them where goWinoCandidate says so, and
-// the choice records whether it was faster than oneDNN's fastest (convChoice.goWino); convPrim
+// the choice records whether it was faster than oneDNN's fastest (convChoice.GoWino); convPrim
 // still returns oneDNN's fastest, which goWinoPick's callers run where the provider lost.
 func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f convFused) *prim {
 	key := fmt.Sprintf("conv%d %v %v s%d p%d %+v", kind, xs, ws, p.Stride, p.Pad, f)
@@ -177,7 +177,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 	}
 	base := b.primitive(key+" direct", mk(direct, 0, b.layout))
 	cands := []*prim{base}
-	made := []convChoice{{algo: direct, layout: b.layout}} // how each candidate was made
+	made := []convChoice{{Algo: direct, Layout: b.layout}} // how each candidate was made
 	if b.tunes() {
 		// oneDNN's further AVX-512 implementations in the same layout (for 1×1 convolutions the
 		// general direct kernel besides the 1×1 one). On an AVX2 CPU timing its alternatives cost
@@ -195,13 +195,13 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 			}
 			seen[impl] = true
 			if c, err := b.tryPrimitive(key+directSuffix(nth), mk(direct, nth, b.layout)); err == nil {
-				cands, made = append(cands, c), append(made, convChoice{algo: direct, nth: nth, layout: b.layout})
+				cands, made = append(cands, c), append(made, convChoice{Algo: direct, Nth: nth, Layout: b.layout})
 			}
 		}
 	}
 	if (b.tunes() || b.convAlgo == convWinograd) && ws[2] == 3 && ws[3] == 3 && p.Stride == 1 {
 		if wino, err := b.tryPrimitive(key+" winograd", mk(2, 0, b.layout)); err == nil && (wino.scratch == nil || mdSize(wino.scratch) <= b.winoMax) {
-			cands, made = append(cands, wino), append(made, convChoice{algo: 2, layout: b.layout})
+			cands, made = append(cands, wino), append(made, convChoice{Algo: 2, Layout: b.layout})
 		}
 	}
 	if last := cands[len(cands)-1]; b.convAlgo == convWinograd && strings.HasSuffix(last.name, " winograd") {
@@ -221,7 +221,7 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		}
 		for _, o := range others {
 			if c, err := b.tryPrimitive(key+" direct "+o.name, mk(direct, 0, o.layout)); err == nil {
-				cands, made = append(cands, c), append(made, convChoice{algo: direct, layout: o.layout})
+				cands, made = append(cands, c), append(made, convChoice{Algo: direct, Layout: o.layout})
 			}
 		}
 	}
@@ -259,8 +259,8 @@ func (b *Backend) convPrim(kind int, xs, ws, ys []int, p engine.ConvParams, f co
 		}
 		i := slices.Index(times[:len(cands)], slices.Min(times[:len(cands)]))
 		chosen, c := cands[i], made[i]
-		c.suffix, c.impl = strings.TrimPrefix(chosen.name, key), C.GoString(C.cm_impl(chosen.pd))
-		c.goWino = gw != nil && times[len(cands)] < times[i]
+		c.Suffix, c.Impl = strings.TrimPrefix(chosen.name, key), C.GoString(C.cm_impl(chosen.pd))
+		c.GoWino = gw != nil && times[len(cands)] < times[i]
 		b.convChoice[class] = c
 		b.choices.timed(class, f.binary == nil)
 	}
@@ -285,35 +285,35 @@ func (b *Backend) choice(class string) (convChoice, bool) {
 // 1×1 stride-2 convolution, at some batch sizes, oneDNN's reference kernel), the other places of
 // the list are tried.
 func (b *Backend) remake(key string, c convChoice, direct int, mk func(algo, nth, layout int) func(pd *C.dnnl_primitive_desc_t) C.int) *prim {
-	nths := []int{c.nth}
-	if c.algo == direct && c.layout == b.layout {
+	nths := []int{c.Nth}
+	if c.Algo == direct && c.Layout == b.layout {
 		for nth := range maxImpls {
-			if nth != c.nth {
+			if nth != c.Nth {
 				nths = append(nths, nth)
 			}
 		}
 	}
 	for _, nth := range nths {
-		suffix := c.suffix
-		if nth != c.nth {
+		suffix := c.Suffix
+		if nth != c.Nth {
 			suffix = directSuffix(nth)
 		}
 		if pr, ok := b.prims[key+suffix]; ok {
-			if C.GoString(C.cm_impl(pr.pd)) == c.impl {
+			if C.GoString(C.cm_impl(pr.pd)) == c.Impl {
 				return b.withinWinoMax(c, pr)
 			}
 			continue
 		}
 		var pd C.dnnl_primitive_desc_t
-		if mk(c.algo, nth, c.layout)(&pd) != 0 {
+		if mk(c.Algo, nth, c.Layout)(&pd) != 0 {
 			continue
 		}
 		impl := C.GoString(C.cm_impl(pd))
 		C.dnnl_primitive_desc_destroy(pd)
-		if impl != c.impl {
+		if impl != c.Impl {
 			continue
 		}
-		pr, err := b.tryPrimitive(key+suffix, mk(c.algo, nth, c.layout))
+		pr, err := b.tryPrimitive(key+suffix, mk(c.Algo, nth, c.Layout))
 		if err != nil {
 			return nil
 		}
@@ -325,7 +325,7 @@ func (b *Backend) remake(key string, c convChoice, direct int, mk func(algo, nth
 // withinWinoMax returns pr, or nil where choice c is Winograd and pr's scratchpad is over the
 // limit (CATMARK_DNNL_WINO_MAX_MIB).
 func (b *Backend) withinWinoMax(c convChoice, pr *prim) *prim {
-	if c.algo == 2 && pr.scratch != nil && mdSize(pr.scratch) > b.winoMax {
+	if c.Algo == 2 && pr.scratch != nil && mdSize(pr.scratch) > b.winoMax {
 		return nil
 	}
 	return pr
@@ -361,10 +361,14 @@ func withBatch(shape []int, n int) []int {
 // layout), its name suffix (" direct", " direct#2", " winograd", " direct nhwc", …) and oneDNN's
 // implementation name, which a later primitive made the same way must match; and, with
 // convTuneGo, whether engine/purego's Winograd was faster still (the class runs on it).
+// The choices file (ChoicesEnv) keeps it as it is, in JSON.
 type convChoice struct {
-	algo, nth, layout int
-	suffix, impl      string
-	goWino            bool
+	Algo   int    `json:"algo"`
+	Nth    int    `json:"nth"`
+	Layout int    `json:"layout"`
+	Suffix string `json:"suffix"`
+	Impl   string `json:"impl"`
+	GoWino bool   `json:"go_winograd,omitempty"`
 }
 
 // bucket is the power-of-two bucket of batch size n (the largest power of two at most n): batch

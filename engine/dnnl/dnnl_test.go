@@ -497,12 +497,12 @@ func TestConvChoiceRemade(t *testing.T) {
 		var nth int
 		if i := strings.Index(key, " direct#"); i >= 0 && strings.HasPrefix(key, fmt.Sprintf("conv0 [%d ", tuneBatch)) {
 			if _, err := fmt.Sscan(key[i+len(" direct#"):], &nth); err == nil && nth >= 2 {
-				b.convChoice[class] = convChoice{algo: 0, nth: nth, layout: b.layout, suffix: key[i:], impl: impl}
+				b.convChoice[class] = convChoice{Algo: 0, Nth: nth, Layout: b.layout, Suffix: key[i:], Impl: impl}
 			}
 		}
 	}
 	want := b.convChoice[class]
-	if want.nth < 2 {
+	if want.Nth < 2 {
 		t.Skipf("oneDNN offers this layer no third direct kernel: %v", impls)
 	}
 	r := ref.New()
@@ -520,8 +520,8 @@ func TestConvChoiceRemade(t *testing.T) {
 		for key, impl := range b.Impl() {
 			if strings.HasPrefix(key, fmt.Sprintf("conv0 [%d ", n)) && strings.HasSuffix(key, "}") {
 				found = true
-				if impl != want.impl {
-					t.Errorf("batch %d runs %s, want the choice's kernel %s (place %d at batch %d)", n, impl, want.impl, want.nth, tuneBatch)
+				if impl != want.Impl {
+					t.Errorf("batch %d runs %s, want the choice's kernel %s (place %d at batch %d)", n, impl, want.Impl, want.Nth, tuneBatch)
 				}
 			}
 		}

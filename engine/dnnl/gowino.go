@@ -91,7 +91,7 @@ func (b *Backend) goWinoPick(kind int, xs, ws, ys []int, p engine.ConvParams, f 
 		b.convPrim(kind, xs, ws, ys, p, f) // times the class, the provider among the candidates
 		c = b.convChoice[class]
 	}
-	return g, c.goWino
+	return g, c.GoWino
 }
 
 // goWinoTrial is engine/purego's Winograd set up on scratch tensors for convPrim's timing: a
