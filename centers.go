@@ -178,13 +178,7 @@ func (d *Detector) searchWeak(ctx context.Context, photos []*imgproc.RGB, all []
 	if d.cfg.Search <= 0 {
 		return nil
 	}
-	var weak []*imgproc.RGB
-	var at []int
-	for i, fs := range all {
-		if fs[0].Presence < d.cfg.Search {
-			weak, at = append(weak, photos[i]), append(at, i)
-		}
-	}
+	weak, at := weakPhotos(photos, func(i int) Face { return all[i][0] }, d.cfg.Search)
 	if len(weak) == 0 {
 		return nil
 	}

@@ -139,13 +139,7 @@ func (d *Detector) detectLocked(ctx context.Context, photos []*imgproc.RGB, sear
 // search), in one batch. The photo's upright comes from the photo itself, not its frame, so a
 // photo turned by quarters gets the same choice, turned with it.
 func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out []Face, search float64) error {
-	var weak []*imgproc.RGB
-	var at []int
-	for i, o := range out {
-		if o.Presence < d.cfg.Upright {
-			weak, at = append(weak, photos[i]), append(at, i)
-		}
-	}
+	weak, at := weakPhotos(photos, func(i int) Face { return out[i] }, d.cfg.Upright)
 	if len(weak) == 0 {
 		return nil
 	}
@@ -170,6 +164,19 @@ func (d *Detector) preferUpright(ctx context.Context, photos []*imgproc.RGB, out
 		out[i] = unturnFace(res[k], turns[k], ps[k], photos[i])
 	}
 	return nil
+}
+
+// weakPhotos returns the photos whose face (face(i) for photos[i]) has a presence below t, and
+// their indices in photos.
+func weakPhotos(photos []*imgproc.RGB, face func(i int) Face, t float64) ([]*imgproc.RGB, []int) {
+	var weak []*imgproc.RGB
+	var at []int
+	for i, p := range photos {
+		if face(i).Presence < t {
+			weak, at = append(weak, p), append(at, i)
+		}
+	}
+	return weak, at
 }
 
 // anyAngle reports whether AnyAngle applies: it needs a refine model with a presence output.
