@@ -89,9 +89,9 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 		pooled = make([]float32, n*c)
 		pw, pb = l.b.Data(l.PWeight.Value), l.b.Data(l.PBias.Value)
 	}
-	// Input in's positions and presence (its own slices of out, prob and pooled).
-	input := func(in int) {
-		z := make([]float64, hw)
+	// Input in's positions and presence (its own slices of out, prob and pooled); z is hw floats
+	// of scratch.
+	input := func(in int, z []float64) {
 		xn := xs[in*c*hw : (in+1)*c*hw]
 		for k := range l.K {
 			l.logits(xn, wt, bs, k, z)
@@ -122,11 +122,12 @@ func (l *IntegralHead) Forward(x engine.Tensor, train bool) engine.Tensor {
 		out[in*no+no-1] = float32(1 / (1 + math.Exp(-a)))
 	}
 	if train {
+		z := make([]float64, hw)
 		for in := range n {
-			input(in)
+			input(in, z)
 		}
-	} else {
-		par.For(n, input) // inference: the engine's threads are idle meanwhile
+	} else { // inference: the engine's threads are idle meanwhile
+		par.For(n, func(in int) { input(in, make([]float64, hw)) })
 	}
 	if train {
 		l.n, l.c, l.h, l.w = n, c, h, w
